@@ -1,0 +1,35 @@
+# PULSE-TWIN: two commands on a fresh machine: `make demo` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.pulse-twin-installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+# torch 2.13.0 comes first so that nothing else pulls a CUDA build.
+# openmined-psi 2.0.6 pins protobuf==6.30.2, which breaks Flower's gRPC stack; PULSE-TWIN only uses
+# its C++ core (federation/psi.py), so it is installed without its dependencies.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps openmined-psi==2.0.6
+	touch $@
+
+demo: install
+	$(VENV)/bin/pulse-twin demo
+
+# pytest exits 5 when it collected no tests: that is a failure, said so in words.
+test: install
+	@$(PY) -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$status
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf data runs .pytest_cache

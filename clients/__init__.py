@@ -1,0 +1,1 @@
+"""Partner nodes: each partner's raw-data readers, feature builders and ClientApp role."""

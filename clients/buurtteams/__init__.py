@@ -1,0 +1,1 @@
+"""Buurtteams node: social-care case records -> the `care` block."""

@@ -1,0 +1,1 @@
+"""Municipality node: register aggregates, benefit cases, public-space reports and the resident survey -> `context`, `social` and the liveability label."""

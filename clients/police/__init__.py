@@ -1,0 +1,1 @@
+"""Police node: incident registrations -> the `safety` block."""

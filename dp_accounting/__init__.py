@@ -1,0 +1,1 @@
+"""The node's privacy ledger: releases, accountants, budgets and guarantees in words."""

@@ -1,0 +1,1 @@
+"""PULSE-TWIN shared contracts: keys, data contracts, the block model, messages, PSI, egress guard, CLI."""

@@ -1,0 +1,1 @@
+"""The coordinator: ServerApps, strategies, the vertical fusion head, run records and reports."""
