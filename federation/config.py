@@ -1,0 +1,63 @@
+"""Hydra configuration: where `configs/` is, and composing it with command-line overrides.
+
+`configs/` sits at the root of the app (the repository, or the unpacked Flower app bundle a SuperNode
+runs), next to the import packages; `PULSE_TWIN_CONFIGS` points elsewhere when a node keeps its own.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from federation.errors import ConfigError
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+
+
+def configs_dir() -> Path:
+    """The configuration root: `$PULSE_TWIN_CONFIGS` or `<app root>/configs`."""
+    path = Path(os.environ.get("PULSE_TWIN_CONFIGS", APP_ROOT / "configs"))
+    if not path.is_dir():
+        raise ConfigError(f"configuration directory {path} does not exist (set PULSE_TWIN_CONFIGS)")
+    return path
+
+
+def compose(config_name: str, overrides: Sequence[str] = (), group: str | None = None) -> DictConfig:
+    """Compose `configs/[group/]config_name.yaml` with Hydra-style overrides (`key=value`, `group=option`)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    root = configs_dir() / group if group else configs_dir()
+    if not (root / f"{config_name}.yaml").is_file():
+        choices = sorted(p.stem for p in root.glob("*.yaml")) if root.is_dir() else []
+        raise ConfigError(
+            f"no configuration '{config_name}' in {root}" + (f" (choose from: {', '.join(choices)})" if choices else "")
+        )
+    try:
+        with initialize_config_dir(config_dir=str(root), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"{root / (config_name + '.yaml')}: {err}") from None
+
+
+def load_yaml(path: Path) -> dict:
+    """Read one YAML mapping, with one clear error for a missing or malformed file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def to_container(cfg: DictConfig) -> dict:
+    """Plain dict of a composed config, interpolations resolved."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
