@@ -1,0 +1,195 @@
+"""From feature blocks to model examples: scaling with public constants, presence flags, next-period labels.
+
+Every party assembles examples the same way, so that a model trained on one node means the same on
+another. Scaling uses the constants of `configs/block/<block>.yaml` (public, never fitted on private
+rows); the label is the liveability of the *next* period (`label.shift` periods ahead) of the same area.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from federation.config import compose
+from federation.errors import ConfigError
+
+KEYS = ["area_code", "period"]
+
+
+@dataclass(frozen=True)
+class BlockSchema:
+    """Feature names of one block, in model input order, with their public scaling constants."""
+
+    name: str
+    features: tuple[str, ...]
+    log1p: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+
+    def scale_values(self, values: np.ndarray) -> np.ndarray:
+        out = np.where(self.log1p, np.log1p(np.clip(values, 0.0, None)), values)
+        return ((out - self.center) / self.scale).astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def block_schema(name: str) -> BlockSchema:
+    """The schema of block `name` from `configs/block/<name>.yaml`."""
+    cfg = compose(name, group="block")
+    names, log1p, center, scale = [], [], [], []
+    for feature, spec in cfg.features.items():
+        transform = spec.get("transform", "identity")
+        if transform not in ("identity", "log1p"):
+            raise ConfigError(f"configs/block/{name}.yaml: feature '{feature}': unknown transform '{transform}'")
+        if float(spec.get("scale", 1.0)) <= 0:
+            raise ConfigError(f"configs/block/{name}.yaml: feature '{feature}': scale must be positive")
+        names.append(str(feature))
+        log1p.append(transform == "log1p")
+        center.append(float(spec.get("center", 0.0)))
+        scale.append(float(spec.get("scale", 1.0)))
+    return BlockSchema(name, tuple(names), np.array(log1p), np.array(center), np.array(scale))
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """How the label is scaled for training and how far ahead it lies."""
+
+    center: float = 4.10
+    scale: float = 0.25
+    shift: int = 1
+
+    def scale_values(self, y: np.ndarray) -> np.ndarray:
+        return ((y - self.center) / self.scale).astype(np.float32)
+
+    def unscale(self, z: np.ndarray) -> np.ndarray:
+        return z * self.scale + self.center
+
+
+@dataclass
+class Examples:
+    """Model rows: keys, flat scaled inputs, block presence, and (scaled) target where known."""
+
+    keys: pd.DataFrame
+    blocks: tuple[str, ...]
+    x: np.ndarray
+    present: np.ndarray
+    y: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, mask: np.ndarray) -> "Examples":
+        return Examples(
+            self.keys[mask].reset_index(drop=True),
+            self.blocks,
+            self.x[mask],
+            self.present[mask],
+            None if self.y is None else self.y[mask],
+        )
+
+    def only_blocks(self, names: Sequence[str]) -> "Examples":
+        """Rows that have at least one of `names`, with only those blocks' columns."""
+        cols, flags = [], []
+        start = 0
+        for i, name in enumerate(self.blocks):
+            width = len(block_schema(name).features)
+            if name in names:
+                cols.extend(range(start, start + width))
+                flags.append(i)
+            start += width
+        present = self.present[:, flags]
+        keep = present.any(axis=1)
+        kept = [b for b in self.blocks if b in names]
+        return Examples(
+            self.keys[keep].reset_index(drop=True),
+            tuple(kept),
+            self.x[keep][:, cols],
+            present[keep],
+            None if self.y is None else self.y[keep],
+        )
+
+
+def next_period(periods: pd.Series, shift: int) -> pd.Series:
+    """The period `shift` steps after each period (months `YYYY-MM` or years `YYYY`)."""
+    if shift == 0:
+        return periods.astype(str)
+    freq = "M" if periods.astype(str).str.len().eq(7).all() else "Y"
+    return (pd.PeriodIndex(periods.astype(str), freq=freq) + shift).astype(str).to_series(index=periods.index)
+
+
+def block_widths(blocks: Sequence[str]) -> dict[str, int]:
+    return {name: len(block_schema(name).features) for name in blocks}
+
+
+def make_examples(
+    blocks: Mapping[str, pd.DataFrame],
+    order: Sequence[str],
+    label: pd.DataFrame | None = None,
+    label_spec: LabelSpec = LabelSpec(),
+) -> Examples:
+    """Join blocks on (area, period); a row exists where any block has it; absent blocks are zeros.
+
+    With a label, each row's target is the label of the same area `label_spec.shift` periods later,
+    and rows without that future label are dropped.
+    """
+    frames = [blocks[name][KEYS] for name in order if name in blocks]
+    if not frames:
+        raise ConfigError(f"none of the blocks {list(order)} is available")
+    keys = pd.concat(frames).drop_duplicates().sort_values(KEYS).reset_index(drop=True)
+    xs, present = [], []
+    for name in order:
+        schema = block_schema(name)
+        if name not in blocks:
+            xs.append(np.zeros((len(keys), len(schema.features)), np.float32))
+            present.append(np.zeros(len(keys), np.float32))
+            continue
+        frame = blocks[name]
+        missing = [f for f in schema.features if f not in frame.columns]
+        if missing:
+            raise ConfigError(f"block '{name}' lacks features {missing} of configs/block/{name}.yaml")
+        joined = keys.merge(frame[KEYS + list(schema.features)], on=KEYS, how="left")
+        has = joined[list(schema.features)].notna().all(axis=1).to_numpy()
+        values = np.nan_to_num(joined[list(schema.features)].to_numpy(np.float64))
+        xs.append(np.where(has[:, None], schema.scale_values(values), 0.0).astype(np.float32))
+        present.append(has.astype(np.float32))
+    x = np.concatenate(xs, axis=1)
+    pres = np.stack(present, axis=1)
+    keep = pres.any(axis=1)
+    keys, x, pres = keys[keep].reset_index(drop=True), x[keep], pres[keep]
+    if label is None:
+        return Examples(keys, tuple(order), x, pres, None)
+    target = label[KEYS + ["label"]].copy()
+    target["period"] = next_period(target["period"], -label_spec.shift)
+    joined = keys.merge(target, on=KEYS, how="left")
+    has_y = joined["label"].notna().to_numpy()
+    y = label_spec.scale_values(joined["label"].to_numpy(np.float64)[has_y])
+    return Examples(keys[has_y].reset_index(drop=True), tuple(order), x[has_y], pres[has_y], y)
+
+
+def area_folds(areas: Sequence[str], n_folds: int, seed: int) -> dict[str, int]:
+    """Assign each area to a fold, so test rows are whole held-out areas (never a leak across time)."""
+    unique = np.array(sorted(set(areas)))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(unique))
+    return {str(unique[i]): int(rank % n_folds) for rank, i in enumerate(order)}
+
+
+def read_node_features(node_dir, blocks: Sequence[str], with_label: bool = False):
+    """A node's built blocks (`<node_dir>/features/<block>.parquet`) and optionally its label frame."""
+    from pathlib import Path
+
+    root = Path(node_dir) / "features"
+    out: dict[str, pd.DataFrame] = {}
+    for name in blocks:
+        path = root / f"{name}.parquet"
+        if not path.is_file():
+            raise ConfigError(f"{path}: no features for block '{name}'; run `pulse-twin features` on this node first")
+        out[name] = pd.read_parquet(path)
+    if not with_label:
+        return out, None
+    path = root / "label.parquet"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no label; run `pulse-twin features` on the label partner's node first")
+    return out, pd.read_parquet(path)

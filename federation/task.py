@@ -1,0 +1,88 @@
+"""The learning task every party shares: training steps, prediction and the two yardstick metrics.
+
+R² and MAE are reported in label units (liveability points), after undoing the label scaling.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from federation.dataset import Examples, LabelSpec
+from federation.model import BlockModel
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Non-private local training: full passes over shuffled mini-batches with Adam."""
+
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    block_dropout: float = 0.1
+    seed: int = 0
+
+
+def tensors(ex: Examples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    x = torch.from_numpy(ex.x)
+    present = torch.from_numpy(ex.present)
+    y = None if ex.y is None else torch.from_numpy(ex.y)
+    return x, present, y
+
+
+def drop_blocks(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Hide each present block with probability p (never all of a row's blocks), so the head learns
+    to predict from any subset of blocks."""
+    if p <= 0 or present.shape[1] < 2:
+        return present
+    keep = (torch.rand(present.shape, generator=generator) >= p).float() * present
+    empty = keep.sum(dim=1) == 0
+    keep[empty] = present[empty]
+    return keep
+
+
+def train(model: BlockModel, ex: Examples, cfg: TrainConfig) -> BlockModel:
+    """Fit `model` on `ex` (non-private: the yardstick and tests only, never a node's release path)."""
+    if ex.y is None or len(ex) == 0:
+        raise ValueError("training needs labelled examples")
+    x, present, y = tensors(ex)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = nn.MSELoss()
+    model.train()
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(ex), generator=gen)
+        for start in range(0, len(ex), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(x[idx], drop_blocks(present[idx], cfg.block_dropout, gen)), y[idx])
+            loss.backward()
+            opt.step()
+    return model
+
+
+@torch.no_grad()
+def predict(model: BlockModel, ex: Examples) -> np.ndarray:
+    """Scaled predictions for every row of `ex`."""
+    model.eval()
+    x, present, _ = tensors(ex)
+    return model(x, present).numpy()
+
+
+def r2_mae(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Coefficient of determination and mean absolute error of predictions against the truth."""
+    y_true = np.asarray(y_true, np.float64)
+    y_pred = np.asarray(y_pred, np.float64)
+    ss_res = float(np.sum((y_true - y_pred) ** 2))
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    return {"r2": r2, "mae": float(np.mean(np.abs(y_true - y_pred))), "n": int(len(y_true))}
+
+
+def evaluate(model: BlockModel, ex: Examples, label: LabelSpec) -> dict[str, float]:
+    """R² and MAE in label units on labelled examples."""
+    assert ex.y is not None
+    return r2_mae(label.unscale(ex.y), label.unscale(predict(model, ex)))

@@ -1,0 +1,94 @@
+"""The yardstick: the pooled non-private model and each partner's local-only model, on held-out areas.
+
+The pooled model sees every block of every partner in one place: the upper bound that nobody may run
+in production. Federated modes are measured against it. Areas are split into folds; each fold's areas
+are predicted by models trained on the other folds, and R² and MAE are computed over all held-out
+predictions together (steadier than one small test split of ~50 areas).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from federation.dataset import Examples, LabelSpec, area_folds, block_widths
+from federation.model import ModelSpec, build_model
+from federation.task import TrainConfig, predict, r2_mae, train
+
+
+@dataclass
+class YardstickResult:
+    """Held-out R² and MAE per model, with the protocol that produced them."""
+
+    federation: str
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
+    protocol: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"federation": self.federation, "models": self.models,
+                                    "protocol": self.protocol}, indent=2))
+
+    def table(self) -> str:
+        rows = [f"{'model':<34} {'R²':>7} {'MAE':>7} {'rows':>7}"]
+        for name, m in self.models.items():
+            rows.append(f"{name:<34} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>7d}")
+        return "\n".join(rows)
+
+
+def cross_validated(
+    ex: Examples,
+    blocks: Sequence[str],
+    model: ModelSpec,
+    train_cfg: TrainConfig,
+    label: LabelSpec,
+    folds: Mapping[str, int],
+    seed: int,
+) -> dict[str, float]:
+    """Out-of-fold R² and MAE of a model on `blocks` only (rows lacking all of them are not scored)."""
+    sub = ex.only_blocks(blocks)
+    fold_of = sub.keys["area_code"].map(folds).to_numpy()
+    pred = np.full(len(sub), np.nan, np.float32)
+    for k in sorted(set(folds.values())):
+        test = fold_of == k
+        if not test.any() or test.all():
+            continue
+        net = build_model(model.only(blocks), seed=seed + k)
+        train(net, sub.subset(~test), TrainConfig(**{**train_cfg.__dict__, "seed": seed + k}))
+        pred[test] = predict(net, sub.subset(test))
+    scored = ~np.isnan(pred)
+    return r2_mae(label.unscale(sub.y[scored]), label.unscale(pred[scored]))
+
+
+def run_yardstick(
+    federation: str,
+    ex: Examples,
+    groups: Mapping[str, Sequence[str]],
+    model: ModelSpec,
+    train_cfg: TrainConfig,
+    label: LabelSpec,
+    n_folds: int,
+    seed: int,
+    progress=print,
+) -> YardstickResult:
+    """Pooled model on every block, then one local-only model per group of blocks (a partner)."""
+    folds = area_folds(ex.keys["area_code"], n_folds, seed)
+    result = YardstickResult(federation, protocol={
+        "split": f"{n_folds}-fold cross-validation over areas (held-out areas)",
+        "areas": len(folds), "rows": len(ex), "seed": seed,
+        "label": {"center": label.center, "scale": label.scale, "shift_periods": label.shift},
+        "train": train_cfg.__dict__, "model": {"embed_dim": model.embed_dim, "hidden": model.hidden},
+    })
+    jobs = {"pooled (all blocks, non-private)": list(ex.blocks)}
+    jobs.update({f"{name} alone ({', '.join(b)})": list(b) for name, b in groups.items()})
+    for i, (name, blocks) in enumerate(jobs.items(), 1):
+        progress(f"[{i}/{len(jobs)}] {name}: {n_folds} folds ...")
+        result.models[name] = cross_validated(ex, blocks, model, train_cfg, label, folds, seed)
+    return result
+
+
+def model_spec(blocks: Sequence[str], sizes: Mapping[str, int]) -> ModelSpec:
+    return ModelSpec.from_widths(block_widths(blocks), **{k: int(v) for k, v in sizes.items()})
