@@ -1,0 +1,1 @@
+"""PULSE-TWIN benchmarks: each module runs with `python -m benchmarks.<name>` and prints its figures."""
