@@ -1,0 +1,226 @@
+"""The egress guard: the one gate every outgoing message of a node passes through.
+
+`EgressGuard.open(node_dir).release(Egress(...))` checks the message against the node's site policy,
+charges its DP releases to the node's privacy ledger (budget check and record in one transaction),
+records any disclosed facts, and appends a hash-chained record to `state/egress.jsonl`. A refusal
+raises `PolicyRefusal` (or `BudgetExceeded`) naming the rule, charges nothing, and is itself logged.
+The caller sends the message only after `release` returned its record.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from federation.egress.log import EgressLog
+from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
+from federation.site_policy import RuleRefusal, SitePolicy, load_site_policy
+
+# Every kind of message a node may send, and whether it carries DP releases (then it must charge them).
+MESSAGE_KINDS: dict[str, bool] = {
+    "dp-model-update": True,           # horizontal: a DP-SGD model update
+    "dp-embeddings": True,             # vertical: noised embeddings of a Poisson-sampled batch
+    "dp-prediction-embeddings": True,  # vertical: noised embeddings for predictions
+    "dp-aggregate": True,              # analytics: DP aggregates, DP evaluation metrics
+    "psi": False,                      # private set intersection protocol message (discloses a set size)
+    "public-fact": False,              # facts declared public, e.g. the public area register
+    "error": False,                    # an error reply: a short text, never data
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Egress:
+    """One outgoing message, described for the guard (the payload itself is named by its digest)."""
+
+    run_id: str
+    round: int
+    kind: str
+    run_kind: str
+    payload_sha256: str
+    payload_bytes: int
+    charges: list[Any] = field(default_factory=list)
+    rows: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    bundle_hash: str | None = None
+    facts: dict[str, float | int | str] = field(default_factory=dict)
+
+
+class EgressGuard:
+    """The node's egress gate: its policy, its ledger and its log, opened together."""
+
+    def __init__(self, node_dir: Path, policy: SitePolicy, ledger: Any, log: EgressLog) -> None:
+        self.node_dir = Path(node_dir)
+        self.policy = policy
+        self.ledger = ledger
+        self.log = log
+
+    @classmethod
+    def open(cls, node_dir: Path) -> "EgressGuard":
+        """Load the node's site policy, privacy ledger and egress log; fails closed on a bad policy."""
+        from dp_accounting import PrivacyLedger, ledger_path
+
+        node_dir = Path(node_dir)
+        policy = load_site_policy(node_dir)
+        return cls(node_dir, policy, PrivacyLedger(ledger_path(node_dir)), EgressLog(node_dir))
+
+    def release(self, egress: Egress) -> dict[str, Any]:
+        """Check, charge and record one outgoing message; return its log record, or raise a refusal."""
+        _check_shape(egress)
+        # Each release names the node it was charged on, so a ledger read elsewhere still says whose it is.
+        egress = replace(egress, charges=[
+            r if getattr(r, "node", None) else replace(r, node=self.policy.partner) for r in egress.charges
+        ])
+        with self.log.locked():
+            self.log.check_tail()
+            try:
+                check_egress(self.policy, egress)
+                charged = self._charge(egress)
+            except PolicyRefusal as refusal:
+                self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal)))
+                raise
+            for name, value in egress.facts.items():
+                self.ledger.record_fact(egress.run_id, name, value, f"{egress.kind} message, round {egress.round}")
+            return self.log.append(self._content(egress, "released", **charged))
+
+    def _charge(self, egress: Egress) -> dict[str, Any]:
+        """Charge the message's releases to the ledger; return what the record states about epsilon.
+
+        The epsilon charged is the increase of the node's lifetime epsilon, both ends computed by the
+        ledger's accountant from its stored releases (composition is not additive, so it is not a
+        per-release constant).
+        """
+        p = self.policy.privacy
+        if not egress.charges:
+            return {"epsilon_charged": 0.0, "epsilon_cumulative": None}
+        before = self.ledger.epsilon(p.delta, accountant=p.accountant)
+        projection = self.ledger.charge(list(egress.charges), self.policy.budget_caps())
+        after = projection.epsilon_lifetime
+        return {"epsilon_charged": max(0.0, after - before), "epsilon_cumulative": after,
+                "epsilon_year": projection.epsilon_year}
+
+    def _content(self, egress: Egress, status: str, **extra: Any) -> dict[str, Any]:
+        p = self.policy.privacy
+        content: dict[str, Any] = {
+            "status": status,
+            "run_id": egress.run_id,
+            "round": egress.round,
+            "kind": egress.kind,
+            "run_kind": egress.run_kind,
+            "payload_sha256": egress.payload_sha256,
+            "bytes": egress.payload_bytes,
+            "rows": egress.rows,
+            "bundle_hash": egress.bundle_hash,
+            "params": _plain(egress.params),
+            "releases": [_release_dict(r) for r in egress.charges] if status == "released" else [],
+            "facts": _plain(egress.facts) if status == "released" else {},
+            "epsilon_charged": 0.0,
+            "epsilon_cumulative": None,
+            "epsilon_year": None,
+            "delta": p.delta,
+            "accountant": p.accountant,
+            "unit": _unit(egress.charges),
+            "rule": None,
+            "reason": None,
+            "policy_version": self.policy.policy_version,
+        }
+        content.update(extra)
+        return content
+
+
+def check_egress(policy: SitePolicy, egress: Egress) -> None:
+    """Every policy rule an outgoing message must pass; raises RuleRefusal naming the first it breaks."""
+    needs_charges = MESSAGE_KINDS.get(egress.kind)
+    if needs_charges is None:
+        raise RuleRefusal(
+            "message.kind", f"unknown message kind '{egress.kind}' (known: {', '.join(MESSAGE_KINDS)})",
+            where="egress rule",
+        )
+    policy.check_bytes(egress.payload_bytes)
+    if egress.kind == "error":
+        # An error reply must always be able to say why the node refused; it carries no data or releases.
+        if egress.charges or egress.facts:
+            raise RuleRefusal("message.kind", "an error reply may carry no releases and no facts", where="egress rule")
+        return
+    policy.check_run_kind(egress.run_kind)
+    policy.check_bundle(egress.bundle_hash)
+    policy.check_rounds(egress.round)
+    if "rounds" in egress.params:
+        policy.check_rounds(int(egress.params["rounds"]))
+    if "noise_multiplier" in egress.params:
+        policy.check_noise_multiplier(float(egress.params["noise_multiplier"]))
+    if "sample_rate" in egress.params:
+        policy.check_sample_rate(float(egress.params["sample_rate"]))
+    if needs_charges and not egress.charges:
+        raise RuleRefusal(
+            "message.charges", f"a '{egress.kind}' message must charge its DP releases to the ledger",
+            where="egress rule",
+        )
+    if not needs_charges and egress.charges:
+        raise RuleRefusal(
+            "message.charges", f"a '{egress.kind}' message carries no DP release and may charge none",
+            where="egress rule",
+        )
+    for release in egress.charges:
+        if release.run_id != egress.run_id:
+            raise RuleRefusal(
+                "message.charges",
+                f"a release of run '{release.run_id}' is charged to a message of run '{egress.run_id}'",
+                where="egress rule",
+            )
+        policy.check_noise_multiplier(release.noise_multiplier)
+        policy.check_sample_rate(release.sample_rate)
+    if needs_charges and egress.rows is None:
+        raise RuleRefusal(
+            "bounds.min_rows_per_release", "the message does not say how many rows its release is computed from"
+        )
+    if egress.rows is not None:
+        policy.check_rows(egress.rows)
+
+
+def _check_shape(egress: Egress) -> None:
+    """Programming mistakes in the description itself are errors, not refusals."""
+    if not isinstance(egress.run_id, str) or not egress.run_id:
+        raise ConfigError(f"egress: run_id must be a non-empty text, got {egress.run_id!r}")
+    if isinstance(egress.round, bool) or not isinstance(egress.round, int) or egress.round < 0:
+        raise ConfigError(f"egress of run {egress.run_id}: round must be a whole number >= 0, got {egress.round!r}")
+    if not isinstance(egress.payload_sha256, str) or not _SHA256.match(egress.payload_sha256):
+        raise ConfigError(f"egress of run {egress.run_id}: payload_sha256 must be a SHA-256 hex digest")
+    if isinstance(egress.payload_bytes, bool) or not isinstance(egress.payload_bytes, int) or egress.payload_bytes < 0:
+        raise ConfigError(f"egress of run {egress.run_id}: payload_bytes must be a whole number >= 0")
+    if egress.rows is not None and (isinstance(egress.rows, bool) or not isinstance(egress.rows, int)):
+        raise ConfigError(f"egress of run {egress.run_id}: rows must be a whole number or None")
+    for name, value in egress.facts.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"egress of run {egress.run_id}: fact {name!r} is not a finite number")
+
+
+def _rule_of(refusal: PolicyRefusal) -> str:
+    rule = getattr(refusal, "rule", None)
+    if rule:
+        return str(rule)
+    return "privacy budget" if isinstance(refusal, BudgetExceeded) else "site policy"
+
+
+def _unit(charges: list[Any]) -> str | None:
+    units = sorted({r.unit for r in charges})
+    return ", ".join(units) if units else None
+
+
+def _release_dict(release: Any) -> dict[str, Any]:
+    return _plain(release.to_dict() if hasattr(release, "to_dict") else dict(vars(release)))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy (tuples to lists, non-finite floats to text) for the log."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,219 @@
+"""The node's append-only, hash-chained egress log: `state/egress.jsonl` plus its head `state/egress.head`.
+
+Each line is one JSON record. Its `hash` is the SHA-256 of its canonical content (every field but
+`hash`, including `seq` and `prev_hash`), and `prev_hash` is the previous record's hash (GENESIS for the
+first). Editing, deleting, reordering or inserting a record therefore breaks the chain at a line the
+audit can name. Deleting the last records leaves a valid chain, so the head file keeps the number of
+records and the last hash, replaced atomically after every append.
+
+The chain has no secret: it makes changes evident to the audit, it does not stop someone who rewrites
+the whole log and its head. Comparing the head hash the audit prints with one noted earlier does.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from federation.errors import PulseTwinError
+
+LOG_FILE = Path("state") / "egress.jsonl"
+HEAD_FILE = Path("state") / "egress.head"
+LOCK_FILE = Path("state") / "egress.lock"
+GENESIS = "0" * 64
+
+
+class LogTampered(PulseTwinError):
+    """The egress log, its head or the ledger behind it do not agree: the record cannot be trusted."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class Head:
+    """Number of records in the log and the hash of the last one."""
+
+    count: int
+    hash: str
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    """The bytes a record's hash covers: sorted JSON of every field except `hash`."""
+    content = {k: v for k, v in record.items() if k != "hash"}
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+class EgressLog:
+    """Appends records to a node's egress log and verifies its chain."""
+
+    def __init__(self, node_dir: Path) -> None:
+        self.node_dir = Path(node_dir)
+        self.path = self.node_dir / LOG_FILE
+        self.head_path = self.node_dir / HEAD_FILE
+        self.lock_path = self.node_dir / LOCK_FILE
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the node's egress lock: one release at a time, across processes."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def read_head(self) -> Head | None:
+        """The head file's content, or None if there is none yet."""
+        try:
+            data = json.loads(self.head_path.read_text(encoding="utf-8"))
+            return Head(count=int(data["count"]), hash=str(data["hash"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            raise LogTampered(f"{self.head_path}: not a valid head record") from None
+
+    def read_lines(self) -> list[str]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return text.splitlines()
+
+    def append(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Chain `content` after the last record and write it; call while holding `locked()`.
+
+        Refuses to extend a log whose last record does not match its head: a release is only
+        recorded on a log the node can still vouch for.
+        """
+        lines = self.read_lines()
+        head = self._current_head(lines)
+        record = dict(content)
+        record["seq"] = head.count
+        record["time"] = record.get("time") or _utc_now()
+        record["prev_hash"] = head.hash
+        record["hash"] = record_hash(record)
+        line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._write_head(Head(count=head.count + 1, hash=record["hash"]))
+        return record
+
+    def check_tail(self) -> Head:
+        """The head the next record will chain onto; raises LogTampered if the log's end was changed.
+
+        The guard calls this before charging anything, so a release is never charged to the ledger
+        when it could not be recorded.
+        """
+        return self._current_head(self.read_lines())
+
+    def _current_head(self, lines: list[str]) -> Head:
+        """The head to chain onto, checked against the last line of the log."""
+        head = self.read_head()
+        if not lines:
+            if head is not None and head.count != 0:
+                raise LogTampered(
+                    f"{self.path}: the log is empty or missing but {self.head_path} records {head.count} records"
+                )
+            return Head(0, GENESIS)
+        last = _parse(lines[-1], self.path, len(lines))
+        if head is None:
+            raise LogTampered(f"{self.head_path}: missing although {self.path} holds {len(lines)} records")
+        if head.count == len(lines) and head.hash == last.get("hash") == record_hash(last):
+            return head
+        # A crash between writing a record and its head leaves the head one record behind.
+        if head.count == len(lines) - 1 and last.get("prev_hash") == head.hash and last.get("hash") == record_hash(last):
+            return Head(len(lines), last["hash"])
+        raise LogTampered(
+            f"{self.path}: the last record (line {len(lines)}) does not match {self.head_path} "
+            f"({head.count} records, last hash {head.hash[:12]}...); run `pulse-twin node audit` "
+            "before anything else leaves this node"
+        )
+
+    def _write_head(self, head: Head) -> None:
+        tmp = self.head_path.with_suffix(".head.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"count": head.count, "hash": head.hash}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.head_path)
+
+    def verify(self) -> list[dict[str, Any]]:
+        """Check the whole chain and the head; return the records, or raise LogTampered naming the line."""
+        lines = self.read_lines()
+        records: list[dict[str, Any]] = []
+        prev = GENESIS
+        for number, line in enumerate(lines, start=1):
+            record = _parse(line, self.path, number)
+            seq = record.get("seq")
+            if record.get("hash") != record_hash(record):
+                raise LogTampered(
+                    f"{self.path}, line {number} (record #{seq}): its content does not match its hash: "
+                    "the record was edited"
+                )
+            if seq != number - 1:
+                if isinstance(seq, int) and seq > number - 1:
+                    why = (f"record #{number - 1} is missing (deleted)" if seq == number else
+                           f"records #{number - 1} to #{seq - 1} are missing (deleted)")
+                else:
+                    why = "a record was inserted before it, or records were reordered"
+                raise LogTampered(
+                    f"{self.path}, line {number}: holds record #{seq} where record #{number - 1} belongs: {why}"
+                )
+            if record.get("prev_hash") != prev:
+                raise LogTampered(
+                    f"{self.path}, line {number} (record #{seq}): does not chain to the record before it: "
+                    f"line {number - 1 if number > 1 else 'genesis'} was replaced or a record was forged"
+                )
+            prev = record["hash"]
+            records.append(record)
+        head = self.read_head()
+        if head is None:
+            if records:
+                raise LogTampered(f"{self.head_path}: missing although {self.path} holds {len(records)} records")
+            return records
+        if head.count != len(records) or head.hash != prev:
+            if head.count > len(records):
+                what = (
+                    f"records #{len(records)} to #{head.count - 1} were deleted from the end of the log"
+                    if head.count - len(records) > 1 else f"record #{len(records)} was deleted from the end of the log"
+                )
+            elif head.count < len(records):
+                what = (
+                    f"line {head.count + 1} onwards was appended without the guard "
+                    "(or a write was interrupted)"
+                )
+            else:
+                what = "the last record was replaced"
+            raise LogTampered(
+                f"{self.path}: the log has {len(records)} records ending in {prev[:12]}..., but "
+                f"{self.head_path} records {head.count} ending in {head.hash[:12]}...: {what}"
+            )
+        return records
+
+
+def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise LogTampered(f"{path}, line {number}: not a JSON record") from None
+    if not isinstance(record, dict):
+        raise LogTampered(f"{path}, line {number}: not a JSON record")
+    return record
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
