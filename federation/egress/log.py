@@ -153,11 +153,10 @@ class EgressLog:
 
     def verify(self) -> list[dict[str, Any]]:
         """Check the whole chain and the head; return the records, or raise LogTampered naming the line."""
-        lines = self.read_lines()
+        parsed = [_parse(line, self.path, number) for number, line in enumerate(self.read_lines(), start=1)]
         records: list[dict[str, Any]] = []
         prev = GENESIS
-        for number, line in enumerate(lines, start=1):
-            record = _parse(line, self.path, number)
+        for number, record in enumerate(parsed, start=1):
             seq = record.get("seq")
             if record.get("hash") != record_hash(record):
                 raise LogTampered(
@@ -165,13 +164,9 @@ class EgressLog:
                     "the record was edited"
                 )
             if seq != number - 1:
-                if isinstance(seq, int) and seq > number - 1:
-                    why = (f"record #{number - 1} is missing (deleted)" if seq == number else
-                           f"records #{number - 1} to #{seq - 1} are missing (deleted)")
-                else:
-                    why = "a record was inserted before it, or records were reordered"
                 raise LogTampered(
-                    f"{self.path}, line {number}: holds record #{seq} where record #{number - 1} belongs: {why}"
+                    f"{self.path}, line {number}: holds record #{seq} where record #{number - 1} belongs: "
+                    + _sequence_break(parsed, number, seq)
                 )
             if record.get("prev_hash") != prev:
                 raise LogTampered(
@@ -205,14 +200,34 @@ class EgressLog:
         return records
 
 
+def _sequence_break(parsed: list[dict[str, Any]], number: int, seq: Any) -> str:
+    """Say in words why line `number` holds record #seq instead of #(number - 1)."""
+    expected = number - 1
+    lines_of = {}
+    for n, record in enumerate(parsed, start=1):
+        lines_of.setdefault(record.get("seq"), []).append(n)
+    if len(lines_of.get(seq, [])) > 1:
+        return f"record #{seq} also appears at line {[n for n in lines_of[seq] if n != number][0]}: a record was inserted"
+    if expected in lines_of:
+        return f"record #{expected} is at line {lines_of[expected][0]}: records were reordered"
+    if isinstance(seq, int) and seq > expected:
+        return (f"record #{expected} is missing (deleted)" if seq == number else
+                f"records #{expected} to #{seq - 1} are missing (deleted)")
+    return "a record was inserted or renumbered"
+
+
 def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
+        record = json.loads(line, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError):
         raise LogTampered(f"{path}, line {number}: not a JSON record") from None
     if not isinstance(record, dict):
         raise LogTampered(f"{path}, line {number}: not a JSON record")
     return record
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid value in the egress log")
 
 
 def _utc_now() -> str:
