@@ -1,0 +1,67 @@
+"""The code hash of a PULSE-TWIN app bundle: what a node approves before it runs anything.
+
+Flower sends each SuperNode whatever app bundle (FAB) the SuperLink holds, and checks no signature of
+its own. So the coordinator states the code hash of the bundle in its run proposal, the node's staff
+approve that hash, and the node recomputes it from the unpacked bundle it is about to run.
+
+The hash covers only files that `flwr run` packs unchanged (Python, TOML, YAML, JSON under the code
+and config folders), and `pyproject.toml` by its parsed content, because Flower rewrites that file
+when it builds the bundle. Computed from the repository or from the unpacked bundle, it is the same.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+from federation.errors import ConfigError
+
+CODE_DIRS: tuple[str, ...] = ("federation", "clients", "server", "dp_accounting", "configs")
+CODE_SUFFIXES: frozenset[str] = frozenset({".py", ".toml", ".yaml", ".yml", ".json", ".jsonl"})
+SKIP_DIRS: frozenset[str] = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".venv", "data", "runs"})
+PYPROJECT = "pyproject.toml"
+
+
+def bundle_files(app_root: Path) -> list[str]:
+    """Relative POSIX paths of the files the code hash covers, sorted."""
+    root = Path(app_root)
+    paths: list[str] = []
+    for folder in CODE_DIRS:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in base.rglob("*"):
+            rel = path.relative_to(root)
+            if not path.is_file() or any(part in SKIP_DIRS for part in rel.parts):
+                continue
+            # Flower leaves test modules out of bundles; they are no part of the code a node runs.
+            if path.suffix in CODE_SUFFIXES and not (path.name.startswith("test_") or path.stem.endswith("_test")):
+                paths.append(rel.as_posix())
+    return sorted(paths)
+
+
+def code_hash(app_root: Path) -> str:
+    """SHA-256 over the sorted relative paths and bytes of the app's code and config files."""
+    root = Path(app_root)
+    if not (root / PYPROJECT).is_file():
+        raise ConfigError(f"{root}: not an app root (no {PYPROJECT})")
+    digest = hashlib.sha256(b"pulse-twin code hash v1\n")
+    entries = [(PYPROJECT, _pyproject_bytes(root / PYPROJECT))]
+    entries += [(rel, (root / rel).read_bytes()) for rel in bundle_files(root)]
+    for rel, data in sorted(entries):
+        name = rel.encode("utf-8")
+        # Length prefixes make the encoding unambiguous: no two file sets give the same byte stream.
+        digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _pyproject_bytes(path: Path) -> bytes:
+    """pyproject.toml as canonical JSON, without the connection settings Flower strips from bundles."""
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    config.get("tool", {}).get("flwr", {}).pop("federations", None)
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")

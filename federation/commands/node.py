@@ -1,0 +1,314 @@
+"""`pulse-twin node`: what a partner's IT team runs on its own node.
+
+`init` sets up a node directory (layout, key pair, site policy, data contract), `approve` reviews a
+run proposal and records an approval of its code, `audit` shows what left the node and what it cost,
+`policy` shows the node's rules and how much of its budget is spent.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from federation.config import configs_dir
+from federation.errors import ConfigError
+from federation.pki import create_node_keypair
+from federation.site_policy import (
+    POLICY_FILE,
+    SitePolicy,
+    append_approval,
+    load_site_policy,
+    parse_site_policy,
+    read_approvals,
+)
+
+NODE_DIRS: tuple[str, ...] = ("public", "raw", "features", "state", "keys")
+CONTRACT_FILE = "contract.yaml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "node",
+        help="node: set up, approve runs, audit what left the node",
+        description=(
+            "Commands for a partner's own node. The node decides what it releases: its site policy, "
+            "its approvals and its egress log live in the node directory and nowhere else."
+        ),
+    )
+    sub = parser.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+
+    init = sub.add_parser(
+        "init",
+        help="create a new node directory with key pair, site policy and data contract",
+        description=(
+            "Create the node directory layout (public/, raw/, features/, state/, keys/), the node's key "
+            "pair, its site policy (from configs/site_policy/PARTNER.yaml, else default.yaml) and a data "
+            "contract to fill in. Refuses to touch a directory that is already a node."
+        ),
+    )
+    init.add_argument("--partner", required=True, help="the node's partner name, e.g. police or genk")
+    init.add_argument("--node-dir", required=True, type=Path, help="the node directory to create")
+    init.set_defaults(func=run_init)
+
+    approve = sub.add_parser(
+        "approve",
+        help="review a run proposal against the site policy and approve its code bundle",
+        description=(
+            "Show a coordinator's run proposal in plain words, project the epsilon this node would reach "
+            "after the run against its caps, and record an approval of the proposal's code bundle in "
+            "state/approvals.jsonl. Refuses (naming the rule) what the site policy forbids."
+        ),
+    )
+    approve.add_argument("--node-dir", required=True, type=Path, help="the node directory")
+    approve.add_argument("--proposal", required=True, type=Path, help="the run proposal (JSON) from the coordinator")
+    approve.add_argument("--yes", action="store_true", help="approve without asking for confirmation")
+    approve.add_argument("--by", default=None, help="who approves (recorded; default: the current user)")
+    approve.set_defaults(func=run_approve)
+
+    audit = sub.add_parser(
+        "audit",
+        help="verify the egress log and show what left the node and what it cost",
+        description=(
+            "Verify the node's hash-chained egress log and cross-check it with the privacy ledger, then "
+            "list per run, round and message kind what left the node, the epsilon charged and the node's "
+            "cumulative epsilon (recomputed from the ledger). Exits with status 4 on any sign of tampering."
+        ),
+    )
+    audit.add_argument("--node-dir", required=True, type=Path, help="the node directory")
+    audit.add_argument("--run", default=None, help="show only this run (the whole log is still verified)")
+    audit.add_argument("--json", action="store_true", help="print the audit as JSON")
+    audit.set_defaults(func=run_audit_command)
+
+    policy = sub.add_parser(
+        "policy",
+        help="check the site policy and show its rules and the budget spent",
+        description="Validate the node's site policy and show its rules, approved bundles and epsilon spent.",
+    )
+    policy.add_argument("--node-dir", required=True, type=Path, help="the node directory")
+    policy.add_argument("--json", action="store_true", help="print as JSON")
+    policy.set_defaults(func=run_policy)
+
+
+# node init
+
+def run_init(args: argparse.Namespace) -> int:
+    partner: str = args.partner
+    node_dir: Path = args.node_dir
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", partner):
+        raise ConfigError(f"--partner: '{partner}' is not a valid node name (lower-case letters, digits, '_', '-')")
+    existing = [p for p in (POLICY_FILE, "keys", "state") if (node_dir / p).exists()]
+    if existing:
+        raise ConfigError(
+            f"{node_dir}: already a node ({', '.join(existing)} exist); nothing was changed"
+        )
+    policy_text, policy_source = _policy_template(partner)
+    contract_text, contract_source = _contract_template(partner)
+    # Validate the policy before creating anything, so a bad template leaves no half-made node.
+    parse_site_policy(_yaml(policy_text, policy_source), policy_source, "")
+
+    for name in NODE_DIRS:
+        (node_dir / name).mkdir(parents=True, exist_ok=True)
+    os.chmod(node_dir / "state", 0o700)
+    keys = create_node_keypair(node_dir, comment=f"pulse-twin-{partner}")
+    _write_new(node_dir / POLICY_FILE, policy_text)
+    contract_path = node_dir / CONTRACT_FILE
+    if not contract_path.exists():
+        _write_new(contract_path, contract_text)
+
+    policy = load_site_policy(node_dir)
+    print(f"Created node '{partner}' in {node_dir}:")
+    print(f"  {', '.join(d + '/' for d in NODE_DIRS)}")
+    print(f"  key pair {keys.private_key} (private, mode 0600, never leaves this machine) and {keys.public_key}")
+    print(f"  site policy {node_dir / POLICY_FILE} (from {policy_source.name}; version {policy.policy_version[:12]}...)")
+    print(f"  data contract {contract_path} (from {contract_source})")
+    print("Next steps:")
+    print(f"  1. Send {keys.public_key} (and only that file) to the coordinator, who registers it.")
+    print(f"  2. Read and adjust {node_dir / POLICY_FILE}: it decides what this node releases.")
+    print(f"  3. Fill in {contract_path} and put the organisation's records in {node_dir / 'raw'}/.")
+    print(f"  4. Build the feature blocks with `pulse-twin features` (they stay in {node_dir / 'features'}/).")
+    print(f"  5. Approve each run the coordinator proposes with `pulse-twin node approve --node-dir {node_dir} --proposal FILE`.")
+    return 0
+
+
+def _policy_template(partner: str) -> tuple[str, Path]:
+    folder = configs_dir() / "site_policy"
+    source = folder / f"{partner}.yaml"
+    if not source.is_file():
+        source = folder / "default.yaml"
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: site policy template not found") from None
+    filled, count = re.subn(r"(?m)^partner:[^\n#]*", f"partner: {partner}", text, count=1)
+    if count != 1:
+        raise ConfigError(f"{source}: template has no top-level 'partner:' line to fill in")
+    return filled, source
+
+
+def _contract_template(partner: str) -> tuple[str, str]:
+    source = configs_dir() / "contract" / f"{partner}.yaml"
+    if source.is_file():
+        return source.read_text(encoding="utf-8"), str(source)
+    examples = sorted(p.name for p in (configs_dir() / "contract").glob("*.yaml")) if (configs_dir() / "contract").is_dir() else []
+    text = (
+        f"# PULSE-TWIN data contract for node '{partner}': which raw tables this node holds (in raw/) and how\n"
+        "# they aggregate into area-level feature blocks (configs/block/*.yaml). Fill it in, then run\n"
+        "# `pulse-twin features`. Only area-level aggregates are ever built; protected attributes\n"
+        "# (migration background, ethnicity, nationality, religion) are refused as features.\n"
+        + (f"# Worked examples: configs/contract/{', configs/contract/'.join(examples)}.\n" if examples else "")
+        + f"partner: {partner}\n"
+    )
+    return text, "a blank template"
+
+
+# node approve
+
+def run_approve(args: argparse.Namespace) -> int:
+    from dp_accounting import PrivacyLedger, ledger_path
+    from dp_accounting.budget import check
+
+    from federation.proposal import RunProposal
+
+    node_dir: Path = args.node_dir
+    policy = load_site_policy(node_dir)
+    proposal = RunProposal.load(args.proposal)
+    p, caps = proposal.privacy, policy.privacy
+    print(f"Run proposal {args.proposal} for node '{policy.partner}':")
+    print(f"  run '{proposal.run_name}', a {proposal.run_kind} run, code bundle {proposal.bundle_hash}")
+    print(f"  {p.rounds} rounds of {p.steps_per_round} DP steps each on this node: Gaussian noise multiplier "
+          f"{p.noise_multiplier:g}, Poisson sample rate {p.sample_rate:g}, unit of privacy: one {p.unit}")
+    print(f"  the coordinator's target: epsilon {p.target_epsilon:g} at delta {p.delta:g} for this run")
+    if proposal.federation:
+        print(f"  federation settings: {json.dumps(proposal.federation, sort_keys=True)}")
+
+    for earlier in read_approvals(node_dir):
+        if earlier.get("proposal_sha256") == proposal.sha256():
+            print(f"Already approved on {earlier.get('approved_at')} by {earlier.get('by')}; nothing recorded.")
+            return 0
+
+    policy.check_run_kind(proposal.run_kind)
+    policy.check_noise_multiplier(p.noise_multiplier)
+    policy.check_sample_rate(p.sample_rate)
+    policy.check_rounds(p.rounds)
+    candidates = proposal.planned_releases()
+    with PrivacyLedger(ledger_path(node_dir)) as ledger:
+        spent = ledger.epsilon(caps.delta, accountant=caps.accountant)
+        projection = check(ledger, candidates, policy.budget_caps())
+    print(f"This node has spent epsilon {spent:.4g} over its life (delta {caps.delta:g}, {caps.accountant}).")
+    print(f"After this run it would reach epsilon {projection.epsilon_lifetime:.4g} over its life "
+          f"(cap {caps.epsilon_lifetime:g}) and {projection.epsilon_year:.4g} over the last 365 days "
+          f"(cap {caps.epsilon_per_year:g}), at delta {caps.delta:g} ({caps.accountant}).")
+    if p.delta > caps.delta:
+        print(f"Note: the proposal's target is stated at delta {p.delta:g}; this node accounts at its own "
+              f"delta {caps.delta:g}.")
+
+    if not args.yes and not _confirm(f"Approve code bundle {proposal.bundle_hash[:12]}... for run "
+                                     f"'{proposal.run_name}' on node '{policy.partner}'? [y/N] "):
+        print("Not approved; nothing recorded.")
+        return 1
+    append_approval(node_dir, {
+        "approved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "by": args.by or _user(),
+        "run_name": proposal.run_name,
+        "run_kind": proposal.run_kind,
+        "bundle_hash": proposal.bundle_hash,
+        "proposal_sha256": proposal.sha256(),
+        "policy_version": policy.policy_version,
+        "projected_epsilon_lifetime": projection.epsilon_lifetime,
+        "projected_epsilon_year": projection.epsilon_year,
+        "delta": caps.delta,
+        "accountant": caps.accountant,
+    })
+    print(f"Approved: recorded in {node_dir / 'state' / 'approvals.jsonl'}.")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError("confirmation needed but there is no terminal: review the proposal and pass --yes")
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# node audit
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    from federation.egress.audit import format_audit, run_audit
+
+    report = run_audit(args.node_dir, run=args.run)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_audit(report))
+    return 0
+
+
+# node policy
+
+def run_policy(args: argparse.Namespace) -> int:
+    from dp_accounting import PrivacyLedger, ledger_path
+    from dp_accounting.budget import BudgetCaps, project
+
+    policy = load_site_policy(args.node_dir)
+    caps: BudgetCaps = policy.budget_caps()
+    path = ledger_path(args.node_dir)
+    history = []
+    if path.exists():
+        with PrivacyLedger(path, create=False) as ledger:
+            history = ledger.history()
+    spent = project(history, [], caps)
+    if args.json:
+        print(json.dumps(_policy_dict(policy) | {"spent": spent.to_dict()}, indent=2, sort_keys=True))
+        return 0
+    b, pr = policy.bounds, policy.privacy
+    print(f"Site policy of node '{policy.partner}': {policy.path} (version {policy.policy_version})")
+    print(f"  run kinds allowed: {', '.join(policy.allowed_run_kinds)}")
+    print(f"  privacy caps: epsilon {pr.epsilon_per_year:g} per 365 days, {pr.epsilon_lifetime:g} for life, at delta "
+          f"{pr.delta:g} ({pr.accountant} accountant)")
+    print(f"  every DP release: noise multiplier >= {b.min_noise_multiplier:g}, sample rate <= {b.max_sample_rate:g}, "
+          f"computed from >= {b.min_rows_per_release} rows")
+    print(f"  every run: at most {b.max_rounds_per_run} rounds; every message: at most {b.max_bytes_per_message:,} bytes")
+    print(f"  approved code bundles: {len(policy.approved_bundles)}")
+    for bundle in sorted(policy.approved_bundles):
+        print(f"    {bundle}")
+    print(f"Spent so far: epsilon {spent.epsilon_lifetime:.4g} for life, {spent.epsilon_year:.4g} over the last "
+          f"365 days ({len(history)} releases in the ledger).")
+    return 0
+
+
+def _policy_dict(policy: SitePolicy) -> dict:
+    from dataclasses import asdict
+
+    data = asdict(policy)
+    data["approved_bundles"] = sorted(policy.approved_bundles)
+    data["path"] = str(policy.path)
+    return data
+
+
+def _yaml(text: str, source: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    return data
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create a file that must not exist yet (never overwrite a node's files)."""
+    with open(path, "x", encoding="utf-8") as handle:
+        handle.write(text)

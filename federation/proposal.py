@@ -1,0 +1,162 @@
+"""The coordinator's run proposal: what a run will ask of each node, for the node to approve.
+
+The coordinator writes one JSON file per run (which code, which federation config, which privacy
+parameters); each node's staff read it with `pulse-twin node approve`, which projects the epsilon the
+node would reach after the run and records an approval of the bundle's code hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from federation.errors import ConfigError
+from federation.site_policy import RUN_KINDS
+
+# The ledger's release kind of each run kind's DP releases (one per node and round).
+RELEASE_KINDS: dict[str, str] = {
+    "horizontal": "horizontal-update",
+    "vertical": "vertical-embeddings",
+    "analytics": "analytics-aggregate",
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class PrivacyPlan:
+    """The DP schedule a run plans on each node: noise calibrated once for all its rounds."""
+
+    target_epsilon: float
+    delta: float
+    noise_multiplier: float
+    sample_rate: float
+    steps_per_round: int
+    rounds: int
+    unit: str = "area-period row"
+    mechanism: str = "subsampled_gaussian"
+
+
+@dataclass(frozen=True)
+class RunProposal:
+    """One run as the coordinator proposes it; `to_json`/`from_json` keep it as plain data."""
+
+    run_name: str
+    run_kind: str
+    bundle_hash: str
+    privacy: PrivacyPlan
+    federation: dict[str, Any] = field(default_factory=dict)
+
+    def planned_releases(self) -> list[Any]:
+        """The releases the run would charge to one node's ledger: one per round."""
+        from dp_accounting import Release
+
+        p = self.privacy
+        return [
+            Release(
+                mechanism=p.mechanism, noise_multiplier=p.noise_multiplier, sample_rate=p.sample_rate,
+                steps=p.steps_per_round, unit=p.unit, run_id=self.run_name, round=r,
+                kind=RELEASE_KINDS[self.run_kind],
+            )
+            for r in range(1, p.rounds + 1)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def sha256(self) -> str:
+        """Hash of the proposal's canonical JSON: an approval names exactly what was approved."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<proposal>") -> "RunProposal":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{source}: not valid JSON (line {err.lineno}: {err.msg})") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, path: Path) -> "RunProposal":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: proposal file not found") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a UTF-8 text file") from None
+        return cls.from_json(text, str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<proposal>") -> "RunProposal":
+        """Validate a proposal; every error names the source and the field."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object at the top level")
+        _known(data, {"run_name", "run_kind", "bundle_hash", "privacy", "federation"}, source, "")
+        run_name = data.get("run_name")
+        if not isinstance(run_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run_name):
+            raise ConfigError(f"{source}: field 'run_name' must be a name of letters, digits, '.', '_', '-'")
+        run_kind = data.get("run_kind")
+        if run_kind not in RUN_KINDS:
+            raise ConfigError(f"{source}: field 'run_kind' must be one of {', '.join(RUN_KINDS)}, got {run_kind!r}")
+        bundle_hash = data.get("bundle_hash")
+        if not isinstance(bundle_hash, str) or not _SHA256.match(bundle_hash):
+            raise ConfigError(f"{source}: field 'bundle_hash' must be a SHA-256 code hash (64 lower-case hex digits)")
+        federation = data.get("federation", {})
+        if not isinstance(federation, dict):
+            raise ConfigError(f"{source}: field 'federation' must be an object")
+        privacy = data.get("privacy")
+        if not isinstance(privacy, dict):
+            raise ConfigError(f"{source}: field 'privacy' must be an object")
+        fields = {"target_epsilon", "delta", "noise_multiplier", "sample_rate", "steps_per_round", "rounds",
+                  "unit", "mechanism"}
+        _known(privacy, fields, source, "privacy.")
+        unit = privacy.get("unit", PrivacyPlan.unit)
+        mechanism = privacy.get("mechanism", PrivacyPlan.mechanism)
+        for name, value in (("unit", unit), ("mechanism", mechanism)):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{source}: field 'privacy.{name}' must be a non-empty text")
+        plan = PrivacyPlan(
+            target_epsilon=_num(privacy, "target_epsilon", source, positive=True),
+            delta=_num(privacy, "delta", source, positive=True, below_one=True),
+            noise_multiplier=_num(privacy, "noise_multiplier", source, positive=True),
+            sample_rate=_num(privacy, "sample_rate", source, positive=True, below_one=True, allow_one=True),
+            steps_per_round=int(_num(privacy, "steps_per_round", source, positive=True, integer=True)),
+            rounds=int(_num(privacy, "rounds", source, positive=True, integer=True)),
+            unit=unit,
+            mechanism=mechanism,
+        )
+        return cls(run_name=run_name, run_kind=run_kind, bundle_hash=bundle_hash, privacy=plan, federation=federation)
+
+
+def _known(data: dict, known: set[str], source: str, prefix: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field '{prefix}{unknown[0]}' (known: {', '.join(sorted(known))})")
+
+
+def _num(
+    data: dict, name: str, source: str, positive: bool = False, below_one: bool = False,
+    allow_one: bool = False, integer: bool = False,
+) -> float:
+    field_name = f"privacy.{name}"
+    if name not in data:
+        raise ConfigError(f"{source}: field '{field_name}' is missing")
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{source}: field '{field_name}' must be a number, got {value!r}")
+    if integer and value != int(value):
+        raise ConfigError(f"{source}: field '{field_name}' must be a whole number, got {value!r}")
+    if positive and value <= 0:
+        raise ConfigError(f"{source}: field '{field_name}' must be > 0, got {value!r}")
+    if below_one and (value > 1 or (value == 1 and not allow_one)):
+        raise ConfigError(f"{source}: field '{field_name}' must be {'<=' if allow_one else '<'} 1, got {value!r}")
+    return float(value)
