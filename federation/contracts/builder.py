@@ -1,0 +1,121 @@
+"""Building a node's feature blocks and label from its raw tables, as its contract says.
+
+Order matters for the user: first every raw table is read and validated (one ContractError for the
+first problem), then the data checks (protected content, the privacy unit's k), then the aggregation
+on the area-period grid, then small-area suppression. Nothing is written here (see `output.py`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from federation.contracts.checks import check_data
+from federation.contracts.periods import covered_periods
+from federation.contracts.placement import OpContext
+from federation.contracts.privacy_unit import check_privacy_unit
+from federation.contracts.reading import read_raw
+from federation.contracts.register import build_grid, read_register
+from federation.contracts.registry import get_op
+from federation.contracts.spec import Contract
+from federation.contracts.suppression import suppressed_areas
+from federation.contracts.validation import Table, validate
+from federation.errors import ContractError
+
+KEYS = ["area_code", "period"]
+
+
+@dataclass
+class NodeFeatures:
+    """What a node's contract produces: area-period rows only, nothing about a person."""
+
+    blocks: dict[str, pd.DataFrame]
+    label: pd.DataFrame | None
+    suppressed_areas: list[str]
+    partition: pd.DataFrame | None
+    privacy_unit_k: int
+    stats: dict = field(default_factory=dict)
+
+
+def read_tables(contract: Contract, node_dir: Path) -> tuple[Table | None, dict[str, Table]]:
+    """The validated area register and raw tables of the node."""
+    register = read_register(node_dir, contract.register_path) if contract.register_path else None
+    known = None if register is None else np.array(sorted(set(register.data["area_code"])), dtype=object)
+    shown = str(node_dir / contract.register_path) if contract.register_path else "(none)"
+    tables = {name: validate(read_raw(spec, node_dir), spec, node_dir, known, shown)
+              for name, spec in contract.tables.items()}
+    return register, tables
+
+
+def _frame(base: pd.DataFrame, columns: dict[str, np.ndarray], keep: np.ndarray) -> tuple[pd.DataFrame, int]:
+    """Rows of kept areas where every value is known, float64, sorted by (area_code, period)."""
+    values = pd.DataFrame({name: np.asarray(v, dtype="float64") for name, v in columns.items()}, index=base.index)
+    frame = pd.concat([base, values], axis=1)[keep]
+    complete = frame[list(columns)].notna().all(axis=1).to_numpy()
+    out = frame[complete].sort_values(KEYS, kind="stable").reset_index(drop=True)
+    return out, int((~complete).sum())
+
+
+def _partition(contract: Contract, tables: dict[str, Table], suppressed: set[str]) -> pd.DataFrame | None:
+    spec = contract.partition
+    if spec is None:
+        return None
+    table = tables[spec.table]
+    values = table.data[spec.column]
+    if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
+        values = values.astype("Int64")
+    text = values.astype(str)
+    frame = pd.DataFrame({"area_code": table.area, "partition": text.to_numpy(dtype=object)})
+    for group, mapping in spec.groups.items():
+        mapped = text.map(dict(mapping))
+        if mapped.isna().any():
+            row = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+            raise ContractError(f"{table.raw.where(row, spec.column)}: value {text.iloc[row]!r} has no "
+                                f"'{group}' in partition.groups.{group} of {contract.path}")
+        frame[group] = mapped.to_numpy(dtype=object)
+    frame = frame[~frame["area_code"].isin(suppressed)].drop_duplicates()
+    return frame.sort_values("area_code").reset_index(drop=True)
+
+
+def build_features(contract: Contract, node_dir: Path | str) -> NodeFeatures:
+    """Validate the node's raw tables against `contract` and aggregate them into blocks and label."""
+    node_dir = Path(node_dir)
+    if not node_dir.is_dir():
+        raise ContractError(f"{node_dir}: node directory not found (contract {contract.path})")
+    register, tables = read_tables(contract, node_dir)
+    check_data(contract, tables)
+    periods, months = covered_periods(contract, tables)
+    codes = tables[contract.register_table].area if contract.register_table else None
+    grid = build_grid(register, codes, periods, months)
+    ctx = OpContext(contract, tables, grid)
+    observed_k = check_privacy_unit(ctx)
+    suppressed = suppressed_areas(contract, grid)
+    keep = ~np.repeat(np.isin(grid.areas, suppressed), len(grid.periods))
+    base = grid.frame()
+    blocks, incomplete = {}, {}
+    for block, feats in contract.blocks.items():
+        values = {f.name: get_op(f.op).compute(f.params, ctx) for f in feats}
+        blocks[block], incomplete[block] = _frame(base, values, keep)
+    label = None
+    if contract.label is not None:
+        values = {"label": get_op(contract.label.op).compute(contract.label.params, ctx)}
+        label, _ = _frame(base, values, keep)
+    stats = {
+        "contract": contract.name,
+        "rows_read": {name: len(t) for name, t in tables.items()},
+        "areas": len(grid.areas),
+        "periods": {"first": periods[0], "last": periods[-1], "count": len(periods)},
+        "rows_per_block": {b: len(f) for b, f in blocks.items()},
+        "rows_incomplete_dropped": incomplete,
+        "label_rows": None if label is None else len(label),
+        "suppressed_areas": len(suppressed),
+        "min_population": contract.min_population,
+        "observed_max_rows_per_person": observed_k,
+    }
+    return NodeFeatures(
+        blocks=blocks, label=label, suppressed_areas=suppressed,
+        partition=_partition(contract, tables, set(suppressed)),
+        privacy_unit_k=contract.max_rows_per_person, stats=stats,
+    )

@@ -1,0 +1,206 @@
+"""Aggregation ops: one small interface, a few implementations, referred to by name from contract YAML.
+
+An op says which raw columns it reads (`uses`, so protected attributes can be refused before any data
+is touched), which records it places on which area-period rows (`segments`, so the privacy unit's k can
+be checked), and computes one value per grid row (`compute`). Generic ops live here; partner-specific
+ones in `clients/<partner>/features.py`; `registry.py` names them all.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import pandas as pd
+
+from federation.contracts.placement import (
+    OpContext, Segments, event_segments, event_sums, interval_segments, interval_sums, where_mask,
+)
+from federation.contracts.register import asof_years
+from federation.contracts.spec import NUMERIC_TYPES, TIME_TYPES, Contract, FeatureSpec
+
+FILTER_TYPES = ("category", "string", "integer")
+
+
+@dataclass(frozen=True)
+class ColumnUse:
+    """One raw column a feature reads, and the column types that make sense for that role."""
+
+    table: str
+    column: str
+    kinds: tuple[str, ...]
+    role: str
+
+
+class Op:
+    """Base of every aggregation op. Subclasses set `required` / `optional` parameter names."""
+
+    name: ClassVar[str] = ""
+    required: ClassVar[tuple[str, ...]] = ()
+    optional: ClassVar[tuple[str, ...]] = ()
+
+    def uses(self, p: Mapping[str, Any]) -> list[ColumnUse]:
+        raise NotImplementedError
+
+    def compute(self, p: Mapping[str, Any], ctx: OpContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def segments(self, p: Mapping[str, Any], ctx: OpContext) -> Segments:
+        """Records this op places on the grid; by default those of its `time` or `interval`."""
+        table = ctx.table(p["table"])
+        if "interval" in p:
+            return interval_segments(ctx, table, p["interval"][0], p["interval"][1])
+        return event_segments(ctx, table, p.get("time"))
+
+    def check(self, p: Mapping[str, Any], feature: FeatureSpec, contract: Contract) -> None:
+        """Checks beyond names and column types (raise `contract.error(...)`)."""
+
+
+def _where_uses(p: Mapping[str, Any]) -> list[ColumnUse]:
+    return [ColumnUse(p["table"], str(c), FILTER_TYPES, "filter (where)") for c in (p.get("where") or {})]
+
+
+def _placement_uses(p: Mapping[str, Any]) -> list[ColumnUse]:
+    if "interval" in p:
+        start, end = p["interval"]
+        return [ColumnUse(p["table"], str(start), TIME_TYPES, "interval start"),
+                ColumnUse(p["table"], str(end), TIME_TYPES, "interval end")]
+    if "time" in p:
+        return [ColumnUse(p["table"], str(p["time"]), TIME_TYPES, "time")]
+    return []
+
+
+def _check_placement(p: Mapping[str, Any], feature: FeatureSpec, contract: Contract) -> None:
+    has_time, has_interval = "time" in p, "interval" in p
+    if has_time and has_interval:
+        raise contract.error(f"{feature.where()}: give either `time` or `interval`, not both")
+    if has_interval and (not isinstance(p["interval"], (list, tuple)) or len(p["interval"]) != 2):
+        raise contract.error(f"{feature.where()}: `interval` must be [start column, end column]")
+    if contract.periods.kind == "month" and not (has_time or has_interval):
+        raise contract.error(f"{feature.where()}: monthly features need `time` (event date) or "
+                             "`interval` ([start, end]) to place records in months")
+    if p.get("per_1000") and contract.register_path is None:
+        raise contract.error(f"{feature.where()}: per_1000 needs populations from an area register `path`")
+
+
+class Count(Op):
+    """Number of records per area-period (events in their month, or intervals open in it), optionally
+    filtered with `where` and per 1,000 residents."""
+
+    name = "count"
+    required = ("table",)
+    optional = ("time", "interval", "where", "per_1000")
+
+    def uses(self, p):
+        return _placement_uses(p) + _where_uses(p)
+
+    def check(self, p, feature, contract):
+        _check_placement(p, feature, contract)
+
+    def compute(self, p, ctx):
+        table = ctx.table(p["table"])
+        mask = where_mask(table, p.get("where"))
+        if "interval" in p:
+            values = interval_sums(ctx, table, p["interval"][0], p["interval"][1], mask)
+        else:
+            values = event_sums(ctx, table, p.get("time"), mask)
+        return ctx.per_1000(values) if p.get("per_1000") else values
+
+
+class Mean(Op):
+    """Mean of a numeric column over the records of an area-period; `fill` where there are none
+    (without `fill` such rows are missing and left out of the block)."""
+
+    name = "mean"
+    required = ("table", "column")
+    optional = ("time", "interval", "where", "fill")
+
+    def uses(self, p):
+        return [ColumnUse(p["table"], str(p["column"]), NUMERIC_TYPES, "value")] + _placement_uses(p) + _where_uses(p)
+
+    def check(self, p, feature, contract):
+        _check_placement(p, feature, contract)
+
+    def compute(self, p, ctx):
+        table = ctx.table(p["table"])
+        mask = where_mask(table, p.get("where"))
+        values = table.data[p["column"]].to_numpy(dtype="float64")
+        if "interval" in p:
+            start, end = p["interval"]
+            total = interval_sums(ctx, table, start, end, mask, values)
+            count = interval_sums(ctx, table, start, end, mask & ~np.isnan(values))
+        else:
+            total = event_sums(ctx, table, p.get("time"), mask, values)
+            count = event_sums(ctx, table, p.get("time"), mask & ~np.isnan(values))
+        fill = np.nan if p.get("fill") is None else float(p["fill"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), fill)
+
+
+class AreaValue(Op):
+    """A value the node holds per area (and year): e.g. a register figure. `year` names the year column
+    (the value of the period's year, else the latest earlier year); `scale` multiplies (unit changes such
+    as percent -> share); `apply: log | log1p` transforms."""
+
+    name = "area_value"
+    required = ("table", "column")
+    optional = ("year", "scale", "apply")
+    APPLY: ClassVar[dict[str, Any]] = {"log": np.log, "log1p": np.log1p}
+
+    def uses(self, p):
+        out = [ColumnUse(p["table"], str(p["column"]), NUMERIC_TYPES, "value")]
+        if p.get("year"):
+            out.append(ColumnUse(p["table"], str(p["year"]), ("integer",), "year"))
+        return out
+
+    def check(self, p, feature, contract):
+        if p.get("apply") is not None and p["apply"] not in self.APPLY:
+            raise contract.error(f"{feature.where()}: apply must be one of {', '.join(self.APPLY)}; "
+                                 f"got {p['apply']!r}")
+        if p.get("scale") is not None and not isinstance(p["scale"], (int, float)):
+            raise contract.error(f"{feature.where()}: scale must be a number; got {p['scale']!r}")
+
+    def segments(self, p, ctx):
+        table = ctx.table(p["table"])
+        area = ctx.grid.area_index(table.area)
+        rows = np.flatnonzero(area >= 0)
+        n_p = max(len(ctx.grid.periods), 1)
+        # a register value is used for every period of its area (the as-of rule may carry it forward)
+        return rows, area[rows], np.zeros(len(rows), np.int64), np.full(len(rows), n_p - 1, np.int64)
+
+    def compute(self, p, ctx):
+        table = ctx.table(p["table"])
+        grid = ctx.grid
+        area = grid.area_index(table.area)
+        values = table.data[p["column"]].to_numpy(dtype="float64")
+        keep = area >= 0
+        key = pd.DataFrame({"area": area[keep]})
+        if p.get("year"):
+            key["year"] = table.data[p["year"]].to_numpy()[keep]
+        dup = key.duplicated().to_numpy()
+        if dup.any():
+            row = int(np.flatnonzero(keep)[np.flatnonzero(dup)[0]])
+            what = "area and year" if p.get("year") else "area"
+            raise ctx.contract.error(f"table '{p['table']}' has more than one row per {what} "
+                                     f"({table.raw.locate(row)} repeats an earlier one); "
+                                     f"op area_value needs one value per {what}")
+        if p.get("year"):
+            key["value"] = values[keep]
+            pivot = key.pivot(index="area", columns="year", values="value").reindex(range(len(grid.areas)))
+            out = asof_years(pivot, grid.periods).reshape(-1)
+        else:
+            per_area = np.full(len(grid.areas), np.nan)
+            per_area[area[keep]] = values[keep]
+            out = np.repeat(per_area, len(grid.periods))
+        if p.get("scale") is not None:
+            out = out * float(p["scale"])
+        if p.get("apply"):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = self.APPLY[p["apply"]](out)
+            out = np.where(np.isfinite(out), out, np.nan)
+        return out
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(float(x))
