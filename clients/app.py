@@ -1,0 +1,90 @@
+"""The ClientApp every node runs. Each handler replies only through the node's egress guard.
+
+A refusal (site policy, budget, bad local data) becomes an error reply whose reason names the rule;
+the reason text is itself logged by the guard as an `error` message before it leaves.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Callable
+
+from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
+from flwr.clientapp import ClientApp
+
+from clients import horizontal
+from clients.node import Node, send
+from dp_accounting import privacy_report
+from federation.egress import EgressGuard, bytes_digest
+from federation.errors import PulseTwinError
+
+app = ClientApp()
+
+ERROR_CODE_REFUSED = 403
+
+
+def refusals_as_error_replies(handler: Callable[[Message, Context], Message]) -> Callable[[Message, Context], Message]:
+    """Turn a PULSE-TWIN refusal into an error reply the coordinator can report; bugs still raise."""
+
+    @functools.wraps(handler)
+    def wrapped(msg: Message, context: Context) -> Message:
+        try:
+            return handler(msg, context)
+        except PulseTwinError as err:
+            reason = f"{type(err).__name__}: {err}"
+            node_dir = context.node_config.get("data-dir")
+            if node_dir:
+                _log_error_reply(msg, context, reason)
+            return Message(Error(code=ERROR_CODE_REFUSED, reason=reason), reply_to=msg)
+
+    return wrapped
+
+
+def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
+    """Error replies also leave the node: put them on the egress record (never fails the reply)."""
+    from federation.egress import Egress
+
+    try:
+        guard = EgressGuard.open(Node.from_config(context.node_config).node_dir)
+        sha, nbytes = bytes_digest(reason.encode())
+        config = msg.content.config_records.get("config", {}) if msg.has_content() else {}
+        guard.release(Egress(run_id=f"{config.get('run-name', 'run')}#{context.run_id}",
+                             round=int(config.get("server-round", 0)), kind="error", run_kind="horizontal",
+                             payload_sha256=sha, payload_bytes=nbytes))
+    except PulseTwinError:
+        pass
+
+
+@app.train()
+@refusals_as_error_replies
+def train(msg: Message, context: Context) -> Message:
+    return horizontal.train(msg, context)
+
+
+@app.query("describe")
+@refusals_as_error_replies
+def describe(msg: Message, context: Context) -> Message:
+    """Who this node is and which blocks it has built: public facts the coordinator plans with."""
+    node = Node.from_config(context.node_config)
+    config = msg.content["config"]
+    wanted = tuple(str(config.get("blocks", "")).split(","))
+    content = RecordDict({"node": ConfigRecord({
+        "name": node.name, "blocks": ",".join(node.available_blocks(wanted)),
+    })})
+    return send(msg, content, EgressGuard.open(node.node_dir), run_id=f"{config['run-name']}#{context.run_id}",
+                round=0, kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))
+
+
+@app.query("privacy")
+@refusals_as_error_replies
+def privacy(msg: Message, context: Context) -> Message:
+    """The node's privacy report, recomputed from its ledger (public: a function of released parameters)."""
+    node = Node.from_config(context.node_config)
+    config = msg.content["config"]
+    guard = EgressGuard.open(node.node_dir)
+    p = guard.policy.privacy
+    report = privacy_report(guard.ledger, p.delta, k=int(context.node_config.get("person-rows", 1)),
+                            accountant=p.accountant, caps=guard.policy.budget_caps())
+    content = RecordDict({"privacy": ConfigRecord({"name": node.name, "report": json.dumps(report.to_dict())})})
+    return send(msg, content, guard, run_id=f"{config['run-name']}#{context.run_id}", round=0,
+                kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))

@@ -1,0 +1,92 @@
+"""A city node's part in horizontal federated learning: one DP-SGD round on its own rows.
+
+The reply carries the DP model update, the number of examples, the epsilon this run has spent on the
+node and, if the run asks for it, a noised training loss (itself a charged Gaussian release). Nothing
+else computed on private rows leaves. The noise multiplier is calibrated once, in the node's first
+round of the run, for the whole planned schedule (rounds x local steps) and kept on the node's disk.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+
+from clients.node import Node, send
+from dp_accounting import Release, get_accountant
+from dp_accounting.calibrate import noise_multiplier
+from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, steps_per_round
+from federation.egress import EgressGuard
+from federation.messages import DPSettings, TaskSettings, from_config
+from federation.model import build_model
+from federation.task import predict
+
+UNIT = "area-period row"
+LOSS_CLIP = 4.0  # per-row squared error (scaled label units) is clipped here before the noised sum
+
+
+def run_key(task: TaskSettings, context: Context) -> str:
+    return f"{task.run_name}#{context.run_id}"
+
+
+def train(msg: Message, context: Context) -> Message:
+    node = Node.from_config(context.node_config)
+    config = msg.content["config"]
+    task, dp = from_config(TaskSettings, config), from_config(DPSettings, config)
+    rnd = int(config["server-round"])
+    run_id = run_key(task, context)
+    guard = EgressGuard.open(node.node_dir)
+    ex = node.training_examples(task)
+    q = sample_rate(len(ex), dp.batch_size)
+    steps = steps_per_round(q, dp.local_epochs)
+    accountant = guard.policy.privacy.accountant
+    # The run's delta is the node's own (site policy), whatever the coordinator proposed.
+    delta = min(dp.delta, guard.policy.privacy.delta)
+    plan = node.run_plan(run_id, lambda: {
+        "noise_multiplier": noise_multiplier(dp.target_epsilon, delta, q, steps * dp.num_rounds, accountant),
+        "sample_rate": q, "steps_per_round": steps, "rounds": dp.num_rounds,
+        "target_epsilon": dp.target_epsilon, "delta": delta, "accountant": accountant,
+    })
+    sigma = float(plan["noise_multiplier"])
+    update = Release(mechanism="subsampled_gaussian", noise_multiplier=sigma, sample_rate=q, steps=steps,
+                     unit=UNIT, run_id=run_id, round=rnd, kind="horizontal-update")
+    charges = [update]
+    if dp.loss_noise_multiplier > 0:
+        charges.append(Release(mechanism="subsampled_gaussian", noise_multiplier=dp.loss_noise_multiplier,
+                               sample_rate=q, steps=1, unit=UNIT, run_id=run_id, round=rnd,
+                               kind="horizontal-loss"))
+
+    model = build_model(task.model_spec())
+    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    global_params = [p.detach().clone() for p in model.parameters()]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        outcome = dp_train(model, ex, DPSGDConfig(
+            noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm, batch_size=dp.batch_size,
+            local_epochs=dp.local_epochs, lr=dp.lr, momentum=dp.momentum,
+            proximal_mu=float(config.get("proximal-mu", 0.0)), block_dropout=dp.block_dropout,
+        ), global_params=global_params)
+    assert outcome.steps == steps and outcome.sample_rate == q
+
+    metrics: dict[str, float | int] = {"num-examples": len(ex)}
+    if dp.loss_noise_multiplier > 0:
+        metrics["train-loss-dp"] = _noised_mean_loss(model, ex, q, dp.loss_noise_multiplier)
+    # The run's epsilon on this node once this reply is out: computed from the ledger's history.
+    history = guard.ledger.history(run_id=run_id) + charges
+    metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
+    content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
+    return send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
+                charges=charges, rows=len(ex),
+                params={"noise_multiplier": sigma, "sample_rate": q, "rounds": dp.num_rounds})
+
+
+def _noised_mean_loss(model, ex, q: float, sigma: float) -> float:
+    """Squared error on a Poisson sample (rate q) of the node's rows: the clipped sum gets Gaussian
+    noise (sensitivity LOSS_CLIP for adding or removing one row) and is divided by the expected
+    sample size, so the release is one subsampled Gaussian step, charged like a training step."""
+    sampled = np.random.default_rng().random(len(ex)) < q
+    pred = predict(model, ex.subset(sampled))
+    clipped = np.minimum((pred - ex.y[sampled]) ** 2, LOSS_CLIP)
+    noisy = float(clipped.sum()) + float(np.random.default_rng().normal()) * sigma * LOSS_CLIP
+    return max(0.0, noisy) / (q * len(ex))
+

@@ -1,0 +1,122 @@
+"""What a node knows about itself: its directory, its built features, its guard and its run plans.
+
+Everything here comes from the node's own disk and its `--node-config`, never from the server:
+`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (comma-separated
+directories whose `features/` it may read, for a city node that holds several partners' blocks).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pandas as pd
+from flwr.app import Message, RecordDict
+
+from dp_accounting import Release
+from federation.bundle import code_hash
+from federation.config import APP_ROOT
+from federation.dataset import Examples, area_folds, make_examples
+from federation.egress import Egress, EgressGuard, payload_digest
+from federation.errors import ConfigError
+from federation.messages import TaskSettings
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    node_dir: Path
+    feature_dirs: tuple[Path, ...]
+
+    @classmethod
+    def from_config(cls, node_config: Mapping[str, object]) -> "Node":
+        if "data-dir" not in node_config:
+            raise ConfigError("node config lacks 'data-dir' (start the SuperNode with --node-config 'data-dir=\"...\"')")
+        node_dir = Path(str(node_config["data-dir"])).resolve()
+        if not node_dir.is_dir():
+            raise ConfigError(f"node data directory {node_dir} does not exist")
+        dirs = str(node_config.get("feature-dirs", "") or "")
+        feature_dirs = tuple(Path(d).resolve() for d in dirs.split(",") if d) or (node_dir,)
+        return cls(str(node_config.get("partner", node_dir.name)), node_dir, feature_dirs)
+
+    def _feature_file(self, name: str) -> Path | None:
+        for d in self.feature_dirs:
+            path = d / "features" / f"{name}.parquet"
+            if path.is_file():
+                return path
+        return None
+
+    def available_blocks(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(b for b in wanted if self._feature_file(b) is not None)
+
+    def blocks(self, wanted: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+        """The node's built blocks among `wanted` (a missing block is simply absent)."""
+        return {b: pd.read_parquet(self._feature_file(b)) for b in self.available_blocks(wanted)}
+
+    def label(self) -> pd.DataFrame | None:
+        path = self._feature_file("label")
+        return None if path is None else pd.read_parquet(path)
+
+    def training_examples(self, task: TaskSettings) -> Examples:
+        """This node's labelled rows for the task; areas of the held-out fold are left out."""
+        blocks = self.blocks(task.blocks)
+        if not blocks:
+            raise ConfigError(f"node '{self.name}': none of the blocks {', '.join(task.blocks)} is built "
+                              f"under {', '.join(str(d) for d in self.feature_dirs)} (run `pulse-twin features`)")
+        label = self.label()
+        if label is None:
+            raise ConfigError(f"node '{self.name}': no label.parquet under its feature directories")
+        ex = make_examples(blocks, task.blocks, label, task.label)
+        if task.holdout_fold >= 0:
+            folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
+            held_out = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
+            ex = ex.subset(~held_out)
+        return ex
+
+    def run_plan(self, run_id: str, make: Callable[[], dict]) -> dict:
+        """The node's plan for a run, made once and kept on disk so no later round can change it
+        (e.g. the noise multiplier calibrated for the whole schedule)."""
+        path = self.node_dir / "state" / "runs" / f"{_safe(run_id)}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        plan = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(plan, indent=2))
+        os.replace(tmp, path)
+        return plan
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+@lru_cache(maxsize=1)
+def running_code_hash() -> str:
+    """Hash of the app code this node is running (the unpacked bundle), for the approval check."""
+    return code_hash(APP_ROOT)
+
+
+def send(
+    msg: Message,
+    content: RecordDict,
+    guard: EgressGuard,
+    *,
+    run_id: str,
+    round: int,
+    kind: str,
+    run_kind: str,
+    charges: Sequence[Release] = (),
+    rows: int | None = None,
+    params: Mapping[str, object] | None = None,
+    facts: Mapping[str, object] | None = None,
+) -> Message:
+    """The only way a node replies: the guard checks, charges and logs the exact payload, or refuses."""
+    sha, nbytes = payload_digest(content)
+    guard.release(Egress(run_id=run_id, round=round, kind=kind, run_kind=run_kind, payload_sha256=sha,
+                         payload_bytes=nbytes, charges=list(charges), rows=rows, params=dict(params or {}),
+                         bundle_hash=running_code_hash(), facts=dict(facts or {})))
+    return Message(content, reply_to=msg)

@@ -1,0 +1,104 @@
+"""DP-SGD on a node's own rows with Opacus: Poisson sampling, per-sample clipping, Gaussian noise.
+
+The node, not Opacus, keeps the privacy history (its ledger); this module only runs the mechanism with
+the noise multiplier the node calibrated once for the whole planned schedule, and returns exactly
+what was run (steps, sample rate, noise) so the ledger can charge it.
+
+FedProx's proximal term is added to the gradient *after* clipping and noising: it does not depend on
+any row, so it is post-processing, and it would otherwise be lost (Opacus builds the update from
+per-sample gradients of the data loss only).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+from torch import nn
+
+from federation.dataset import Examples
+from federation.model import BlockModel
+from federation.task import drop_blocks, tensors
+
+
+@dataclass(frozen=True)
+class DPSGDConfig:
+    """One node's local DP-SGD schedule for one round."""
+
+    noise_multiplier: float
+    max_grad_norm: float = 1.0
+    batch_size: int = 32          # expected batch size; sample rate q = batch_size / rows
+    local_epochs: float = 1.0     # steps per round = ceil(local_epochs / q)
+    lr: float = 0.05
+    momentum: float = 0.9
+    proximal_mu: float = 0.0
+    block_dropout: float = 0.1
+
+
+def sample_rate(rows: int, batch_size: int) -> float:
+    """Poisson sampling rate for an expected batch size (capped at 1)."""
+    return min(1.0, batch_size / max(rows, 1))
+
+
+def steps_per_round(q: float, local_epochs: float) -> int:
+    """Steps for `local_epochs` expected passes over the data at sampling rate q."""
+    return max(1, math.ceil(local_epochs / q))
+
+
+@dataclass(frozen=True)
+class DPSGDOutcome:
+    """What the mechanism actually ran: the ledger charges exactly this."""
+
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    rows: int
+
+
+def dp_train(
+    model: BlockModel,
+    ex: Examples,
+    cfg: DPSGDConfig,
+    global_params: list[torch.Tensor] | None = None,
+    seed: int | None = None,
+) -> DPSGDOutcome:
+    """Train `model` in place on `ex` with DP-SGD for one round; return the mechanism's parameters.
+
+    Batches are Poisson samples (each row independently with probability q), including empty ones,
+    which still get a noised step: the accountant's analysis assumes exactly that.
+    """
+    if ex.y is None or len(ex) == 0:
+        raise ValueError("DP-SGD needs labelled rows")
+    q = sample_rate(len(ex), cfg.batch_size)
+    steps = steps_per_round(q, cfg.local_epochs)
+    x, present, y = tensors(ex)
+    gen = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
+    gsm = GradSampleModule(model, loss_reduction="mean")
+    optimizer = DPOptimizer(
+        torch.optim.SGD(gsm.parameters(), lr=cfg.lr, momentum=cfg.momentum),
+        noise_multiplier=cfg.noise_multiplier,
+        max_grad_norm=cfg.max_grad_norm,
+        expected_batch_size=max(1, round(q * len(ex))),
+        loss_reduction="mean",
+        generator=None if seed is None else torch.Generator().manual_seed(seed + 1),
+    )
+    loss_fn = nn.MSELoss()
+    gsm.train()
+    for _ in range(steps):
+        idx = torch.nonzero(torch.rand(len(ex), generator=gen) < q).flatten()
+        optimizer.zero_grad(set_to_none=True)
+        out = gsm(x[idx], drop_blocks(present[idx], cfg.block_dropout, gen))
+        loss = loss_fn(out, y[idx]) if len(idx) else out.sum() * 0.0
+        loss.backward()
+        if not optimizer.pre_step():
+            continue
+        if cfg.proximal_mu > 0 and global_params is not None:
+            with torch.no_grad():
+                for p, g in zip(model.parameters(), global_params):
+                    p.grad.add_(cfg.proximal_mu * (p.detach() - g))
+        optimizer.original_optimizer.step()
+    gsm._close()
+    return DPSGDOutcome(cfg.noise_multiplier, q, steps, len(ex))

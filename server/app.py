@@ -1,0 +1,58 @@
+"""The ServerApp the coordinator runs: composes the configuration and runs the chosen topology.
+
+Run config keys (from `flwr run --run-config` or pyproject defaults): `overrides` (Hydra overrides,
+space-separated, e.g. "federation=cities dp.target_epsilon=3"), `run-name`, `run-dir`. The run's
+outcome is written to `<run-dir>/status.json`, because `flwr run` itself exits 0 even on failure.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from federation.config import compose, to_container
+from federation.errors import PulseTwinError
+from server.run_record import RunRecord
+
+app = ServerApp()
+
+
+def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
+    """Run one federation from its run config; returns the record (status written either way)."""
+    cfg = to_container(compose("config", str(run_config.get("overrides", "")).split()))
+    name = str(run_config.get("run-name") or f"{cfg['federation']['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    record = RunRecord(Path(str(run_config.get("run-dir") or Path(cfg["runs_dir"]) / name)))
+    record.config(cfg)
+    topology = cfg["federation"]["topology"]
+    record.say(f"run '{name}': {topology} federation '{cfg['federation']['name']}' -> {record.run_dir}")
+    try:
+        if topology == "horizontal":
+            from server.horizontal import run_horizontal
+
+            summary = run_horizontal(grid, cfg, record, name)
+        elif topology == "vertical":
+            from server.vertical import run_vertical
+
+            summary = run_vertical(grid, cfg, record, name)
+        else:
+            raise PulseTwinError(f"federation '{cfg['federation']['name']}': unknown topology '{topology}'")
+    except PulseTwinError as err:
+        record.say(f"run FAILED: {err}")
+        record.status("failed", error=str(err))
+        return record
+    except Exception as err:  # a bug: keep the trace in the record, then fail loudly
+        record.status("failed", error=f"{type(err).__name__}: {err}", trace=traceback.format_exc())
+        raise
+    state = "completed" if not summary.get("refusals") else "completed-with-refusals"
+    record.status(state, **summary)
+    record.say(f"run {state}: {record.run_dir}")
+    return record
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    run(grid, dict(context.run_config))

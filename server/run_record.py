@@ -1,0 +1,66 @@
+"""The run directory: what a run produced, written as it goes so a failed run still leaves a record.
+
+Layout: `status.json` (state, error), `config.json` (the composed configuration), `rounds.json`
+(per-round metrics and per-node replies), `model.pt` (the global model), `privacy/<node>.json`
+(each node's own privacy report), `predictions.csv` (vertical runs).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunRecord:
+    run_dir: Path
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.status("running")
+
+    def say(self, text: str) -> None:
+        """Progress for the person watching (streamed by `flwr run --stream`)."""
+        print(f"[pulse-twin] {text}", flush=True)
+        sys.stdout.flush()
+
+    def config(self, cfg: dict[str, Any]) -> None:
+        _write_json(self.run_dir / "config.json", cfg)
+
+    def add_round(self, entry: dict[str, Any]) -> None:
+        entry = {**entry, "elapsed_s": round(time.time() - self.started, 2)}
+        self.rounds.append(entry)
+        _write_json(self.run_dir / "rounds.json", self.rounds)
+
+    def model(self, state_dict: dict[str, torch.Tensor], spec: dict[str, Any]) -> None:
+        torch.save({"state_dict": state_dict, "spec": spec}, self.run_dir / "model.pt")
+
+    def privacy(self, node: str, report: dict[str, Any]) -> None:
+        _write_json(self.run_dir / "privacy" / f"{node}.json", report)
+
+    def result(self, name: str, data: Any) -> None:
+        _write_json(self.run_dir / f"{name}.json", data)
+
+    def status(self, state: str, **extra: Any) -> None:
+        _write_json(self.run_dir / "status.json", {"state": state, "elapsed_s": round(time.time() - self.started, 2), **extra})
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "status.json"
+    return json.loads(path.read_text()) if path.is_file() else {"state": "missing"}

@@ -1,0 +1,66 @@
+"""Small node directories for federation tests: built feature blocks, a label, a site policy, an approval.
+
+The features carry a known signal about next period's label, so a trained model can be checked.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from clients.node import running_code_hash
+from federation.config import configs_dir
+from federation.dataset import block_schema
+from federation.site_policy import append_approval
+
+
+def write_node(node_dir: Path, prefix: str, blocks: tuple[str, ...], n_areas: int = 20, months: int = 12,
+               seed: int = 0, with_label: bool = True) -> Path:
+    rng = np.random.default_rng(seed)
+    periods = pd.period_range("2020-01", periods=months, freq="M").astype(str)
+    keys = pd.MultiIndex.from_product([[f"{prefix}{i:04d}" for i in range(n_areas)], periods],
+                                      names=["area_code", "period"]).to_frame(index=False)
+    latent = rng.normal(size=len(keys))
+    (node_dir / "features").mkdir(parents=True, exist_ok=True)
+    for name in blocks:
+        cols = {f: np.exp(rng.normal(size=len(keys)) * 0.3) for f in block_schema(name).features}
+        cols[next(iter(cols))] = np.exp(latent * 0.5)
+        pd.concat([keys, pd.DataFrame(cols)], axis=1).to_parquet(node_dir / "features" / f"{name}.parquet")
+    if with_label:
+        label = keys.copy()
+        label["period"] = (pd.PeriodIndex(keys["period"], freq="M") + 1).astype(str)
+        label["label"] = 4.1 + 0.1 * latent
+        label.to_parquet(node_dir / "features" / "label.parquet")
+    return node_dir
+
+
+def write_policy(node_dir: Path, partner: str, approve: bool = True, **privacy: float) -> None:
+    policy = yaml.safe_load((configs_dir() / "site_policy" / "default.yaml").read_text())
+    policy["partner"] = partner
+    policy["privacy"].update(privacy)
+    (node_dir / "site_policy.yaml").write_text(yaml.safe_dump(policy))
+    if approve:
+        append_approval(node_dir, {"bundle_hash": running_code_hash(), "by": "test", "run": "any"})
+
+
+def city_nodes(root: Path, approve: bool = True) -> dict[int, dict[str, str]]:
+    """Four city nodes shaped like configs/federation/cities.yaml (heerlen reads three partner dirs)."""
+    configs: dict[int, dict[str, str]] = {}
+    heerlen_parts = {"police": ("safety",), "municipality": ("context", "social"), "buurtteams": ("care",)}
+    for i, (part, blocks) in enumerate(heerlen_parts.items()):
+        write_node(root / part, "BU0917", blocks, seed=1)  # same areas and latent: one city's partners
+    (root / "heerlen").mkdir(parents=True)
+    write_policy(root / "heerlen", "heerlen", approve)
+    configs[10] = {"partner": "heerlen", "data-dir": str(root / "heerlen"),
+                   "feature-dirs": ",".join(str(root / p) for p in heerlen_parts)}
+    for node_id, (city, prefix, blocks) in enumerate([
+        ("genk", "BE-GNK:", ("context", "safety", "social")),
+        ("sant_boi", "ES-SBL:", ("context", "social", "care")),
+        ("piraeus", "GR-PIR:", ("context", "safety")),
+    ], start=11):
+        write_node(root / city, prefix, blocks, seed=node_id)
+        write_policy(root / city, city, approve)
+        configs[node_id] = {"partner": city, "data-dir": str(root / city)}
+    return configs

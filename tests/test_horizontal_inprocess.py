@@ -1,0 +1,67 @@
+"""Horizontal federation: the real ServerApp and ClientApp logic, in one process, without Ray."""
+import json
+
+import pytest
+
+from clients.app import app as client_app
+from dp_accounting import PrivacyLedger, ledger_path
+from server.app import run
+from server.inprocess_grid import InProcessGrid
+from tests.federation_fixtures import city_nodes, write_policy
+
+OVERRIDES = "federation=cities local.rounds=3 local.batch_size=16 dp.target_epsilon=3 node_wait_s=5"
+
+
+def run_cities(tmp_path, extra: str = "", approve: bool = True):
+    nodes = city_nodes(tmp_path / "nodes", approve=approve)
+    grid = InProcessGrid(client_app, nodes)
+    record = run(grid, {"overrides": f"{OVERRIDES} federation.data_root={tmp_path / 'nodes'} {extra}",
+                        "run-name": "t", "run-dir": str(tmp_path / "run")})
+    return record, nodes
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "fedprox", "fedadam"])
+def test_horizontal_run_completes_and_reports_per_node_privacy(tmp_path, strategy):
+    record, nodes = run_cities(tmp_path, f"strategy={strategy}")
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "completed", status
+    rounds = json.loads((tmp_path / "run" / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == [1, 2, 3]
+    assert (tmp_path / "run" / "model.pt").is_file()
+    for cfg in nodes.values():
+        name = cfg["partner"]
+        report = json.loads((tmp_path / "run" / "privacy" / f"{name}.json").read_text())
+        ledger = PrivacyLedger(ledger_path(cfg["data-dir"]))
+        releases = ledger.history()
+        # Every round charged exactly one model update (and one noised loss) with one noise multiplier.
+        updates = [r for r in releases if r.kind == "horizontal-update"]
+        assert [r.round for r in updates] == [1, 2, 3]
+        assert len({r.noise_multiplier for r in updates}) == 1
+        # The epsilon the node reported in its last reply is what its ledger recomputes for the run.
+        last = rounds[-1]["nodes"][name]["epsilon"]
+        assert last == pytest.approx(ledger.epsilon(1e-5), rel=1e-9)
+        # Calibrated once for the whole planned schedule: the update part stays under the target.
+        assert report["epsilon"] == pytest.approx(ledger.epsilon(1e-5), rel=1e-9)
+
+
+def test_node_refuses_release_past_its_cap_and_run_reports_it(tmp_path):
+    nodes = city_nodes(tmp_path / "nodes")
+    genk = next(c for c in nodes.values() if c["partner"] == "genk")
+    from pathlib import Path
+
+    write_policy(Path(genk["data-dir"]), "genk", approve=False, epsilon_per_year=1.0, epsilon_lifetime=1.0)
+    grid = InProcessGrid(client_app, nodes)
+    run(grid, {"overrides": f"{OVERRIDES} federation.data_root={tmp_path / 'nodes'}",
+               "run-name": "t", "run-dir": str(tmp_path / "run")})
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "completed-with-refusals"
+    refused = [r for r in status["refusals"] if r["node"] == "genk"]
+    assert len(refused) == 3 and "epsilon_lifetime" in refused[0]["reason"]
+    assert PrivacyLedger(ledger_path(genk["data-dir"])).history() == []
+
+
+def test_unapproved_bundle_is_refused_everywhere_and_run_fails(tmp_path):
+    record, _ = run_cities(tmp_path, approve=False)
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert "approved_bundles" in status["error"]
