@@ -3,6 +3,7 @@ detects every way of tampering with the egress log, naming the record or line.""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,20 @@ def populate(node_dir: Path) -> None:
     guard.release(Egress("v1", 1, "dp-embeddings", "vertical", "f" * 64, 800, [charge("v1", 1, steps=10)],
                          rows=57, bundle_hash=BUNDLE))
     guard.release(Egress("v1", 2, "error", "vertical", "d" * 64, 60))
+    guard.ledger.close()
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory) -> Path:
+    node_dir = make_node(tmp_path_factory.mktemp("template"))
+    populate(node_dir)
+    return node_dir
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Path:
-    node_dir = make_node(tmp_path)
-    populate(node_dir)
-    return node_dir
+def node(populated: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the populated node for each test, to tamper with."""
+    return Path(shutil.copytree(populated, tmp_path / "node"))
 
 
 def lines(node_dir: Path) -> list[str]:

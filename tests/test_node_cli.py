@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 import federation.cli
 from dp_accounting import Release
@@ -57,6 +58,7 @@ def test_a_transfer_city_without_its_own_template_gets_the_default_with_its_name
     assert load_site_policy(node_dir).partner == "rotterdam"
     contract = (node_dir / "contract.yaml").read_text()
     assert contract.startswith("# PULSE-TWIN data contract for node 'rotterdam'")
+    assert yaml.safe_load(contract)["name"] == "rotterdam"
 
 
 def test_node_init_keeps_existing_data_and_refuses_an_existing_node(tmp_path, pulse_twin):

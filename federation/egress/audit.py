@@ -30,6 +30,7 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
     """Verify the node's egress record and summarise it (all runs, or one); plain data for JSON."""
     from dp_accounting import PrivacyLedger, ledger_path
     from dp_accounting.accountants import get_accountant
+    from dp_accounting.budget import project
 
     node_dir = Path(node_dir)
     log = EgressLog(node_dir)
@@ -76,7 +77,7 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
         summary["groups"] = _groups(summary["released"], summary["refused"])
         summary["bytes"] = sum(e["bytes"] for e in summary["released"])
         summary["epsilon_charged"] = sum(e["epsilon_charged"] for e in summary["released"])
-    total = accountant.epsilon(history, delta) if history else 0.0
+    spent = project(history, [], policy.budget_caps())
     units = sorted({r.unit for r in history})
     selected = [s for s in runs.values() if run is None or s["run_id"] == run]
     return {
@@ -88,7 +89,8 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
         "chain": "intact",
         "ledger": {"releases_in_log": sum(len(r.get("releases", [])) for r in records), "releases_in_ledger": len(history)},
         "epsilon": {
-            "lifetime": total,
+            "lifetime": spent.epsilon_lifetime,
+            "last_365_days": spent.epsilon_year,
             "delta": delta,
             "accountant": accountant_name,
             "unit": ", ".join(units) if units else None,
@@ -112,8 +114,9 @@ def format_audit(report: dict[str, Any]) -> str:
         f"Ledger cross-check: the {report['ledger']['releases_in_log']} DP releases in the log are exactly the "
         f"{report['ledger']['releases_in_ledger']} in the privacy ledger.",
         f"Privacy spent over the node's life: epsilon {eps['lifetime']:.4g} at delta {eps['delta']:g} "
-        f"(unit: one {unit}; accountant: {eps['accountant']}), recomputed from the ledger's releases. "
-        f"Caps: {eps['cap_per_year']:g} per year, {eps['cap_lifetime']:g} for life.",
+        f"(unit: one {unit}; accountant: {eps['accountant']}), {eps['last_365_days']:.4g} over the last 365 days; "
+        f"recomputed from the ledger's releases. Caps: {eps['cap_per_year']:g} per 365 days, "
+        f"{eps['cap_lifetime']:g} for life.",
     ]
     if report["run_filter"] and not report["runs"]:
         lines.append(f"\nRun '{report['run_filter']}': nothing in the log.")
