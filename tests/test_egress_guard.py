@@ -174,11 +174,21 @@ def test_error_reply_may_always_say_why_but_carries_nothing(tmp_path):
     assert ledger_history(node_dir) == []
 
 
-def test_malformed_description_is_an_error_not_a_logged_refusal(tmp_path):
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"payload_sha256": "xyz"}, "payload_sha256"),
+        ({"params": {"rounds": "many"}}, "params['rounds']"),
+        ({"facts": {"set_size": object()}}, "fact 'set_size'"),
+        ({"charges": [{"noise_multiplier": 1.0}]}, "Release objects"),
+    ],
+)
+def test_malformed_description_is_an_error_before_anything_is_charged_or_logged(tmp_path, overrides, says):
     node_dir = make_node(tmp_path)
-    with pytest.raises(ConfigError, match="payload_sha256"):
-        EgressGuard.open(node_dir).release(dp_update(payload_sha256="xyz"))
-    assert log_records(node_dir) == []
+    with pytest.raises(ConfigError) as err:
+        EgressGuard.open(node_dir).release(dp_update(**overrides))
+    assert says in str(err.value)
+    assert log_records(node_dir) == [] and ledger_history(node_dir) == []
 
 
 def test_a_bad_policy_file_closes_the_gate(tmp_path):

@@ -5,9 +5,15 @@ charges its DP releases to the node's privacy ledger (budget check and record in
 records any disclosed facts, and appends a hash-chained record to `state/egress.jsonl`. A refusal
 raises `PolicyRefusal` (or `BudgetExceeded`) naming the rule, charges nothing, and is itself logged.
 The caller sends the message only after `release` returned its record.
+
+Order of work, under the node's egress lock: check the log's tail (a log the node cannot vouch for
+blocks everything), check the rules, charge the ledger, record facts, append the record. If the append
+itself fails after the charge (a full disk), the caller gets the error and sends nothing; the ledger
+then holds a charge the log lacks, which errs on the side of over-counting and which the audit reports.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -65,6 +71,15 @@ class EgressGuard:
         node_dir = Path(node_dir)
         policy = load_site_policy(node_dir)
         return cls(node_dir, policy, PrivacyLedger(ledger_path(node_dir)), EgressLog(node_dir))
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> "EgressGuard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def release(self, egress: Egress) -> dict[str, Any]:
         """Check, charge and record one outgoing message; return its log record, or raise a refusal."""
@@ -192,9 +207,22 @@ def _check_shape(egress: Egress) -> None:
         raise ConfigError(f"egress of run {egress.run_id}: payload_bytes must be a whole number >= 0")
     if egress.rows is not None and (isinstance(egress.rows, bool) or not isinstance(egress.rows, int)):
         raise ConfigError(f"egress of run {egress.run_id}: rows must be a whole number or None")
+    from dp_accounting import Release
+
+    if any(not isinstance(r, Release) for r in egress.charges):
+        raise ConfigError(f"egress of run {egress.run_id}: charges must be dp_accounting.Release objects")
+    for name in ("noise_multiplier", "sample_rate", "rounds"):
+        value = egress.params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise ConfigError(f"egress of run {egress.run_id}: params[{name!r}] must be a finite number, got {value!r}")
+    # Facts are recorded after the charge: anything that could fail there is checked here, before it.
     for name, value in egress.facts.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"egress of run {egress.run_id}: fact {name!r} is not a finite number")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"egress of run {egress.run_id}: fact names must be non-empty text, got {name!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ConfigError(f"egress of run {egress.run_id}: fact {name!r} = {value!r} is not plain JSON data") from None
 
 
 def _rule_of(refusal: PolicyRefusal) -> str:
