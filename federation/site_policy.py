@@ -15,9 +15,9 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from dp_accounting.accountants import ACCOUNTANTS
+from dp_accounting.budget import BudgetCaps
 from federation.config import load_yaml
 from federation.errors import ConfigError, PolicyRefusal
 
@@ -68,10 +68,8 @@ class SitePolicy:
     policy_version: str
     path: Path
 
-    def budget_caps(self) -> Any:
+    def budget_caps(self) -> BudgetCaps:
         """The caps in the form the privacy ledger checks them."""
-        from dp_accounting.budget import BudgetCaps
-
         p = self.privacy
         return BudgetCaps(
             epsilon_per_year=p.epsilon_per_year,
