@@ -130,7 +130,8 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"  1. Send {keys.public_key} (and only that file) to the coordinator, who registers it.")
     print(f"  2. Read and adjust {node_dir / POLICY_FILE}: it decides what this node releases.")
     print(f"  3. Fill in {contract_path} and put the organisation's records in {node_dir / 'raw'}/.")
-    print(f"  4. Build the feature blocks with `pulse-twin features` (they stay in {node_dir / 'features'}/).")
+    print(f"  4. Build the feature blocks with `pulse-twin features --node-dir {node_dir} --contract {contract_path}`"
+          f" (they stay in {node_dir / 'features'}/).")
     print(f"  5. Approve each run the coordinator proposes with `pulse-twin node approve --node-dir {node_dir} --proposal FILE`.")
     return 0
 
