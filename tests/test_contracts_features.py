@@ -90,7 +90,14 @@ def test_buurtteams_open_cases_by_domain_intakes_and_contact_hours(built):
     assert cell(care, A2, "2020-01", "open_debt_per_1000") == pytest.approx(0.5)          # K3
     assert cell(care, A1, "2019-12", "new_intakes_per_1000") == pytest.approx(1.0)        # K2
     assert cell(care, A1, "2019-12", "mean_contact_hours") == pytest.approx(7.0)          # (10 + 4) / 2
-    assert cell(care, A2, "2019-11", "mean_contact_hours") == 0.0                         # no open file
+    assert cell(care, A2, "2019-11", "open_youth_per_1000") == pytest.approx(0.5)         # K0, 1 / 2,000
+    assert cell(care, A2, "2019-11", "mean_contact_hours") == pytest.approx(2.0)          # K0 only
+    assert cell(care, A2, "2019-12", "mean_contact_hours") == 0.0                         # no open file
+
+
+def test_case_export_window_starts_at_the_first_closing_month(built):
+    # K0 was opened in March 2019, but the export's window starts in November (first closing month)
+    assert built["buurtteams"].stats["periods"] == {"first": "2019-11", "last": "2020-01", "count": 3}
 
 
 def test_suppressed_area_is_gone_from_every_block_and_listed(built):
@@ -144,7 +151,7 @@ def test_declared_k_below_what_the_data_shows_is_refused(tmp_path):
 
 def test_a_household_moving_between_areas_touches_both(tmp_path):
     fx = HeerlenFixture()
-    fx.casussen.loc[2, "huishouden_pseudoniem"] = "HH-X"     # K3 (A2, Jan 2020) is HH-X's too
+    fx.casussen.loc[3, "huishouden_pseudoniem"] = "HH-X"     # K3 (A2, Jan 2020) is HH-X's too
     node = fx.write_buurtteams(tmp_path / "bt")
     assert build_features(load_contract("buurtteams"), node).stats["observed_max_rows_per_person"] == 3
 
@@ -167,7 +174,10 @@ record = st.tuples(st.sampled_from([A1, A2]), st.integers(0, 5), st.integers(-1,
 @given(st.lists(record, min_size=1, max_size=30))
 def test_open_cases_match_a_row_by_row_count(tmp_path_factory, records):
     fx = HeerlenFixture()
-    rows = []
+    # K-anchor closes in the first month, so the export window starts there (periods.not_before)
+    rows = [{"casusnummer": "K-anchor", "huishouden_pseudoniem": "H-anchor", "buurtcode": A1,
+             "datum_aanmelding": "2019-01-10", "datum_afsluiting": "2019-01-20", "leefgebieden": "schulden",
+             "contacturen": "1"}]
     for i, (area, start, length, domains) in enumerate(records):
         opened = MONTHS[start].start_time + pd.Timedelta(days=3)
         closed = "" if length < 0 else (opened + pd.DateOffset(months=length)).strftime("%Y-%m-%d")

@@ -148,7 +148,7 @@ def test_latin1_bytes_in_utf8_file(tmp_path, fx):
     path = node / "raw" / "casussen.csv"
     path.write_bytes(path.read_bytes().replace(b"HH-Y", b"HH-\xe9"))   # Latin-1 e-acute, invalid UTF-8
     msg = refuse(node, "buurtteams")
-    assert f"raw/casussen.csv, line 3 {CSV_LINE}, column 'huishouden_pseudoniem': byte 0xe9" in msg
+    assert f"raw/casussen.csv, line 4 {CSV_LINE}, column 'huishouden_pseudoniem': byte 0xe9" in msg
     assert "is not valid utf-8" in msg
 
 
@@ -178,9 +178,10 @@ def test_missing_value_in_required_column(tmp_path, fx):
 
 
 def test_interval_ending_before_it_starts(tmp_path, fx):
-    fx.casussen.loc[0, "datum_afsluiting"] = "2019-10-01"
+    fx.casussen.loc[1, "datum_afsluiting"] = "2019-10-01"
     msg = refuse(fx.write_buurtteams(tmp_path / "bt"), "buurtteams")
-    assert f"line 2 {CSV_LINE}, column 'datum_afsluiting': datum_afsluiting 2019-10-01 is before" in msg
+    assert (f"line 3 {CSV_LINE}, column 'datum_afsluiting': datum_afsluiting 2019-10-01 is before "
+            "datum_aanmelding 2019-11-05") in msg
 
 
 def test_parquet_rows_are_counted_from_one(tmp_path, fx):

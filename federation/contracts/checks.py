@@ -141,11 +141,12 @@ def _check_tables(contract: Contract, rules: Rules) -> None:
 
 
 def _check_references(contract: Contract) -> None:
-    for table, column in contract.periods.sources:
+    refs = [("from", r) for r in contract.periods.sources] + [("not_before", r) for r in contract.periods.not_before]
+    for key, (table, column) in refs:
         spec = contract.tables.get(table)
         col = column_spec(spec, column) if spec else None
         if col is None or col.type not in TIME_TYPES:
-            raise contract.error(f"periods.from: '{table}.{column}' must be a date, datetime or month column "
+            raise contract.error(f"periods.{key}: '{table}.{column}' must be a date, datetime or month column "
                                  "of a declared table")
     if contract.register_table is not None:
         spec = contract.tables.get(contract.register_table)

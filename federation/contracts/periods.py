@@ -27,7 +27,11 @@ def month_label(index: int) -> str:
 def covered_periods(contract: Contract, tables: Mapping[str, Table]) -> tuple[list[str], np.ndarray | None]:
     """The node's periods: every month from the first to the last month seen in `periods.from`
     (clamped by `periods.start` / `periods.end`), or the one fixed period. Returns labels and month indices
-    (None for a fixed period)."""
+    (None for a fixed period).
+
+    `periods.not_before` serves exports of case files "open at any time in the window": their opening
+    dates reach back years before the window, so the window cannot start before the first month in
+    which an exported file was closed (files closed earlier are not in the export)."""
     spec = contract.periods
     if spec.kind == "fixed":
         return [str(spec.value)], None
@@ -42,6 +46,13 @@ def covered_periods(contract: Contract, tables: Mapping[str, Table]) -> tuple[li
         refs = ", ".join(f"{t}.{c}" for t, c in spec.sources)
         raise contract.error(f"periods.from ({refs}): no dates in the raw data, so no period is covered")
     first, last = min(lows), max(highs)
+    for table, column in spec.not_before:
+        months = tables[table].months(column)
+        months = months[months >= 0]
+        if not len(months):
+            raise contract.error(f"periods.not_before ({table}.{column}): no dates in the raw data, so the start "
+                                 "of the export window is unknown; give it with periods.start=YYYY-MM")
+        first = max(first, int(months.min()))
     if spec.start is not None:
         first = max(first, month_index(spec.start, "periods.start", contract.error))
     if spec.end is not None:

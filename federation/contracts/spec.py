@@ -83,6 +83,7 @@ class PeriodSpec:
     kind: str                                   # "month" | "fixed"
     value: str | None = None                    # fixed: the single period, e.g. "1990"
     sources: tuple[tuple[str, str], ...] = ()   # month: (table, column) whose months span the coverage
+    not_before: tuple[tuple[str, str], ...] = ()  # month: coverage starts no earlier than their first month
     start: str | None = None                    # month: optional clamps, "YYYY-MM"
     end: str | None = None
 
@@ -239,16 +240,21 @@ def _periods(raw: Any, fail: Any) -> PeriodSpec:
         return PeriodSpec(kind="fixed", value=str(spec["value"]))
     if kind != "month":
         raise fail(f"periods: kind must be 'month' or 'fixed'; got {kind!r}")
-    _unknown(spec, {"kind", "from", "start", "end"}, "periods", fail)
-    sources = []
-    for ref in spec.get("from") or ():
-        table, _, column = str(ref).partition(".")
-        if not column:
-            raise fail(f"periods.from: '{ref}' must be 'table.column'")
-        sources.append((table, column))
+    _unknown(spec, {"kind", "from", "not_before", "start", "end"}, "periods", fail)
+
+    def refs(key: str) -> tuple[tuple[str, str], ...]:
+        out = []
+        for ref in spec.get(key) or ():
+            table, _, column = str(ref).partition(".")
+            if not column:
+                raise fail(f"periods.{key}: '{ref}' must be 'table.column'")
+            out.append((table, column))
+        return tuple(out)
+
+    sources = refs("from")
     if not sources:
         raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
-    return PeriodSpec(kind="month", sources=tuple(sources),
+    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"),
                       start=None if spec.get("start") is None else str(spec["start"]),
                       end=None if spec.get("end") is None else str(spec["end"]))
 

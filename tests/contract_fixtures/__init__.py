@@ -102,10 +102,13 @@ def enquete() -> pd.DataFrame:
 
 
 def casussen() -> pd.DataFrame:
+    # K0 (A2) opened 2019-03-01 (before the window), closed 2019-11-10, jeugd, 2 h -> open 2019-11; the
+    #    earliest closing month, 2019-11, is where the export window starts (periods.not_before).
     # K1 (A1) opened 2019-11-05, closed 2019-12-20, schulden|wonen, 10 h -> open 2019-11, 2019-12.
     # K2 (A1) opened 2019-12-01, still open, psychisch, 4 h -> open 2019-12, 2020-01.
     # K3 (A2) opened 2020-01-15, still open, schulden, 6 h -> open 2020-01.
     rows = [
+        ("K0", "HH-W", A2, "2019-03-01", "2019-11-10", "jeugd", "2"),
         ("K1", "HH-X", A1, "2019-11-05", "2019-12-20", "schulden|wonen", "10"),
         ("K2", "HH-Y", A1, "2019-12-01", "", "psychisch", "4"),
         ("K3", "HH-Z", A2, "2020-01-15", "", "schulden", "6"),
