@@ -7,8 +7,10 @@ taking the parsed `argparse.Namespace` and returning an exit code. `COMMANDS` fi
 from __future__ import annotations
 
 COMMANDS: tuple[str, ...] = (
-    "generate",
     "features",
     "baseline",
-    "demo",
+    "federate",
+    "node",
+    "pki",
+    "privacy",
 )

@@ -1,0 +1,34 @@
+"""The real engine on loopback: SuperLink + 3 SuperNodes (TLS, registered node keys), 2 rounds."""
+import json
+import subprocess
+
+import pytest
+
+from federation.cli import main
+from tests.federation_fixtures import city_nodes
+
+pytestmark = pytest.mark.engine
+
+
+def processes_mentioning(text: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
+
+
+def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
+    city_nodes(tmp_path / "nodes", approve=False)
+    code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
+                 f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
+                 "local.rounds=2", "local.batch_size=16", "--auto-approve", "--run-name", "it"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = tmp_path / "runs" / "it"
+    rounds = json.loads((run / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert all(set(r["nodes"]) == {"heerlen", "genk", "sant_boi"} for r in rounds)
+    assert "TLS, node authentication" in out and "round 2/2" in out
+    for node in ("heerlen", "genk", "sant_boi"):
+        report = json.loads((run / "privacy" / f"{node}.json").read_text())
+        assert report["epsilon"] > 0
+    # Every process the run started is gone.
+    assert processes_mentioning(str(tmp_path)) == []
