@@ -1,0 +1,87 @@
+"""`pulse-twin privacy`: the node's privacy report, recomputed from its ledger."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from federation.errors import ConfigError
+from federation.site_policy import load_site_policy, policy_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "privacy",
+        help="print the node's privacy report: epsilon by run and round, budget left, guarantee in words",
+        description=(
+            "Recomputes the node's epsilon from every DP release in its privacy ledger "
+            "(DIR/state/ledger.sqlite) and prints it by run and by round, with a second opinion from the "
+            "other accountant, the delta, the unit of privacy, the budget left against the node's caps "
+            "(from DIR/site_policy.yaml or --cap-year/--cap-life) and the guarantee in words, including "
+            "the person-level guarantee for a person in at most K rows. Facts the node disclosed outside "
+            "differential privacy (such as PSI set sizes) are listed too. Only reads."
+        ),
+    )
+    p.add_argument("--node-dir", type=Path, required=True, metavar="DIR",
+                   help="the node's directory (holds state/ledger.sqlite and site_policy.yaml)")
+    p.add_argument("--delta", type=float, default=None,
+                   help="delta at which epsilon is reported (default: the site policy's, else 1e-5)")
+    p.add_argument("--k", type=int, default=1,
+                   help="most area-period rows one person can appear in, for the person-level guarantee "
+                        "by group privacy (default 1)")
+    p.add_argument("--accountant", choices=("prv", "rdp"), default=None,
+                   help="primary accountant; the other one is the second opinion "
+                        "(default: the site policy's, else prv)")
+    p.add_argument("--cap-year", type=float, default=None,
+                   help="epsilon cap per 365 days (overrides the site policy's privacy.epsilon_per_year)")
+    p.add_argument("--cap-life", type=float, default=None,
+                   help="epsilon cap over the node's life (overrides the site policy's privacy.epsilon_lifetime)")
+    p.add_argument("--rounds", type=_rounds, default=20, metavar="N|all",
+                   help="show the cumulative epsilon of the last N rounds, or 'all' (default 20; each "
+                        "row is one accountant run)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dp_accounting import BudgetCaps, PrivacyLedger, ledger_path, privacy_report
+
+    node_dir: Path = args.node_dir
+    if not node_dir.is_dir():
+        raise ConfigError(f"--node-dir {node_dir}: no such directory")
+    delta, accountant = args.delta, args.accountant
+    caps = None
+    if policy_path(node_dir).is_file():
+        policy_caps = load_site_policy(node_dir).budget_caps()
+        delta = policy_caps.delta if delta is None else delta
+        accountant = accountant or policy_caps.accountant
+        caps = BudgetCaps(
+            epsilon_per_year=policy_caps.epsilon_per_year if args.cap_year is None else args.cap_year,
+            epsilon_lifetime=policy_caps.epsilon_lifetime if args.cap_life is None else args.cap_life,
+            delta=policy_caps.delta,
+            accountant=policy_caps.accountant,
+        )
+    delta = 1e-5 if delta is None else delta
+    accountant = accountant or "prv"
+    if caps is None and (args.cap_year is not None or args.cap_life is not None):
+        caps = BudgetCaps(epsilon_per_year=args.cap_year, epsilon_lifetime=args.cap_life, delta=delta,
+                          accountant=accountant)
+    with PrivacyLedger(ledger_path(node_dir), create=False) as ledger:
+        report = privacy_report(ledger, delta, k=args.k, accountant=accountant, caps=caps, max_rounds=args.rounds)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.to_text())
+    return 0
+
+
+def _rounds(text: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 or 'all', got {text!r}")
+    return value
