@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from dp_accounting.accountants import check_delta, get_accountant, second_opinion
+from dp_accounting.accountants import Accountant, check_delta, get_accountant, second_opinion
 from dp_accounting.budget import BudgetCaps, Projection, project
 from dp_accounting.ledger import Fact, PrivacyLedger
 from dp_accounting.release import Release, utc_iso, utc_now
@@ -239,7 +239,7 @@ def guarantee_in_words(
 
 
 def _by_run_and_round(
-    rows: list[tuple[int, Release]], accountant: Any, delta: float, max_rounds: int | None
+    rows: list[tuple[int, Release]], accountant: Accountant, delta: float, max_rounds: int | None
 ) -> tuple[list[RunLine], list[RoundLine], int]:
     """Per run: its own epsilon and the cumulative one; per round: the cumulative epsilon.
 
