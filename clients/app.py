@@ -12,7 +12,7 @@ from typing import Callable
 from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients import horizontal
+from clients import horizontal, vertical
 from clients.node import Node, send
 from dp_accounting import privacy_report
 from federation.egress import EgressGuard, bytes_digest
@@ -49,7 +49,8 @@ def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
         sha, nbytes = bytes_digest(reason.encode())
         config = msg.content.config_records.get("config", {}) if msg.has_content() else {}
         guard.release(Egress(run_id=f"{config.get('run-name', 'run')}#{context.run_id}",
-                             round=int(config.get("server-round", 0)), kind="error", run_kind="horizontal",
+                             round=int(config.get("server-round", config.get("exchange", 0))), kind="error",
+                             run_kind=str(config.get("run-kind", "horizontal")),
                              payload_sha256=sha, payload_bytes=nbytes))
     except PulseTwinError:
         pass
@@ -59,6 +60,24 @@ def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
 @refusals_as_error_replies
 def train(msg: Message, context: Context) -> Message:
     return horizontal.train(msg, context)
+
+
+@app.query("psi")
+@refusals_as_error_replies
+def psi(msg: Message, context: Context) -> Message:
+    return vertical.psi(msg, context)
+
+
+@app.query("align")
+@refusals_as_error_replies
+def align(msg: Message, context: Context) -> Message:
+    return vertical.align(msg, context)
+
+
+@app.query("embed")
+@refusals_as_error_replies
+def embed(msg: Message, context: Context) -> Message:
+    return vertical.embed(msg, context)
 
 
 @app.query("describe")
@@ -83,7 +102,7 @@ def privacy(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     guard = EgressGuard.open(node.node_dir)
     p = guard.policy.privacy
-    report = privacy_report(guard.ledger, p.delta, k=int(context.node_config.get("person-rows", 1)),
+    report = privacy_report(guard.ledger, p.delta, k=int(context.node_config.get("person-rows", 1)), max_rounds=50,
                             accountant=p.accountant, caps=guard.policy.budget_caps())
     content = RecordDict({"privacy": ConfigRecord({"name": node.name, "report": json.dumps(report.to_dict())})})
     return send(msg, content, guard, run_id=f"{config['run-name']}#{context.run_id}", round=0,

@@ -30,6 +30,7 @@ class InProcessGrid(Grid):
         }
         self._ids = itertools.count(1)
         self._replies: dict[str, Message] = {}
+        self.sent_by_nodes: list[Message] = []  # every reply a node sent, for tests that inspect them
         # Messages built outside `flwr-serverapp` need the task identity that process would set.
         TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = run_id, SERVER_NODE_ID, 0
 
@@ -51,7 +52,9 @@ class InProcessGrid(Grid):
         ids = []
         for msg in messages:
             msg.metadata.__dict__["_message_id"] = f"m{next(self._ids)}"
-            self._replies[msg.metadata.message_id] = self._app(msg, self._contexts[msg.metadata.dst_node_id])
+            reply = self._app(msg, self._contexts[msg.metadata.dst_node_id])
+            self._replies[msg.metadata.message_id] = reply
+            self.sent_by_nodes.append(reply)
             ids.append(msg.metadata.message_id)
         return ids
 

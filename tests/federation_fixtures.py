@@ -32,7 +32,8 @@ def write_node(node_dir: Path, prefix: str, blocks: tuple[str, ...], n_areas: in
         label = keys.copy()
         label["period"] = (pd.PeriodIndex(keys["period"], freq="M") + 1).astype(str)
         label["label"] = 4.1 + 0.1 * latent
-        label.to_parquet(node_dir / "features" / "label.parquet")
+        # The survey covers the same months as the features: the last month's successor is unknown.
+        label[label["period"] <= periods[-1]].to_parquet(node_dir / "features" / "label.parquet")
     return node_dir
 
 
@@ -63,4 +64,23 @@ def city_nodes(root: Path, approve: bool = True) -> dict[int, dict[str, str]]:
         write_node(root / city, prefix, blocks, seed=node_id)
         write_policy(root / city, city, approve)
         configs[node_id] = {"partner": city, "data-dir": str(root / city)}
+    return configs
+
+
+HEERLEN_PARTNERS = {"police": ("safety",), "municipality": ("context", "social"), "buurtteams": ("care",)}
+
+
+def heerlen_partners(root: Path, extra_police_areas: int = 0, approve: bool = True) -> dict[int, dict[str, str]]:
+    """Three partner nodes over the same areas (same latent), the coordinator's label, policies.
+
+    The police node may hold extra areas no one else has: PSI must leave them out."""
+    configs = {}
+    for node_id, (partner, blocks) in enumerate(HEERLEN_PARTNERS.items(), start=20):
+        extra = extra_police_areas if partner == "police" else 0
+        write_node(root / partner, "BU0917", blocks, n_areas=20 + extra, seed=1, with_label=partner == "municipality")
+        write_policy(root / partner, partner, approve)
+        configs[node_id] = {"partner": partner, "data-dir": str(root / partner)}
+    (root / "coordinator").mkdir(parents=True, exist_ok=True)
+    label = pd.read_parquet(root / "municipality" / "features" / "label.parquet")
+    label.to_parquet(root / "coordinator" / "labels.parquet")
     return configs

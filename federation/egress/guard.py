@@ -186,7 +186,10 @@ def check_egress(policy: SitePolicy, egress: Egress) -> None:
                 where="egress rule",
             )
         policy.check_noise_multiplier(release.noise_multiplier)
-        policy.check_sample_rate(release.sample_rate)
+        # The sampling-rate bound limits the amplification a release claims; sample rate 1 claims none
+        # (e.g. vertical embeddings, whose rows the coordinator chooses and so knows).
+        if release.sample_rate < 1.0:
+            policy.check_sample_rate(release.sample_rate)
     if needs_charges and egress.rows is None:
         raise RuleRefusal(
             "bounds.min_rows_per_release", "the message does not say how many rows its release is computed from"
