@@ -12,6 +12,7 @@ import dataclasses
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
 
 from federation.contracts.ops import ColumnUse
 from federation.contracts.protected import CONTENT_TYPES, Rules, content_violation, load_rules
@@ -190,6 +191,7 @@ def check_data(contract: Contract, tables: Mapping[str, Table], rules: Rules | N
                 if column not in table.columns:
                     raise contract.error(f"table '{table.spec.name}': {key} names column '{column}', which "
                                          f"{table.raw.path} does not have")
+    checked: set[tuple[str, str]] = set()
     for feature in contract.features():
         op = get_op(feature.op)
         for use in op.uses(feature.params):
@@ -197,7 +199,9 @@ def check_data(contract: Contract, tables: Mapping[str, Table], rules: Rules | N
             if use.column not in table.columns:
                 raise contract.error(f"{feature.where()}: column '{use.column}' ({use.role}) is not a column of "
                                      f"{table.raw.path}")
-            _check_content(contract, feature, use, table, rules)
+            if (use.table, use.column) not in checked:
+                checked.add((use.table, use.column))
+                _check_content(contract, feature, use, table, rules)
 
 
 def _check_content(contract: Contract, feature: FeatureSpec, use: ColumnUse, table: Table, rules: Rules) -> None:
@@ -205,7 +209,10 @@ def _check_content(contract: Contract, feature: FeatureSpec, use: ColumnUse, tab
     if col.type not in CONTENT_TYPES:
         return
     series = table.data[use.column]
-    rule = content_violation(rules, series, col.separator if col.type == "multi_category" else None)
+    if col.type in ("category", "multi_category"):  # only declared values can occur: test those
+        rule = content_violation(rules, pd.Series(col.values, dtype=object))
+    else:
+        rule = content_violation(rules, series)
     if rule is None:
         return
     if rule.check is not None:

@@ -7,7 +7,6 @@ ones in `clients/<partner>/features.py`; `registry.py` names them all.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -163,7 +162,7 @@ class AreaValue(Op):
 
     def segments(self, p, ctx):
         table = ctx.table(p["table"])
-        area = ctx.grid.area_index(table.area)
+        area = ctx.area_index(table)
         rows = np.flatnonzero(area >= 0)
         n_p = max(len(ctx.grid.periods), 1)
         # a register value is used for every period of its area (the as-of rule may carry it forward)
@@ -172,7 +171,7 @@ class AreaValue(Op):
     def compute(self, p, ctx):
         table = ctx.table(p["table"])
         grid = ctx.grid
-        area = grid.area_index(table.area)
+        area = ctx.area_index(table)
         values = table.data[p["column"]].to_numpy(dtype="float64")
         keep = area >= 0
         key = pd.DataFrame({"area": area[keep]})
@@ -200,7 +199,3 @@ class AreaValue(Op):
                 out = self.APPLY[p["apply"]](out)
             out = np.where(np.isfinite(out), out, np.nan)
         return out
-
-
-def finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(float(x))

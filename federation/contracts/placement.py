@@ -6,7 +6,7 @@ thing everywhere: start <= month end and (end empty or end >= month start). Ever
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -24,9 +24,18 @@ class OpContext:
     contract: Contract
     tables: Mapping[str, Table]
     grid: Grid
+    _areas: dict[str, np.ndarray] = field(default_factory=dict)
 
     def table(self, name: str) -> Table:
         return self.tables[name]
+
+    def area_index(self, table: Table) -> np.ndarray:
+        """Grid area index of each row of `table` (-1: none), computed once per table."""
+        if table.area is None:
+            raise self.contract.error(f"table '{table.spec.name}' has no area column; it cannot be placed on areas")
+        if table.spec.name not in self._areas:
+            self._areas[table.spec.name] = self.grid.area_index(table.area)
+        return self._areas[table.spec.name]
 
     def per_1000(self, values: np.ndarray) -> np.ndarray:
         """Divide by the area's residents (register, year of the period) and multiply by 1,000."""
@@ -51,18 +60,12 @@ def where_mask(table: Table, where: Mapping[str, Any] | None) -> np.ndarray:
     return mask
 
 
-def _areas(ctx: OpContext, table: Table) -> np.ndarray:
-    if table.area is None:
-        raise ctx.contract.error(f"table '{table.spec.name}' has no area column; it cannot be placed on areas")
-    return ctx.grid.area_index(table.area)
-
-
 def event_sums(ctx: OpContext, table: Table, time: str | None, mask: np.ndarray,
                weights: np.ndarray | None = None) -> np.ndarray:
     """Per grid row: number (or sum of `weights`) of selected records dated in that period."""
     grid = ctx.grid
     months = table.months(time) if time is not None and grid.months is not None else None
-    pos = grid.positions(_areas(ctx, table), grid.period_index(months, len(table)))
+    pos = grid.positions(ctx.area_index(table), grid.period_index(months, len(table)))
     keep = mask & (pos >= 0)
     if weights is not None:
         keep &= ~np.isnan(weights)
@@ -89,7 +92,7 @@ def interval_sums(ctx: OpContext, table: Table, start: str, end: str, mask: np.n
     """
     grid = ctx.grid
     check_order(table, start, end)
-    area = _areas(ctx, table)
+    area = ctx.area_index(table)
     keep = mask & (area >= 0)
     if weights is not None:
         keep &= ~np.isnan(weights)
@@ -119,7 +122,7 @@ def event_segments(ctx: OpContext, table: Table, time: str | None) -> Segments:
     grid = ctx.grid
     months = table.months(time) if time is not None and grid.months is not None else None
     p = grid.period_index(months, len(table))
-    area = _areas(ctx, table)
+    area = ctx.area_index(table)
     rows = np.flatnonzero((area >= 0) & (p >= 0))
     return rows, area[rows], p[rows], p[rows]
 
@@ -130,7 +133,7 @@ def interval_segments(ctx: OpContext, table: Table, start: str, end: str) -> Seg
     if grid.months is None:
         return event_segments(ctx, table, None)
     n_p = len(grid.periods)
-    area = _areas(ctx, table)
+    area = ctx.area_index(table)
     s = table.months(start) - grid.months[0]
     e_raw = table.months(end)
     e = np.where(e_raw < 0, n_p - 1, e_raw - grid.months[0])

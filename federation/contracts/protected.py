@@ -113,11 +113,9 @@ def dutch_11_test(values: pd.Series) -> np.ndarray:
 CHECKS = {"dutch_11_test": dutch_11_test}
 
 
-def content_violation(rules: Rules, values: pd.Series, separator: str | None = None) -> ContentRule | None:
+def content_violation(rules: Rules, values: pd.Series) -> ContentRule | None:
     """The first content rule the column's values satisfy, if any."""
     present = values.dropna()
-    if separator:
-        present = present.astype(str).str.split(separator, regex=False).explode()
     distinct = pd.Series(present.astype(str).unique()[:_SAMPLE])
     if distinct.empty:
         return None

@@ -88,7 +88,8 @@ def _encoding_message(path: Path, encoding: str, delimiter: str, at: int) -> str
     line_no = data.count(b"\n", 0, at) + 1
     header = data[: data.find(b"\n")].decode(_codec(encoding), errors="replace").rstrip("\r")
     names = header.split(delimiter)
-    field = data.count(delimiter.encode(_codec(encoding), errors="replace"), line_start, at)
+    plain = "utf-8" if _codec(encoding) == "utf-8-sig" else _codec(encoding)   # utf-8-sig would add a BOM
+    field = data.count(delimiter.encode(plain, errors="replace"), line_start, at)
     column = names[field] if field < len(names) else f"field {field + 1}"
     return (f"{path}, line {line_no} (line number in the file, header = line 1), column '{column}': "
             f"byte 0x{data[at]:02x} at byte offset {at} is not valid {encoding}; "

@@ -59,14 +59,15 @@ class Grid:
         })
 
     def area_index(self, codes: np.ndarray) -> np.ndarray:
-        """Index of each code in `areas`, -1 where a code is missing or unknown."""
-        codes = np.asarray(codes, dtype=object)
-        present = pd.notna(codes)
-        filled = np.where(present, codes, "").astype(str)
-        idx = np.searchsorted(self.areas.astype(str), filled)
-        idx = np.clip(idx, 0, len(self.areas) - 1)
-        ok = present & (self.areas.astype(str)[idx] == filled)
-        return np.where(ok, idx, -1)
+        """Index of each code in `areas`, -1 where a code is missing or unknown (looked up per distinct code)."""
+        row_codes, uniques = pd.factorize(pd.Series(codes, dtype=object), use_na_sentinel=True)
+        if len(uniques) == 0:
+            return np.full(len(row_codes), -1, dtype=np.int64)
+        known = self.areas.astype(str)
+        wanted = np.asarray(uniques, dtype=object).astype(str)
+        idx = np.clip(np.searchsorted(known, wanted), 0, max(len(known) - 1, 0))
+        found = np.where(known[idx] == wanted, idx, -1) if len(known) else np.full(len(wanted), -1)
+        return np.where(row_codes >= 0, found[np.maximum(row_codes, 0)], -1).astype(np.int64)
 
     def period_index(self, months: np.ndarray | None, n: int) -> np.ndarray:
         """Index of each month in the covered periods, -1 outside them; all 0 for a fixed period."""
