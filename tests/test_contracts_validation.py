@@ -10,7 +10,7 @@ import pytest
 
 from federation.contracts import build_features, load_contract
 from federation.errors import ContractError
-from tests.contract_fixtures import A1, HeerlenFixture, write_csv
+from tests.contract_fixtures import A1, HeerlenFixture
 
 CSV_LINE = "(line number in the file, header = line 1)"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -130,12 +129,3 @@ def content_violation(rules: Rules, values: pd.Series) -> ContentRule | None:
             return rule
     return None
 
-
-def protected_columns(rules: Rules, columns: Iterable[str]) -> list[tuple[str, NameRule]]:
-    """Columns whose NAME marks them as a protected attribute."""
-    out = []
-    for column in columns:
-        rule = rules.is_protected_attribute(column)
-        if rule is not None:
-            out.append((column, rule))
-    return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +188,3 @@ def _line_of_record(raw: RawTable, row: int) -> int:
             if index == row:
                 return start
 
-
-def sample_text(raw: RawTable, column: str, rows: int = 3) -> str:
-    """A few cells of a column, for messages about a column as a whole."""
-    buf = io.StringIO()
-    buf.write(", ".join(repr(str(v))[:40] for v in raw.frame[column].head(rows)))
-    return buf.getvalue()
