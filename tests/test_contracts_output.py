@@ -11,6 +11,7 @@ import pytest
 from federation.cli import main
 from federation.contracts import build_features, load_contract, write_features
 from federation.dataset import read_node_features
+from federation.errors import ConfigError
 from tests.contract_fixtures import A3, HeerlenFixture
 
 
@@ -81,15 +82,23 @@ def test_failed_write_leaves_earlier_files_and_no_temporaries(tmp_path, monkeypa
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
     features.blocks["context"] = features.blocks["context"].iloc[:1]
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError) as err:
         write_features(features, node)
+    assert "cannot write features (disk full); nothing was replaced" in str(err.value)
     assert snapshot(node) == before
+
+
+def test_cli_out_writes_the_features_elsewhere(tmp_path, capsys):
+    node = HeerlenFixture().write_police(tmp_path / "police")
+    assert main(["features", "--contract", "police", "--node-dir", str(node), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "features" / "safety.parquet").is_file()
+    assert not (node / "features").exists()
 
 
 def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["features", "--help"])
     out = capsys.readouterr().out
-    for option in ("--contract", "--node-dir", "--override"):
+    for option in ("--contract", "--node-dir", "--out", "--override"):
         assert option in out
     assert "min_population=200" in out

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "sant_boi, piraeus, uci_communities) or the path of a contract YAML file")
     p.add_argument("--node-dir", required=True, type=Path, metavar="DIR",
                    help="the node's data directory (holds public/areas.csv and raw/; features/ is written here)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write the features to DIR/features/ instead of <node-dir>/features/ (for a read-only "
+                        "data folder such as the UCI data)")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="Hydra-style override of a contract field, e.g. min_population=200 or "
                         "periods.start=2019-06; repeat for several")
@@ -33,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     contract = load_contract(args.contract, overrides=args.override)
     features = build_features(contract, node_dir=args.node_dir)
-    written = write_features(features, args.node_dir)
+    written = write_features(features, args.out or args.node_dir)
     stats = features.stats
     periods = stats["periods"]
     print(f"contract {contract.name} ({contract.path}) on {args.node_dir}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from federation.contracts.builder import NodeFeatures
+from federation.errors import ConfigError
 
 FEATURES_DIR = "features"
 MANIFEST = "manifest.json"
@@ -27,7 +28,10 @@ def write_features(features: NodeFeatures, node_dir: Path | str) -> list[Path]:
     """Write `features/<block>.parquet`, `label.parquet` (and `partition.parquet`) plus a manifest with the
     privacy unit, the suppressed areas and the build statistics. Returns the written paths."""
     out = Path(node_dir) / FEATURES_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{out}: cannot create the features directory ({err.strerror})") from None
     manifest = {
         "privacy_unit": {"row": "area-period", "max_rows_per_person": features.privacy_unit_k},
         "suppressed_areas": features.suppressed_areas,
@@ -43,9 +47,11 @@ def write_features(features: NodeFeatures, node_dir: Path | str) -> list[Path]:
         tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         staged.append((tmp, out / MANIFEST))
-    except BaseException:
+    except BaseException as err:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ConfigError(f"{out}: cannot write features ({err.strerror or err}); nothing was replaced") from None
         raise
     for tmp, final in staged:
         os.replace(tmp, final)
