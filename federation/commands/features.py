@@ -48,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  label: {stats['label_rows']} area-period rows")
     suppressed = features.suppressed_areas
     shown = ", ".join(suppressed[:10]) + (" ..." if len(suppressed) > 10 else "")
-    print(f"  suppressed areas (population < {contract.min_population}): {len(suppressed)}"
-          + (f" ({shown})" if suppressed else ""))
+    if contract.min_population is None:
+        print("  suppressed areas: none (the contract sets no min_population; see its comment)")
+    else:
+        print(f"  suppressed areas (population < {contract.min_population}): {len(suppressed)}"
+              + (f" ({shown})" if suppressed else ""))
     observed = stats["observed_max_rows_per_person"]
     print(f"  privacy unit: area-period row, k = {features.privacy_unit_k} rows per person"
           + (f" (largest seen in the data: {observed})" if observed is not None else ""))
