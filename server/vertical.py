@@ -116,7 +116,7 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     smooth = smoothing_matrix(train_rows, int(v["smoothing_window"]))
     torch.manual_seed(seed)
     head = FusionHead(len(order), task.embed_dim, task.head_hidden)
-    head_opt = torch.optim.Adam(head.parameters(), lr=float(v["head_lr"]))
+    head_opt = torch.optim.Adam(head.parameters(), lr=float(v["head_lr"]), weight_decay=float(v["head_weight_decay"]))
     exchanges, k_batches = int(v["exchanges"]), int(v["batches_per_exchange"])
     run_cfg = {**common, "clip": float(v["clip"]), "encoder-lr": float(v["encoder_lr"]), "seed": seed,
                "target-epsilon": float(cfg["dp"]["target_epsilon"]), "delta": float(cfg["dp"]["delta"]),
@@ -140,24 +140,31 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
             z_pred = z
             break
         z_last = {n: t.detach() for n, t in z.items()}
-        assign = rng.integers(k_batches, size=len(fit))
         per_batch = {n: np.zeros((k_batches, *z[n].shape), np.float32) for n in ordered}
         losses = []
         head.train()
-        for b in range(k_batches):
-            rows = torch.from_numpy(fit[assign == b])
-            if len(rows) == 0:
-                continue
-            zs = smooth[rows] @ torch.cat([z[n] for n in ordered], dim=1)
-            loss = torch.nn.functional.mse_loss(head(zs, present[rows]), y[rows])
-            head_opt.zero_grad()
-            emb_grads = torch.autograd.grad(loss, [z[n] for n in ordered] + list(head.parameters()))
-            for n, g in zip(ordered, emb_grads[: len(ordered)]):
-                per_batch[n][b] = g.numpy()
-            for p, g in zip(head.parameters(), emb_grads[len(ordered):]):
-                p.grad = g
-            head_opt.step()
-            losses.append(float(loss.detach()))
+        # The head may pass over released embeddings as often as it likes (post-processing); only the
+        # last pass's gradients go back to the partners, one per mini-batch.
+        for epoch in range(int(v["head_epochs"])):
+            assign = rng.integers(k_batches, size=len(fit))
+            last = epoch == int(v["head_epochs"]) - 1
+            for b in range(k_batches):
+                rows = torch.from_numpy(fit[assign == b])
+                if len(rows) == 0:
+                    continue
+                zs = smooth[rows] @ torch.cat([z[n] for n in ordered], dim=1)
+                loss = torch.nn.functional.mse_loss(head(zs, present[rows]), y[rows])
+                head_opt.zero_grad()
+                wrt = ([z[n] for n in ordered] if last else []) + list(head.parameters())
+                got_grads = torch.autograd.grad(loss, wrt)
+                if last:
+                    for n, g in zip(ordered, got_grads[: len(ordered)]):
+                        per_batch[n][b] = g.numpy()
+                    got_grads = got_grads[len(ordered):]
+                for p, g in zip(head.parameters(), got_grads):
+                    p.grad = g
+                head_opt.step()
+                losses.append(float(loss.detach()))
         grads = per_batch
         evaluation = _evaluate(head, smooth, z_last, ordered, present, y, held_out, task)
         record.add_round({"round": ex, "train_loss": float(np.mean(losses)), "epsilon": eps, "holdout": evaluation})

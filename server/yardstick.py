@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from federation.dataset import Examples, LabelSpec, area_folds, block_widths
 from federation.model import ModelSpec, build_model
@@ -26,16 +27,29 @@ class YardstickResult:
     federation: str
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     protocol: dict[str, object] = field(default_factory=dict)
+    # Out-of-fold predictions per model (area_code, period, y, pred in label units), to score any subset.
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def score_on(self, areas: set[str]) -> dict[str, dict[str, float]]:
+        """R² and MAE of every model on the rows of `areas` only (e.g. a federated run's held-out areas)."""
+        out = {}
+        for name, frame in self.predictions.items():
+            rows = frame[frame["area_code"].isin(areas)]
+            out[name] = r2_mae(rows["y"].to_numpy(), rows["pred"].to_numpy())
+        return out
 
     def to_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"federation": self.federation, "models": self.models,
                                     "protocol": self.protocol}, indent=2))
+        if self.predictions:
+            frames = [f.assign(model=name) for name, f in self.predictions.items()]
+            pd.concat(frames).to_csv(path.with_suffix(".predictions.csv"), index=False)
 
     def table(self) -> str:
-        rows = [f"{'model':<34} {'R²':>7} {'MAE':>7} {'rows':>7}"]
+        rows = [f"{"model":<40} {'R²':>7} {'MAE':>7} {'rows':>7}"]
         for name, m in self.models.items():
-            rows.append(f"{name:<34} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>7d}")
+            rows.append(f"{name:<40} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>7d}")
         return "\n".join(rows)
 
 
@@ -47,8 +61,8 @@ def cross_validated(
     label: LabelSpec,
     folds: Mapping[str, int],
     seed: int,
-) -> dict[str, float]:
-    """Out-of-fold R² and MAE of a model on `blocks` only (rows lacking all of them are not scored)."""
+) -> pd.DataFrame:
+    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored)."""
     sub = ex.only_blocks(blocks)
     fold_of = sub.keys["area_code"].map(folds).to_numpy()
     pred = np.full(len(sub), np.nan, np.float32)
@@ -60,7 +74,10 @@ def cross_validated(
         train(net, sub.subset(~test), TrainConfig(**{**train_cfg.__dict__, "seed": seed + k}))
         pred[test] = predict(net, sub.subset(test))
     scored = ~np.isnan(pred)
-    return r2_mae(label.unscale(sub.y[scored]), label.unscale(pred[scored]))
+    frame = sub.keys[scored].reset_index(drop=True)
+    frame["y"] = label.unscale(sub.y[scored])
+    frame["pred"] = label.unscale(pred[scored])
+    return frame
 
 
 def run_yardstick(
@@ -86,7 +103,9 @@ def run_yardstick(
     jobs.update({f"{name} alone ({', '.join(b)})": list(b) for name, b in groups.items()})
     for i, (name, blocks) in enumerate(jobs.items(), 1):
         progress(f"[{i}/{len(jobs)}] {name}: {n_folds} folds ...")
-        result.models[name] = cross_validated(ex, blocks, model, train_cfg, label, folds, seed)
+        frame = cross_validated(ex, blocks, model, train_cfg, label, folds, seed)
+        result.predictions[name] = frame
+        result.models[name] = r2_mae(frame["y"].to_numpy(), frame["pred"].to_numpy())
     return result
 
 
