@@ -1,0 +1,113 @@
+"""The areas of one city: codes, names, populations per year and the register attributes behind them.
+
+Heerlen's areas come from the CBS file (`cbs.py`); a transfer city's areas are drawn from its profile
+(`synthetic_areas`). Both end up as one `AreaSet`, so everything downstream is city-agnostic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from federation.errors import ConfigError
+
+# Register attributes every city carries (canonical names; profiles map them to their own columns).
+ATTRIBUTES: tuple[str, ...] = (
+    "share_0_15",
+    "share_65_plus",
+    "household_size",
+    "social_housing_share",
+    "income_k",
+    "low_income_share",
+    "benefits_per_1000",
+    "youth_care_pct",
+    "wmo_per_1000",
+    "protected_share",
+)
+
+
+@dataclass
+class AreaSet:
+    """Areas of one city; every array has one row per area and one column per year in `years`."""
+
+    prefix: str
+    codes: list[str]
+    names: list[str]
+    years: list[int]
+    population: np.ndarray
+    attributes: dict[str, np.ndarray]
+    calibrated: dict[str, np.ndarray] = field(default_factory=dict)  # crime per 1,000 per year (CBS)
+
+    @property
+    def count(self) -> int:
+        return len(self.codes)
+
+    @property
+    def keys(self) -> list[str]:
+        """Federation keys: the city prefix plus the native code."""
+        return [self.prefix + code for code in self.codes]
+
+    def year_columns(self, years: np.ndarray) -> np.ndarray:
+        """Column index of each given calendar year (years outside the set use the nearest one)."""
+        known = np.asarray(self.years)
+        return np.abs(np.asarray(years)[:, None] - known[None, :]).argmin(axis=1)
+
+    def by_month(self, values: np.ndarray, month_years: np.ndarray) -> np.ndarray:
+        """(A, Y) yearly values spread to (A, T) months."""
+        return values[:, self.year_columns(month_years)].astype(np.float64)
+
+    def static(self, name: str) -> np.ndarray:
+        """(A,) mean over the years of a register attribute or CBS rate (the area's static level)."""
+        if name == "population":
+            return self.population.mean(axis=1).astype(np.float64)
+        if name in self.attributes:
+            return self.attributes[name].mean(axis=1)
+        if name in self.calibrated:
+            return self.calibrated[name].mean(axis=1)
+        if name == "crime_per_1000" and self.calibrated:
+            return sum(v.mean(axis=1) for v in self.calibrated.values())
+        raise ConfigError(f"latent covariate '{name}' is not an attribute of these areas")
+
+
+def synthetic_areas(spec: dict, years: list[int], rng: np.random.Generator, where: str) -> AreaSet:
+    """Draw a transfer city's areas: codes from a template, lognormal populations, register attributes.
+
+    Attributes share one latent deprivation factor per area (loading `deprivation`, signed), so that
+    income, low-income share, benefits and social housing are correlated as they are in real cities.
+    """
+    count = int(spec["count"])
+    groups: dict = spec["groups"]
+    group_codes = list(groups)
+    group_of = (np.arange(count) * len(group_codes)) // count
+    codes, names = [], []
+    for i in range(count):
+        g = group_codes[group_of[i]]
+        seq = int(np.sum(group_of[:i] == group_of[i])) + 1
+        try:
+            codes.append(str(spec["code_template"]).format(group=g, seq=seq))
+        except (KeyError, ValueError, IndexError) as err:
+            raise ConfigError(f"{where}: field 'areas.code_template' cannot be formatted: {err}") from None
+        names.append(f"{groups[g]} {seq}")
+    if len(set(codes)) != count:
+        raise ConfigError(f"{where}: field 'areas.code_template' gives duplicate area codes")
+
+    pop = spec["population"]
+    base = np.exp(np.log(float(pop["median"])) + float(pop["sigma"]) * rng.standard_normal(count))
+    base = np.clip(base, float(pop["min"]), float(pop["max"]))
+    steps = np.asarray(years) - years[0]
+    growth = (1.0 + float(pop.get("growth_per_year", 0.0))) ** steps
+    wobble = np.exp(0.01 * rng.standard_normal((count, len(years))))
+    population = np.round(base[:, None] * growth[None, :] * wobble).astype(np.int64)
+
+    deprivation = rng.standard_normal(count)
+    attributes: dict[str, np.ndarray] = {}
+    for name in ATTRIBUTES:
+        a = spec["attributes"].get(name)
+        if a is None:
+            raise ConfigError(f"{where}: field 'areas.attributes.{name}' is missing")
+        load = float(a.get("deprivation", 0.0))
+        own = rng.standard_normal(count)
+        level = float(a["mean"]) + float(a["sd"]) * (load * deprivation + np.sqrt(1 - load**2) * own)
+        drift = 0.05 * float(a["sd"]) * np.cumsum(rng.standard_normal((count, len(years))), axis=1)
+        attributes[name] = np.clip(level[:, None] + drift, float(a["min"]), float(a["max"]))
+    return AreaSet(str(spec.get("prefix", "")), codes, names, list(years), population, attributes)
