@@ -145,10 +145,11 @@ class LocalEngine:
         if out.returncode != 0:
             raise EngineError(f"registering node {node.name} failed: {out.stdout.strip()[-400:]}")
 
-    def start_node(self, node: NodeLaunch, register: bool = True) -> subprocess.Popen:
+    def start_node(self, node: NodeLaunch, register: bool = True, plaintext: bool = False) -> subprocess.Popen:
+        """Start a SuperNode; `register=False` or `plaintext=True` only to show that the SuperLink refuses it."""
         if not self.insecure and register:
             self.register(node)
-        auth = (["--insecure"] if self.insecure else
+        auth = (["--insecure"] if self.insecure or plaintext else
                 ["--root-certificates", str(self.pki / "ca.crt"),
                  "--auth-supernode-private-key", str(node.node_dir / "keys" / "node.key")])
         self.say(f"starting SuperNode {node.name} ({node.node_dir})")
