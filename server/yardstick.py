@@ -47,7 +47,7 @@ class YardstickResult:
             pd.concat(frames).to_csv(path.with_suffix(".predictions.csv"), index=False)
 
     def table(self) -> str:
-        rows = [f"{"model":<40} {'R²':>7} {'MAE':>7} {'rows':>7}"]
+        rows = [f"{'model':<40} {'R²':>7} {'MAE':>7} {'rows':>7}"]
         for name, m in self.models.items():
             rows.append(f"{name:<40} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>7d}")
         return "\n".join(rows)
