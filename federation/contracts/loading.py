@@ -11,7 +11,8 @@ from typing import Sequence
 
 from federation.config import compose, configs_dir, to_container
 from federation.contracts.checks import check_contract
-from federation.contracts.spec import Contract, parse_contract
+from federation.contracts.parsing import parse_contract
+from federation.contracts.spec import Contract
 from federation.errors import ConfigError
 
 CONTRACT_GROUP = "contract"

@@ -1,0 +1,204 @@
+"""Parsing a composed contract mapping into the dataclasses of `spec.py`.
+
+Strict on purpose: unknown keys, missing required keys and wrong types are refused with one
+ContractError naming the contract file and the field (keys starting with `_` are YAML anchors and are
+ignored), so a transfer city's typo never silently changes what its node releases.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.contracts.spec import (
+    COLUMN_TYPES, DEFAULT_FORMATS, FORMATS, ColumnSpec, Contract, FeatureSpec, PartitionSpec, PeriodSpec, TableSpec,
+)
+from federation.errors import ContractError
+
+
+_TOP_KEYS = {"name", "description", "area_register", "periods", "privacy_unit", "min_population",
+             "tables", "blocks", "label", "partition"}
+_TABLE_KEYS = {"path", "format", "encoding", "delimiter", "decimal", "header", "columns_from", "na_values",
+               "id", "area_template", "columns", "column_default", "audit_columns", "person_columns"}
+_COLUMN_KEYS = {"type", "format", "values", "separator", "prefix", "min", "max", "nullable"}
+
+
+def _mapping(value: Any, where: str, fail: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise fail(f"{where} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _unknown(keys: Any, allowed: set[str], where: str, fail: Any) -> None:
+    extra = sorted(str(k) for k in keys if k not in allowed and not str(k).startswith("_"))
+    if extra:
+        raise fail(f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
+
+
+def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
+    """A column declaration, e.g. `{type: category, values: [a, b]}`."""
+    spec = _mapping(raw, f"{where}, column '{name}'", fail)
+    _unknown(spec, _COLUMN_KEYS, f"{where}, column '{name}'", fail)
+    ctype = spec.get("type")
+    if ctype not in COLUMN_TYPES:
+        raise fail(f"{where}, column '{name}': type must be one of {', '.join(COLUMN_TYPES)}; got {ctype!r}")
+    fmt = spec.get("format", DEFAULT_FORMATS.get(ctype))
+    if ctype == "datetime" and not fmt:
+        raise fail(f"{where}, column '{name}': a datetime column needs a `format` (e.g. '%d-%m-%Y %H:%M')")
+    values = tuple(str(v) for v in spec.get("values") or ())
+    if ctype in ("category", "multi_category") and not values:
+        raise fail(f"{where}, column '{name}': a {ctype} column needs its allowed `values`")
+    separator = spec.get("separator")
+    if ctype == "multi_category" and not separator:
+        raise fail(f"{where}, column '{name}': a multi_category column needs a `separator`")
+    return ColumnSpec(
+        name=str(name), type=str(ctype), format=fmt, values=values,
+        separator=None if separator is None else str(separator), prefix=str(spec.get("prefix") or ""),
+        min=None if spec.get("min") is None else float(spec["min"]),
+        max=None if spec.get("max") is None else float(spec["max"]),
+        nullable=bool(spec.get("nullable", False)),
+    )
+
+
+def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
+    where = f"table '{name}'"
+    spec = _mapping(raw, where, fail)
+    _unknown(spec, _TABLE_KEYS, where, fail)
+    for key in ("path", "format"):
+        if not spec.get(key):
+            raise fail(f"{where}: `{key}` is required")
+    if spec["format"] not in FORMATS:
+        raise fail(f"{where}: format must be one of {', '.join(FORMATS)}; got {spec['format']!r}")
+    columns = {str(c): parse_column(str(c), v, where, fail)
+               for c, v in _mapping(spec.get("columns") or {}, f"{where}, columns", fail).items()}
+    default = None
+    if spec.get("column_default") is not None:
+        default = parse_column("*", spec["column_default"], where, fail)
+    columns_from = spec.get("columns_from")
+    if not columns and not columns_from:
+        raise fail(f"{where}: declare its `columns` (or `columns_from` for a file without a header)")
+    if columns_from and default is None:
+        raise fail(f"{where}: `columns_from` needs a `column_default` type for the columns it names")
+    areas = [c for c in columns.values() if c.type == "area"]
+    template = spec.get("area_template")
+    if len(areas) > 1:
+        raise fail(f"{where}: more than one column of type area ({', '.join(c.name for c in areas)})")
+    if areas and template:
+        raise fail(f"{where}: give either a column of type area or `area_template`, not both")
+    t = TableSpec(
+        name=name, path=str(spec["path"]), format=str(spec["format"]),
+        encoding=str(spec.get("encoding", "utf-8")), delimiter=str(spec.get("delimiter", ",")),
+        decimal=str(spec.get("decimal", ".")), header=bool(spec.get("header", True)),
+        columns_from=None if columns_from is None else str(columns_from),
+        na_values=tuple(str(v) for v in spec.get("na_values") or ()),
+        id=None if spec.get("id") is None else str(spec["id"]),
+        area_template=None if template is None else str(template),
+        columns=columns, column_default=default,
+        audit_columns=tuple(str(c) for c in spec.get("audit_columns") or ()),
+        person_columns=tuple(str(c) for c in spec.get("person_columns") or ()),
+    )
+    if not t.columns_from:
+        for key, names in (("id", [t.id] if t.id else []), ("audit_columns", t.audit_columns),
+                           ("person_columns", t.person_columns)):
+            for col in names:
+                if col not in columns:
+                    raise fail(f"{where}: {key} names column '{col}', which is not among its columns")
+    if t.header is False and not t.columns_from:
+        raise fail(f"{where}: a file without a header needs `columns_from`")
+    return t
+
+
+def _feature(name: str, block: str | None, raw: Any, fail: Any) -> FeatureSpec:
+    where = "label" if block is None else f"block '{block}', feature '{name}'"
+    spec = _mapping(raw, where, fail)
+    if not spec.get("op"):
+        raise fail(f"{where}: `op` is required (the name of an aggregation op)")
+    params = {str(k): v for k, v in spec.items() if k != "op" and not str(k).startswith("_")}
+    return FeatureSpec(name=name, block=block, op=str(spec["op"]), params=params)
+
+
+def _periods(raw: Any, fail: Any) -> PeriodSpec:
+    spec = _mapping(raw, "periods", fail)
+    kind = spec.get("kind", "month")
+    if kind == "fixed":
+        _unknown(spec, {"kind", "value"}, "periods", fail)
+        if not spec.get("value"):
+            raise fail("periods: a fixed period needs its `value` (e.g. '1990')")
+        return PeriodSpec(kind="fixed", value=str(spec["value"]))
+    if kind != "month":
+        raise fail(f"periods: kind must be 'month' or 'fixed'; got {kind!r}")
+    _unknown(spec, {"kind", "from", "not_before", "start", "end"}, "periods", fail)
+
+    def refs(key: str) -> tuple[tuple[str, str], ...]:
+        out = []
+        for ref in spec.get(key) or ():
+            table, _, column = str(ref).partition(".")
+            if not column:
+                raise fail(f"periods.{key}: '{ref}' must be 'table.column'")
+            out.append((table, column))
+        return tuple(out)
+
+    sources = refs("from")
+    if not sources:
+        raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
+    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"),
+                      start=None if spec.get("start") is None else str(spec["start"]),
+                      end=None if spec.get("end") is None else str(spec["end"]))
+
+
+def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Contract:
+    """Build a Contract from a composed mapping; every problem is one ContractError naming `path`."""
+
+    def fail(message: str) -> ContractError:
+        return ContractError(f"{path}: {message}")
+
+    _unknown(data, _TOP_KEYS, "contract", fail)
+    register = _mapping(data.get("area_register") or {"path": "public/areas.csv"}, "area_register", fail)
+    _unknown(register, {"path", "table"}, "area_register", fail)
+    if bool(register.get("path")) == bool(register.get("table")):
+        raise fail("area_register: give exactly one of `path` (public/areas.csv) or `table`")
+    unit = _mapping(data.get("privacy_unit"), "privacy_unit", fail)
+    _unknown(unit, {"row", "max_rows_per_person"}, "privacy_unit", fail)
+    if unit.get("row") != "area-period":
+        raise fail(f"privacy_unit.row must be 'area-period'; got {unit.get('row')!r}")
+    k = unit.get("max_rows_per_person")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise fail(f"privacy_unit.max_rows_per_person must be a positive integer; got {k!r}")
+    min_pop = data.get("min_population", 100)
+    if min_pop is not None and (not isinstance(min_pop, int) or isinstance(min_pop, bool) or min_pop < 0):
+        raise fail(f"min_population must be a non-negative integer (or null); got {min_pop!r}")
+    if register.get("table") and min_pop is not None:
+        raise fail("min_population needs populations from an area register `path`; set it to null "
+                   "(and say in a comment why the areas need no suppression)")
+    if register.get("path") and min_pop is None:
+        raise fail("min_population: null is only allowed without a public area register")
+    tables = {str(n): parse_table(str(n), v, fail)
+              for n, v in _mapping(data.get("tables") or {}, "tables", fail).items()}
+    if not tables:
+        raise fail("tables: declare at least one raw table")
+    blocks: dict[str, tuple[FeatureSpec, ...]] = {}
+    for block, feats in _mapping(data.get("blocks") or {}, "blocks", fail).items():
+        feats = _mapping(feats, f"block '{block}'", fail)
+        blocks[str(block)] = tuple(_feature(str(n), str(block), v, fail)
+                                   for n, v in feats.items() if not str(n).startswith("_"))
+    label = None if data.get("label") is None else _feature("label", None, data["label"], fail)
+    if not blocks and label is None:
+        raise fail("the contract produces nothing: declare `blocks` and/or a `label`")
+    partition = None
+    if data.get("partition") is not None:
+        p = _mapping(data["partition"], "partition", fail)
+        _unknown(p, {"table", "column", "groups"}, "partition", fail)
+        if not p.get("table") or not p.get("column"):
+            raise fail("partition: `table` and `column` are required")
+        groups = {str(g): {str(k): str(v) for k, v in _mapping(m, f"partition.groups.{g}", fail).items()}
+                  for g, m in _mapping(p.get("groups") or {}, "partition.groups", fail).items()}
+        partition = PartitionSpec(table=str(p["table"]), column=str(p["column"]), groups=groups)
+    return Contract(
+        name=str(data.get("name") or default_name), path=path,
+        register_path=None if not register.get("path") else str(register["path"]),
+        register_table=None if not register.get("table") else str(register["table"]),
+        periods=_periods(data.get("periods") or {}, fail),
+        tables=tables, blocks=blocks, label=label,
+        privacy_unit_row=str(unit["row"]), max_rows_per_person=int(k),
+        min_population=None if min_pop is None else int(min_pop),
+        partition=partition, description=str(data.get("description") or ""),
+    )
