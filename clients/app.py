@@ -32,9 +32,7 @@ def refusals_as_error_replies(handler: Callable[[Message, Context], Message]) ->
             return handler(msg, context)
         except PulseTwinError as err:
             reason = f"{type(err).__name__}: {err}"
-            node_dir = context.node_config.get("data-dir")
-            if node_dir:
-                _log_error_reply(msg, context, reason)
+            _log_error_reply(msg, context, reason)
             return Message(Error(code=ERROR_CODE_REFUSED, reason=reason), reply_to=msg)
 
     return wrapped
@@ -45,7 +43,7 @@ def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
     from federation.egress import Egress
 
     try:
-        guard = EgressGuard.open(Node.from_config(context.node_config).node_dir)
+        guard = EgressGuard.open(Node.from_context(context).node_dir)
         sha, nbytes = bytes_digest(reason.encode())
         config = msg.content.config_records.get("config", {}) if msg.has_content() else {}
         guard.release(Egress(run_id=f"{config.get('run-name', 'run')}#{context.run_id}",
@@ -53,7 +51,7 @@ def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
                              run_kind=str(config.get("run-kind", "horizontal")),
                              payload_sha256=sha, payload_bytes=nbytes))
     except PulseTwinError:
-        pass
+        pass  # e.g. no node directory at all: nothing to log into, and the refusal still goes out
 
 
 @app.train()
@@ -84,7 +82,7 @@ def embed(msg: Message, context: Context) -> Message:
 @refusals_as_error_replies
 def describe(msg: Message, context: Context) -> Message:
     """Who this node is and which blocks it has built: public facts the coordinator plans with."""
-    node = Node.from_config(context.node_config)
+    node = Node.from_context(context)
     config = msg.content["config"]
     wanted = tuple(str(config.get("blocks", "")).split(","))
     content = RecordDict({"node": ConfigRecord({
@@ -98,7 +96,7 @@ def describe(msg: Message, context: Context) -> Message:
 @refusals_as_error_replies
 def privacy(msg: Message, context: Context) -> Message:
     """The node's privacy report, recomputed from its ledger (public: a function of released parameters)."""
-    node = Node.from_config(context.node_config)
+    node = Node.from_context(context)
     config = msg.content["config"]
     guard = EgressGuard.open(node.node_dir)
     p = guard.policy.privacy

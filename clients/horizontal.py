@@ -30,7 +30,7 @@ def run_key(task: TaskSettings, context: Context) -> str:
 
 
 def train(msg: Message, context: Context) -> Message:
-    node = Node.from_config(context.node_config)
+    node = Node.from_context(context)
     config = msg.content["config"]
     task, dp = from_config(TaskSettings, config), from_config(DPSettings, config)
     rnd = int(config["server-round"])

@@ -42,6 +42,22 @@ class Node:
         feature_dirs = tuple(Path(d).resolve() for d in dirs.split(",") if d) or (node_dir,)
         return cls(str(node_config.get("partner", node_dir.name)), node_dir, feature_dirs)
 
+    @classmethod
+    def from_context(cls, context) -> "Node":
+        """The node this ClientApp serves. On a SuperNode that is its --node-config; under Flower's
+        simulation engine a virtual node has only a `partition-id`, which picks its entry in the run
+        config's `sim-nodes` ("name=node_dir|feature_dir,...;name=...")."""
+        config = dict(context.node_config)
+        if "data-dir" not in config and "partition-id" in config:
+            specs = [s for s in str(context.run_config.get("sim-nodes", "")).split(";") if s]
+            index = int(config["partition-id"])
+            if index >= len(specs):
+                raise ConfigError(f"simulation: virtual node {index} has no entry in run config 'sim-nodes'")
+            name, _, dirs = specs[index].partition("=")
+            node_dir, _, features = dirs.partition("|")
+            config = {"partner": name, "data-dir": node_dir, "feature-dirs": features}
+        return cls.from_config(config)
+
     def _feature_file(self, name: str) -> Path | None:
         for d in self.feature_dirs:
             path = d / "features" / f"{name}.parquet"

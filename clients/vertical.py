@@ -59,7 +59,7 @@ def own_keys(node: Node, task: TaskSettings) -> list[tuple[str, str]]:
 
 def psi(msg: Message, context: Context) -> Message:
     """PSI server side: reply to the coordinator's request with a fresh key; the set size is disclosed."""
-    node = Node.from_config(context.node_config)
+    node = Node.from_context(context)
     config = msg.content["config"]
     task = from_config(TaskSettings, config)
     reply = partner_reply(own_keys(node, task), bytes(config["request"]), int(config["set-size"]), float(config["fpr"]),
@@ -71,7 +71,7 @@ def psi(msg: Message, context: Context) -> Message:
 
 def align(msg: Message, context: Context) -> Message:
     """Keep the aligned keys (all of them this node's own) for the run; acknowledge with their count."""
-    node = Node.from_config(context.node_config)
+    node = Node.from_context(context)
     config = msg.content["config"]
     task = from_config(TaskSettings, config)
     mine = own_keys(node, task)
@@ -121,7 +121,7 @@ def _features(node: Node, task: TaskSettings, blocks: tuple[str, ...], keys: lis
 
 def embed(msg: Message, context: Context) -> Message:
     """Apply the returned gradients, then release noised embeddings of the requested aligned rows."""
-    node = Node.from_config(context.node_config)
+    node = Node.from_context(context)
     config = msg.content["config"]
     task = from_config(TaskSettings, config)
     rid = run_id_of(config, context)

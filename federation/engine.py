@@ -58,6 +58,8 @@ class LocalEngine:
     say: Callable[[str], None] = print
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     port: int = 0
+    # Flower's simulation engine (Ray) instead of SuperNodes: `nodes` become virtual nodes, one CPU each.
+    simulation: bool = False
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir).resolve()
@@ -110,13 +112,17 @@ class LocalEngine:
     def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        security = self._security()
+        security = ["--insecure", "--simulation"] if self.simulation else self._security()
         self._write_connection()
-        self.say(f"starting SuperLink on 127.0.0.1:{self.port} ({'INSECURE, no TLS' if self.insecure else 'TLS, node authentication'})")
+        mode = ("simulation engine, in-process virtual nodes" if self.simulation else
+                "INSECURE, no TLS" if self.insecure else "TLS, node authentication")
+        self.say(f"starting SuperLink on 127.0.0.1:{self.port} ({mode})")
         self._start("superlink", [str(BIN / "flower-superlink"), *security, "--host", "127.0.0.1",
                                   "--port", str(self.port), "--database", str(self.work_dir / "superlink.db"),
                                   "--disable-runtime-dependency-installation"], self.home)
         self._wait_log("superlink", "Uvicorn running", 60)
+        if self.simulation:
+            return
         for node in self.nodes:
             self.start_node(node)
         for node in self.nodes:
@@ -133,7 +139,11 @@ class LocalEngine:
     def _write_connection(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         lines = ["[superlink]", 'default = "local"', "", "[superlink.local]", f'address = "127.0.0.1:{self.port}"']
-        lines.append("insecure = true" if self.insecure else f'root-certificates = "{self.pki / "ca.crt"}"')
+        lines.append("insecure = true" if self.insecure or self.simulation
+                     else f'root-certificates = "{self.pki / "ca.crt"}"')
+        if self.simulation:
+            lines += [f"options.num-supernodes = {len(self.nodes)}",
+                      "options.backend.client-resources.num-cpus = 1"]
         (self.home / "config.toml").write_text("\n".join(lines) + "\n")
 
     def register(self, node: NodeLaunch) -> None:

@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--auto-approve", action="store_true",
                    help="approve the run's code bundle on every LOCAL node directory, as the operator of all of "
                         "them (demo and tests); otherwise each node must approve with `pulse-twin node approve`")
+    p.add_argument("--simulation", action="store_true",
+                   help="run the same apps under Flower's simulation engine (Ray; one virtual node per node, one "
+                        "CPU each) instead of SuperNodes: for parameter sweeps on one machine")
     p.add_argument("--timeout", type=float, default=3600, help="seconds the whole run may take (default 3600)")
     p.add_argument("--verbose", action="store_true", help="show Flower's own log lines too")
     p.set_defaults(func=run)
@@ -105,11 +108,14 @@ def run(args: argparse.Namespace) -> int:
     absolute = [f"federation.data_root={Path(fed['data_root']).resolve()}", f"runs_dir={Path(cfg['runs_dir']).resolve()}"]
     show = (lambda line: print(line, flush=True)) if args.verbose else _show
     print(f"run '{run_name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {run_dir}")
+    run_config = {"overrides": " ".join(overrides + absolute), "run-name": run_name, "run-dir": str(run_dir)}
+    if args.simulation:
+        run_config["sim-nodes"] = ";".join(
+            f"{n.name}={n.node_dir}|{n.node_config.get('feature-dirs', '')}" for n in launches)
     started = time.time()
     try:
-        with LocalEngine(run_dir / "engine", launches, insecure=args.insecure) as engine:
-            engine.run_app(APP_ROOT, {"overrides": " ".join(overrides + absolute), "run-name": run_name,
-                                      "run-dir": str(run_dir)}, args.timeout, show)
+        with LocalEngine(run_dir / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:
+            engine.run_app(APP_ROOT, run_config, args.timeout, show)
     except KeyboardInterrupt:
         print("interrupted: every process this run started has been stopped")
         return 130
