@@ -7,6 +7,8 @@ taking the parsed `argparse.Namespace` and returning an exit code. `COMMANDS` fi
 from __future__ import annotations
 
 COMMANDS: tuple[str, ...] = (
+    "demo",
+    "generate",
     "features",
     "baseline",
     "federate",
