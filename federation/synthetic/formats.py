@@ -5,6 +5,8 @@ so tens of millions of rows cost one array index and one string concatenation ea
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -38,10 +40,15 @@ def datetimes(window: Window, offsets: np.ndarray, seconds: np.ndarray, fmt: str
     if cut < 0:
         raise ConfigError(f"{where}: datetime format '{fmt}' has no %H (hour)")
     date_part, time_part = fmt[:cut], fmt[cut:]
-    clock = np.datetime64("2000-01-01T00:00:00") + np.arange(86400).astype("timedelta64[s]")
-    times = _strftime(clock, time_part, where)
     step = 1 if "%S" in time_part else 60
-    return days(window, offsets, date_part, where) + times[(seconds // step) * step]
+    return days(window, offsets, date_part, where) + _clock(time_part, step, where)[seconds // step]
+
+
+@lru_cache(maxsize=8)
+def _clock(fmt: str, step: int, where: str) -> np.ndarray:
+    """Every time of day at `step`-second resolution, rendered once per format."""
+    ticks = np.datetime64("2000-01-01T00:00:00") + (np.arange(0, 86400, step)).astype("timedelta64[s]")
+    return _strftime(ticks, fmt, where)
 
 
 def numbers(values: np.ndarray, decimals: int, decimal_sep: str = ".") -> np.ndarray:

@@ -74,6 +74,12 @@ def generate(
     demands = {k: d for city in built for k, d in city.demands().items()}
     allocation = budget.allocate(demands, int(records), f"{', '.join(cities)} and {months} months")
 
+    for node in nodes:  # fail on an unusable --out before the first file is written
+        for sub in ("public", "raw"):
+            try:
+                (Path(out) / node / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConfigError(f"--out: cannot create directory '{Path(out) / node / sub}': {err.strerror}") from None
     say = progress or (lambda _line: None)
     summaries: list[TableSummary] = []
     for city in built:

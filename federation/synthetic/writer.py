@@ -46,7 +46,10 @@ class FileFormat:
 
 def write(path: Path, columns: dict[str, np.ndarray | pa.Array], fmt: FileFormat) -> int:
     """Write the columns (in order) to `path`; returns the number of rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out: cannot create directory '{path.parent}': {err.strerror}") from None
     tmp = path.with_name(path.name + ".partial")
     rows = len(next(iter(columns.values()))) if columns else 0
     if fmt.kind == "parquet":
