@@ -173,6 +173,12 @@ def test_user_mistakes_are_config_errors(tmp_path: Path) -> None:
     (profiles / "genk.yaml").write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"genk\.yaml \(nodes\.genk\.pv_registraties\) columns: field 'time' is missing"):
         generate(tmp_path / "out", cities=["genk"], profiles=profiles)
+    broken = yaml.safe_load((DEFAULT_PROFILES / "genk.yaml").read_text(encoding="utf-8"))
+    broken["nodes"]["genk"]["ocmw_dossiers"]["id_template"] = "OCMW-{jaar}-{seq}"
+    (profiles / "genk.yaml").write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"ocmw_dossiers\): id template 'OCMW-\{jaar\}-\{seq\}' cannot be formatted"):
+        generate(tmp_path / "out", cities=["genk"], profiles=profiles)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 def test_a_new_city_needs_yaml_only(tmp_path: Path) -> None:

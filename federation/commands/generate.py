@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from federation.errors import ConfigError
-from federation.synthetic.generator import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, generate
+from federation.synthetic.generator import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS, generate
 
 
 def _cities(text: str) -> list[str]:
@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("data/nodes"), metavar="DIR",
                    help="directory that receives one folder per node (default: data/nodes)")
     p.add_argument("--seed", type=int, default=7, help="random seed; same seed and arguments, same files (default: 7)")
-    p.add_argument("--records", type=int, default=200_000, metavar="N",
-                   help="total rows over all written tables, within about 10%% (default: 200000; up to 10^7). "
+    p.add_argument("--records", type=int, default=DEFAULT_RECORDS, metavar="N",
+                   help=f"total rows over all written tables, within about 10%% (default: {DEFAULT_RECORDS}; up to 10^7). "
                         "Crime stays at CBS rates; the survey and public-space reports absorb the volume")
     p.add_argument("--cities", type=_cities, default=list(DEFAULT_CITIES), metavar="A,B",
                    help=f"comma-separated cities, each a profile in configs/synthetic/ "
@@ -58,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - began
     nodes = sorted({t.node for t in summary.tables})
     print(f"wrote {summary.records_written:,} records (asked {summary.records_requested:,}) for "
-          f"{len(nodes)} nodes ({', '.join(nodes)}) under {summary.out} in {seconds:.1f} s, seed {summary.seed}")
+          f"node(s) {', '.join(nodes)} under {summary.out} in {seconds:.1f} s, seed {summary.seed}")
     return 0

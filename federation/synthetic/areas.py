@@ -75,8 +75,16 @@ def synthetic_areas(spec: dict, years: list[int], rng: np.random.Generator, wher
     Attributes share one latent deprivation factor per area (loading `deprivation`, signed), so that
     income, low-income share, benefits and social housing are correlated as they are in real cities.
     """
+    for key in ("count", "groups", "code_template", "population", "attributes"):
+        if key not in spec:
+            raise ConfigError(f"{where}: field 'areas.{key}' is missing")
+    for key in ("median", "sigma", "min", "max"):
+        if key not in spec["population"]:
+            raise ConfigError(f"{where}: field 'areas.population.{key}' is missing")
     count = int(spec["count"])
     groups: dict = spec["groups"]
+    if count < 2 or not isinstance(groups, dict) or not groups:
+        raise ConfigError(f"{where}: field 'areas.count' must be at least 2 and 'areas.groups' a mapping")
     group_codes = list(groups)
     group_of = (np.arange(count) * len(group_codes)) // count
     codes, names = [], []
@@ -103,8 +111,9 @@ def synthetic_areas(spec: dict, years: list[int], rng: np.random.Generator, wher
     attributes: dict[str, np.ndarray] = {}
     for name in ATTRIBUTES:
         a = spec["attributes"].get(name)
-        if a is None:
-            raise ConfigError(f"{where}: field 'areas.attributes.{name}' is missing")
+        missing = [k for k in ("mean", "sd", "min", "max") if not isinstance(a, dict) or k not in a]
+        if missing:
+            raise ConfigError(f"{where}: field 'areas.attributes.{name}.{missing[0]}' is missing")
         load = float(a.get("deprivation", 0.0))
         own = rng.standard_normal(count)
         level = float(a["mean"]) + float(a["sd"]) * (load * deprivation + np.sqrt(1 - load**2) * own)

@@ -29,6 +29,7 @@ class CasesTable:
         self.where = f"{ctx.where} (nodes.{node}.{name})"
         self.path = str(require(spec, "file", self.where, str))
         self.format = FileFormat.from_spec(spec, self.where)
+        formats.check(spec, self.where)
         self.columns = require(spec, "columns", self.where, dict)
         for key in ("id", "household", "area", "start", "end"):
             require(self.columns, key, f"{self.where} columns", str)

@@ -23,6 +23,7 @@ class EventsTable:
         self.where = f"{ctx.where} (nodes.{node}.{name})"
         self.path = str(require(spec, "file", self.where, str))
         self.format = FileFormat.from_spec(spec, self.where)
+        formats.check(spec, self.where)
         self.columns = require(spec, "columns", self.where, dict)
         for key in ("id", "time", "area", "category"):
             require(self.columns, key, f"{self.where} columns", str)
@@ -31,6 +32,16 @@ class EventsTable:
         self.rng = ctx.rng(f"{node}/{name}")
         self.expected = np.stack([self._expected(c, categories[c]) for c in self.categories])
         self.volume = spec.get("volume")
+        self.hours = np.asarray(spec.get("hour_weights", [1.0] * 24), dtype=np.float64)
+        if self.hours.shape != (24,) or self.hours.min() < 0 or self.hours.sum() <= 0:
+            raise ConfigError(f"{self.where}: field 'hour_weights' must be 24 non-negative numbers")
+        self.extras: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for column, extra in (spec.get("extra") or {}).items():
+            values = np.asarray(require(extra, "values", f"{self.where} extra.{column}", list), dtype=object)
+            p = np.asarray(extra.get("weights", [1.0] * len(values)), dtype=np.float64)
+            if p.shape != values.shape or p.min() < 0 or p.sum() <= 0:
+                raise ConfigError(f"{self.where}: field 'extra.{column}.weights' must give one weight per value")
+            self.extras[column] = (values, p / p.sum())
 
     def _expected(self, category: str, cat: dict) -> np.ndarray:
         where = f"{self.where} categories.{category}"
@@ -63,16 +74,10 @@ class EventsTable:
         cat, area, month = np.unravel_index(np.repeat(np.arange(counts.size), counts.ravel()), counts.shape)
         window = self.ctx.window
         day = window.first_days[month] + self.rng.integers(0, window.month_lengths[month])
-        weights = np.asarray(self.spec.get("hour_weights", [1.0] * 24), dtype=np.float64)
-        if weights.shape != (24,) or weights.min() < 0 or weights.sum() <= 0:
-            raise ConfigError(f"{self.where}: field 'hour_weights' must be 24 non-negative numbers")
-        second = self.rng.choice(24, size=len(day), p=weights / weights.sum()) * 3600
+        second = self.rng.choice(24, size=len(day), p=self.hours / self.hours.sum()) * 3600
         second += self.rng.integers(0, 3600, size=len(day))
-        extras = {}
-        for column, extra in (self.spec.get("extra") or {}).items():
-            values = np.asarray(require(extra, "values", f"{self.where} extra.{column}", list), dtype=object)
-            p = np.asarray(extra.get("weights", [1.0] * len(values)), dtype=np.float64)
-            extras[column] = values[self.rng.choice(len(values), size=len(day), p=p / p.sum())]
+        extras = {column: values[self.rng.choice(len(values), size=len(day), p=p)]
+                  for column, (values, p) in self.extras.items()}
         order = np.lexsort((cat, area, second, day))
         day, second, area, cat = day[order], second[order], area[order], cat[order]
         years = window.day_years(0, window.total_days)[day]

@@ -85,3 +85,16 @@ def pseudonyms(template: str, values: np.ndarray, key: int, where: str) -> np.nd
         return np.asarray([template.format(value=int(v)) for v in scrambled.tolist()], dtype=object)
     except (KeyError, ValueError, IndexError) as err:
         raise ConfigError(f"{where}: pseudonym template '{template}' cannot be formatted: {err}") from None
+
+
+def check(spec: dict, where: str) -> None:
+    """Render one sample of every template and format a table section names, before anything is written."""
+    probe = np.array([2019])
+    for key in ("id_template",):
+        if key in spec:
+            sequence_ids(str(spec[key]), probe, where)
+    if "household_template" in spec:
+        pseudonyms(str(spec["household_template"]), np.array([1]), 1, where)
+    for key in ("date_format", "datetime_format", "month_format"):
+        if key in spec and not isinstance(spec[key], str):
+            raise ConfigError(f"{where}: field '{key}' must be a text such as '%d/%m/%Y'")

@@ -31,6 +31,7 @@ class SurveyTable:
         self.where = f"{ctx.where} (nodes.{node}.{name})"
         self.path = str(require(spec, "file", self.where, str))
         self.format = FileFormat.from_spec(spec, self.where)
+        formats.check(spec, self.where)
         self.columns = require(spec, "columns", self.where, dict)
         for key in ("id", "area", "month", "unsafe"):
             require(self.columns, key, f"{self.where} columns", str)
@@ -42,6 +43,13 @@ class SurveyTable:
         self.minimum = int(require(self.volume, "min_per_area_month", self.where, int))
         if self.minimum < 1:
             raise ConfigError(f"{self.where}: field 'volume.min_per_area_month' must be at least 1")
+        values = require(spec, "unsafe_values", self.where, list)
+        if len(values) != 2:
+            raise ConfigError(f"{self.where}: field 'unsafe_values' must be two values: [yes, no]")
+        logit = require(spec, "unsafe_logit", self.where, dict)
+        for key in ("intercept", "per_point"):
+            require(logit, key, f"{self.where} unsafe_logit", (int, float))
+        per_dimension(spec, "response_sd", self.where)
         self.rng = ctx.rng(f"{node}/{name}")
 
     def demand(self) -> Demand:
