@@ -11,10 +11,12 @@ install: $(STAMP)
 
 # torch 2.13.0 comes first so that nothing else pulls a CUDA build.
 # openmined-psi 2.0.6 pins protobuf==6.30.2, which breaks Flower's gRPC stack; PULSE-TWIN only uses
-# its C++ core (federation/psi.py), so it is installed without its dependencies.
+# its C++ core (federation/psi.py), so it is installed last, without its dependencies (and taken out
+# while the rest resolves, so that its pin does not block a re-install).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
+	$(PIP) uninstall --quiet --yes openmined-psi 2>/dev/null || true
 	$(PIP) install --quiet -e '.[dev,simulation]'
 	$(PIP) install --quiet --no-deps openmined-psi==2.0.6
 	touch $@

@@ -18,10 +18,10 @@ from federation.model import BlockModel
 class TrainConfig:
     """Non-private local training: full passes over shuffled mini-batches with Adam."""
 
-    epochs: int = 60
+    epochs: int = 15
     batch_size: int = 64
     lr: float = 3e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
     block_dropout: float = 0.1
     seed: int = 0
 
