@@ -105,9 +105,12 @@ class PartnerEncoder(torch.nn.Module):
 
 
 def clip_rows(e: torch.Tensor, c: float) -> torch.Tensor:
-    """Scale each row to L2 norm at most c: the sensitivity of one row's release."""
-    norms = e.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return e * torch.clamp(c / norms, max=1.0)
+    """Bound each row to L2 norm at most c, the sensitivity of one row's release. Each coordinate goes
+    through tanh into [-c/sqrt(D), c/sqrt(D)] first, so embeddings use the whole budget that the
+    noise is scaled to (a fresh encoder's raw outputs are far smaller), without mixing rows."""
+    bounded = torch.tanh(e) * (c / e.shape[1] ** 0.5)
+    norms = bounded.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return bounded * torch.clamp(c / norms, max=1.0)
 
 
 def _features(node: Node, task: TaskSettings, blocks: tuple[str, ...], keys: list[str]) -> np.ndarray:
