@@ -15,29 +15,23 @@ from federation.errors import ConfigError
 from federation.synthetic import formats, intensity
 from federation.synthetic.context import CityContext, Demand, require
 from federation.synthetic.latent import loadings_vector
-from federation.synthetic.writer import FileFormat
+from federation.synthetic.table import RawTable
 
 _DAYS_PER_MONTH = 30.44
 _MAX_AGE_MEANS = 3.0  # open files at the window start are back-dated by at most 3 mean durations
 
 
-class CasesTable:
+class CasesTable(RawTable):
     """Case files of one or more streams, optionally with problem domains and contact hours."""
 
+    required_columns = ("id", "household", "area", "start", "end")
+
     def __init__(self, ctx: CityContext, node: str, name: str, spec: dict):
-        self.ctx, self.node, self.name, self.spec = ctx, node, name, spec
-        self.where = f"{ctx.where} (nodes.{node}.{name})"
-        self.path = str(require(spec, "file", self.where, str))
-        self.format = FileFormat.from_spec(spec, self.where)
-        formats.check(spec, self.where)
-        self.columns = require(spec, "columns", self.where, dict)
-        for key in ("id", "household", "area", "start", "end"):
-            require(self.columns, key, f"{self.where} columns", str)
+        super().__init__(ctx, node, name, spec)
         streams = require(spec, "streams", self.where, dict)
         if "category" not in self.columns and len(streams) != 1:
             raise ConfigError(f"{self.where}: several streams need a 'columns.category' column")
         self.streams = list(streams)
-        self.rng = ctx.rng(f"{node}/{name}")
         pop = ctx.population
         self.mean_days, self.intake, self.stock = [], [], []
         for s in self.streams:

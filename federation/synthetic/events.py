@@ -12,24 +12,18 @@ from federation.errors import ConfigError
 from federation.synthetic import formats, intensity
 from federation.synthetic.context import CityContext, Demand, require
 from federation.synthetic.latent import loadings_vector
-from federation.synthetic.writer import FileFormat
+from federation.synthetic.table import RawTable
 
 
-class EventsTable:
+class EventsTable(RawTable):
     """A table of events with categories; an absorber when it has a `volume` section."""
 
+    required_columns = ("id", "time", "area", "category")
+
     def __init__(self, ctx: CityContext, node: str, name: str, spec: dict):
-        self.ctx, self.node, self.name, self.spec = ctx, node, name, spec
-        self.where = f"{ctx.where} (nodes.{node}.{name})"
-        self.path = str(require(spec, "file", self.where, str))
-        self.format = FileFormat.from_spec(spec, self.where)
-        formats.check(spec, self.where)
-        self.columns = require(spec, "columns", self.where, dict)
-        for key in ("id", "time", "area", "category"):
-            require(self.columns, key, f"{self.where} columns", str)
+        super().__init__(ctx, node, name, spec)
         categories = require(spec, "categories", self.where, dict)
         self.categories = list(categories)
-        self.rng = ctx.rng(f"{node}/{name}")
         self.expected = np.stack([self._expected(c, categories[c]) for c in self.categories])
         self.volume = spec.get("volume")
         self.hours = np.asarray(spec.get("hour_weights", [1.0] * 24), dtype=np.float64)

@@ -12,7 +12,7 @@ from federation.errors import ConfigError
 from federation.synthetic import formats
 from federation.synthetic.context import CityContext, Demand, require
 from federation.synthetic.latent import DIMENSIONS, per_dimension
-from federation.synthetic.writer import FileFormat
+from federation.synthetic.table import RawTable
 
 
 def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
@@ -25,16 +25,11 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     return base
 
 
-class SurveyTable:
+class SurveyTable(RawTable):
+
+    required_columns = ("id", "area", "month", "unsafe")
     def __init__(self, ctx: CityContext, node: str, name: str, spec: dict):
-        self.ctx, self.node, self.name, self.spec = ctx, node, name, spec
-        self.where = f"{ctx.where} (nodes.{node}.{name})"
-        self.path = str(require(spec, "file", self.where, str))
-        self.format = FileFormat.from_spec(spec, self.where)
-        formats.check(spec, self.where)
-        self.columns = require(spec, "columns", self.where, dict)
-        for key in ("id", "area", "month", "unsafe"):
-            require(self.columns, key, f"{self.where} columns", str)
+        super().__init__(ctx, node, name, spec)
         scores = require(self.columns, "scores", f"{self.where} columns", dict)
         missing = [d for d in DIMENSIONS if d not in scores]
         if missing:
@@ -50,7 +45,6 @@ class SurveyTable:
         for key in ("intercept", "per_point"):
             require(logit, key, f"{self.where} unsafe_logit", (int, float))
         per_dimension(spec, "response_sd", self.where)
-        self.rng = ctx.rng(f"{node}/{name}")
 
     def demand(self) -> Demand:
         pop = self.ctx.population
