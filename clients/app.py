@@ -54,28 +54,10 @@ def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
         pass  # e.g. no node directory at all: nothing to log into, and the refusal still goes out
 
 
-@app.train()
-@refusals_as_error_replies
-def train(msg: Message, context: Context) -> Message:
-    return horizontal.train(msg, context)
-
-
-@app.query("psi")
-@refusals_as_error_replies
-def psi(msg: Message, context: Context) -> Message:
-    return vertical.psi(msg, context)
-
-
-@app.query("align")
-@refusals_as_error_replies
-def align(msg: Message, context: Context) -> Message:
-    return vertical.align(msg, context)
-
-
-@app.query("embed")
-@refusals_as_error_replies
-def embed(msg: Message, context: Context) -> Message:
-    return vertical.embed(msg, context)
+# The node's roles: horizontal DP-SGD rounds, and the vertical partner's PSI, alignment and embeddings.
+app.train()(refusals_as_error_replies(horizontal.train))
+for _action, _handler in {"psi": vertical.psi, "align": vertical.align, "embed": vertical.embed}.items():
+    app.query(_action)(refusals_as_error_replies(_handler))
 
 
 @app.query("describe")
