@@ -17,6 +17,7 @@ from dp_accounting import Release, get_accountant
 from dp_accounting.calibrate import noise_multiplier
 from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, steps_per_round
 from federation.egress import EgressGuard
+from federation.errors import PolicyRefusal
 from federation.messages import DPSettings, TaskSettings, from_config
 from federation.model import build_model
 from federation.task import predict
@@ -48,6 +49,9 @@ def train(msg: Message, context: Context) -> Message:
         "target_epsilon": dp.target_epsilon, "delta": delta, "accountant": accountant,
     })
     sigma = float(plan["noise_multiplier"])
+    if rnd > int(plan["rounds"]) or any(r.round == rnd for r in guard.ledger.history(run_id=run_id)):
+        raise PolicyRefusal(f"rule 'planned schedule': round {rnd} is not one of the {plan['rounds']} rounds, each "
+                            f"released once, that run {run_id}'s noise was calibrated for")
     update = Release(mechanism="subsampled_gaussian", noise_multiplier=sigma, sample_rate=q, steps=steps,
                      unit=UNIT, run_id=run_id, round=rnd, kind="horizontal-update")
     charges = [update]

@@ -141,6 +141,9 @@ def embed(msg: Message, context: Context) -> Message:
         "delta": delta, "planned_releases": int(config["planned-releases"]), "clip": clip,
     })
     sigma = float(plan["noise_multiplier"])
+    if len(guard.ledger.history(run_id=rid)) >= int(plan["planned_releases"]):
+        raise PolicyRefusal(f"rule 'planned schedule': run {rid} already made the {plan['planned_releases']} "
+                            "releases its noise was calibrated for; a further release would pass its target epsilon")
 
     torch.manual_seed(int(config["seed"]) + sum(map(ord, node.name)))  # same start on every restart
     encoder = PartnerEncoder(task, blocks)

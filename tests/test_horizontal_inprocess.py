@@ -65,3 +65,31 @@ def test_unapproved_bundle_is_refused_everywhere_and_run_fails(tmp_path):
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "failed"
     assert "approved_bundles" in status["error"]
+
+
+def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tmp_path):
+    """A coordinator cannot stretch a run: round 4 of a 3-round plan, or a repeated round, is refused."""
+    from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+
+    from federation.messages import DPSettings, TaskSettings, to_config
+    from federation.model import build_model
+
+    nodes = city_nodes(tmp_path / "nodes")
+    grid = InProcessGrid(client_app, {11: nodes[11]})
+    task = TaskSettings(run_name="s", blocks=("context", "safety", "social", "care"))
+    config = to_config(task, DPSettings(target_epsilon=3.0, delta=1e-5, num_rounds=3, batch_size=16))
+    arrays = ArrayRecord(build_model(task.model_spec(), seed=0).state_dict())
+
+    def round_(n):
+        cfg = ConfigRecord({**config, "server-round": n})
+        msg = Message(RecordDict({"arrays": arrays, "config": cfg}), dst_node_id=11, message_type="train")
+        return grid.send_and_receive([msg])[0]
+
+    assert not round_(1).has_error()
+    repeated = round_(1)
+    assert repeated.has_error() and "planned schedule" in repeated.error.reason
+    assert not round_(2).has_error() and not round_(3).has_error()
+    beyond = round_(4)
+    assert beyond.has_error() and "planned schedule" in beyond.error.reason
+    assert [r.round for r in PrivacyLedger(ledger_path(nodes[11]["data-dir"])).history()
+            if r.kind == "horizontal-update"] == [1, 2, 3]

@@ -82,3 +82,23 @@ def test_release_past_cap_is_refused_and_run_fails_with_the_rule(tmp_path):
     assert "police" in status["error"] and "epsilon_lifetime" in status["error"]
     # Whatever police released stayed within its cap.
     assert PrivacyLedger(ledger_path(police["data-dir"])).epsilon(1e-5) <= 2.0
+
+
+def test_partner_refuses_an_embedding_release_beyond_the_planned_schedule(tmp_path):
+    from flwr.app import ConfigRecord, Message, RecordDict
+
+    grid, nodes, status = run_heerlen(tmp_path)
+    assert status["state"] == "completed"
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    police_id = next(i for i, c in nodes.items() if c["partner"] == "police")
+    # Replay the run's last request once more: the partner has made all the releases it planned.
+    from federation.messages import to_config
+    from server.vertical import task_settings
+
+    task = task_settings(config, "v", ("safety", "context", "social", "care"))
+    cfg = {**to_config(task), "run-kind": "vertical", "clip": 1.0, "encoder-lr": 0.01, "seed": 0,
+           "target-epsilon": 3.0, "delta": 1e-5, "planned-releases": 4, "phase": "predict", "exchange": 5}
+    reply = grid.send_and_receive([Message(RecordDict({"config": ConfigRecord(cfg)}), dst_node_id=police_id,
+                                           message_type="query.embed")])[0]
+    assert reply.has_error() and "planned schedule" in reply.error.reason
+    assert len(PrivacyLedger(ledger_path(nodes[police_id]["data-dir"])).history()) == 4
