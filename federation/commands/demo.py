@@ -117,9 +117,10 @@ def comparison_table(run_dir: Path, baseline_json: Path) -> str:
         m = r2_mae(frame.loc[frame.area_code.isin(areas), "y"], frame.loc[frame.area_code.isin(areas), "pred"])
         rows.append(f"{name:<44} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>6d}")
     fm = evaluation["federated_dp_holdout"]
-    label = "federated DP (epsilon " + ", ".join(f"{p} {e:.2f}" for p, e in sorted(eps.items())) + ")"
-    rows.append(f"{label:<44} {fm['r2']:>7.3f} {fm['mae']:>7.3f} {fm['n']:>6d}")
-    rows.append(f"(held-out areas: {len(areas)}; epsilon per area-period row, delta 1e-5, PRV accountant)")
+    rows.append(f"{'federated DP (vertical, real engine)':<44} {fm['r2']:>7.3f} {fm['mae']:>7.3f} {fm['n']:>6d}")
+    rows.append(f"(held-out areas: {len(areas)}; epsilon spent per partner: "
+                + ", ".join(f"{p} {e:.2f}" for p, e in sorted(eps.items()))
+                + " per area-period row, delta 1e-5, PRV accountant)")
     return "\n".join(rows)
 
 
