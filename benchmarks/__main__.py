@@ -1,0 +1,55 @@
+"""`python -m benchmarks` (`make bench`): every benchmark in sequence, quick settings unless `--full`.
+
+1. horizontal federation: synthetic cities and UCI by census region (held-out R² at epsilon 1, 3, 8;
+   pooled and local-only yardsticks; DP-SGD throughput);
+2. vertical federation: Heerlen's partners and UCI by block (held-out R² at epsilon 1, 3, 8; pooled
+   and best single partner);
+3. PSI throughput for 10^4 and 10^5 keys per side;
+4. Flower's engine overhead per round (the real engine against the in-process grid);
+5. the privacy accountants (reference values, a 10^4-release ledger, calibration).
+
+Quick: held-out fold 0 only (about 10 minutes on 2 cores). Full: all five folds (every area held out
+once; about 40 minutes). Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable
+
+from benchmarks import accountants, horizontal, overhead, psi_throughput, vertical
+
+
+def steps(full: bool) -> list[tuple[str, Callable[[], int]]]:
+    mode = ["--full"] if full else ["--quick"]
+    return [
+        ("horizontal federation", lambda: horizontal.main(mode)),
+        ("vertical federation", lambda: vertical.main(mode)),
+        ("PSI throughput", lambda: psi_throughput.main(["--sizes", "10000", "100000"])),
+        ("Flower engine overhead", lambda: overhead.main([])),
+        ("privacy accountants", lambda: accountants.main([])),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--full", action="store_true", help="all five held-out folds instead of fold 0 only")
+    args = p.parse_args(argv)
+    failed = []
+    for title, run in steps(args.full):
+        print(f"\n######## {title}", flush=True)
+        started = time.perf_counter()
+        code = run()
+        print(f"######## {title}: {'done' if code == 0 else f'FAILED (exit {code})'} in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        if code != 0:
+            failed.append(title)
+    if failed:
+        print(f"\nbenchmarks failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""What the federation benchmarks share: their data, fresh benchmark nodes, in-process runs, scores.
+
+Data and node directories live in a temporary work directory of the process (removed at exit), built
+once per process: the synthetic cities from the generator and the contracts; the real UCI file through
+contract `uci_communities`, split into regional nodes or block partners. Every federated run gets FRESH
+node directories (empty ledgers) whose site policy has caps wide enough for the sweep: the benchmarks
+measure utility; the policy tests are elsewhere. Nodes read the built features through their
+`feature-dirs`, as a city node reads its partners' blocks. Results (JSON) go to `runs/bench/`.
+
+Torch runs single-threaded (child processes too, via OMP_NUM_THREADS): the models are tiny, and on a
+shared 2-core machine two intra-op threads per process made DP-SGD steps up to 100x slower.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from federation.config import APP_ROOT, compose, configs_dir, to_container
+from federation.contracts import NodeFeatures, build_features, load_contract, write_features
+from federation.dataset import Examples, area_folds
+from federation.errors import ConfigError, PulseTwinError
+from federation.messages import TaskSettings
+from federation.model import BlockModel, build_model
+from federation.task import TrainConfig, predict, r2_mae, train
+
+RESULTS_DIR = APP_ROOT / "runs" / "bench"
+UCI_DIR = APP_ROOT.parent / "shared" / "data" / "uci_communities_crime"
+EPSILONS: tuple[float, ...] = (1.0, 3.0, 8.0)
+# Synthetic nodes written by the generator; each is built with the contract of the same name.
+CITY_NODES: tuple[str, ...] = ("police", "municipality", "buurtteams", "genk", "sant_boi", "piraeus")
+CITIES: tuple[str, ...] = ("heerlen", "genk", "sant_boi", "piraeus")
+# Benchmark site policy: wide caps and bounds, so that every setting of a sweep is released.
+BENCH_PRIVACY = {"epsilon_per_year": 1000.0, "epsilon_lifetime": 1000.0}
+BENCH_BOUNDS = {"min_noise_multiplier": 0.3, "max_sample_rate": 1.0, "min_rows_per_release": 1}
+
+_WORK: list[Path] = []
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def single_threaded() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def quiet_flower() -> None:
+    """Flower's own log lines (strategy banners, per-round INFO) would drown the figures."""
+    logging.getLogger("flwr").setLevel(logging.ERROR)
+
+
+def work_dir() -> Path:
+    """This process's temporary work directory (data, node directories, run directories)."""
+    if not _WORK:
+        _WORK.append(Path(tempfile.mkdtemp(prefix="pulse-twin-bench-")))
+        atexit.register(shutil.rmtree, _WORK[0], True)
+    return _WORK[0]
+
+
+def compose_cfg(overrides: Sequence[str]) -> dict[str, Any]:
+    return to_container(compose("config", list(overrides)))
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def _once(root: Path, stamp: dict[str, Any]) -> bool:
+    """True if `root` already holds what `stamp` describes; otherwise clear it for a fresh build."""
+    marker = root / "built.json"
+    if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        return True
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return False
+
+
+def _done(root: Path, stamp: dict[str, Any]) -> Path:
+    (root / "built.json").write_text(json.dumps(stamp))
+    return root
+
+
+def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000, months: int = 24,
+                cities: Sequence[str] = CITIES) -> Path:
+    """Synthetic raw records for the cities, every node's features built with its own contract, and
+    Heerlen's coordinator label: the layout of `configs/federation/{cities,heerlen}.yaml`."""
+    from federation.synthetic.generator import generate
+    from federation.synthetic.profile import load as load_profile
+
+    root = root or work_dir() / f"cities-s{seed}-r{records}-m{months}-{'-'.join(cities)}"
+    stamp = {"seed": seed, "records": records, "months": months, "cities": list(cities)}
+    if _once(root, stamp):
+        return root
+    started = time.perf_counter()
+    generate(out=root, cities=list(cities), seed=seed, records=records, months=months)
+    profiles = configs_dir() / "synthetic"
+    for city in cities:
+        for node in load_profile(profiles, city).nodes:
+            write_features(build_features(load_contract(node), root / node), root / node)
+    if "heerlen" in cities:
+        heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
+        label = Path(heerlen["partners"][heerlen["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"
+        Path(heerlen["label"]["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(label, heerlen["label"]["path"])
+    say(f"synthetic data: {', '.join(cities)}, ~{records:,} raw records (seed {seed}), features built in "
+        f"{time.perf_counter() - started:.1f} s")
+    return _done(root, stamp)
+
+
+def uci_features(source: Path = UCI_DIR) -> NodeFeatures:
+    """The real UCI file through its data contract (blocks, label, partition by state and region)."""
+    if not (source / "communities.data").is_file():
+        raise ConfigError(f"{source}: the UCI Communities and Crime file (communities.data) is not there")
+    return build_features(load_contract("uci_communities"), source)
+
+
+def _write_node(node_dir: Path, blocks: Mapping[str, pd.DataFrame], label: pd.DataFrame | None) -> None:
+    out = node_dir / "features"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in blocks.items():
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    if label is not None:
+        label.to_parquet(out / "label.parquet", index=False)
+
+
+def uci_regions_data(root: Path | None = None, uci: NodeFeatures | None = None) -> Path:
+    """Node directories of `federation=uci_regions`: each census region's communities, every block, label."""
+    root = root or work_dir() / "uci_regions"
+    nodes = compose_cfg(["federation=uci_regions", f"federation.data_root={root}"])["federation"]["nodes"]
+    stamp = {"federation": "uci_regions", "nodes": sorted(nodes)}
+    if _once(root, stamp):
+        return root
+    uci = uci or uci_features()
+    region_of = dict(zip(uci.partition["area_code"], uci.partition["region"].str.lower()))
+    unknown = sorted(set(region_of.values()) - set(nodes))
+    if unknown:
+        raise ConfigError(f"configs/federation/uci_regions.yaml: no node for census region(s) {', '.join(unknown)}")
+    for name, spec in nodes.items():
+        def mine(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["area_code"].map(region_of) == name].reset_index(drop=True)
+
+        _write_node(Path(spec["node_dir"]), {b: mine(f) for b, f in uci.blocks.items()}, mine(uci.label))
+    return _done(root, stamp)
+
+
+def uci_blocks_data(root: Path | None = None, uci: NodeFeatures | None = None) -> Path:
+    """Partner directories of `federation=uci_blocks` (one block each; the label partner also holds the
+    label) and the coordinator's `labels.parquet`."""
+    root = root or work_dir() / "uci_blocks"
+    fed = compose_cfg(["federation=uci_blocks", f"federation.data_root={root}"])["federation"]
+    stamp = {"federation": "uci_blocks", "partners": sorted(fed["partners"])}
+    if _once(root, stamp):
+        return root
+    uci = uci or uci_features()
+    for name, spec in fed["partners"].items():
+        _write_node(Path(spec["node_dir"]), {b: uci.blocks[b] for b in spec["blocks"]},
+                    uci.label if name == fed["label"]["partner"] else None)
+    Path(fed["label"]["path"]).parent.mkdir(parents=True, exist_ok=True)
+    uci.label.to_parquet(fed["label"]["path"], index=False)
+    return _done(root, stamp)
+
+
+# --- benchmark nodes and in-process runs -------------------------------------------------------
+
+def write_bench_policy(node_dir: Path, partner: str) -> None:
+    """The default site policy with the benchmark's wide caps and bounds, and this code approved."""
+    from clients.node import running_code_hash
+    from federation.site_policy import append_approval
+
+    policy = yaml.safe_load((configs_dir() / "site_policy" / "default.yaml").read_text())
+    policy["partner"] = partner
+    policy["privacy"].update(BENCH_PRIVACY)
+    policy["bounds"].update(BENCH_BOUNDS)
+    node_dir.mkdir(parents=True, exist_ok=True)
+    (node_dir / "site_policy.yaml").write_text(yaml.safe_dump(policy))
+    append_approval(node_dir, {"bundle_hash": running_code_hash(), "by": "benchmarks", "run": "any"})
+
+
+def members(fed: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The federation's nodes (horizontal) or partners (vertical), by name, in configuration order."""
+    return dict(fed.get("nodes") or fed.get("partners") or {})
+
+
+def node_config(name: str, spec: Mapping[str, Any], data_dir: Path) -> dict[str, str]:
+    """A node's `--node-config`: its own directory, and where its built features are."""
+    dirs = spec.get("feature_dirs") or [spec["node_dir"]]
+    return {"partner": name, "data-dir": str(data_dir), "feature-dirs": ",".join(str(Path(d).resolve()) for d in dirs)}
+
+
+def fresh_nodes(fed: Mapping[str, Any], ledgers: Path, only: Iterable[str] | None = None) -> dict[int, dict[str, str]]:
+    """Node configs for the in-process grid: a new node directory (empty ledger) per member under
+    `ledgers`, reading the member's built features through `feature-dirs`."""
+    shutil.rmtree(ledgers, ignore_errors=True)
+    wanted = None if only is None else set(only)
+    configs = {}
+    for node_id, (name, spec) in enumerate(members(fed).items(), start=10):
+        if wanted is None or name in wanted:
+            write_bench_policy(ledgers / name, name)
+            configs[node_id] = node_config(name, spec, ledgers / name)
+    return configs
+
+
+def run_inprocess(overrides: Sequence[str], nodes: Mapping[int, Mapping[str, str]], run_dir: Path) -> Path:
+    """One federation run on the in-process grid (the real ServerApp and ClientApp code); its run dir.
+    A run that does not complete cleanly is an error: a benchmark figure needs every node's part."""
+    import contextlib
+    import io
+
+    from clients.app import app as client_app
+    from server.app import run
+    from server.inprocess_grid import InProcessGrid
+
+    quiet_flower()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # the run's own progress lines; the record keeps them
+        record = run(InProcessGrid(client_app, nodes), {"overrides": " ".join(overrides), "run-name": run_dir.name,
+                                                          "run-dir": str(run_dir)})
+    status = json.loads((record.run_dir / "status.json").read_text())
+    if status["state"] != "completed":
+        raise PulseTwinError(f"benchmark run {run_dir.name} ended '{status['state']}': "
+                             f"{status.get('error') or status.get('refusals')}")
+    return record.run_dir
+
+
+def privacy_epsilons(run_dir: Path) -> dict[str, float]:
+    """Each node's epsilon as its own privacy report states it (recomputed from its ledger)."""
+    return {p.stem: float(json.loads(p.read_text())["epsilon"]) for p in sorted((run_dir / "privacy").glob("*.json"))}
+
+
+# --- examples, models, scores ------------------------------------------------------------------
+
+def split_holdout(ex: Examples, task: TaskSettings) -> tuple[Examples, Examples]:
+    """(training rows, held-out rows) of one node, with the fold assignment the node itself uses
+    (`clients.node.Node.training_examples`: folds over the node's own areas)."""
+    folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
+    held_out = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
+    return ex.subset(~held_out), ex.subset(held_out)
+
+
+def concat(parts: Sequence[Examples]) -> Examples:
+    """Rows of several nodes in one set (the pooled yardstick); all parts share the block order."""
+    return Examples(pd.concat([p.keys for p in parts], ignore_index=True), parts[0].blocks,
+                    np.concatenate([p.x for p in parts]), np.concatenate([p.present for p in parts]),
+                    np.concatenate([p.y for p in parts]))
+
+
+def load_run_model(run_dir: Path, task: TaskSettings) -> BlockModel:
+    """The global model a horizontal run saved."""
+    saved = torch.load(run_dir / "model.pt", weights_only=False)
+    model = build_model(task.model_spec())
+    model.load_state_dict(saved["state_dict"])
+    return model
+
+
+def pooled_model(train_ex: Examples, task: TaskSettings, train_cfg: Mapping[str, Any], seed: int,
+                 blocks: Sequence[str] | None = None) -> BlockModel:
+    """The yardstick's non-private model (configs/train settings) on `train_ex`, on `blocks` only if given
+    (a partner's local-only model); rows lacking all of those blocks are left out."""
+    blocks = tuple(blocks or train_ex.blocks)
+    model = build_model(task.model_spec(blocks), seed=seed)
+    return train(model, train_ex.only_blocks(blocks), TrainConfig(**{**train_cfg, "seed": seed}))
+
+
+@dataclass
+class Predictions:
+    """Held-out predictions in label units, gathered over folds; scored together (like the yardstick)."""
+
+    y: list[np.ndarray] = field(default_factory=list)
+    pred: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, model: BlockModel, ex: Examples, task: TaskSettings) -> None:
+        self.y.append(task.label.unscale(ex.y))
+        self.pred.append(task.label.unscale(predict(model, ex)))
+
+    def score(self) -> dict[str, float]:
+        return r2_mae(np.concatenate(self.y), np.concatenate(self.pred))
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def fmt(value: float | None, width: int = 8, digits: int = 3) -> str:
+    return f"{'-':>{width}}" if value is None or not np.isfinite(value) else f"{value:>{width}.{digits}f}"
+
+
+def write_json(name: str, data: Any) -> Path:
+    """`runs/bench/<name>.json`: the figures a benchmark printed, as data."""
+    path = RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=float))
+    return path
