@@ -8,8 +8,8 @@
 4. Flower's engine overhead per round (the real engine against the in-process grid);
 5. the privacy accountants (reference values, a 10^4-release ledger, calibration).
 
-Quick: held-out fold 0 only (about 10 minutes on 2 cores). Full: all five folds (every area held out
-once; about 40 minutes). Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
+Quick: held-out fold 0 only (about 6 minutes on 2 shared cores). Full: all five folds (every area held
+out once; about 12 minutes). Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
 """
 from __future__ import annotations
 

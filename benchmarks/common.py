@@ -78,10 +78,13 @@ def compose_cfg(overrides: Sequence[str]) -> dict[str, Any]:
 # --- data ---------------------------------------------------------------------------------------
 
 def _once(root: Path, stamp: dict[str, Any]) -> bool:
-    """True if `root` already holds what `stamp` describes; otherwise clear it for a fresh build."""
+    """True if `root` already holds what `stamp` describes; otherwise clear it for a fresh build. Only a
+    directory these benchmarks built (it has their marker) or an empty one is ever cleared."""
     marker = root / "built.json"
     if marker.is_file() and json.loads(marker.read_text()) == stamp:
         return True
+    if root.is_dir() and any(root.iterdir()) and not marker.is_file():
+        raise ConfigError(f"{root}: not a directory the benchmarks built; choose an empty one")
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     return False
