@@ -104,6 +104,13 @@ class PartnerEncoder(torch.nn.Module):
         return torch.cat(parts, dim=1)
 
 
+def gaussian_noise(shape: torch.Size | tuple[int, ...], std: float) -> torch.Tensor:
+    """DP noise from a generator seeded by the operating system on every call: never from a seeded or
+    shared generator, so no release's noise can repeat or be predicted from another's."""
+    gen = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
+    return torch.randn(shape, generator=gen) * std
+
+
 def clip_rows(e: torch.Tensor, c: float) -> torch.Tensor:
     """Bound each row to L2 norm at most c, the sensitivity of one row's release. Each coordinate goes
     through tanh into [-c/sqrt(D), c/sqrt(D)] first, so embeddings use the whole budget that the
@@ -145,8 +152,9 @@ def embed(msg: Message, context: Context) -> Message:
         raise PolicyRefusal(f"rule 'planned schedule': run {rid} already made the {plan['planned_releases']} "
                             "releases its noise was calibrated for; a further release would pass its target epsilon")
 
-    torch.manual_seed(int(config["seed"]) + sum(map(ord, node.name)))  # same start on every restart
-    encoder = PartnerEncoder(task, blocks)
+    with torch.random.fork_rng():  # the same starting weights on every call; the global generator is untouched
+        torch.manual_seed(int(config["seed"]) + sum(map(ord, node.name)))
+        encoder = PartnerEncoder(task, blocks)
     opt = torch.optim.Adam(encoder.parameters(), lr=lr)
     state_file = folder / "encoder.pt"
     if state_file.is_file():
@@ -170,7 +178,7 @@ def embed(msg: Message, context: Context) -> Message:
     x = train_x if phase == "train" else torch.from_numpy(_features(node, task, blocks, keys))
     with torch.no_grad():
         clean = clip_rows(encoder(x), clip)
-        noised = clean + torch.randn(clean.shape) * sigma * clip
+        noised = clean + gaussian_noise(clean.shape, sigma * clip)
     tmp = folder / "encoder.pt.tmp"
     torch.save({"encoder": encoder.state_dict(), "optimizer": opt.state_dict()}, tmp)
     os.replace(tmp, state_file)

@@ -83,7 +83,9 @@ def dp_train(
         max_grad_norm=cfg.max_grad_norm,
         expected_batch_size=max(1, round(q * len(ex))),
         loss_reduction="mean",
-        generator=None if seed is None else torch.Generator().manual_seed(seed + 1),
+        # Noise always from its own generator: OS-seeded in production, so no reseeding of torch's global
+        # generator elsewhere in the process can make it repeat; seeded only when a test asks for it.
+        generator=torch.Generator().manual_seed(seed + 1 if seed is not None else int.from_bytes(os.urandom(8), "little")),
     )
     loss_fn = nn.MSELoss()
     gsm.train()

@@ -102,3 +102,29 @@ def test_partner_refuses_an_embedding_release_beyond_the_planned_schedule(tmp_pa
                                            message_type="query.embed")])[0]
     assert reply.has_error() and "planned schedule" in reply.error.reason
     assert len(PrivacyLedger(ledger_path(nodes[police_id]["data-dir"])).history()) == 4
+
+
+def test_embedding_noise_is_fresh_in_every_release(tmp_path):
+    """Two releases of the same rows differ by independent noise (std sqrt(2) sigma C), even though the
+    node rebuilds its encoder from a fixed seed each exchange; and global seeding cannot fix the noise."""
+    import numpy as np
+    import torch
+
+    from clients.vertical import gaussian_noise
+
+    torch.manual_seed(0)
+    a = gaussian_noise((1000,), 1.0)
+    torch.manual_seed(0)
+    b = gaussian_noise((1000,), 1.0)
+    assert not torch.equal(a, b) and 0.9 < float(a.std()) < 1.1
+
+    grid, nodes, status = run_heerlen(tmp_path, extra="vertical.encoder_lr=0.0")  # encoder fixed: clean parts equal
+    assert status["state"] == "completed"
+    police_dir = Path(next(c["data-dir"] for c in nodes.values() if c["partner"] == "police"))
+    plan = json.loads(next((police_dir / "state" / "runs").glob("*.json")).read_text())
+    police_id = next(i for i, c in nodes.items() if c["partner"] == "police")
+    releases = [m.content["emb"]["emb"].numpy() for m in grid.sent_by_nodes
+                if m.has_content() and "emb" in m.content.array_records and m.metadata.src_node_id == police_id]
+    diff = releases[1] - releases[0]
+    expected = np.sqrt(2) * plan["noise_multiplier"] * plan["clip"]
+    assert 0.85 * expected < float(diff.std()) < 1.15 * expected
