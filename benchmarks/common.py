@@ -303,3 +303,29 @@ def write_json(name: str, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=float))
     return path
+
+
+QUICK_FOLDS, FULL_FOLDS = (0,), (0, 1, 2, 3, 4)
+
+
+def sweep_parser(prog: str, description: str, datasets: Sequence[str], member: str, example: str):
+    """The options every sweep benchmark shares: mode, datasets, epsilons, folds and extra overrides."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="held-out fold 0 only (the default)")
+    mode.add_argument("--full", action="store_true", help="all five folds: every area is held out once")
+    p.add_argument("--datasets", nargs="+", choices=sorted(datasets), default=list(datasets),
+                   help="which federations (default: both)")
+    p.add_argument("--epsilons", nargs="+", type=float, default=list(EPSILONS),
+                   help=f"target epsilons per {member} (default: 1 3 8)")
+    p.add_argument("--folds", nargs="+", type=int, default=None,
+                   help="held-out folds to run (instead of --quick/--full)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help=f"extra Hydra overrides for every run, e.g. --set {example}")
+    return p
+
+
+def chosen_folds(args) -> tuple[int, ...]:
+    return tuple(args.folds) if args.folds else (FULL_FOLDS if args.full else QUICK_FOLDS)

@@ -20,7 +20,6 @@ five folds), per node and over all nodes. Also: DP-SGD throughput against non-pr
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmarks import common
-from benchmarks.common import EPSILONS, Predictions, fmt, say
+from benchmarks.common import Predictions, chosen_folds, fmt, say, sweep_parser
 from clients.node import Node
 from federation.errors import PulseTwinError
 from server.horizontal import settings
@@ -57,7 +56,6 @@ DATASETS: dict[str, Dataset] = {
     "cities": Dataset("cities", common.cities_data, ("local.local_epochs=0.15",)),
     "uci_regions": Dataset("uci_regions", common.uci_regions_data, ("local.local_epochs=0.5",)),
 }
-QUICK_FOLDS, FULL_FOLDS = (0,), (0, 1, 2, 3, 4)
 
 
 def node_splits(cfg: dict[str, Any], task, nodes: dict[int, dict[str, str]]) -> dict[str, tuple]:
@@ -207,25 +205,14 @@ def throughput_line(t: dict[str, float]) -> str:
             f"batch {t['batch_size']}, 1 thread: DP-SGD is {t['slowdown']:.1f}x slower")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.horizontal", description=__doc__.split("\n\n")[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="held-out fold 0 only (the default)")
-    mode.add_argument("--full", action="store_true", help="all five folds: every area is held out once")
-    p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS),
-                   help="which federations (default: both)")
-    p.add_argument("--epsilons", nargs="+", type=float, default=list(EPSILONS),
-                   help="target epsilons per node (default: 1 3 8)")
-    p.add_argument("--folds", nargs="+", type=int, default=None,
-                   help="held-out folds to run (instead of --quick/--full)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="extra Hydra overrides for every run, e.g. --set local.batch_size=64 strategy=fedprox")
-    return p
+def parser():
+    return sweep_parser("python -m benchmarks.horizontal", __doc__.split("\n\n")[0], DATASETS, "node",
+                        "local.batch_size=64 strategy=fedprox")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    folds = args.folds or (FULL_FOLDS if args.full else QUICK_FOLDS)
+    folds = chosen_folds(args)
     common.single_threaded()
     try:
         results = {}

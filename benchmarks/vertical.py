@@ -20,7 +20,6 @@ and row count give its squared error; the labels are the coordinator's). PSI thr
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import common
-from benchmarks.common import EPSILONS, Predictions, fmt, say
+from benchmarks.common import Predictions, chosen_folds, fmt, say, sweep_parser
 from federation.dataset import Examples, LabelSpec, make_examples, read_node_features
 from federation.errors import PulseTwinError
 from federation.messages import TaskSettings
@@ -44,7 +43,6 @@ DATASETS: dict[str, tuple[str, Callable[[], Path]]] = {
 }
 # The run configuration of every run: configs/config.yaml (vertical: configs/vertical/default.yaml).
 RUN_OVERRIDES: tuple[str, ...] = ("node_wait_s=5",)
-QUICK_FOLDS, FULL_FOLDS = (0,), (0, 1, 2, 3, 4)
 
 
 def aligned_examples(cfg: dict[str, Any]) -> tuple[Examples, dict[str, list[str]]]:
@@ -174,25 +172,14 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.vertical", description=__doc__.split("\n\n")[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="held-out fold 0 only (the default)")
-    mode.add_argument("--full", action="store_true", help="all five folds: every area is held out once")
-    p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS),
-                   help="which federations (default: both)")
-    p.add_argument("--epsilons", nargs="+", type=float, default=list(EPSILONS),
-                   help="target epsilons per partner (default: 1 3 8)")
-    p.add_argument("--folds", nargs="+", type=int, default=None,
-                   help="held-out folds to run (instead of --quick/--full)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="extra Hydra overrides for every run, e.g. --set vertical.exchanges=8")
-    return p
+def parser():
+    return sweep_parser("python -m benchmarks.vertical", __doc__.split("\n\n")[0], DATASETS, "partner",
+                        "vertical.exchanges=8")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    folds = args.folds or (FULL_FOLDS if args.full else QUICK_FOLDS)
+    folds = chosen_folds(args)
     common.single_threaded()
     try:
         results = {}
