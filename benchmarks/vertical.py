@@ -1,199 +1,164 @@
-"""Vertical (split) federation: held-out R² of the federated DP model against the yardstick.
+"""Vertical federation on person-level DP releases: held-out R² against the yardstick, per epsilon.
 
-For (a) Heerlen's three partners (police, municipality, buurtteams; synthetic) and (b) the real UCI
-Communities and Crime data split into three block partners (census, police, social services), per
-held-out fold k and per target epsilon (per partner, delta 1e-5):
+For each dataset and each target epsilon per unit, every partner releases its blocks once with the
+node's own release code (`clients.release.DpRelease`: bounds on the raw records, OpenDP Gaussian noise
+per private table); the label partner releases the label the same way. The coordinator's model is
+trained on the released blocks and label (5-fold cross-validation over areas), after the shared
+feature pipeline (trailing means over `trailing_periods`, the blocks' public scaling), and scored
+against the EXACT label of the held-out areas. The yardstick gets the same pipeline on the exact
+(bounded, un-noised) blocks: the pooled model on every block, and each partner alone. Each partner
+alone is also trained on its own DP release, at the same epsilon. The ratio federated / pooled
+measures what privacy costs.
 
-- federated DP: one run of the real ServerApp and ClientApp code on the in-process grid (PSI
-  alignment, noised embeddings, the coordinator's fusion head) with `holdout_fold=k`; the run itself
-  reports R² on the held-out areas of its aligned rows (`evaluation.json`);
-- yardstick, on the same aligned rows and the same held-out areas: the pooled non-private model on
-  every block, and each partner alone on its own blocks (non-private; configs/train settings). The best
-  single partner is shown beside the pooled.
+    python -m benchmarks.vertical [--datasets heerlen leicestershire] [--epsilons 0.5 1 3 8]
+                                  [--window 12] [--folds 5] [--seed 0]
 
-Over several folds, R² is computed over the held-out rows of all folds together (the run's per-fold R²
-and row count give its squared error; the labels are the coordinator's). PSI throughput is
-`benchmarks.psi_throughput`.
-
-    python -m benchmarks.vertical [--quick | --full] [--datasets heerlen uci_blocks] [--epsilons 1 3 8]
-                                  [--folds 0 1 2 3 4] [--set KEY=VALUE ...]
+Datasets: `heerlen` (synthetic, CBS-calibrated: police, municipality, buurtteams; label: the DP survey)
+and `leicestershire` (301,838 real street-level crime records, one record as the unit; see
+docs/raw-records.md). Prints one table per dataset and writes runs/bench/vertical.json.
 """
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 import time
-from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import common
-from benchmarks.common import Predictions, chosen_folds, fmt, say, sweep_parser
-from federation.dataset import Examples, LabelSpec, make_examples, read_node_features
-from federation.errors import PulseTwinError
-from federation.messages import TaskSettings
-from server.vertical import task_settings
+from benchmarks.common import say
+from clients.release import DpRelease
+from federation.contracts import build_features, load_contract
+from federation.dataset import LabelSpec, aligned_label, area_folds, make_examples, smooth_blocks
+from federation.task import TrainConfig, r2_mae
+from server.yardstick import cross_validated, model_spec
+
+EPSILONS = (0.5, 1.0, 3.0, 8.0)
+DELTA = 1e-5
+
+
+def heerlen_root() -> Path:
+    return common.cities_data(cities=("heerlen",))
+
+
+def leicestershire_root() -> Path:
+    from benchmarks.leicestershire import prepare
+
+    root = common.work_dir() / "leicestershire"
+    if not (root / ".done").is_file():
+        prepare(root)
+        (root / ".done").write_text("prepared\n")
+    return root
+
 
 DATASETS: dict[str, tuple[str, Callable[[], Path]]] = {
-    "heerlen": ("heerlen", common.cities_data),
-    "uci_blocks": ("uci_blocks", common.uci_blocks_data),
+    "heerlen": ("heerlen", heerlen_root),
+    "leicestershire": ("leicestershire", leicestershire_root),
 }
-# The run configuration of every run: configs/config.yaml (vertical: configs/vertical/default.yaml).
-RUN_OVERRIDES: tuple[str, ...] = ("node_wait_s=5",)
 
 
-def aligned_examples(cfg: dict[str, Any]) -> tuple[Examples, dict[str, list[str]]]:
-    """Every partner's blocks with the coordinator's label, on the rows that every partner holds (the
-    rows PSI aligns), and the blocks of each partner."""
-    fed = cfg["federation"]
-    blocks, groups = {}, {}
+def partner_releases(fed: dict[str, Any], epsilon: float | None, tag: str
+                     ) -> tuple[dict[str, dict[str, pd.DataFrame]], pd.DataFrame]:
+    """Each partner's blocks (exact when `epsilon` is None, else its DP release), and the label."""
+    blocks, label = {}, None
     for name, spec in fed["partners"].items():
-        got, _ = read_node_features(Path(spec["node_dir"]), list(spec["blocks"]))
-        blocks.update(got)
-        groups[name] = list(spec["blocks"])
-    label = pd.read_parquet(fed["label"]["path"])
+        node_dir = Path(spec["node_dir"])
+        release = None if epsilon is None else DpRelease(node_dir, epsilon, DELTA, f"bench-{tag}", keep=False)
+        built = build_features(load_contract(spec["contract"]), node_dir, release=release)
+        blocks[name] = {b: built.blocks[b] for b in spec["blocks"]}
+        if name == fed["label"]["partner"]:
+            label = built.label
+    return blocks, label
+
+
+def score(frames: list[pd.DataFrame]) -> dict[str, float]:
+    frame = pd.concat(frames)
+    return r2_mae(frame["y"].to_numpy(), frame["pred"].to_numpy())
+
+
+def run_dataset(name: str, epsilons: tuple[float, ...], window: int, n_folds: int, seed: int) -> dict[str, Any]:
+    fed_name, make_root = DATASETS[name]
+    root = make_root()
+    cfg = common.compose_cfg([f"federation={fed_name}", f"federation.data_root={root}"])
+    fed = cfg["federation"]
     spec = LabelSpec(float(fed["label"]["center"]), float(fed["label"]["scale"]), int(fed["label"]["shift"]))
-    ex = make_examples(blocks, [b for g in groups.values() for b in g], label, spec)
-    return ex.subset(ex.present.all(axis=1)), groups
+    order = [b for p in fed["partners"].values() for b in p["blocks"]]
+    groups = {p: list(s["blocks"]) for p, s in fed["partners"].items()}
+    train_cfg = TrainConfig(**{**cfg["train"], "seed": seed})
+    model = model_spec(order, cfg["model"])
 
-
-class RunScores:
-    """The federated run's held-out R² per fold, combined over folds: each fold's squared error is
-    (1 - R²) times the sum of squares of its labels about their mean."""
-
-    def __init__(self) -> None:
-        self.y: list[np.ndarray] = []
-        self.r2: list[float] = []
-        self.mae: list[float] = []
-
-    def add(self, evaluation: dict[str, float], y: np.ndarray) -> None:
-        if int(evaluation["n"]) != len(y):
-            raise PulseTwinError(f"the run scored {evaluation['n']} held-out rows, the yardstick has {len(y)}")
-        self.y.append(y)
-        self.r2.append(float(evaluation["r2"]))
-        self.mae.append(float(evaluation["mae"]))
-
-    def score(self) -> dict[str, float]:
-        ss_res = sum((1 - r2) * float(np.sum((y - y.mean()) ** 2)) for r2, y in zip(self.r2, self.y))
-        every = np.concatenate(self.y)
-        n = [len(y) for y in self.y]
-        return {"r2": 1 - ss_res / float(np.sum((every - every.mean()) ** 2)),
-                "mae": float(np.dot(self.mae, n) / sum(n)), "n": int(sum(n))}
-
-
-def overrides_for(dataset: str, root: Path, fold: int, extra: Sequence[str]) -> list[str]:
-    return [f"federation={DATASETS[dataset][0]}", f"federation.data_root={root}", f"holdout_fold={fold}",
-            *RUN_OVERRIDES, *extra]
-
-
-def run_fold(dataset: str, root: Path, fold: int, epsilons: Sequence[float], extra: Sequence[str],
-             scores: dict, reached: dict) -> None:
-    """One held-out fold: a federated run per epsilon, then the yardstick on its held-out areas."""
-    base = overrides_for(dataset, root, fold, extra)
-    cfg = common.compose_cfg(base)
-    ex, groups = aligned_examples(cfg)
-    task: TaskSettings = task_settings(cfg, "bench", ex.blocks)
-    work = common.work_dir() / "vertical" / dataset / f"fold{fold}"
-    held_areas: set[str] | None = None
-    for eps in epsilons:
-        started = time.perf_counter()
-        run_dir = common.run_inprocess([*base, f"dp.target_epsilon={eps:g}"],
-                                       common.fresh_nodes(cfg["federation"], work / f"e{eps:g}" / "nodes"),
-                                       work / f"e{eps:g}" / "run")
-        evaluation = json.loads((run_dir / "evaluation.json").read_text())
-        areas = set(evaluation["holdout_areas"])
-        if held_areas is not None and areas != held_areas:
-            raise PulseTwinError(f"{dataset} fold {fold}: runs held out different areas")
-        held_areas = areas
-        held = ex.keys["area_code"].isin(areas).to_numpy()
-        scores[("federated", eps)].add(evaluation["federated_dp_holdout"], task.label.unscale(ex.y[held]))
-        for name, value in common.privacy_epsilons(run_dir).items():
-            reached[eps][name] = max(value, reached[eps].get(name, 0.0))
-        say(f"  {dataset} fold {fold}, epsilon {eps:g}: vertical run in {time.perf_counter() - started:.0f} s")
-    assert held_areas is not None
-    held = ex.keys["area_code"].isin(held_areas).to_numpy()
-    train, test = ex.subset(~held), ex.subset(held)
-    jobs = {"pooled": list(ex.blocks), **{f"{name} alone": blocks for name, blocks in groups.items()}}
-    for model_name, blocks in jobs.items():
-        model = common.pooled_model(train, task, cfg["train"], int(cfg["seed"]), blocks)
-        scores[model_name].add(model, test.only_blocks(blocks), task)
-
-
-def benchmark(dataset: str, epsilons: Sequence[float], folds: Sequence[int], extra: Sequence[str]) -> dict[str, Any]:
-    root = DATASETS[dataset][1]()
-    scores: dict = defaultdict(Predictions)
-    for eps in epsilons:
-        scores[("federated", eps)] = RunScores()
-    reached: dict = defaultdict(dict)
     started = time.perf_counter()
-    for k in folds:
-        run_fold(dataset, root, k, epsilons, extra, scores, reached)
-    cfg = common.compose_cfg(overrides_for(dataset, root, -1, extra))
-    yardstick = {name: s.score() for name, s in scores.items() if isinstance(name, str)}
-    partners = {name: m for name, m in yardstick.items() if name != "pooled"}
-    best = max(partners, key=lambda name: partners[name]["r2"])
-    return {
-        "dataset": dataset, "federation": DATASETS[dataset][0], "folds": list(folds), "epsilons": list(epsilons),
-        "of_folds": int(cfg["folds"]),
-        "delta": float(cfg["dp"]["delta"]), "overrides": [*RUN_OVERRIDES, *extra],
-        "yardstick": yardstick, "best_single_partner": best,
-        "federated": {f"{e:g}": scores[("federated", e)].score() for e in epsilons},
-        "epsilon_reached": {f"{e:g}": reached[e] for e in epsilons},
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    exact_blocks, exact_label = partner_releases(fed, None, "exact")
+    flat = {b: f for blocks in exact_blocks.values() for b, f in blocks.items()}
+    ex = make_examples(smooth_blocks(flat, window), order, exact_label, spec)
+    folds = area_folds(ex.keys["area_code"], n_folds, seed)
+    rows: dict[str, dict[str, float]] = {}
+    rows["pooled (all blocks, exact)"] = score([cross_validated(ex, order, model, train_cfg, spec, folds, seed)])
+    for partner, blocks in groups.items():
+        rows[f"{partner} alone (exact)"] = score([cross_validated(ex, blocks, model, train_cfg, spec, folds, seed)])
+    say(f"[{name}] exact yardstick: {len(ex)} rows, {len(folds)} areas, {time.perf_counter() - started:.0f} s")
+
+    per_eps: dict[str, Any] = {}
+    for eps in epsilons:
+        t0 = time.perf_counter()
+        dp_blocks, dp_label = partner_releases(fed, eps, f"eps{eps:g}")
+        flat = {b: f for blocks in dp_blocks.values() for b, f in blocks.items()}
+        dp_ex = make_examples(smooth_blocks(flat, window), order, dp_label, spec)
+        y_exact = aligned_label(dp_ex.keys, exact_label, spec)
+        fed_score = score([cross_validated(dp_ex, order, model, train_cfg, spec, folds, seed, y_eval=y_exact)])
+        alone = {p: score([cross_validated(dp_ex, b, model, train_cfg, spec, folds, seed, y_eval=y_exact)])
+                 for p, b in groups.items()}
+        pooled = rows["pooled (all blocks, exact)"]["r2"]
+        per_eps[f"{eps:g}"] = {"federated": fed_score, "alone_dp": alone,
+                               "ratio_to_pooled": fed_score["r2"] / pooled if pooled > 0 else None,
+                               "above_every_partner_alone_dp": all(fed_score["r2"] > a["r2"] for a in alone.values())}
+        say(f"[{name}] epsilon {eps:g}: federated R² {fed_score['r2']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    return {"dataset": name, "window": window, "folds": n_folds, "delta": DELTA, "exact": rows, "dp": per_eps,
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def table(result: dict[str, Any]) -> str:
-    y = result["yardstick"]
-    head = f"{'model':<46} {'R²':>8} {'MAE':>8} {'rows':>6}"
-    folds = ", ".join(map(str, result["folds"]))
-    lines = [f"{result['dataset']}: R² on held-out areas of the aligned rows (folds {folds} of {result['of_folds']}), "
-             f"target epsilon per partner, delta {result['delta']:g}", head, "-" * len(head)]
-
-    def row(name: str, m: dict[str, float]) -> str:
-        return f"{name:<46} {fmt(m['r2'])} {fmt(m['mae'])} {m['n']:>6d}"
-
-    lines.append(row("pooled (all blocks, non-private)", y["pooled"]))
-    best = result["best_single_partner"]
-    lines.append(row(f"best single partner: {best} (non-private)", y[best]))
-    lines += [row(f"  {name} (non-private)", m) for name, m in y.items() if name not in ("pooled", best)]
-    for e, m in result["federated"].items():
-        eps = ", ".join(f"{p} {v:.2f}" for p, v in result["epsilon_reached"][e].items())
-        lines.append(row(f"federated DP, target epsilon {e}", m) + f"   (reached: {eps})")
-    top = list(result["federated"])[-1]
-    fed, pooled, single = result["federated"][top]["r2"], y["pooled"]["r2"], y[best]["r2"]
-    ratio = fed / pooled if pooled > 0 else float("nan")
-    lines.append(f"at epsilon {top}: federated / pooled R² = {ratio:.2f}; federated "
-                 f"{'beats' if fed > single else 'does not beat'} the best single partner ({fed:.3f} vs {single:.3f}); "
-                 f"{result['seconds']:.0f} s")
+    exact, dp = result["exact"], result["dp"]
+    pooled = exact["pooled (all blocks, exact)"]["r2"]
+    partners = [k.split(" alone")[0] for k in exact if " alone" in k]
+    lines = [f"== {result['dataset']}: held-out R² ({result['folds']}-fold over areas, scored on the exact label; "
+             f"trailing {result['window']}-period means after the noise; delta {result['delta']:g}, epsilon per unit)",
+             f"{'model':<34}" + "".join(f"{'eps ' + e:>10}" for e in dp) + f"{'exact':>10}"]
+    lines.append(f"{'federated DP (all partners)':<34}" + "".join(f"{dp[e]['federated']['r2']:>10.3f}" for e in dp)
+                 + f"{pooled:>10.3f}")
+    for p in partners:
+        lines.append(f"{p + ' alone':<34}" + "".join(f"{dp[e]['alone_dp'][p]['r2']:>10.3f}" for e in dp)
+                     + f"{exact[p + ' alone (exact)']['r2']:>10.3f}")
+    lines.append(f"{'ratio federated / pooled exact':<34}"
+                 + "".join(f"{dp[e]['ratio_to_pooled'] if dp[e]['ratio_to_pooled'] is not None else float('nan'):>10.2f}"
+                           for e in dp))
+    lines.append(f"{'federated above every partner alone':<34}"
+                 + "".join(f"{'yes' if dp[e]['above_every_partner_alone_dp'] else 'NO':>10}" for e in dp))
+    lines.append("(the 'exact' column: pooled non-private model on every block, and each partner alone, same pipeline)")
     return "\n".join(lines)
 
 
-def parser():
-    return sweep_parser("python -m benchmarks.vertical", __doc__.split("\n\n")[0], DATASETS, "partner",
-                        "vertical.exchanges=8")
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    folds = chosen_folds(args)
+    p = argparse.ArgumentParser(prog="python -m benchmarks.vertical", description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    p.add_argument("--epsilons", nargs="+", type=float, default=list(EPSILONS))
+    p.add_argument("--window", type=int, default=None, help="trailing periods (default: trailing_periods in configs)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
     common.single_threaded()
-    try:
-        results = {}
-        for dataset in args.datasets:
-            say(f"== vertical federation: {dataset} (folds {', '.join(map(str, folds))}; "
-                f"epsilons {', '.join(f'{e:g}' for e in args.epsilons)})")
-            results[dataset] = benchmark(dataset, args.epsilons, folds, args.overrides)
-            say(table(results[dataset]))
-    except PulseTwinError as err:
-        print(f"benchmarks.vertical: {err}", file=sys.stderr)
-        return err.exit_code
-    say(f"written: {common.write_json('vertical-' + ('full' if args.full else 'quick'), results)}")
+    window = args.window if args.window is not None else int(common.compose_cfg([])["trailing_periods"])
+    results = []
+    for name in args.datasets:
+        result = run_dataset(name, tuple(args.epsilons), window, args.folds, args.seed)
+        results.append(result)
+        say(table(result))
+    path = common.write_json("vertical", results)
+    say(f"written: {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

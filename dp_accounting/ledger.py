@@ -22,12 +22,14 @@ from dp_accounting.budget import BudgetCaps, Projection, project, refuse_if_over
 from dp_accounting.release import Release, utc_iso, utc_now
 from federation.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: releases name their raw table and the sensitivity of a Gaussian release
 LEDGER_FILE = Path("state") / "ledger.sqlite"
 RELEASE_COLUMNS: tuple[str, ...] = (
     "mechanism", "noise_multiplier", "sample_rate", "steps", "unit", "run_id", "round", "kind",
-    "created_at", "node",
+    "created_at", "node", "source_table", "sensitivity",
 )
+# Columns added after version 1 (added in place to an older ledger; nothing stored is changed).
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("source_table", "TEXT"), ("sensitivity", "REAL"))
 
 _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -42,7 +44,9 @@ _SCHEMA: tuple[str, ...] = (
         round INTEGER NOT NULL,
         kind TEXT NOT NULL,
         created_at TEXT NOT NULL,
-        node TEXT
+        node TEXT,
+        source_table TEXT,
+        sensitivity REAL
     )""",
     "CREATE INDEX IF NOT EXISTS releases_created_at ON releases (created_at)",
     "CREATE INDEX IF NOT EXISTS releases_run_id ON releases (run_id)",
@@ -218,10 +222,16 @@ class PrivacyLedger:
     def _create_or_check_schema(self) -> None:
         for statement in _SCHEMA:
             self._db.execute(statement)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(releases)")}
+        for column, kind in _ADDED_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE releases ADD COLUMN {column} {kind}")
         (version,) = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         if version is None:
             self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif version > SCHEMA_VERSION:
+        elif version < SCHEMA_VERSION:
+            self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        if version is not None and version > SCHEMA_VERSION:
             raise ConfigError(
                 f"{self._path}: ledger schema version {version} is newer than this PULSE-TWIN "
                 f"understands ({SCHEMA_VERSION}); upgrade PULSE-TWIN, the ledger is left untouched"
@@ -232,7 +242,7 @@ class PrivacyLedger:
         sql = f"INSERT INTO releases ({', '.join(RELEASE_COLUMNS)}) VALUES ({placeholders})"
         ids = []
         for release in releases:
-            cursor = self._db.execute(sql, tuple(getattr(release, c) for c in RELEASE_COLUMNS))
+            cursor = self._db.execute(sql, tuple(getattr(release, _FIELD.get(c, c)) for c in RELEASE_COLUMNS))
             ids.append(int(cursor.lastrowid))
         return ids
 
@@ -248,7 +258,10 @@ class PrivacyLedger:
         rows = self._db.execute(
             f"SELECT id, {', '.join(RELEASE_COLUMNS)} FROM releases{where} ORDER BY id", params
         ).fetchall()
-        return [(row[0], Release(**dict(zip(RELEASE_COLUMNS, row[1:])))) for row in rows]
+        return [(row[0], Release(**{_FIELD.get(c, c): v for c, v in zip(RELEASE_COLUMNS, row[1:])})) for row in rows]
+
+
+_FIELD = {"source_table": "table"}   # ledger column -> Release field ("table" is an SQL keyword)
 
 
 def _releases(items: Sequence[Release]) -> list[Release]:

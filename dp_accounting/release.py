@@ -1,7 +1,10 @@
 """One DP release as plain data: what the accountants compose and the ledger stores.
 
 A `Release` is one Poisson-subsampled Gaussian schedule (noise multiplier, sample rate, steps) that
-left the node, with the unit of privacy it protects and the run and round it belongs to. It is
+left the node, with the unit of privacy it protects and the run and round it belongs to. A plain
+Gaussian release of aggregates (`mechanism="gaussian"`: noise standard deviation = noise multiplier x
+the L2 sensitivity of one unit, named in `sensitivity`, over the raw table named in `table`) is the
+same schedule with sample rate 1 and one step, so every accountant composes both kinds alike. It is
 validated on construction so that nonsense never reaches the ledger or an accountant.
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from federation.errors import ConfigError
 
-MECHANISMS: tuple[str, ...] = ("subsampled_gaussian",)
+MECHANISMS: tuple[str, ...] = ("subsampled_gaussian", "gaussian")
 DEFAULT_UNIT = "area-period row"
 
 
@@ -57,6 +60,8 @@ class Release:
     mechanism: str = "subsampled_gaussian"
     created_at: str = field(default_factory=_now_iso)
     node: str | None = None
+    table: str | None = None
+    sensitivity: float | None = None
 
     def __post_init__(self) -> None:
         sigma, q, steps = self.noise_multiplier, self.sample_rate, self.steps
@@ -77,6 +82,14 @@ class Release:
             raise ConfigError(
                 f"{where}: field 'mechanism' must be one of {', '.join(MECHANISMS)}, got {self.mechanism!r}"
             )
+        if self.mechanism == "gaussian" and q != 1:
+            raise ConfigError(f"{where}: a 'gaussian' release claims no subsampling; its sample_rate must be 1, got {q!r}")
+        sens = self.sensitivity
+        if sens is not None and (isinstance(sens, bool) or not isinstance(sens, (int, float))
+                                 or not (math.isfinite(sens) and sens > 0)):
+            raise ConfigError(f"{where}: field 'sensitivity' must be a finite number > 0 or absent, got {sens!r}")
+        if self.table is not None and (not isinstance(self.table, str) or not self.table.strip()):
+            raise ConfigError(f"{where}: field 'table' must be a non-empty text or absent, got {self.table!r}")
         if self.node is not None and (not isinstance(self.node, str) or not self.node.strip()):
             raise ConfigError(f"{where}: field 'node' must be a non-empty text or absent, got {self.node!r}")
         object.__setattr__(self, "noise_multiplier", float(sigma))

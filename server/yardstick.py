@@ -61,9 +61,18 @@ def cross_validated(
     label: LabelSpec,
     folds: Mapping[str, int],
     seed: int,
+    y_eval: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored)."""
+    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored).
+
+    Trained on `ex.y`; scored against `y_eval` (aligned with `ex`, e.g. the exact label where `ex.y` is a
+    DP release of it), or `ex.y` itself."""
+    keep = np.ones(len(ex), bool) if y_eval is None else ~np.isnan(y_eval)
+    truth = ex.y if y_eval is None else y_eval
+    ex = ex.subset(keep)
+    truth = truth[keep]
     sub = ex.only_blocks(blocks)
+    truth = truth[ex.present[:, [i for i, b in enumerate(ex.blocks) if b in blocks]].any(axis=1)]
     fold_of = sub.keys["area_code"].map(folds).to_numpy()
     pred = np.full(len(sub), np.nan, np.float32)
     for k in sorted(set(folds.values())):
@@ -75,7 +84,7 @@ def cross_validated(
         pred[test] = predict(net, sub.subset(test))
     scored = ~np.isnan(pred)
     frame = sub.keys[scored].reset_index(drop=True)
-    frame["y"] = label.unscale(sub.y[scored])
+    frame["y"] = label.unscale(truth[scored])
     frame["pred"] = label.unscale(pred[scored])
     return frame
 

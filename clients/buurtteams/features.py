@@ -6,20 +6,10 @@ Contracts name it `open_cases_by_domain`; Sant Boi's social-services files use i
 """
 from __future__ import annotations
 
-import re
-
-import numpy as np
-
 from federation.contracts.ops import ColumnUse, Op
-from federation.contracts.placement import interval_segments, interval_sums
+from federation.contracts.placement import interval_segments
+from federation.contracts.series import Series
 from federation.contracts.spec import TIME_TYPES
-
-
-def contains(series, value: str, separator: str) -> np.ndarray:
-    """Rows whose `separator`-separated list holds exactly `value` (not merely a substring of an item)."""
-    sep = re.escape(separator)
-    pattern = f"(?:^|{sep}){re.escape(value)}(?:{sep}|$)"
-    return series.fillna("").str.contains(pattern, regex=True).to_numpy(dtype=bool)
 
 
 class OpenCasesByDomain(Op):
@@ -47,9 +37,11 @@ class OpenCasesByDomain(Op):
     def segments(self, p, ctx):
         return interval_segments(ctx, ctx.table(p["table"]), p["opened"], p["closed"])
 
-    def compute(self, p, ctx):
-        table = ctx.table(p["table"])
-        separator = table.columns[p["domains"]].separator
-        mask = contains(table.data[p["domains"]], str(p["domain"]), separator)
-        values = interval_sums(ctx, table, p["opened"], p["closed"], mask)
-        return ctx.per_1000(values) if p.get("per_1000") else values
+    def series(self, p, contract):
+        placement = ("interval", str(p["opened"]), str(p["closed"]))
+        if contract.periods.kind != "month":
+            placement = ("none",)
+        return [Series(table=str(p["table"]), placement=placement, domain=(str(p["domains"]), str(p["domain"])))]
+
+    def finish(self, p, values, ctx):
+        return ctx.per_1000(values[0]) if p.get("per_1000") else values[0]

@@ -1,7 +1,10 @@
 """Municipality op for the label: the liveability of an area in a month from the resident survey.
 
 Leefbaarometer shape: a reference level (4.10) plus the sum of the five MEAN dimension scores of the
-area's respondents in that month. The label is the liveability OF that month; the shift to "next month"
+area's respondents in that month, i.e. the reference plus the mean of each respondent's total score (over
+respondents who scored all five). Each respondent's total is clipped into the op's `clip: [low, high]`
+(or, without it, each score into the table's `privacy.clip`): the bound one respondent adds to a cell. Released as two
+series per cell, the number of such respondents and the sum of their totals; the label is their ratio. The label is the liveability OF that month; the shift to "next month"
 is the model's business (`federation.dataset`). Area-months without respondents have no label.
 Contracts name it `liveability`; the transfer cities use it with their own survey columns.
 """
@@ -9,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from federation.contracts.ops import ColumnUse, Op
-from federation.contracts.placement import event_segments, event_sums
+from federation.contracts.ops import ColumnUse, Op, check_clipped, mean_of
+from federation.contracts.placement import event_segments
+from federation.contracts.series import Series, placement_of
 from federation.contracts.spec import NUMERIC_TYPES, TIME_TYPES
 
 
@@ -19,7 +23,7 @@ class Liveability(Op):
 
     name = "liveability"
     required = ("table", "period", "reference", "dimensions")
-    optional = ()
+    optional = ("clip",)
 
     def uses(self, p):
         t = p["table"]
@@ -33,20 +37,32 @@ class Liveability(Op):
                                  "dimension score columns")
         if not isinstance(p["reference"], (int, float)):
             raise contract.error(f"{feature.where()}: `reference` must be a number (4.10 in the Leefbaarometer)")
+        clip = p.get("clip")
+        if clip is not None:
+            ok = (isinstance(clip, (list, tuple)) and len(clip) == 2
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in clip) and clip[0] < clip[1])
+            if not ok:
+                raise contract.error(f"{feature.where()}: `clip` must be [low, high] (bounds of one respondent's "
+                                     f"total score) with low < high; got {clip!r}")
+            return
+        for column in dims:
+            check_clipped(str(p["table"]), str(column), feature, contract)
 
     def segments(self, p, ctx):
         return event_segments(ctx, ctx.table(p["table"]), p["period"])
 
-    def compute(self, p, ctx):
-        table = ctx.table(p["table"])
-        everyone = np.ones(len(table), dtype=bool)
-        total = np.full(ctx.grid.size, float(p["reference"]))
-        answered = None
-        for column in p["dimensions"]:
-            scores = table.data[column].to_numpy(dtype="float64")
-            sums = event_sums(ctx, table, p["period"], everyone, scores)
-            counts = event_sums(ctx, table, p["period"], ~np.isnan(scores))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                total = total + np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-            answered = counts if answered is None else np.minimum(answered, counts)
-        return np.where(answered > 0, total, np.nan)
+    def series(self, p, contract):
+        dims = tuple(str(d) for d in p["dimensions"])
+        placement = placement_of({"time": p["period"]}, contract.periods.kind == "month")
+        total = None if p.get("clip") is None else (float(p["clip"][0]), float(p["clip"][1]))
+        return [Series(table=str(p["table"]), placement=placement, values=dims, total_clip=total),
+                Series(table=str(p["table"]), placement=placement, require=dims)]
+
+    def finish(self, p, values, ctx):
+        total, count = values
+        clip = ctx.contract.tables[str(p["table"])].privacy.clip
+        low = sum(clip.get(str(d), (-np.inf, np.inf))[0] for d in p["dimensions"])
+        high = sum(clip.get(str(d), (-np.inf, np.inf))[1] for d in p["dimensions"])
+        if p.get("clip") is not None:
+            low, high = float(p["clip"][0]), float(p["clip"][1])
+        return float(p["reference"]) + mean_of(total, count, low, high, np.nan)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,15 @@ from federation.contracts.privacy_unit import check_privacy_unit
 from federation.contracts.reading import read_raw
 from federation.contracts.register import build_grid, read_register
 from federation.contracts.registry import get_op
+from federation.contracts.series import TableAggregate, aggregate_table
 from federation.contracts.spec import Contract
 from federation.contracts.suppression import suppressed_areas
 from federation.contracts.validation import Table, validate
 from federation.errors import ContractError
 
 KEYS = ["area_code", "period"]
+# Given the bounded aggregates of the private tables, returns them noised (a node's DP release).
+Release = Callable[[OpContext, dict[str, TableAggregate]], dict[str, TableAggregate]]
 
 
 @dataclass
@@ -37,6 +41,7 @@ class NodeFeatures:
     partition: pd.DataFrame | None
     privacy_unit_k: int
     stats: dict = field(default_factory=dict)
+    aggregates: dict[str, TableAggregate] = field(default_factory=dict)
 
 
 def read_tables(contract: Contract, node_dir: Path) -> tuple[Table | None, dict[str, Table]]:
@@ -79,8 +84,29 @@ def _partition(contract: Contract, tables: dict[str, Table], suppressed: set[str
     return frame.sort_values("area_code").reset_index(drop=True)
 
 
-def build_features(contract: Contract, node_dir: Path | str) -> NodeFeatures:
-    """Validate the node's raw tables against `contract` and aggregate them into blocks and label."""
+def aggregate(ctx: OpContext) -> dict[str, TableAggregate]:
+    """Each table's series (those its features need), computed once with the table's bounds enforced."""
+    wanted: dict[str, dict[str, object]] = {}
+    for feature in ctx.contract.features():
+        for s in get_op(feature.op).series(feature.params, ctx.contract) or ():
+            wanted.setdefault(s.table, {})[s.key] = s
+    return {table: aggregate_table(ctx, table, list(series.values())) for table, series in wanted.items()}
+
+
+def _compute(feature, ctx: OpContext, aggregates: dict[str, TableAggregate]) -> np.ndarray:
+    op = get_op(feature.op)
+    series = op.series(feature.params, ctx.contract)
+    if series is None:
+        return op.compute(feature.params, ctx)
+    return op.finish(feature.params, [aggregates[s.table].values[s.key] for s in series], ctx)
+
+
+def build_features(contract: Contract, node_dir: Path | str, release: Release | None = None) -> NodeFeatures:
+    """Validate the node's raw tables against `contract` and aggregate them into blocks and label.
+
+    Without `release` the blocks are exact (bounded, not noised: for the node's own use and the
+    yardstick); with it, every private table's series pass through `release` before any feature is
+    computed, so the blocks are post-processing of the DP release."""
     node_dir = Path(node_dir)
     if not node_dir.is_dir():
         raise ContractError(f"{node_dir}: node directory not found (contract {contract.path})")
@@ -91,16 +117,19 @@ def build_features(contract: Contract, node_dir: Path | str) -> NodeFeatures:
     grid = build_grid(register, codes, periods, months)
     ctx = OpContext(contract, tables, grid)
     observed_k = check_privacy_unit(ctx)
+    aggregates = aggregate(ctx)
+    if release is not None:
+        aggregates = release(ctx, aggregates)
     suppressed = suppressed_areas(contract, grid)
     keep = ~np.repeat(np.isin(grid.areas, suppressed), len(grid.periods))
     base = grid.frame()
     blocks, incomplete = {}, {}
     for block, feats in contract.blocks.items():
-        values = {f.name: get_op(f.op).compute(f.params, ctx) for f in feats}
+        values = {f.name: _compute(f, ctx, aggregates) for f in feats}
         blocks[block], incomplete[block] = _frame(base, values, keep)
     label = None
     if contract.label is not None:
-        values = {"label": get_op(contract.label.op).compute(contract.label.params, ctx)}
+        values = {"label": _compute(contract.label, ctx, aggregates)}
         label, _ = _frame(base, values, keep)
     stats = {
         "contract": contract.name,
@@ -113,9 +142,10 @@ def build_features(contract: Contract, node_dir: Path | str) -> NodeFeatures:
         "suppressed_areas": len(suppressed),
         "min_population": contract.min_population,
         "observed_max_rows_per_person": observed_k,
+        "tables": {name: agg.stats for name, agg in aggregates.items()},
     }
     return NodeFeatures(
         blocks=blocks, label=label, suppressed_areas=suppressed,
         partition=_partition(contract, tables, set(suppressed)),
-        privacy_unit_k=contract.max_rows_per_person, stats=stats,
+        privacy_unit_k=contract.max_rows_per_person, stats=stats, aggregates=aggregates,
     )

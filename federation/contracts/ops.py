@@ -13,10 +13,9 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 
-from federation.contracts.placement import (
-    OpContext, Segments, event_segments, event_sums, interval_segments, interval_sums, where_mask,
-)
+from federation.contracts.placement import OpContext, Segments, event_segments, interval_segments
 from federation.contracts.register import asof_years
+from federation.contracts.series import Series, placement_of, where_items
 from federation.contracts.spec import NUMERIC_TYPES, TIME_TYPES, Contract, FeatureSpec
 
 FILTER_TYPES = ("category", "string", "integer")
@@ -42,7 +41,17 @@ class Op:
     def uses(self, p: Mapping[str, Any]) -> list[ColumnUse]:
         raise NotImplementedError
 
+    def series(self, p: Mapping[str, Any], contract: Contract) -> list[Series] | None:
+        """The counts and sums per cell this feature is computed from (what a DP release noises), or None
+        for an op that reads a public table directly (`compute`)."""
+        return None
+
+    def finish(self, p: Mapping[str, Any], values: list[np.ndarray], ctx: OpContext) -> np.ndarray:
+        """The feature from its series (exact or noised): post-processing only, never raw records."""
+        raise NotImplementedError
+
     def compute(self, p: Mapping[str, Any], ctx: OpContext) -> np.ndarray:
+        """The feature of an op without series, from its (public) table."""
         raise NotImplementedError
 
     def segments(self, p: Mapping[str, Any], ctx: OpContext) -> Segments:
@@ -54,6 +63,25 @@ class Op:
 
     def check(self, p: Mapping[str, Any], feature: FeatureSpec, contract: Contract) -> None:
         """Checks beyond names and column types (raise `contract.error(...)`)."""
+
+
+def _series(p: Mapping[str, Any], contract: Contract, **extra: Any) -> Series:
+    return Series(table=str(p["table"]), placement=placement_of(p, contract.periods.kind == "month"),
+                  where=where_items(p.get("where")), **extra)
+
+
+def check_clipped(table: str, column: str, feature: FeatureSpec, contract: Contract) -> None:
+    """A summed column of a private table needs clip bounds: they are its release's sensitivity."""
+    spec = contract.tables.get(table)
+    if spec is not None and not spec.privacy.is_public and column not in spec.privacy.clip:
+        raise contract.error(f"{feature.where()}: column '{column}' of table '{table}' is summed, so the "
+                             f"table's privacy.clip must bound it (e.g. clip: {{{column}: [low, high]}})")
+
+
+def mean_of(total: np.ndarray, count: np.ndarray, low: float, high: float, fill: float) -> np.ndarray:
+    """total / count where at least one (noised) record is counted, kept within the values' own range."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count >= 1, np.clip(total / np.maximum(count, 1), low, high), fill)
 
 
 def _where_uses(p: Mapping[str, Any]) -> list[ColumnUse]:
@@ -97,14 +125,11 @@ class Count(Op):
     def check(self, p, feature, contract):
         _check_placement(p, feature, contract)
 
-    def compute(self, p, ctx):
-        table = ctx.table(p["table"])
-        mask = where_mask(table, p.get("where"))
-        if "interval" in p:
-            values = interval_sums(ctx, table, p["interval"][0], p["interval"][1], mask)
-        else:
-            values = event_sums(ctx, table, p.get("time"), mask)
-        return ctx.per_1000(values) if p.get("per_1000") else values
+    def series(self, p, contract):
+        return [_series(p, contract)]
+
+    def finish(self, p, values, ctx):
+        return ctx.per_1000(values[0]) if p.get("per_1000") else values[0]
 
 
 class Mean(Op):
@@ -120,21 +145,16 @@ class Mean(Op):
 
     def check(self, p, feature, contract):
         _check_placement(p, feature, contract)
+        check_clipped(str(p["table"]), str(p["column"]), feature, contract)
 
-    def compute(self, p, ctx):
-        table = ctx.table(p["table"])
-        mask = where_mask(table, p.get("where"))
-        values = table.data[p["column"]].to_numpy(dtype="float64")
-        if "interval" in p:
-            start, end = p["interval"]
-            total = interval_sums(ctx, table, start, end, mask, values)
-            count = interval_sums(ctx, table, start, end, mask & ~np.isnan(values))
-        else:
-            total = event_sums(ctx, table, p.get("time"), mask, values)
-            count = event_sums(ctx, table, p.get("time"), mask & ~np.isnan(values))
-        fill = np.nan if p.get("fill") is None else float(p["fill"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), fill)
+    def series(self, p, contract):
+        column = str(p["column"])
+        return [_series(p, contract, values=(column,)), _series(p, contract, require=(column,))]
+
+    def finish(self, p, values, ctx):
+        total, count = values
+        low, high = ctx.contract.tables[str(p["table"])].privacy.clip.get(str(p["column"]), (-np.inf, np.inf))
+        return mean_of(total, count, low, high, np.nan if p.get("fill") is None else float(p["fill"]))
 
 
 class AreaValue(Op):
@@ -154,6 +174,10 @@ class AreaValue(Op):
         return out
 
     def check(self, p, feature, contract):
+        table = contract.tables.get(str(p["table"]))
+        if table is not None and not table.privacy.is_public:
+            raise contract.error(f"{feature.where()}: op area_value reads published values; table '{p['table']}' "
+                                 f"must declare privacy.unit: public (it protects {table.privacy.describe()})")
         if p.get("apply") is not None and p["apply"] not in self.APPLY:
             raise contract.error(f"{feature.where()}: apply must be one of {', '.join(self.APPLY)}; "
                                  f"got {p['apply']!r}")

@@ -6,11 +6,13 @@ ignored), so a transfer city's typo never silently changes what its node release
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from federation.contracts.spec import (
-    COLUMN_TYPES, DEFAULT_FORMATS, FORMATS, ColumnSpec, Contract, FeatureSpec, PartitionSpec, PeriodSpec, TableSpec,
+    COLUMN_TYPES, DEFAULT_FORMATS, FORMATS, PUBLIC_UNIT, RECORD_UNIT, ColumnSpec, Contract, FeatureSpec,
+    PartitionSpec, PeriodSpec, TablePrivacy, TableSpec,
 )
 from federation.errors import ContractError
 
@@ -18,7 +20,8 @@ from federation.errors import ContractError
 _TOP_KEYS = {"name", "description", "area_register", "periods", "privacy_unit", "min_population",
              "tables", "blocks", "label", "partition"}
 _TABLE_KEYS = {"path", "format", "encoding", "delimiter", "decimal", "header", "columns_from", "na_values",
-               "id", "area_template", "columns", "column_default", "audit_columns", "person_columns"}
+               "id", "area_template", "columns", "column_default", "audit_columns", "person_columns", "privacy"}
+_PRIVACY_KEYS = {"unit", "max_cells", "max_per_cell", "clip"}
 _COLUMN_KEYS = {"type", "format", "values", "separator", "prefix", "min", "max", "nullable"}
 
 
@@ -59,6 +62,56 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
     )
 
 
+def _positive_int(value: Any, where: str, fail: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise fail(f"{where} must be a whole number >= 1; got {value!r}")
+    return int(value)
+
+
+def parse_privacy(raw: Any, where: str, columns: Mapping[str, ColumnSpec], person_columns: tuple[str, ...],
+                  fail: Any) -> TablePrivacy:
+    """A table's `privacy:` (its unit and contribution bounds); required on every table."""
+    if raw is None:
+        raise fail(f"{where}: `privacy` is required: name the unit the table's release protects "
+                   f"(a person or household pseudonym column, `{RECORD_UNIT}`, or `{PUBLIC_UNIT}`) and its "
+                   "contribution bounds (max_cells, max_per_cell, clip); see docs/raw-records.md")
+    spec = _mapping(raw, f"{where}, privacy", fail)
+    _unknown(spec, _PRIVACY_KEYS, f"{where}, privacy", fail)
+    unit = spec.get("unit")
+    if not isinstance(unit, str) or not unit.strip():
+        raise fail(f"{where}, privacy.unit: give a pseudonym column, '{RECORD_UNIT}' or '{PUBLIC_UNIT}'; got {unit!r}")
+    if unit == PUBLIC_UNIT:
+        if person_columns:
+            raise fail(f"{where}, privacy.unit: '{PUBLIC_UNIT}' is refused for a table with a person column "
+                       f"({', '.join(person_columns)}): records about persons are never released without noise")
+        extra = sorted(k for k in spec if k != "unit" and not str(k).startswith("_"))
+        if extra:
+            raise fail(f"{where}, privacy: a public table has no contribution bounds; remove {', '.join(extra)}")
+        return TablePrivacy(unit=PUBLIC_UNIT)
+    if unit != RECORD_UNIT:
+        if columns and unit not in columns:
+            raise fail(f"{where}, privacy.unit: '{unit}' is not one of the table's columns (a pseudonym column, "
+                       f"'{RECORD_UNIT}' or '{PUBLIC_UNIT}')")
+        if unit not in person_columns:
+            raise fail(f"{where}, privacy.unit: '{unit}' identifies persons: list it in the table's "
+                       "`person_columns` too, so that it can never feed a feature")
+    for key in ("max_cells", "max_per_cell"):
+        if key not in spec:
+            raise fail(f"{where}, privacy.{key} is required: the contribution bound of one unit")
+    clip: dict[str, tuple[float, float]] = {}
+    for column, bounds in _mapping(spec.get("clip") or {}, f"{where}, privacy.clip", fail).items():
+        ok = (isinstance(bounds, (list, tuple)) and len(bounds) == 2
+              and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds))
+        if not ok or not float(bounds[0]) < float(bounds[1]):
+            raise fail(f"{where}, privacy.clip.{column} must be [low, high] with low < high; got {bounds!r}")
+        if columns and str(column) not in columns:
+            raise fail(f"{where}, privacy.clip names column '{column}', which is not among its columns")
+        clip[str(column)] = (float(bounds[0]), float(bounds[1]))
+    return TablePrivacy(unit=unit, max_cells=_positive_int(spec["max_cells"], f"{where}, privacy.max_cells", fail),
+                        max_per_cell=_positive_int(spec["max_per_cell"], f"{where}, privacy.max_per_cell", fail),
+                        clip=clip)
+
+
 def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
     where = f"table '{name}'"
     spec = _mapping(raw, where, fail)
@@ -96,6 +149,7 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
         audit_columns=tuple(str(c) for c in spec.get("audit_columns") or ()),
         person_columns=tuple(str(c) for c in spec.get("person_columns") or ()),
     )
+    t = replace(t, privacy=parse_privacy(spec.get("privacy"), where, columns, t.person_columns, fail))
     if not t.columns_from:
         for key, names in (("id", [t.id] if t.id else []), ("audit_columns", t.audit_columns),
                            ("person_columns", t.person_columns)):

@@ -6,6 +6,7 @@ thing everywhere: start <= month end and (end empty or end >= month start). Ever
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -44,6 +45,13 @@ class OpContext:
         pop = self.grid.population.reshape(-1)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(pop > 0, values / pop * 1000.0, np.nan)
+
+
+def contains(series, value: str, separator: str) -> np.ndarray:
+    """Rows whose `separator`-separated list holds exactly `value` (not merely a substring of an item)."""
+    sep = re.escape(separator)
+    pattern = f"(?:^|{sep}){re.escape(value)}(?:{sep}|$)"
+    return series.fillna("").astype(str).str.contains(pattern, regex=True).to_numpy(dtype=bool)
 
 
 def where_mask(table: Table, where: Mapping[str, Any] | None) -> np.ndarray:

@@ -36,6 +36,43 @@ class ColumnSpec:
     nullable: bool = False
 
 
+PUBLIC_UNIT = "public"
+RECORD_UNIT = "record"
+
+
+@dataclass(frozen=True)
+class TablePrivacy:
+    """Whom a raw table's release protects, and how much one of them may contribute.
+
+    `unit` is a pseudonym column (a person or household), `record` (the export has no person link: one
+    record is protected; a person in several records only by group privacy), or `public` (published
+    statistics: no noise). A unit touches at most `max_cells` (area, period) cells of one release, adds at
+    most `max_per_cell` records to each, and each summed column is clipped into `clip[column]`; the builder
+    cuts whatever exceeds these bounds before aggregating, and the noise is calibrated to them.
+    """
+
+    unit: str
+    max_cells: int = 1
+    max_per_cell: int = 1
+    clip: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def is_public(self) -> bool:
+        return self.unit == PUBLIC_UNIT
+
+    @property
+    def column(self) -> str | None:
+        """The pseudonym column that identifies a unit, or None (record or public)."""
+        return None if self.unit in (PUBLIC_UNIT, RECORD_UNIT) else self.unit
+
+    def describe(self) -> str:
+        if self.is_public:
+            return "public statistics (no person in the table)"
+        if self.unit == RECORD_UNIT:
+            return "one record (the export has no person link)"
+        return f"one person or household ({self.unit})"
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """One raw table of the node: where it is, how it is encoded, and its columns."""
@@ -55,6 +92,7 @@ class TableSpec:
     column_default: ColumnSpec | None = None   # type of columns named only by `columns_from`
     audit_columns: tuple[str, ...] = ()
     person_columns: tuple[str, ...] = ()
+    privacy: TablePrivacy = TablePrivacy(unit=RECORD_UNIT)
 
     def area_column(self) -> str | None:
         """The column holding the area code (type `area`), if the table has one."""

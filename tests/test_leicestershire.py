@@ -1,0 +1,129 @@
+"""The REAL Leicestershire crime records as three partner nodes (benchmarks/leicestershire.py): every
+force-area record with an LSOA lands in exactly one partner, the register has a population for every
+area, and the partners' contracts load and build on what `prepare` wrote.
+
+Fast on purpose (about 15 s on 2 shared cores; `prepare` itself must stay under 60 s, which the first
+test checks): `prepare` runs once per module on a temporary directory.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.leicestershire import CRIMES_FILE, LABEL_PARTNER, PARTNERS, SOURCE_DIR, prepare
+from federation.config import configs_dir
+from federation.contracts import build_features, load_contract
+from federation.dataset import block_schema
+
+PREPARE_BUDGET_S = 60.0
+
+
+def source_lsoa_counts() -> tuple[int, dict[str, int]]:
+    """Rows of the published file, and rows per LSOA code, read independently of the module under test."""
+    counts: dict[str, int] = {}
+    total = 0
+    with gzip.open(SOURCE_DIR / CRIMES_FILE, "rt", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        column = next(reader).index("LSOA code")
+        for row in reader:
+            total += 1
+            counts[row[column]] = counts.get(row[column], 0) + 1
+    return total, counts
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> tuple[dict[str, Path], float]:
+    assert (SOURCE_DIR / CRIMES_FILE).is_file(), f"the real Leicestershire data is expected in {SOURCE_DIR}"
+    root = tmp_path_factory.mktemp("leicestershire")
+    started = time.perf_counter()
+    nodes = prepare(root)
+    return nodes, time.perf_counter() - started
+
+
+def read_crimes(node: Path) -> pd.DataFrame:
+    return pd.read_csv(node / "raw" / "crimes.csv", dtype=str, keep_default_na=False)
+
+
+def test_prepare_writes_every_partner_within_budget(prepared):
+    nodes, seconds = prepared
+    assert set(nodes) == set(PARTNERS)
+    for node in nodes.values():
+        assert (node / "public" / "areas.csv").is_file() and (node / "raw" / "crimes.csv").is_file()
+    assert seconds < PREPARE_BUDGET_S, f"prepare took {seconds:.1f} s"
+
+
+def test_partner_rows_add_up_to_force_area_rows_with_an_lsoa(prepared):
+    nodes, _ = prepared
+    register = pd.read_csv(nodes[LABEL_PARTNER] / "public" / "areas.csv", dtype={"area_code": str})
+    force_area = set(register["area_code"])
+    total, per_lsoa = source_lsoa_counts()
+    expected = sum(n for code, n in per_lsoa.items() if code in force_area)
+    frames = {p: read_crimes(node) for p, node in nodes.items()}
+    assert sum(len(f) for f in frames.values()) == expected
+    # the figures of ../shared/data/SOURCES.md
+    assert (total, len(force_area), expected) == (301_838, 611, 293_792)
+    assert per_lsoa.get("", 0) == 7_463
+    seen = []
+    for partner, frame in frames.items():
+        assert set(frame["crime_type"]) == set(PARTNERS[partner])       # each type in exactly one partner
+        assert frame["lsoa_code"].isin(force_area).all()
+        seen.extend(frame["record_no"])
+    assert len(seen) == len(set(seen)) == expected                       # no record twice
+
+
+def test_every_register_area_has_residents_in_every_year(prepared):
+    nodes, _ = prepared
+    first = (nodes[LABEL_PARTNER] / "public" / "areas.csv").read_bytes()
+    register = pd.read_csv(nodes[LABEL_PARTNER] / "public" / "areas.csv", dtype={"area_code": str})
+    assert list(register.columns) == ["area_code", "area_name", "year", "population"]
+    assert (register["population"] > 0).all()
+    years = register.groupby("area_code")["year"].apply(lambda y: tuple(sorted(y)))
+    assert len(years) == 611 and all(y == (2019, 2020, 2021, 2022) for y in years)
+    assert register.groupby("area_code")["population"].nunique().eq(1).all()
+    assert int(register.drop_duplicates("area_code")["population"].sum()) == 1_054_029
+    for node in nodes.values():  # the same public register on every node
+        assert (node / "public" / "areas.csv").read_bytes() == first
+
+
+@pytest.mark.parametrize("partner", sorted(PARTNERS))
+def test_contract_loads_and_follows_its_block_schema(partner):
+    path = configs_dir() / "contract" / f"{partner}.yaml"
+    contract = load_contract(path)
+    assert list(contract.blocks) == [partner]
+    assert tuple(f.name for f in contract.blocks[partner]) == block_schema(partner).features
+    table = contract.tables["crimes"]
+    assert table.privacy.unit == "record" and (table.privacy.max_cells, table.privacy.max_per_cell) == (1, 1)
+    assert set(table.columns["crime_type"].values) == set(PARTNERS[partner])
+    assert (contract.label is not None) == (partner == LABEL_PARTNER)
+
+
+def test_features_count_every_record_and_the_label_is_the_violence_total(prepared):
+    nodes, _ = prepared
+    register = pd.read_csv(nodes[LABEL_PARTNER] / "public" / "areas.csv", dtype={"area_code": str})
+    population = register.drop_duplicates("area_code").set_index("area_code")["population"]
+    for partner, node in nodes.items():
+        built = build_features(load_contract(configs_dir() / "contract" / f"{partner}.yaml"), node)
+        block = built.blocks[partner]
+        assert len(block) == 611 * 35 and not built.suppressed_areas
+        rates = block.drop(columns=["area_code", "period"]).to_numpy()
+        counts = rates * block["area_code"].map(population).to_numpy()[:, None] / 1000.0
+        assert np.isclose(counts.sum(), len(read_crimes(node)))
+        if partner == LABEL_PARTNER:
+            assert (built.label[["area_code", "period"]].to_numpy() == block[["area_code", "period"]].to_numpy()).all()
+            assert np.allclose(built.label["label"].to_numpy(), rates.sum(axis=1))
+
+
+def test_prepare_is_deterministic(prepared, tmp_path):
+    nodes, _ = prepared
+    again = prepare(tmp_path)
+    for partner, node in nodes.items():
+        for name in ("public/areas.csv", "raw/crimes.csv"):
+            digest = [hashlib.sha256((n / name).read_bytes()).hexdigest() for n in (node, again[partner])]
+            assert digest[0] == digest[1], f"{partner}/{name} differs between two runs"
