@@ -54,9 +54,9 @@ def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
         pass  # e.g. no node directory at all: nothing to log into, and the refusal still goes out
 
 
-# The node's roles: horizontal DP-SGD rounds, and the vertical partner's PSI, alignment and embeddings.
+# The node's roles: horizontal DP-SGD rounds, and the vertical partner's PSI, alignment and DP release.
 app.train()(refusals_as_error_replies(horizontal.train))
-for _action, _handler in {"psi": vertical.psi, "align": vertical.align, "embed": vertical.embed}.items():
+for _action, _handler in {"psi": vertical.psi, "align": vertical.align, "release": vertical.release}.items():
     app.query(_action)(refusals_as_error_replies(_handler))
 
 
@@ -82,7 +82,8 @@ def privacy(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     guard = EgressGuard.open(node.node_dir)
     p = guard.policy.privacy
-    report = privacy_report(guard.ledger, p.delta, k=int(context.node_config.get("person-rows", 1)), max_rounds=50,
+    k, source = node.person_rows()
+    report = privacy_report(guard.ledger, p.delta, k=k, k_source=source, max_rounds=50,
                             accountant=p.accountant, caps=guard.policy.budget_caps())
     content = RecordDict({"privacy": ConfigRecord({"name": node.name, "report": json.dumps(report.to_dict())})})
     return send(msg, content, guard, run_id=f"{config['run-name']}#{context.run_id}", round=0,

@@ -72,6 +72,19 @@ class Node:
         """The node's built blocks among `wanted` (a missing block is simply absent)."""
         return {b: pd.read_parquet(self._feature_file(b)) for b in self.available_blocks(wanted)}
 
+    def person_rows(self) -> tuple[int | None, str | None]:
+        """k, the most area-period rows one person appears in, from the node's own features manifest (its
+        contract's `max_rows_per_person`); (None, None) when no manifest says it: never a silent 1."""
+        for d in self.feature_dirs:
+            path = d / "features" / "manifest.json"
+            if path.is_file():
+                try:
+                    k = json.loads(path.read_text())["privacy_unit"]["max_rows_per_person"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                return int(k), f"{path} (privacy_unit.max_rows_per_person)"
+        return None, None
+
     def label(self) -> pd.DataFrame | None:
         path = self._feature_file("label")
         return None if path is None else pd.read_parquet(path)

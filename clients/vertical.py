@@ -1,37 +1,31 @@
-"""A partner's part in vertical (split) learning: PSI, aligned rows, and noised embeddings.
+"""A partner's part in a vertical run: PSI, aligned keys, and one person-level DP release of its blocks.
 
-The partner's block encoders never leave its node (they live in `state/runs/<run>/`). Per exchange
-it applies the gradients the coordinator returned for its previous embeddings, then releases the
-embeddings of the aligned rows the coordinator asked for, each row's vector clipped to L2 norm C
-with Gaussian noise of standard deviation sigma x C added.
-
-Accounting, honestly: the coordinator names the rows of every batch (it must, to pair them with its
-labels), so no amplification by subsampling is claimed. Each row is released at most once per
-exchange (the node refuses a request that repeats a row), so an exchange is one Gaussian mechanism
-per row, charged as a subsampled-Gaussian release with sample rate 1; sensitivity C for replacing a
-row's values by an absent record (the model's zero embedding for a missing block).
+The partner releases its blocks (and the label, if it holds the federation's DP label) once per window:
+`clients.release.DpRelease` bounds each unit's contribution on the raw records and adds Gaussian noise per
+private table, for the run's target epsilon per unit. The coordinator receives the released blocks for
+the aligned keys only, through the egress guard, and does everything else (joins, training for as many
+epochs as it likes, predictions) as post-processing. A later run on the same window re-uses the kept
+release and is charged nothing; only new periods cost budget.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
-import numpy as np
-import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+import pandas as pd
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 
 from clients.node import Node, send
-from dp_accounting import Release, get_accountant, noise_multiplier
+from clients.release import DpRelease
 from federation.alignment import accept_aligned
-from federation.dataset import make_examples
+from federation.contracts import build_features, load_contract
 from federation.egress import EgressGuard
-from federation.errors import ContractError, PolicyRefusal
+from federation.errors import ConfigError
 from federation.messages import TaskSettings, from_config
-from federation.model import block_encoder
 from federation.psi import decode_key, encode_key, partner_reply
 
-UNIT = "area-period row"
+CONTRACT_FILE = "contract.yaml"
 
 
 def run_dir(node: Node, run_id: str) -> Path:
@@ -86,110 +80,70 @@ def align(msg: Message, context: Context) -> Message:
                 kind="public-fact", run_kind="vertical")
 
 
-class PartnerEncoder(torch.nn.Module):
-    """This partner's block encoders; its embedding is their concatenation."""
-
-    def __init__(self, task: TaskSettings, blocks: tuple[str, ...]) -> None:
-        super().__init__()
-        spec = task.model_spec(blocks)
-        self.spec = spec
-        self.encoders = torch.nn.ModuleList(
-            [block_encoder(width, spec.hidden, spec.embed_dim) for _, width in spec.blocks])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts, start = [], 0
-        for (_, width), enc in zip(self.spec.blocks, self.encoders):
-            parts.append(enc(x[:, start:start + width]))
-            start += width
-        return torch.cat(parts, dim=1)
+def to_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
-def gaussian_noise(shape: torch.Size | tuple[int, ...], std: float) -> torch.Tensor:
-    """DP noise from a generator seeded by the operating system on every call: never from a seeded or
-    shared generator, so no release's noise can repeat or be predicted from another's."""
-    gen = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
-    return torch.randn(shape, generator=gen) * std
+def from_parquet(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))
 
 
-def clip_rows(e: torch.Tensor, c: float) -> torch.Tensor:
-    """Bound each row to L2 norm at most c, the sensitivity of one row's release. Each coordinate goes
-    through tanh into [-c/sqrt(D), c/sqrt(D)] first, so embeddings use the whole budget that the
-    noise is scaled to (a fresh encoder's raw outputs are far smaller), without mixing rows."""
-    bounded = torch.tanh(e) * (c / e.shape[1] ** 0.5)
-    norms = bounded.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return bounded * torch.clamp(c / norms, max=1.0)
+def node_contract(node: Node):
+    """The node's own data contract (`<node-dir>/contract.yaml`): the node decides what it releases."""
+    path = node.node_dir / CONTRACT_FILE
+    if not path.is_file():
+        raise ConfigError(f"node {node.name}: no data contract at {path} (set the node up with `pulse-twin node init`)")
+    return load_contract(path)
 
 
-def _features(node: Node, task: TaskSettings, blocks: tuple[str, ...], keys: list[str]) -> np.ndarray:
-    ex = make_examples(node.blocks(blocks), blocks)
-    index = {encode_key((a, p)): i for i, (a, p) in enumerate(zip(ex.keys["area_code"], ex.keys["period"]))}
-    missing = [k for k in keys if k not in index]
-    if missing:
-        raise ContractError(f"node {node.name}: aligned key {missing[0]} has no features any more")
-    return ex.x[[index[k] for k in keys]]
-
-
-def embed(msg: Message, context: Context) -> Message:
-    """Apply the returned gradients, then release noised embeddings of the requested aligned rows."""
+def release(msg: Message, context: Context) -> Message:
+    """Release this node's blocks (and the label, when asked and held) for the aligned keys, with DP."""
     node = Node.from_context(context)
     config = msg.content["config"]
     task = from_config(TaskSettings, config)
     rid = run_id_of(config, context)
-    folder = run_dir(node, rid)
     guard = EgressGuard.open(node.node_dir)
-    blocks = own_blocks(node, task)
-    aligned = json.loads((folder / "aligned.json").read_text())
-    phase, exchange = str(config["phase"]), int(config["exchange"])
-    clip, lr = float(config["clip"]), float(config["encoder-lr"])
-    delta = min(float(config["delta"]), guard.policy.privacy.delta)
-    plan = node.run_plan(rid, lambda: {
-        "noise_multiplier": noise_multiplier(float(config["target-epsilon"]), delta, 1.0,
-                                             int(config["planned-releases"]), guard.policy.privacy.accountant),
-        "delta": delta, "planned_releases": int(config["planned-releases"]), "clip": clip,
-    })
-    sigma = float(plan["noise_multiplier"])
-    if len(guard.ledger.history(run_id=rid)) >= int(plan["planned_releases"]):
-        raise PolicyRefusal(f"rule 'planned schedule': run {rid} already made the {plan['planned_releases']} "
-                            "releases its noise was calibrated for; a further release would pass its target epsilon")
-
-    with torch.random.fork_rng():  # the same starting weights on every call; the global generator is untouched
-        torch.manual_seed(int(config["seed"]) + sum(map(ord, node.name)))
-        encoder = PartnerEncoder(task, blocks)
-    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
-    state_file = folder / "encoder.pt"
-    if state_file.is_file():
-        saved = torch.load(state_file, weights_only=False)
-        encoder.load_state_dict(saved["encoder"])
-        opt.load_state_dict(saved["optimizer"])
-
-    train_x = torch.from_numpy(_features(node, task, blocks, aligned["train"]))
-    if "grad" in msg.content.array_records:
-        grads = torch.from_numpy(msg.content["grad"]["grad"].numpy())  # [K, n_train, D]
-        if grads.shape[1:] != (len(aligned["train"]), encoder.spec.embed_dim * len(blocks)):
-            raise ContractError(f"node {node.name}: gradient of shape {tuple(grads.shape)} does not fit its rows")
-        for g in grads:  # one optimiser step per mini-batch the coordinator trained on
-            opt.zero_grad()
-            (clip_rows(encoder(train_x), clip) * g).sum().backward()
-            opt.step()
-
-    keys = aligned["train"] if phase == "train" else aligned["predict"]
-    if len(set(keys)) != len(keys):
-        raise PolicyRefusal("rule 'one release per row per exchange': the request repeats a row")
-    x = train_x if phase == "train" else torch.from_numpy(_features(node, task, blocks, keys))
-    with torch.no_grad():
-        clean = clip_rows(encoder(x), clip)
-        noised = clean + gaussian_noise(clean.shape, sigma * clip)
-    tmp = folder / "encoder.pt.tmp"
-    torch.save({"encoder": encoder.state_dict(), "optimizer": opt.state_dict()}, tmp)
-    os.replace(tmp, state_file)
-
-    release = Release(mechanism="subsampled_gaussian", noise_multiplier=sigma, sample_rate=1.0, steps=1, unit=UNIT,
-                      run_id=rid, round=exchange,
-                      kind="vertical-embedding" if phase == "train" else "vertical-prediction")
-    history = guard.ledger.history(run_id=rid) + [release]
-    epsilon = get_accountant(guard.policy.privacy.accountant).epsilon(history, delta)
-    content = RecordDict({"emb": ArrayRecord({"emb": Array(noised.numpy().astype(np.float32))}),
-                          "metrics": MetricRecord({"rows": len(keys), "epsilon": epsilon})})
-    kind = "dp-embeddings" if phase == "train" else "dp-prediction-embeddings"
-    return send(msg, content, guard, run_id=rid, round=exchange, kind=kind, run_kind="vertical",
-                charges=[release], rows=len(keys), params={"noise_multiplier": sigma})
+    p = guard.policy.privacy
+    delta = min(float(config["delta"]), p.delta)
+    dp = DpRelease(node.node_dir, float(config["target-epsilon"]), delta, rid, accountant=p.accountant)
+    built = build_features(node_contract(node), node.node_dir, release=dp)
+    want_label = bool(config.get("want-label", False))
+    aligned_file = run_dir(node, rid) / "aligned.json"
+    keys = None
+    if aligned_file.is_file():
+        aligned = json.loads(aligned_file.read_text())
+        keys = {decode_key(k) for part in ("train", "predict") for k in aligned[part]}
+    payload: dict[str, bytes | str] = {}
+    rows = 0
+    for name in own_blocks(node, task):
+        frame = built.blocks.get(name)
+        if frame is None:
+            raise ConfigError(f"node {node.name}: its contract no longer produces block '{name}'")
+        if keys is not None:
+            frame = frame[[k in keys for k in zip(frame["area_code"].astype(str), frame["period"].astype(str))]]
+        payload[f"block:{name}"] = to_parquet(frame.reset_index(drop=True))
+        rows += len(frame)
+    if want_label:
+        if built.label is None:
+            raise ConfigError(f"node {node.name}: asked for the label, but its contract declares none")
+        payload["label"] = to_parquet(built.label.reset_index(drop=True))
+        rows += len(built.label)
+    epsilon = guard.ledger.projected_epsilon(dp.charges, delta, accountant=p.accountant)
+    content = RecordDict({"release": ConfigRecord(payload),
+                          "metrics": MetricRecord({"rows": rows, "records": dp.records,
+                                                   "new-releases": len(dp.charges), "epsilon": epsilon})})
+    summary = {name: {k: v for k, v in r.items() if k in ("unit_text", "noise_multiplier", "share_cut",
+                                                          "units_cut", "new_cells", "reused_cells")}
+               for name, r in dp.report.items()}
+    content["release"]["summary"] = json.dumps(summary, default=float)
+    if dp.charges:
+        reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate", run_kind="vertical",
+                     charges=dp.charges, rows=rows,
+                     params={"noise_multiplier": min(r.noise_multiplier for r in dp.charges)})
+    else:  # every table re-used: the same release again, already charged when it first left
+        reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate-reused", run_kind="vertical",
+                     rows=rows, params={"reused_tables": ",".join(dp.reused)})
+    dp.commit()
+    return reply

@@ -45,7 +45,7 @@ def populate(node_dir: Path) -> None:
                              rows=400, bundle_hash=BUNDLE))
     guard.release(Egress("v1", 0, "psi", "vertical", "e" * 64, 5000, rows=57, bundle_hash=BUNDLE,
                          facts={"revealed_set_size": 57}))
-    guard.release(Egress("v1", 1, "dp-embeddings", "vertical", "f" * 64, 800, [charge("v1", 1, steps=10)],
+    guard.release(Egress("v1", 1, "dp-aggregate", "vertical", "f" * 64, 800, [charge("v1", 1, steps=10)],
                          rows=57, bundle_hash=BUNDLE))
     guard.release(Egress("v1", 2, "error", "vertical", "d" * 64, 60))
     guard.ledger.close()
@@ -102,7 +102,7 @@ def test_audit_lists_every_release_and_recomputes_epsilon_from_the_ledger(node: 
     assert [(g["round"], g["kind"], g["messages"], g["refused"]) for g in h1["groups"]] == [
         (1, "dp-model-update", 1, 0), (2, "dp-model-update", 1, 0), (3, "dp-model-update", 1, 0),
         (4, "dp-model-update", 0, 1)]
-    assert [g["kind"] for g in v1["groups"]] == ["psi", "dp-embeddings", "error"]
+    assert [g["kind"] for g in v1["groups"]] == ["psi", "dp-aggregate", "error"]
     assert v1["bytes"] == 5000 + 800 + 60
 
     text = format_audit(run_audit(node, run="h1"))

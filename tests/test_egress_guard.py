@@ -152,7 +152,7 @@ def test_psi_message_charges_no_epsilon_but_records_the_disclosed_fact(tmp_path)
     assert (fact.run_id, fact.kind, fact.value) == ("v1", "revealed_set_size", 57)
 
 
-@pytest.mark.parametrize("kind", ["dp-embeddings", "dp-prediction-embeddings", "dp-aggregate"])
+@pytest.mark.parametrize("kind", ["dp-aggregate"])
 def test_every_dp_message_kind_is_charged(tmp_path, kind):
     node_dir = make_node(tmp_path, allowed_run_kinds=["vertical", "analytics"])
     run_kind = "analytics" if kind == "dp-aggregate" else "vertical"

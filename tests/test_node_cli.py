@@ -89,7 +89,7 @@ def _released_node(tmp_path: Path, pulse_twin) -> Path:
     guard = EgressGuard.open(node_dir)
     for r in (1, 2):
         charge = Release(noise_multiplier=1.2, sample_rate=0.02, steps=30, run_id="run-a", round=r, kind="vertical-embeddings")
-        guard.release(Egress("run-a", r, "dp-embeddings", "vertical", f"{r:064x}", 4096, [charge], rows=200,
+        guard.release(Egress("run-a", r, "dp-aggregate", "vertical", f"{r:064x}", 4096, [charge], rows=200,
                              bundle_hash=BUNDLE))
     return node_dir
 

@@ -15,4 +15,5 @@ COMMANDS: tuple[str, ...] = (
     "node",
     "pki",
     "privacy",
+    "analytics",
 )

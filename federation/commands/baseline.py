@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from federation.config import compose
-from federation.dataset import LabelSpec, make_examples, read_node_features
+from federation.dataset import LabelSpec, make_examples, smooth_blocks, read_node_features
 from federation.errors import ConfigError
 from federation.task import TrainConfig
 from server.yardstick import model_spec, run_yardstick
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         label = partner_label if partner_label is not None else label
     order = [b for g in groups.values() for b in g]
     label_spec = LabelSpec(float(fed.label.center), float(fed.label.scale), int(fed.label.shift))
-    ex = make_examples(blocks, order, label, label_spec)
+    # The same pipeline as the coordinator's on released blocks: trailing means, then the public scaling.
+    ex = make_examples(smooth_blocks(blocks, int(cfg.trailing_periods)), order, label, label_spec)
     print(f"yardstick for '{fed.name}': {len(ex)} area-period rows, "
           f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(order)}")
     train_cfg = TrainConfig(**{k: v for k, v in cfg.train.items()}, seed=int(cfg.seed))

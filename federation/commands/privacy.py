@@ -8,6 +8,8 @@ from pathlib import Path
 from federation.errors import ConfigError
 from federation.site_policy import load_site_policy, policy_path
 
+MANIFEST = Path("features") / "manifest.json"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -17,18 +19,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Recomputes the node's epsilon from every DP release in its privacy ledger "
             "(DIR/state/ledger.sqlite) and prints it by run and by round, with a second opinion from the "
             "other accountant, the delta, the unit of privacy, the budget left against the node's caps "
-            "(from DIR/site_policy.yaml or --cap-year/--cap-life) and the guarantee in words, including "
-            "the person-level guarantee for a person in at most K rows. Facts the node disclosed outside "
-            "differential privacy (such as PSI set sizes) are listed too. Only reads."
+            "(from DIR/site_policy.yaml or --cap-year/--cap-life) and the guarantee in words: per raw table "
+            "its DP aggregates (unit, sensitivity, noise multiplier, epsilon), how the tables compose for one "
+            "person, group privacy where a table protects only a record, and the person-level guarantee of "
+            "row-level releases (DP-SGD) for a person in at most K rows, called vacuous when it is. K comes "
+            "from --k, else from the node's features manifest (the data contract's max_rows_per_person); "
+            "without either the report says K is unknown. The manifest's build statistics add what each "
+            "table's contribution bounds cut. Facts the node disclosed outside differential privacy (such as "
+            "PSI set sizes) are listed too. Only reads."
         ),
     )
     p.add_argument("--node-dir", type=Path, required=True, metavar="DIR",
                    help="the node's directory (holds state/ledger.sqlite and site_policy.yaml)")
     p.add_argument("--delta", type=float, default=None,
                    help="delta at which epsilon is reported (default: the site policy's, else 1e-5)")
-    p.add_argument("--k", type=int, default=1,
+    p.add_argument("--k", type=int, default=None,
                    help="most area-period rows one person can appear in, for the person-level guarantee "
-                        "by group privacy (default 1)")
+                        "by group privacy (default: privacy_unit.max_rows_per_person of the features manifest; "
+                        "without one, k is reported as unknown)")
+    p.add_argument("--manifest", type=Path, default=None, metavar="FILE",
+                   help="the node's features manifest (default: DIR/features/manifest.json; give it when "
+                        "`pulse-twin features --out` wrote the features elsewhere)")
     p.add_argument("--accountant", choices=("prv", "rdp"), default=None,
                    help="primary accountant; the other one is the second opinion "
                         "(default: the site policy's, else prv)")
@@ -66,13 +77,41 @@ def run(args: argparse.Namespace) -> int:
     if caps is None and (args.cap_year is not None or args.cap_life is not None):
         caps = BudgetCaps(epsilon_per_year=args.cap_year, epsilon_lifetime=args.cap_life, delta=delta,
                           accountant=accountant)
+    manifest_file = args.manifest or node_dir / MANIFEST
+    manifest = _manifest(manifest_file, required=args.manifest is not None)
+    k, k_source = args.k, "--k"
+    manifest_k = (manifest.get("privacy_unit") or {}).get("max_rows_per_person")
+    if k is None and manifest_k is not None:
+        if isinstance(manifest_k, bool) or not isinstance(manifest_k, int) or manifest_k < 1:
+            raise ConfigError(f"{manifest_file}: privacy_unit.max_rows_per_person must be a whole number >= 1, "
+                              f"got {manifest_k!r}")
+        k, k_source = manifest_k, f"the data contract's max_rows_per_person, from {manifest_file}"
+    elif k is None:
+        k_source = f"no --k and no privacy_unit.max_rows_per_person in {manifest_file}"
+    table_stats = (manifest.get("stats") or {}).get("tables")
     with PrivacyLedger(ledger_path(node_dir), create=False) as ledger:
-        report = privacy_report(ledger, delta, k=args.k, accountant=accountant, caps=caps, max_rounds=args.rounds)
+        report = privacy_report(ledger, delta, k=k, accountant=accountant, caps=caps, max_rounds=args.rounds,
+                                k_source=k_source, table_stats=table_stats if isinstance(table_stats, dict) else None)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.to_text())
     return 0
+
+
+def _manifest(path: Path, required: bool) -> dict:
+    """The features manifest as a mapping ({} when it is absent and was not asked for by name)."""
+    if not path.is_file():
+        if required:
+            raise ConfigError(f"--manifest {path}: no such file")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: the features manifest is unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the features manifest is not a JSON object")
+    return data
 
 
 def _rounds(text: str) -> int | None:

@@ -73,7 +73,7 @@ def _series(p: Mapping[str, Any], contract: Contract, **extra: Any) -> Series:
 def check_clipped(table: str, column: str, feature: FeatureSpec, contract: Contract) -> None:
     """A summed column of a private table needs clip bounds: they are its release's sensitivity."""
     spec = contract.tables.get(table)
-    if spec is not None and not spec.privacy.is_public and column not in spec.privacy.clip:
+    if spec is not None and column in spec.columns and not spec.privacy.is_public and column not in spec.privacy.clip:
         raise contract.error(f"{feature.where()}: column '{column}' of table '{table}' is summed, so the "
                              f"table's privacy.clip must bound it (e.g. clip: {{{column}: [low, high]}})")
 

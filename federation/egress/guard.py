@@ -27,9 +27,8 @@ from federation.site_policy import RuleRefusal, SitePolicy, load_site_policy
 # Every kind of message a node may send, and whether it carries DP releases (then it must charge them).
 MESSAGE_KINDS: dict[str, bool] = {
     "dp-model-update": True,           # horizontal: a DP-SGD model update
-    "dp-embeddings": True,             # vertical: noised embeddings of a Poisson-sampled batch
-    "dp-prediction-embeddings": True,  # vertical: noised embeddings for predictions
-    "dp-aggregate": True,              # analytics: DP aggregates, DP evaluation metrics
+    "dp-aggregate": True,              # a person-level DP release of the node's tables (blocks, label, analytics)
+    "dp-aggregate-reused": False,      # the same release again, already charged when it first left the node
     "psi": False,                      # private set intersection protocol message (discloses a set size)
     "public-fact": False,              # facts declared public, e.g. the public area register
     "error": False,                    # an error reply: a short text, never data
@@ -92,6 +91,8 @@ class EgressGuard:
             self.log.check_tail()
             try:
                 check_egress(self.policy, egress)
+                if egress.kind == "dp-aggregate-reused":
+                    self._check_reused(egress)
                 charged = self._charge(egress)
             except PolicyRefusal as refusal:
                 self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal)))
@@ -99,6 +100,15 @@ class EgressGuard:
             for name, value in egress.facts.items():
                 self.ledger.record_fact(egress.run_id, name, value, f"{egress.kind} message, round {egress.round}")
             return self.log.append(self._content(egress, "released", **charged))
+
+    def _check_reused(self, egress: Egress) -> None:
+        """A re-sent release must name tables whose release the ledger holds (it was charged then)."""
+        tables = [t for t in str(egress.params.get("reused_tables", "")).split(",") if t]
+        charged = {r.table for r in self.ledger.history() if r.mechanism == "gaussian"}
+        missing = [t for t in tables if t not in charged]
+        if not tables or missing:
+            raise RuleRefusal("message.charges", "a re-used release must name tables whose release the ledger "
+                              f"holds; not charged: {', '.join(missing) or '(none named)'}", where="egress rule")
 
     def _charge(self, egress: Egress) -> dict[str, Any]:
         """Charge the message's releases to the ledger; return what the record states about epsilon.
@@ -214,7 +224,7 @@ def _check_shape(egress: Egress) -> None:
 
     if any(not isinstance(r, Release) for r in egress.charges):
         raise ConfigError(f"egress of run {egress.run_id}: charges must be dp_accounting.Release objects")
-    for name in ("noise_multiplier", "sample_rate", "rounds"):
+    for name in ("noise_multiplier", "sample_rate", "rounds"):  # (other params are free text, logged as given)
         value = egress.params.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
             raise ConfigError(f"egress of run {egress.run_id}: params[{name!r}] must be a finite number, got {value!r}")
