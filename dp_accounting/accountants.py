@@ -91,6 +91,8 @@ class PRVAccountant:
         entries = tuple(compress(history))
         if not entries:
             return 0.0
+        if all(q == 1.0 for _, q, _ in entries):   # only plain Gaussian releases: exact, no numerical error
+            return gaussian_epsilon(entries, delta)
         return _prv_upper(entries, delta, self.eps_error_for(entries, delta))
 
     def eps_error_for(self, entries: tuple[Entry, ...], delta: float) -> float:
@@ -101,12 +103,38 @@ class PRVAccountant:
         return min(self.max_eps_error, max(self.min_eps_error, scale))
 
     def describe(self) -> str:
+        """(Histories of plain Gaussian releases only are computed exactly, see `gaussian_epsilon`.)"""
         if self.eps_error is not None:
             rule = f"eps_error {self.eps_error:g}"
         else:
             rule = (f"eps_error {self.relative_error:.2%} of the RDP epsilon, within "
                     f"[{self.min_eps_error:g}, {self.max_eps_error:g}]")
         return f"Opacus PRV, upper end of its error interval; {rule}"
+
+
+@lru_cache(maxsize=1024)
+def gaussian_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
+    """Exact epsilon of composed Gaussian mechanisms without subsampling: together they are one Gaussian
+    mechanism with mu = sqrt(sum of steps / sigma^2) (Dong, Roth, Su 2019), whose privacy curve is
+    delta(eps) = Phi(mu/2 - eps/mu) - e^eps Phi(-mu/2 - eps/mu) (Balle and Wang 2018). Bisection to 1e-9."""
+    from scipy.stats import norm
+
+    mu = math.sqrt(sum(steps / sigma**2 for sigma, _, steps in entries))
+
+    def delta_at(eps: float) -> float:
+        return float(norm.cdf(mu / 2 - eps / mu) - math.exp(eps) * norm.cdf(-mu / 2 - eps / mu))
+
+    if delta_at(0.0) <= delta:
+        return 0.0
+    low, high = 0.0, 1.0
+    while delta_at(high) > delta:
+        high *= 2
+        if high > 1e4:
+            raise ConfigError(f"epsilon of this Gaussian history exceeds 10^4 at delta {delta:g}")
+    while high - low > 1e-9:
+        mid = (low + high) / 2
+        low, high = (mid, high) if delta_at(mid) > delta else (low, mid)
+    return high
 
 
 @lru_cache(maxsize=1024)

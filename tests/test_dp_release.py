@@ -1,0 +1,58 @@
+"""Person-level DP releases: bounds on raw records, calibrated noise, independent draws, honest epsilon."""
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+from scipy.stats import norm
+
+from clients.release import opendp_gaussian
+from dp_accounting import Release, get_accountant
+from federation.contracts.parsing import parse_privacy
+from federation.contracts.series import bound_pairs
+from federation.contracts.spec import ColumnSpec, TablePrivacy
+from federation.errors import ContractError
+
+
+def analytic_gaussian_epsilon(z: float, delta: float) -> float:
+    """Closed form of the Gaussian mechanism (Balle & Wang 2018): the smallest eps with delta(eps) <= delta."""
+    def delta_at(eps: float) -> float:
+        return norm.cdf(0.5 / z - eps * z) - math.exp(eps) * norm.cdf(-0.5 / z - eps * z)
+    return brentq(lambda e: delta_at(e) - delta, 1e-9, 100.0)
+
+
+@pytest.mark.parametrize("z", [0.7, 1.4, 3.0])
+def test_ledger_epsilon_of_a_gaussian_release_matches_the_closed_form(z):
+    release = Release(mechanism="gaussian", noise_multiplier=z, sample_rate=1.0, steps=1, run_id="r", round=0,
+                      kind="dp-aggregate", table="t", sensitivity=2.0)
+    assert get_accountant("prv").epsilon([release], 1e-5) == pytest.approx(analytic_gaussian_epsilon(z, 1e-5), abs=0.01)
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_noise_matches_its_calibration_and_draws_are_independent(integer):
+    values = np.full(20_000, 50.0)
+    first = opendp_gaussian(values, 3.0, integer=integer) - values
+    second = opendp_gaussian(values, 3.0, integer=integer) - values
+    # Standard deviation within 3% and mean within 0.1 (about 5 standard errors at n = 20,000).
+    assert first.std() == pytest.approx(3.0, rel=0.03) and abs(first.mean()) < 0.1
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.05 and not np.array_equal(first, second)
+
+
+def test_bounds_cut_a_unit_over_its_cells_and_per_cell_records_and_say_so():
+    privacy = TablePrivacy(unit="hh", max_cells=2, max_per_cell=1)
+    unit = np.array([0, 0, 0, 0, 1])                       # unit 0: records in 3 cells, two in one cell
+    row = np.arange(5)
+    cell = np.array([10, 11, 12, 12, 10])
+    period = np.array([0, 1, 2, 2, 0])
+    keep, stats = bound_pairs(unit, row, cell, period, privacy)
+    # Unit 0 keeps its two most recent cells (periods 2 and 1) and one record in cell 12; unit 1 is untouched.
+    assert keep.tolist() == [False, True, True, False, True]
+    assert stats["units_cut"] == 1 and stats["pairs_cut"] == 2 and stats["share_cut"] == pytest.approx(0.4)
+
+
+def test_public_unit_is_refused_for_a_table_with_a_person_column():
+    columns = {"hh": ColumnSpec(name="hh", type="string")}
+    with pytest.raises(ContractError, match="refused for a table with a person column"):
+        parse_privacy({"unit": "public"}, "table 'x'", columns, ("hh",), ContractError)
+    with pytest.raises(ContractError, match="`privacy` is required"):
+        parse_privacy(None, "table 'x'", columns, (), ContractError)
