@@ -2,14 +2,14 @@
 
 1. horizontal federation: synthetic cities and UCI by census region (held-out R² at epsilon 1, 3, 8;
    pooled and local-only yardsticks; DP-SGD throughput);
-2. vertical federation: Heerlen's partners and UCI by block (held-out R² at epsilon 1, 3, 8; pooled
-   and best single partner);
+2. vertical federation on DP releases: Heerlen's partners (and, with `--full`, the Leicestershire
+   records), held-out R² at epsilon 0.5, 1, 3, 8 against the pooled model and each partner alone;
 3. PSI throughput for 10^4 and 10^5 keys per side;
 4. Flower's engine overhead per round (the real engine against the in-process grid);
 5. the privacy accountants (reference values, a 10^4-release ledger, calibration).
 
-Quick: held-out fold 0 only (about 6 minutes on 2 shared cores). Full: all five folds (every area held
-out once; about 12 minutes). Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
+Quick: horizontal on held-out fold 0 only, vertical on Heerlen with one release per epsilon. Full: all
+five folds, vertical on both datasets with three releases per epsilon. Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def steps(full: bool) -> list[tuple[str, Callable[[], int]]]:
     mode = ["--full"] if full else ["--quick"]
     return [
         ("horizontal federation", lambda: horizontal.main(mode)),
-        ("vertical federation", lambda: vertical.main(mode)),
+        ("vertical federation", lambda: vertical.main([] if full else ["--datasets", "heerlen", "--draws", "1"])),
         ("PSI throughput", lambda: psi_throughput.main(["--sizes", "10000", "100000"])),
         ("Flower engine overhead", lambda: overhead.main([])),
         ("privacy accountants", lambda: accountants.main([])),

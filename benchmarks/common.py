@@ -34,7 +34,7 @@ from federation.dataset import Examples, area_folds
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
 from federation.model import BlockModel, build_model
-from federation.task import TrainConfig, predict, r2_mae, train
+from federation.task import TrainConfig, fit, predict, r2_mae
 
 RESULTS_DIR = APP_ROOT / "runs" / "bench"
 UCI_DIR = APP_ROOT.parent / "shared" / "data" / "uci_communities_crime"
@@ -272,8 +272,10 @@ def pooled_model(train_ex: Examples, task: TaskSettings, train_cfg: Mapping[str,
     """The yardstick's non-private model (configs/train settings) on `train_ex`, on `blocks` only if given
     (a partner's local-only model); rows lacking all of those blocks are left out."""
     blocks = tuple(blocks or train_ex.blocks)
-    model = build_model(task.model_spec(blocks), seed=seed)
-    return train(model, train_ex.only_blocks(blocks), TrainConfig(**{**train_cfg, "seed": seed}))
+    spec = task.model_spec(blocks)
+    model, _ = fit(lambda: build_model(spec, seed=seed), train_ex.only_blocks(blocks),
+                   TrainConfig(**{**train_cfg, "seed": seed}))
+    return model
 
 
 @dataclass

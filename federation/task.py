@@ -4,13 +4,14 @@ R² and MAE are reported in label units (liveability points), after undoing the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from federation.dataset import Examples, LabelSpec
+from federation.dataset import Examples, LabelSpec, area_folds
 from federation.model import BlockModel
 
 
@@ -24,6 +25,13 @@ class TrainConfig:
     weight_decay: float = 1e-2
     block_dropout: float = 0.1
     seed: int = 0
+    # When given, `fit` picks the weight decay among these by cross-validation over the training areas
+    # (more shrinkage pays where the inputs are noisy releases; the data decide how much).
+    weight_decay_choices: tuple[float, ...] = ()
+    inner_folds: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight_decay_choices", tuple(float(w) for w in self.weight_decay_choices or ()))
 
 
 def tensors(ex: Examples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -62,6 +70,37 @@ def train(model: BlockModel, ex: Examples, cfg: TrainConfig) -> BlockModel:
             loss.backward()
             opt.step()
     return model
+
+
+def fit(make_model: Callable[[], BlockModel], ex: Examples, cfg: TrainConfig) -> tuple[BlockModel, float]:
+    """Train a fresh model on `ex`, with the weight decay chosen by cross-validation over its areas.
+
+    Without `cfg.weight_decay_choices` this is `train` with `cfg.weight_decay`. With them, each choice is
+    scored by squared error on held-out areas of `ex` (`cfg.inner_folds` folds), and the best is used
+    on all of `ex`. Only `ex` is read: a caller's own held-out areas stay unseen. Returns the model and
+    the weight decay used.
+    """
+    choices = cfg.weight_decay_choices
+    if len(choices) > 1 and ex.y is not None:
+        areas = ex.keys["area_code"].astype(str).to_numpy()
+        folds = area_folds(areas, cfg.inner_folds, cfg.seed + 7919)
+        fold_of = np.array([folds[a] for a in areas])
+        labelled = ~np.isnan(ex.y)
+        errors = []
+        for wd in choices:
+            pred = np.full(len(ex), np.nan, np.float32)
+            for k in range(cfg.inner_folds):
+                test = fold_of == k
+                if test.all() or not test.any():
+                    continue
+                net = train(make_model(), ex.subset(~test & labelled), replace(cfg, weight_decay=wd))
+                pred[test] = predict(net, ex.subset(test))
+            ok = labelled & ~np.isnan(pred)
+            errors.append(float(np.mean((pred[ok] - ex.y[ok]) ** 2)) if ok.any() else np.inf)
+        cfg = replace(cfg, weight_decay=choices[int(np.argmin(errors))])
+    elif len(choices) == 1:
+        cfg = replace(cfg, weight_decay=choices[0])
+    return train(make_model(), ex, cfg), cfg.weight_decay
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from federation.dataset import KEYS, area_folds, make_examples, next_period, smo
 from federation.messages import TaskSettings, to_config
 from federation.model import build_model
 from federation.psi import CoordinatorPsi, encode_key
-from federation.task import TrainConfig, predict, r2_mae, train
+from federation.task import TrainConfig, fit, predict, r2_mae
 from server.queries import RunFailed, ask, content_or_fail
 from server.run_record import RunRecord
 from server.strategies import wait_for_nodes
@@ -142,8 +142,9 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
     held = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
     train_cfg = TrainConfig(**{**cfg["train"], "seed": seed})
-    model = build_model(task.model_spec(order), seed=seed)
-    train(model, ex.subset(~held), train_cfg)
+    model, weight_decay = fit(lambda: build_model(task.model_spec(order), seed=seed), ex.subset(~held), train_cfg)
+    record.say(f"fusion model trained on {int((~held).sum())} rows (weight decay {weight_decay:g}, "
+               "chosen by cross-validation over the training areas)")
     evaluation = None
     if held.any():
         test = ex.subset(held)
@@ -152,6 +153,15 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
         frame = test.keys.copy()
         frame["y_dp"] = task.label.unscale(test.y)
         frame["pred"] = task.label.unscale(pred)
+        # Each partner alone on its own release (same rows, same training): what the federation adds.
+        for partner, spec in fed["partners"].items():
+            own = list(spec["blocks"])
+            alone, _ = fit(lambda: build_model(task.model_spec(own), seed=seed), ex.subset(~held).only_blocks(own),
+                           train_cfg)
+            has = test.present[:, [test.blocks.index(b) for b in own]].any(axis=1)
+            column = np.full(len(test), np.nan)
+            column[has] = task.label.unscale(predict(alone, test.only_blocks(own)))
+            frame[f"pred_alone_{partner}"] = column
         frame.to_csv(record.run_dir / "holdout_predictions.csv", index=False)
     record.add_round({"round": 1, "epsilon": eps, "holdout": evaluation})
     if evaluation:

@@ -8,7 +8,7 @@ predictions together (steadier than one small test split of ~50 areas).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -17,7 +17,7 @@ import pandas as pd
 
 from federation.dataset import Examples, LabelSpec, area_folds, block_widths
 from federation.model import ModelSpec, build_model
-from federation.task import TrainConfig, predict, r2_mae, train
+from federation.task import TrainConfig, fit, predict, r2_mae
 
 
 @dataclass
@@ -79,8 +79,9 @@ def cross_validated(
         test = fold_of == k
         if not test.any() or test.all():
             continue
-        net = build_model(model.only(blocks), seed=seed + k)
-        train(net, sub.subset(~test), TrainConfig(**{**train_cfg.__dict__, "seed": seed + k}))
+        spec = model.only(blocks)
+        net, _ = fit(lambda: build_model(spec, seed=seed + k), sub.subset(~test),
+                     replace(train_cfg, seed=seed + k))
         pred[test] = predict(net, sub.subset(test))
     scored = ~np.isnan(pred)
     frame = sub.keys[scored].reset_index(drop=True)

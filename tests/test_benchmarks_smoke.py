@@ -61,7 +61,7 @@ def test_each_benchmark_prints_finite_figures(tiny, capsys):
     assert saved["cities"]["nodes"]["heerlen"]["federated"]["8"]["r2"] == pytest.approx(rows["heerlen"][1], abs=5e-4)
 
     # Vertical: Heerlen's three partners' DP releases at epsilon 8 per unit beside the exact yardstick.
-    assert vertical.main(["--datasets", "heerlen", "--epsilons", "8", "--folds", "2"]) == 0
+    assert vertical.main(["--datasets", "heerlen", "--epsilons", "8", "--folds", "2", "--draws", "1"]) == 0
     out = capsys.readouterr().out
     fed = numbers(next(line for line in out.splitlines() if line.startswith("federated DP (all partners)")))
     assert len(fed) == 2 and all(math.isfinite(v) and v <= 1.0 for v in fed)   # epsilon 8, then exact pooled

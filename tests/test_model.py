@@ -8,7 +8,7 @@ import torch
 
 from federation.dataset import LabelSpec, block_schema, block_widths, make_examples
 from federation.model import ModelSpec, build_model
-from federation.task import TrainConfig, evaluate, predict, train
+from federation.task import TrainConfig, evaluate, fit, predict, train
 
 BLOCKS = ("context", "safety", "social", "care")
 
@@ -86,3 +86,21 @@ def test_training_learns_a_signal():
     model = train(build_model(spec(), seed=0), ex.subset(~test), TrainConfig(epochs=40))
     assert evaluate(model, ex.subset(test), LabelSpec())["r2"] > 0.8
     assert predict(model, ex.subset(test)).shape == (int(test.sum()),)
+
+
+def test_fit_chooses_weight_decay_by_inner_cross_validation():
+    """`fit` trains the choice with the least held-out error over the training areas, and nothing else."""
+    blocks, label = frames(n_areas=30, months=6)
+    ex = make_examples(blocks, BLOCKS, label)
+    cfg = TrainConfig(epochs=10, weight_decay_choices=[0.0, 30.0], inner_folds=3)
+    model, chosen = fit(lambda: build_model(spec(), seed=0), ex, cfg)
+    # A real signal: heavy shrinkage flattens every prediction, so the small weight decay wins.
+    assert chosen == 0.0
+    same = train(build_model(spec(), seed=0), ex, TrainConfig(epochs=10, weight_decay=0.0))
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), same.parameters()))
+    # Pure noise as the label: fitting it only hurts held-out areas, so the strong shrinkage wins.
+    noise = make_examples(blocks, BLOCKS, label.assign(label=4.1 + np.random.default_rng(1).normal(size=len(label))))
+    assert fit(lambda: build_model(spec(), seed=0), noise, TrainConfig(epochs=30, weight_decay_choices=[0.0, 30.0]))[1] == 30.0
+    # One choice, or none, is plain training with it.
+    assert fit(lambda: build_model(spec(), seed=0), ex, TrainConfig(epochs=1, weight_decay_choices=[0.5]))[1] == 0.5
+    assert fit(lambda: build_model(spec(), seed=0), ex, TrainConfig(epochs=1, weight_decay=0.2))[1] == 0.2

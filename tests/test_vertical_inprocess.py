@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,6 +48,11 @@ def test_vertical_run_releases_once_per_table_trains_and_predicts_then_reuses(no
     predictions = pd.read_csv(tmp_path / "first" / "predictions.csv")
     assert len(predictions) == status["predicted_areas"] > 40
     assert predictions["predicted_liveability"].between(2, 6).all()
+    # Held-out areas: the fusion model and each partner alone on its own release, for the same rows.
+    held = pd.read_csv(tmp_path / "first" / "holdout_predictions.csv")
+    assert {"pred", "y_dp", "pred_alone_police", "pred_alone_municipality", "pred_alone_buurtteams"} <= set(held.columns)
+    assert held[["pred", "pred_alone_police"]].notna().all().all() and len(held) > 0
+    assert not np.allclose(held["pred"], held["pred_alone_police"])
     tables = {}
     for cfg in nodes.values():
         with PrivacyLedger(ledger_path(cfg["data-dir"])) as ledger:

@@ -122,6 +122,11 @@ def comparison_table(run_dir: Path, baseline_json: Path, exact_label: Path) -> s
         pooled = m["r2"] if pooled is None else pooled
         rows.append(f"{name + ' (exact)':<44} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>6d}")
     rows.append(f"{'federated DP (vertical, real engine)':<44} {fed['r2']:>7.3f} {fed['mae']:>7.3f} {fed['n']:>6d}")
+    for column in [c for c in held.columns if c.startswith("pred_alone_")]:
+        scored = held[held[column].notna()]
+        m = r2_mae(scored["label"].to_numpy(), scored[column].to_numpy())
+        name = f"{column.removeprefix('pred_alone_')} alone (its own DP release)"
+        rows.append(f"{name:<44} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>6d}")
     if pooled:
         rows.append(f"federated / pooled: {fed['r2'] / pooled:.2f} (held-out areas: {len(areas)})")
     for f in sorted((run_dir / "privacy").glob("*.json")):
