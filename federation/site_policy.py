@@ -105,6 +105,15 @@ class SitePolicy:
                 f"{self.bounds.min_noise_multiplier:g}",
             )
 
+    def check_delta(self, delta: float) -> None:
+        """A run may not state its guarantee at a larger delta than the node accounts at."""
+        if not delta <= self.privacy.delta:
+            raise RuleRefusal(
+                "privacy.delta",
+                f"the proposal states its guarantee at delta {delta:g}, above the node's delta "
+                f"{self.privacy.delta:g}: a larger delta is a weaker guarantee than this node gives",
+            )
+
     def check_sample_rate(self, sample_rate: float) -> None:
         if not sample_rate <= self.bounds.max_sample_rate:
             raise RuleRefusal(

@@ -134,7 +134,8 @@ def test_an_empty_node_audits_clean(tmp_path: Path):
 
 FIELDS = ["seq", "time", "status", "run_id", "round", "kind", "run_kind", "payload_sha256", "bytes", "rows",
           "bundle_hash", "params", "releases", "facts", "epsilon_charged", "epsilon_cumulative", "epsilon_year",
-          "delta", "accountant", "unit", "rule", "reason", "policy_version", "prev_hash", "hash"]
+          "delta", "accountant", "unit", "rule", "reason", "policy_version", "ledger_count", "ledger_digest",
+          "prev_hash", "hash"]
 
 
 def _altered(value: object) -> object:

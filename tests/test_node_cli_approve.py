@@ -212,8 +212,9 @@ def test_unapproved_bundle_is_refused_then_approval_lets_it_out(police: Path, pu
         (proposal(sample_rate=0.08), "bounds.max_sample_rate"),
         (proposal(rounds=51), "bounds.max_rounds_per_run"),
         (proposal(steps_per_round=20000, noise_multiplier=0.8, sample_rate=0.05), "privacy.epsilon_per_year"),
+        (proposal(delta=0.5), "privacy.delta"),
     ],
-    ids=["run-kind", "noise", "sample-rate", "rounds", "budget"],
+    ids=["run-kind", "noise", "sample-rate", "rounds", "budget", "delta"],
 )
 def test_approve_refuses_what_the_policy_forbids_naming_the_rule(police: Path, pulse_twin, p: RunProposal, rule: str):
     code, _, err = _approve(pulse_twin, police, p, "--yes")

@@ -84,6 +84,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit.add_argument("--json", action="store_true", help="print the audit as JSON")
     audit.set_defaults(func=run_audit_command)
 
+    recover = sub.add_parser(
+        "recover-ledger",
+        help="rebuild the privacy ledger from the verified egress log (after the guard refused it)",
+        description=(
+            "When the privacy ledger no longer matches the egress log (deleted, emptied, edited, copied from "
+            "another node), the node refuses every release. This rebuilds the ledger from the log's charged "
+            "releases, only if the whole log verifies; the old ledger is kept beside the new one."
+        ),
+    )
+    recover.add_argument("--node-dir", required=True, type=Path, help="the node directory")
+    recover.add_argument("--yes", action="store_true", help="rebuild without asking for confirmation")
+    recover.set_defaults(func=run_recover_ledger)
+
     policy = sub.add_parser(
         "policy",
         help="check the site policy and show its rules and the budget spent",
@@ -214,6 +227,7 @@ def run_approve(args: argparse.Namespace) -> int:
             return 0
 
     policy.check_run_kind(proposal.run_kind)
+    policy.check_delta(p.delta)
     policy.check_noise_multiplier(p.noise_multiplier)
     policy.check_sample_rate(p.sample_rate)
     policy.check_rounds(p.rounds)
@@ -225,7 +239,7 @@ def run_approve(args: argparse.Namespace) -> int:
     print(f"After this run it would reach epsilon {projection.epsilon_lifetime:.4g} over its life "
           f"(cap {caps.epsilon_lifetime:g}) and {projection.epsilon_year:.4g} over the last 365 days "
           f"(cap {caps.epsilon_per_year:g}), at delta {caps.delta:g} ({caps.accountant}).")
-    if p.delta > caps.delta:
+    if p.delta < caps.delta:
         print(f"Note: the proposal's target is stated at delta {p.delta:g}; this node accounts at its own "
               f"delta {caps.delta:g}.")
 
@@ -252,7 +266,7 @@ def run_approve(args: argparse.Namespace) -> int:
 
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
-        raise ConfigError("confirmation needed but there is no terminal: review the proposal and pass --yes")
+        raise ConfigError("confirmation needed but there is no terminal: review what the command does and pass --yes")
     try:
         return input(question).strip().lower() in ("y", "yes")
     except EOFError:
@@ -273,6 +287,26 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
     report = run_audit(args.node_dir, run=args.run)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_audit(report))
+    return 0
+
+
+# node recover-ledger
+
+def run_recover_ledger(args: argparse.Namespace) -> int:
+    from federation.egress.recover import recover_ledger
+
+    if not args.yes and not _confirm(f"Rebuild the privacy ledger of {args.node_dir} from its egress log? [y/N] "):
+        print("nothing changed")
+        return 1
+    done = recover_ledger(args.node_dir)
+    if done["status"] == "unchanged":
+        print(f"the ledger already holds exactly the {done['releases']} releases the egress log records: nothing to do")
+        return 0
+    print(f"ledger rebuilt from the egress log: {done['releases']} releases ({done['reason']})")
+    if done["old_ledger"]:
+        print(f"the old ledger is kept as {done['old_ledger']}")
+    if done["dropped"]:
+        print(f"{done['dropped']} release(s) of the old ledger that no log record charges were dropped (never sent)")
     return 0
 
 

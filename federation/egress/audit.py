@@ -1,23 +1,23 @@
 """`pulse-twin node audit`: what left the node and what it cost, from the egress log and the ledger.
 
 The audit trusts nothing it has not checked: it verifies the log's hash chain and head, checks that
-the DP releases in the log are exactly those in the privacy ledger, and recomputes epsilon from the
+the privacy ledger holds exactly the DP releases of the log, in order and field by field
+(`federation.egress.vouch`, the check the guard makes before every release), and recomputes epsilon from the
 ledger's releases with the node's accountant (never reusing a number written in the log without
 comparing it). It raises `LogTampered`, naming the record, when any of that fails.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from federation.egress.log import EgressLog, LogTampered
+from federation.egress import vouch
+from federation.egress.log import Checkpoint, EgressLog, LogTampered
 from federation.site_policy import load_site_policy
 
 # Recorded and recomputed epsilon must agree to this tolerance (same accountant, same releases).
 _TOLERANCE = 1e-6
-_KEY_FIELDS = ("run_id", "round", "kind", "unit", "mechanism", "noise_multiplier", "sample_rate", "steps", "created_at")
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,19 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
     if path.exists():
         with PrivacyLedger(path, create=False) as ledger:
             history = ledger.history()
-    _cross_check(records, history, log.path)
+    vouch.check(Checkpoint(), records, history, policy.partner, path, log.path)
 
     accountant = get_accountant(accountant_name)
     runs: dict[str, dict[str, Any]] = {}
     prefix: list[Any] = []
-    by_key = {_key(r): r for r in history}
+    remaining = iter(history)   # the vouch check showed: the ledger holds the log's releases, in its order
     for record in records:
         summary = runs.setdefault(record["run_id"], _new_run(record))
         if record.get("status") == "refused":
             summary["refused"].append(_entry(record))
             continue
         summary["released"].append(_entry(record))
-        prefix.extend(by_key[_key(r)] for r in record.get("releases", []))
+        prefix.extend(next(remaining) for _ in record.get("releases", []))
         summary["_last_prefix"] = len(prefix)
         summary["_last_record"] = record
     # Epsilon after each run, recomputed from the ledger's releases up to that run's last release.
@@ -73,6 +73,7 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
                 f"{stated:.6g}, but the ledger's releases up to it give {recomputed:.6g}"
             )
         summary["epsilon_after_run"] = recomputed
+    log.read_checkpoint()   # the prefix the guard verified last is still the same bytes (a rewritten chain is not)
     for summary in runs.values():
         summary["groups"] = _groups(summary["released"], summary["refused"])
         summary["bytes"] = sum(e["bytes"] for e in summary["released"])
@@ -146,39 +147,6 @@ def format_audit(report: dict[str, Any]) -> str:
             for e in run["refused"]:
                 lines.append(f"    #{e['seq']} {e['time']} round {e['round']} {e['kind']} ({_size(e['bytes'])}): {e['reason']}")
     return "\n".join(lines)
-
-
-def _cross_check(records: list[dict[str, Any]], history: list[Any], log_path: Path) -> None:
-    """Every charged release in the log is in the ledger, and vice versa (as multisets)."""
-    in_log: Counter = Counter()
-    where: dict[tuple, int] = {}
-    for record in records:
-        for release in record.get("releases", []):
-            key = tuple(release.get(f) for f in _KEY_FIELDS)
-            in_log[key] += 1
-            where.setdefault(key, record["seq"])
-    in_ledger = Counter(_key(r) for r in history)
-    missing_in_ledger = in_log - in_ledger
-    missing_in_log = in_ledger - in_log
-    if missing_in_ledger:
-        key = next(iter(missing_in_ledger))
-        seq = where[key]
-        raise LogTampered(
-            f"{log_path}, line {seq + 1} (record #{seq}): charges a release (run {key[0]}, round {key[1]}, {key[2]}) "
-            "that is not in the privacy ledger: the ledger lost a release or the record was forged"
-        )
-    if missing_in_log:
-        key = next(iter(missing_in_log))
-        raise LogTampered(
-            f"{log_path}: the privacy ledger holds a release (run {key[0]}, round {key[1]}, {key[2]}, recorded "
-            f"{key[8]}) that no record of the egress log charges: a record was deleted, or the release was "
-            "recorded without passing the egress guard"
-        )
-
-
-def _key(release: Any) -> tuple:
-    data = release.to_dict() if hasattr(release, "to_dict") else dict(release)
-    return tuple(data.get(f) for f in _KEY_FIELDS)
 
 
 def _new_run(record: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,13 @@ records any disclosed facts, and appends a hash-chained record to `state/egress.
 raises `PolicyRefusal` (or `BudgetExceeded`) naming the rule, charges nothing, and is itself logged.
 The caller sends the message only after `release` returned its record.
 
-Order of work, under the node's egress lock: check the log's tail (a log the node cannot vouch for
-blocks everything), check the rules, charge the ledger, record facts, append the record. If the append
-itself fails after the charge (a full disk), the caller gets the error and sends nothing; the ledger
-then holds a charge the log lacks, which errs on the side of over-counting and which the audit reports.
+Order of work, under the node's egress lock: verify the log's chain since its last checkpoint and that
+the privacy ledger is exactly what the log vouches for (`federation.egress.vouch`; a log or ledger the
+node cannot vouch for blocks everything), check the rules, charge the ledger, record facts, append the
+record (stating the ledger's count and running digest after the charge). If the append itself fails
+after the charge (a full disk), the caller gets the error and sends nothing; the ledger then holds a
+charge the log lacks, and the next release is refused until `pulse-twin node recover-ledger` rebuilds
+the ledger from the log (the unsent charge is dropped: nothing left the node).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from federation.egress import vouch
 from federation.egress.log import EgressLog
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 from federation.site_policy import RuleRefusal, SitePolicy, load_site_policy
@@ -88,18 +92,36 @@ class EgressGuard:
             r if getattr(r, "node", None) else replace(r, node=self.policy.partner) for r in egress.charges
         ])
         with self.log.locked():
-            self.log.check_tail()
+            count, digest = self.vouched()
             try:
                 check_egress(self.policy, egress)
                 if egress.kind == "dp-aggregate-reused":
                     self._check_reused(egress)
                 charged = self._charge(egress)
             except PolicyRefusal as refusal:
-                self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal)))
+                self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal),
+                                              ledger_count=count, ledger_digest=digest))
                 raise
+            for release in egress.charges:
+                count, digest = count + 1, vouch.digest_step(digest, vouch.plain_release(release))
             for name, value in egress.facts.items():
                 self.ledger.record_fact(egress.run_id, name, value, f"{egress.kind} message, round {egress.round}")
-            return self.log.append(self._content(egress, "released", **charged))
+            return self.log.append(self._content(egress, "released", **charged, ledger_count=count,
+                                                 ledger_digest=digest))
+
+    def vouched(self) -> tuple[int, str]:
+        """Verify the log since its checkpoint and the ledger against it; move the checkpoint on.
+
+        Returns the ledger's release count and running digest; raises LogTampered (a LedgerMismatch naming
+        rule `ledger-vouch` for the ledger) when the node cannot vouch for either. Call under the lock.
+        """
+        self.log.check_tail()
+        cp = self.log.read_checkpoint()
+        new, size = self.log.verify_since(cp)
+        count, digest = vouch.check(cp, new, self.ledger.history(), self.policy.partner, self.ledger.path,
+                                    self.log.path)
+        self.log.write_checkpoint(cp.count + len(new), new[-1]["hash"] if new else cp.hash, size, count, digest)
+        return count, digest
 
     def _check_reused(self, egress: Egress) -> None:
         """A re-sent release must name tables whose release the ledger holds (it was charged then)."""
@@ -138,9 +160,9 @@ class EgressGuard:
             "bytes": egress.payload_bytes,
             "rows": egress.rows,
             "bundle_hash": egress.bundle_hash,
-            "params": _plain(egress.params),
-            "releases": [_release_dict(r) for r in egress.charges] if status == "released" else [],
-            "facts": _plain(egress.facts) if status == "released" else {},
+            "params": vouch.plain(egress.params),
+            "releases": [vouch.plain_release(r) for r in egress.charges] if status == "released" else [],
+            "facts": vouch.plain(egress.facts) if status == "released" else {},
             "epsilon_charged": 0.0,
             "epsilon_cumulative": None,
             "epsilon_year": None,
@@ -248,20 +270,3 @@ def _rule_of(refusal: PolicyRefusal) -> str:
 def _unit(charges: list[Any]) -> str | None:
     units = sorted({r.unit for r in charges})
     return ", ".join(units) if units else None
-
-
-def _release_dict(release: Any) -> dict[str, Any]:
-    return _plain(release.to_dict() if hasattr(release, "to_dict") else dict(vars(release)))
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy (tuples to lists, non-finite floats to text) for the log."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)

@@ -8,6 +8,11 @@ records and the last hash, replaced atomically after every append.
 
 The chain has no secret: it makes changes evident to the audit, it does not stop someone who rewrites
 the whole log and its head. Comparing the head hash the audit prints with one noted earlier does.
+
+The guard verifies the whole chain before every release, incrementally: `state/egress.checkpoint` holds
+the number of records verified last time, the SHA-256 of the log's bytes up to them, and the ledger's
+state they vouched for; a later check hashes that prefix (any change to an old record fails it) and
+verifies record by record only what was appended since.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from federation.errors import PulseTwinError
 LOG_FILE = Path("state") / "egress.jsonl"
 HEAD_FILE = Path("state") / "egress.head"
 LOCK_FILE = Path("state") / "egress.lock"
+CHECKPOINT_FILE = Path("state") / "egress.checkpoint"
 GENESIS = "0" * 64
 
 
@@ -41,6 +47,18 @@ class Head:
 
     count: int
     hash: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The log's verified prefix: records, bytes and their SHA-256, and the ledger state they vouch for."""
+
+    count: int = 0
+    hash: str = GENESIS
+    bytes: int = 0
+    prefix_sha256: str = hashlib.sha256(b"").hexdigest()
+    ledger_count: int = 0
+    ledger_digest: str = GENESIS
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -103,7 +121,7 @@ class EgressLog:
         record["time"] = record.get("time") or _utc_now()
         record["prev_hash"] = head.hash
         record["hash"] = record_hash(record)
-        line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        line = _line(record)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
@@ -153,10 +171,61 @@ class EgressLog:
 
     def verify(self) -> list[dict[str, Any]]:
         """Check the whole chain and the head; return the records, or raise LogTampered naming the line."""
-        parsed = [_parse(line, self.path, number) for number, line in enumerate(self.read_lines(), start=1)]
+        return self._verify(self.read_lines(), Checkpoint())
+
+    def read_checkpoint(self) -> Checkpoint:
+        """The last verified prefix, checked against the log's bytes now; a fresh start if there is none."""
+        path = self.node_dir / CHECKPOINT_FILE
+        try:
+            cp = Checkpoint(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return Checkpoint()
+        except (ValueError, TypeError):
+            raise LogTampered(f"{path}: not a valid checkpoint record") from None
+        try:
+            with open(self.path, "rb") as handle:
+                prefix = handle.read(cp.bytes)
+        except FileNotFoundError:
+            prefix = b""
+        if len(prefix) != cp.bytes or hashlib.sha256(prefix).hexdigest() != cp.prefix_sha256:
+            raise LogTampered(
+                f"{self.path}: the first {cp.count} records, verified earlier, are no longer the same bytes: "
+                "a record before the last check was edited, deleted, inserted or reordered and the chain "
+                "rewritten after it; nothing may leave this node until the log is restored from a copy"
+            )
+        return cp
+
+    def verify_since(self, cp: Checkpoint) -> tuple[list[dict[str, Any]], int]:
+        """Verify the records appended after checkpoint `cp` (and the head); return them and the log's size."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        raw = data[cp.bytes:]
+        lines = raw.decode("utf-8", errors="replace").splitlines()
+        return self._verify(lines, cp, interrupted_ok=True), len(data)
+
+    def write_checkpoint(self, count: int, last_hash: str, size: int, ledger_count: int,
+                         ledger_digest: str) -> Checkpoint:
+        """Record that the first `count` records (`size` bytes, ending in `last_hash`) are verified and vouch
+        for the ledger's first `ledger_count` releases (running digest `ledger_digest`)."""
+        with open(self.path, "rb") if self.path.exists() else contextlib.nullcontext(None) as handle:
+            prefix = handle.read(size) if handle is not None else b""
+        new = Checkpoint(count=count, hash=last_hash, bytes=len(prefix),
+                         prefix_sha256=hashlib.sha256(prefix).hexdigest(),
+                         ledger_count=ledger_count, ledger_digest=ledger_digest)
+        path = self.node_dir / CHECKPOINT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(new.__dict__), encoding="utf-8")
+        os.replace(tmp, path)
+        return new
+
+    def _verify(self, lines: list[str], cp: Checkpoint, interrupted_ok: bool = False) -> list[dict[str, Any]]:
+        offset = cp.count
+        parsed = [_parse(line, self.path, number) for number, line in enumerate(lines, start=offset + 1)]
         records: list[dict[str, Any]] = []
-        prev = GENESIS
-        for number, record in enumerate(parsed, start=1):
+        prev = cp.hash
+        for number, record in enumerate(parsed, start=offset + 1):
             seq = record.get("seq")
             if record.get("hash") != record_hash(record):
                 raise LogTampered(
@@ -166,7 +235,7 @@ class EgressLog:
             if seq != number - 1:
                 raise LogTampered(
                     f"{self.path}, line {number}: holds record #{seq} where record #{number - 1} belongs: "
-                    + _sequence_break(parsed, number, seq)
+                    + _sequence_break(parsed, number - offset, seq, offset)
                 )
             if record.get("prev_hash") != prev:
                 raise LogTampered(
@@ -175,18 +244,22 @@ class EgressLog:
                 )
             prev = record["hash"]
             records.append(record)
+        total = offset + len(records)
         head = self.read_head()
         if head is None:
-            if records:
-                raise LogTampered(f"{self.head_path}: missing although {self.path} holds {len(records)} records")
+            if total:
+                raise LogTampered(f"{self.head_path}: missing although {self.path} holds {total} records")
             return records
-        if head.count != len(records) or head.hash != prev:
-            if head.count > len(records):
+        # A crash between writing a record and its head leaves the head one record behind (the guard
+        # then chains onto the record, see `_current_head`).
+        interrupted = interrupted_ok and head.count == total - 1 and bool(records) and head.hash == records[-1]["prev_hash"]
+        if (head.count != total or head.hash != prev) and not interrupted:
+            if head.count > total:
                 what = (
-                    f"records #{len(records)} to #{head.count - 1} were deleted from the end of the log"
-                    if head.count - len(records) > 1 else f"record #{len(records)} was deleted from the end of the log"
+                    f"records #{total} to #{head.count - 1} were deleted from the end of the log"
+                    if head.count - total > 1 else f"record #{total} was deleted from the end of the log"
                 )
-            elif head.count < len(records):
+            elif head.count < total:
                 what = (
                     f"line {head.count + 1} onwards was appended without the guard "
                     "(or a write was interrupted)"
@@ -194,17 +267,18 @@ class EgressLog:
             else:
                 what = "the last record was replaced"
             raise LogTampered(
-                f"{self.path}: the log has {len(records)} records ending in {prev[:12]}..., but "
+                f"{self.path}: the log has {total} records ending in {prev[:12]}..., but "
                 f"{self.head_path} records {head.count} ending in {head.hash[:12]}...: {what}"
             )
         return records
 
 
-def _sequence_break(parsed: list[dict[str, Any]], number: int, seq: Any) -> str:
+def _sequence_break(parsed: list[dict[str, Any]], number: int, seq: Any, offset: int = 0) -> str:
     """Say in words why line `number` holds record #seq instead of #(number - 1)."""
+    number += offset
     expected = number - 1
     lines_of = {}
-    for n, record in enumerate(parsed, start=1):
+    for n, record in enumerate(parsed, start=offset + 1):
         lines_of.setdefault(record.get("seq"), []).append(n)
     if len(lines_of.get(seq, [])) > 1:
         return f"record #{seq} also appears at line {[n for n in lines_of[seq] if n != number][0]}: a record was inserted"
@@ -214,6 +288,11 @@ def _sequence_break(parsed: list[dict[str, Any]], number: int, seq: Any) -> str:
         return (f"record #{expected} is missing (deleted)" if seq == number else
                 f"records #{expected} to #{seq - 1} are missing (deleted)")
     return "a record was inserted or renumbered"
+
+
+def _line(record: dict[str, Any]) -> str:
+    """A record as its one line in the log (ASCII, so characters and bytes count alike)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
