@@ -192,7 +192,7 @@ def throughput(extra: Sequence[str] = (), repeats: int = 3) -> dict[str, float]:
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         dp_rate = timed(lambda: dp_train(build_model(task.model_spec(), seed=0), ex, DPSGDConfig(
             noise_multiplier=1.0, max_grad_norm=dp.max_grad_norm, batch_size=dp.batch_size, local_epochs=epochs,
-            lr=dp.lr, momentum=dp.momentum, block_dropout=dp.block_dropout), seed=0))
+            lr=dp.lr, momentum=dp.momentum, block_dropout=dp.block_dropout)))
     plain_rate = timed(lambda: train(build_model(task.model_spec(), seed=0), ex, TrainConfig(
         epochs=epochs, batch_size=dp.batch_size, block_dropout=dp.block_dropout, seed=0)))
     return {"rows": len(ex), "batch_size": dp.batch_size, "dp_sgd_examples_per_s": dp_rate,

@@ -15,7 +15,7 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from clients.node import Node, send
 from dp_accounting import Release, get_accountant
 from dp_accounting.calibrate import noise_multiplier
-from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, steps_per_round
+from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, secure_normal, secure_uniform, steps_per_round
 from federation.egress import EgressGuard
 from federation.errors import PolicyRefusal
 from federation.messages import DPSettings, TaskSettings, from_config
@@ -88,9 +88,9 @@ def _noised_mean_loss(model, ex, q: float, sigma: float) -> float:
     """Squared error on a Poisson sample (rate q) of the node's rows: the clipped sum gets Gaussian
     noise (sensitivity LOSS_CLIP for adding or removing one row) and is divided by the expected
     sample size, so the release is one subsampled Gaussian step, charged like a training step."""
-    sampled = np.random.default_rng().random(len(ex)) < q
+    sampled = secure_uniform(len(ex)) < q
     pred = predict(model, ex.subset(sampled))
     clipped = np.minimum((pred - ex.y[sampled]) ** 2, LOSS_CLIP)
-    noisy = float(clipped.sum()) + float(np.random.default_rng().normal()) * sigma * LOSS_CLIP
+    noisy = float(clipped.sum()) + float(secure_normal(1, sigma * LOSS_CLIP)[0])
     return max(0.0, noisy) / (q * len(ex))
 

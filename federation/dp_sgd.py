@@ -4,6 +4,11 @@ The node, not Opacus, keeps the privacy history (its ledger); this module only r
 the noise multiplier the node calibrated once for the whole planned schedule, and returns exactly
 what was run (steps, sample rate, noise) so the ledger can charge it.
 
+Randomness that the guarantee rests on (which rows a step samples, the Gaussian noise) comes from the
+operating system's CSPRNG (`os.urandom`), never from a seeded generator whose later outputs follow from
+earlier ones: uniforms of 53 random bits, Gaussians by Box-Muller, each noise value the normalised sum of
+four draws (the defence against floating-point attacks that Opacus's secure mode also uses, n = 2).
+
 FedProx's proximal term is added to the gradient *after* clipping and noising: it does not depend on
 any row, so it is post-processing, and it would otherwise be lost (Opacus builds the update from
 per-sample gradients of the data loss only).
@@ -14,14 +19,43 @@ import math
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
+from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 from torch import nn
 
 from federation.dataset import Examples
 from federation.model import BlockModel
 from federation.task import drop_blocks, tensors
+
+
+def secure_uniform(n: int) -> np.ndarray:
+    """`n` independent uniforms on [0, 1) with 53 random bits each, from the OS's CSPRNG."""
+    bits = np.frombuffer(os.urandom(8 * n), dtype=np.uint64) >> np.uint64(11)
+    return bits.astype(np.float64) * 2.0**-53
+
+
+def secure_normal(n: int, std: float) -> np.ndarray:
+    """`n` independent N(0, std^2) values from the OS's CSPRNG (Box-Muller; each the sum of 4 draws / 2)."""
+    u1 = 1.0 - secure_uniform(2 * n)          # (0, 1]: log is finite
+    u2 = secure_uniform(2 * n)
+    radius = np.sqrt(-2.0 * np.log(u1))
+    draws = np.concatenate([radius * np.cos(2 * np.pi * u2), radius * np.sin(2 * np.pi * u2)])
+    return draws.reshape(4, n).sum(axis=0) / 2.0 * std
+
+
+class SecureNoiseDPOptimizer(DPOptimizer):
+    """Opacus's DP optimizer with its Gaussian noise drawn by `secure_normal`."""
+
+    def add_noise(self) -> None:
+        std = self.noise_multiplier * self.max_grad_norm
+        for p in self.params:
+            _check_processed_flag(p.summed_grad)
+            noise = torch.from_numpy(secure_normal(p.summed_grad.numel(), std)).to(p.summed_grad.dtype)
+            p.grad = (p.summed_grad + noise.view_as(p.summed_grad)).view_as(p)
+            _mark_as_processed(p.summed_grad)
 
 
 @dataclass(frozen=True)
@@ -63,7 +97,6 @@ def dp_train(
     ex: Examples,
     cfg: DPSGDConfig,
     global_params: list[torch.Tensor] | None = None,
-    seed: int | None = None,
 ) -> DPSGDOutcome:
     """Train `model` in place on `ex` with DP-SGD for one round; return the mechanism's parameters.
 
@@ -75,22 +108,20 @@ def dp_train(
     q = sample_rate(len(ex), cfg.batch_size)
     steps = steps_per_round(q, cfg.local_epochs)
     x, present, y = tensors(ex)
-    gen = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
+    # Only block dropout (a training choice, no part of the guarantee) uses torch's generator.
+    gen = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
     gsm = GradSampleModule(model, loss_reduction="mean")
-    optimizer = DPOptimizer(
+    optimizer = SecureNoiseDPOptimizer(
         torch.optim.SGD(gsm.parameters(), lr=cfg.lr, momentum=cfg.momentum),
         noise_multiplier=cfg.noise_multiplier,
         max_grad_norm=cfg.max_grad_norm,
         expected_batch_size=max(1, round(q * len(ex))),
         loss_reduction="mean",
-        # Noise always from its own generator: OS-seeded in production, so no reseeding of torch's global
-        # generator elsewhere in the process can make it repeat; seeded only when a test asks for it.
-        generator=torch.Generator().manual_seed(seed + 1 if seed is not None else int.from_bytes(os.urandom(8), "little")),
     )
     loss_fn = nn.MSELoss()
     gsm.train()
     for _ in range(steps):
-        idx = torch.nonzero(torch.rand(len(ex), generator=gen) < q).flatten()
+        idx = torch.from_numpy(np.flatnonzero(secure_uniform(len(ex)) < q))
         optimizer.zero_grad(set_to_none=True)
         out = gsm(x[idx], drop_blocks(present[idx], cfg.block_dropout, gen))
         loss = loss_fn(out, y[idx]) if len(idx) else out.sum() * 0.0
