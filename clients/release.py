@@ -54,7 +54,7 @@ def _digest(agg: TableAggregate, periods: list[str], areas: np.ndarray) -> str:
     """What makes two releases of a table the same release: its series, bounds and grid."""
     spec = {"series": sorted(s.key for s in agg.series), "unit": agg.privacy.unit,
             "max_cells": agg.privacy.max_cells, "max_per_cell": agg.privacy.max_per_cell,
-            "clip": {c: list(b) for c, b in sorted(agg.privacy.clip.items())}, "areas": [str(a) for a in areas]}
+            "max_events": agg.privacy.max_events, "clip": {c: list(b) for c, b in sorted(agg.privacy.clip.items())}, "areas": [str(a) for a in areas]}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 

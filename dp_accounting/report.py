@@ -253,6 +253,8 @@ def _bounds_text(bounds: dict[str, Any] | None) -> str:
     if not bounds:
         return "none (public: not bounded, not noised)"
     text = f"max_cells {bounds.get('max_cells')}, max_per_cell {bounds.get('max_per_cell')}"
+    if bounds.get("max_events") is not None:
+        text += f", max_events {bounds['max_events']} per date column"
     clip = bounds.get("clip") or {}
     if clip:
         text += ", clip " + ", ".join(f"{c} [{lo:g}, {hi:g}]" for c, (lo, hi) in sorted(clip.items()))

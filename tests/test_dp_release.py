@@ -56,3 +56,31 @@ def test_public_unit_is_refused_for_a_table_with_a_person_column():
         parse_privacy({"unit": "public"}, "table 'x'", columns, ("hh",), ContractError)
     with pytest.raises(ContractError, match="`privacy` is required"):
         parse_privacy(None, "table 'x'", columns, (), ContractError)
+
+
+def test_max_events_bounds_a_units_dated_records_and_lowers_the_sensitivity_it_justifies(tmp_path):
+    """Benefit starts: a household adds at most `max_events` of them; the bound cuts the rest, is reported,
+    and the table's sensitivity follows the formula in federation.contracts.series."""
+    from federation.contracts import build_features, load_contract
+    from federation.contracts.series import _bound_events
+    from federation.synthetic.generator import generate
+
+    # The bound itself: unit 0 has four dated records (periods 0..3), two survive; unit 1 keeps its one.
+    unit = np.array([0, 0, 0, 0, 1])
+    keep, cut = _bound_events(unit, np.arange(5), np.arange(5), np.array([0, 1, 2, 3, 0]), np.ones(5, bool),
+                              TablePrivacy(unit="hh", max_cells=24, max_events=2))
+    assert keep.tolist() == [False, False, True, True, True] and cut == 2
+
+    generate(out=tmp_path, cities=["heerlen"], seed=3, records=40_000, months=6)
+    node = tmp_path / "municipality"
+    bounded = build_features(load_contract("municipality", ["tables.uitkeringen.privacy.max_events=1"]), node)
+    loose = build_features(load_contract("municipality", ["~tables.uitkeringen.privacy.max_events"]), node)
+    b, lo = bounded.aggregates["uitkeringen"], loose.aggregates["uitkeringen"]
+    # Active benefit and debt cases (open months) and new benefit cases (start dates) fall in one series each.
+    assert lo.sensitivity == pytest.approx(math.sqrt(24 * 2))
+    assert b.sensitivity == pytest.approx(math.sqrt(24 * 1 * 1 * 1 + 1 * 1 * 1))
+    new = next(s.key for s in b.series if s.placement[0] == "time")
+    active = next(s.key for s in b.series if s.placement[0] == "interval")
+    assert b.values[new].sum() <= lo.values[new].sum()
+    assert b.stats["events_cut"] == lo.values[new].sum() - b.values[new].sum()
+    assert np.array_equal(b.values[active], lo.values[active])

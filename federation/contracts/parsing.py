@@ -21,7 +21,7 @@ _TOP_KEYS = {"name", "description", "area_register", "periods", "privacy_unit", 
              "tables", "blocks", "label", "partition"}
 _TABLE_KEYS = {"path", "format", "encoding", "delimiter", "decimal", "header", "columns_from", "na_values",
                "id", "area_template", "columns", "column_default", "audit_columns", "person_columns", "privacy"}
-_PRIVACY_KEYS = {"unit", "max_cells", "max_per_cell", "clip"}
+_PRIVACY_KEYS = {"unit", "max_cells", "max_per_cell", "max_events", "clip"}
 _COLUMN_KEYS = {"type", "format", "values", "separator", "prefix", "min", "max", "nullable"}
 
 
@@ -109,7 +109,9 @@ def parse_privacy(raw: Any, where: str, columns: Mapping[str, ColumnSpec], perso
         clip[str(column)] = (float(bounds[0]), float(bounds[1]))
     return TablePrivacy(unit=unit, max_cells=_positive_int(spec["max_cells"], f"{where}, privacy.max_cells", fail),
                         max_per_cell=_positive_int(spec["max_per_cell"], f"{where}, privacy.max_per_cell", fail),
-                        clip=clip)
+                        clip=clip,
+                        max_events=(None if spec.get("max_events") is None else
+                                    _positive_int(spec["max_events"], f"{where}, privacy.max_events", fail)))
 
 
 def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:

@@ -12,6 +12,11 @@ Sensitivity, derived here and nowhere else: with each series divided by its per-
 most 1 each in one cell, where `hits` is the largest number of the table's series a single record can
 fall in (their `where` filters and domains checked jointly). One unit then changes the normalised release
 by at most sqrt(max_cells) * max_per_cell * sqrt(hits) in L2 norm.
+
+With `max_events` E, each date column's series (records counted at one date) are bounded apart: one unit
+adds at most E records per date column, at most `max_per_cell` m in a cell, so those series change by at
+most E * m * hits_date in squared L2 norm (a sum of at most E counts of at most m each), the others by
+max_cells * m^2 * hits_other. The release uses the smaller of the two bounds.
 """
 from __future__ import annotations
 
@@ -159,6 +164,17 @@ def bound_pairs(unit: np.ndarray, row: np.ndarray, cell: np.ndarray, period: np.
     return keep, stats
 
 
+def _bound_events(unit: np.ndarray, row: np.ndarray, cell: np.ndarray, period: np.ndarray, kept: np.ndarray,
+                  privacy: TablePrivacy) -> tuple[np.ndarray, int]:
+    """Keep mask over one date column's (record, cell) pairs: per unit its `max_events` most recent kept ones."""
+    frame = pd.DataFrame({"u": unit[row], "p": period, "r": row, "k": kept})
+    order = frame[frame["k"]].sort_values(["u", "p", "r"], ascending=[True, False, True], kind="stable")
+    rank = order.groupby("u").cumcount()
+    keep = np.zeros(len(frame), dtype=bool)
+    keep[rank.index[rank.to_numpy() < privacy.max_events]] = True
+    return keep, int(kept.sum() - keep.sum())
+
+
 def _placement_pairs(ctx, table, placement: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, cell, period index) of every record on the grid under `placement` (intervals expanded)."""
     from federation.contracts.placement import check_order, event_segments, interval_segments
@@ -207,19 +223,34 @@ def aggregate_table(ctx, name: str, series: Sequence[Series]) -> TableAggregate:
     key = rows * size + cells
     uniq, first = np.unique(key, return_index=True)
     stats: dict = {"unit": privacy.unit, "records": int(len(np.unique(rows)))}
+    event_keep: dict[tuple[str, ...], np.ndarray] = {}
     if privacy.is_public:
         kept = uniq
         stats.update({"units_cut": 0, "share_cut": 0.0})
     else:
-        keep, cut = bound_pairs(unit_ids(table.data, privacy), rows[first], cells[first], periods[first], privacy)
+        units = unit_ids(table.data, privacy)
+        keep, cut = bound_pairs(units, rows[first], cells[first], periods[first], privacy)
         kept = uniq[keep]
         stats.update(cut)
         stats["bounds"] = {"max_cells": privacy.max_cells, "max_per_cell": privacy.max_per_cell,
                            "clip": {c: list(b) for c, b in privacy.clip.items()}}
+        if privacy.max_events is not None:
+            stats["bounds"]["max_events"] = privacy.max_events
+            stats["events_cut"] = 0
+            for pl in placements:
+                if pl[0] == "time":
+                    r, c, p = parts[pl]
+                    # only records that one of this date's series counts use up a unit's events
+                    counted = np.logical_or.reduce([_record_mask(table, x) for x in series if x.placement == pl])
+                    event_keep[pl], events_cut = _bound_events(units, r, c, p, np.isin(r * size + c, kept) & counted[r],
+                                                               privacy)
+                    stats["events_cut"] += events_cut
     values: dict[str, np.ndarray] = {}
     for s in series:
         r, c, _ = parts[s.placement]
         ok = np.isin(r * size + c, kept, assume_unique=False) & _record_mask(table, s)[r]
+        if s.placement in event_keep:
+            ok &= event_keep[s.placement]
         if s.values is None:
             values[s.key] = np.bincount(c[ok], minlength=size).astype(np.float64)
             continue
@@ -235,6 +266,13 @@ def aggregate_table(ctx, name: str, series: Sequence[Series]) -> TableAggregate:
     if not privacy.is_public:
         hits = max_hits(series, table.spec)
         sensitivity = math.sqrt(privacy.max_cells) * privacy.max_per_cell * math.sqrt(hits)
+        if privacy.max_events is not None:
+            m = privacy.max_per_cell
+            other = max_hits([s for s in series if s.placement not in event_keep], table.spec)
+            squared = privacy.max_cells * m * m * other + sum(
+                privacy.max_events * m * max_hits([s for s in series if s.placement == pl], table.spec)
+                for pl in event_keep)
+            sensitivity = min(sensitivity, math.sqrt(squared))
         stats["series_per_record"] = hits
         stats["sensitivity"] = sensitivity
     return TableAggregate(name, privacy, tuple(series), values, stats["records"], sensitivity, stats)

@@ -48,13 +48,17 @@ class TablePrivacy:
     record is protected; a person in several records only by group privacy), or `public` (published
     statistics: no noise). A unit touches at most `max_cells` (area, period) cells of one release, adds at
     most `max_per_cell` records to each, and each summed column is clipped into `clip[column]`; the builder
-    cuts whatever exceeds these bounds before aggregating, and the noise is calibrated to them.
+    cuts whatever exceeds these bounds before aggregating, and the noise is calibrated to them. Series that
+    count records at one date (an intake, a benefit start) touch one cell per record: `max_events`, when
+    given, bounds how many such records per date column one unit adds over the window (its most recent
+    ones), which is usually far fewer than the months it is counted in as open.
     """
 
     unit: str
     max_cells: int = 1
     max_per_cell: int = 1
     clip: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    max_events: int | None = None
 
     @property
     def is_public(self) -> bool:
