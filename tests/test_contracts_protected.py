@@ -192,3 +192,43 @@ def test_ordinary_codes_pass_the_content_rules(tmp_path):
     codes = [f"TEAM-{i:03d}" for i in range(40)]
     node, contract = police_with_reference_column(tmp_path, codes)
     assert len(build_features(load_contract(contract), node).blocks["safety"]) > 0
+
+
+# ---- by meaning: stems and compounds in six languages ---------------------------------------------------
+
+PLAIN_NAMES = ["aandeel_niet_westers", "aandeel_buitenlanders", "aandeel_vreemdelingen", "pct_statushouders",
+               "aandeel_moslims", "share_foreigners", "Ausländeranteil", "part_étrangers", "pct_extranjeros",
+               "ποσοστό_αλλοδαπών", "aandeelNietWesterseMigratie", "asielzoekers_per_1000", "pct_religious"]
+
+
+@pytest.mark.parametrize("column", PLAIN_NAMES)
+def test_a_protected_attribute_under_a_plain_name_is_refused_naming_the_concept(tmp_path, column):
+    """The register column carrying a protected share, fed into a feature: refused before any data is read."""
+    def edit(d):
+        d["tables"]["register"]["columns"][column] = {"type": "float", "min": 0}
+        d["blocks"]["context"]["share_low_income"].update(column=column)
+    msg = refused_at_load(variant(tmp_path, "municipality", edit))
+    assert f"column '{column}' is a protected attribute by rule 'protected_" in msg
+
+
+def test_protected_meaning_in_a_filter_value_a_feature_name_or_the_description_is_refused(tmp_path):
+    def filter_value(d):
+        d["tables"]["meldingen"]["columns"]["categorie"]["values"].append("overlast_asielzoekers")
+        d["blocks"]["social"]["youth_nuisance_reports_per_1000"]["where"] = {"categorie": "overlast_asielzoekers"}
+    msg = refused_at_load(variant(tmp_path, "municipality", filter_value))
+    assert "where categorie = 'overlast_asielzoekers' names a protected attribute by its meaning: concept foreigners" in msg
+
+    def description(d):
+        d["description"] = "Register figures, incl. het aandeel niet-westerse inwoners"
+    msg = refused_at_load(variant(tmp_path, "municipality", description))
+    assert "the contract's description" in msg and "concept migration_background" in msg
+
+    rules = load_rules()
+    assert rules.concept_in("Flüchtlinge") is not None and rules.concept_in("μετανάστες") is not None
+
+
+@pytest.mark.parametrize("text", ["totaal_inwoners", "open_debt_per_1000", "share_social_housing", "meldingen",
+                                  "wmo_per_1000", "aandeel_corporatiewoningen", "burglary", "drugs", "foreclosure",
+                                  "openbare_ruimte", "overlast_jeugd", "herinrichting"])
+def test_the_concept_lexicon_leaves_ordinary_words_alone(text):
+    assert load_rules().concept_in(text) is None

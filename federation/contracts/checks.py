@@ -161,11 +161,34 @@ def _check_references(contract: Contract) -> None:
                                  "a declared column")
 
 
+def _check_meaning(contract: Contract, rules: Rules) -> None:
+    """Protected concepts by meaning in what a contract says as well as what it reads: its description,
+    each feature's name, and the columns and values its `where` filters select on."""
+    def refuse(rule, what: str) -> None:
+        raise contract.error(f"{what} names a protected attribute by its meaning: concept {rule.name} "
+                             f"({rules.path}); such data may only be an audit column, never select or feed a feature")
+
+    rule = rules.concept_in(contract.description or "")
+    if rule is not None:
+        refuse(rule, f"the contract's description {contract.description!r}")
+    for feature in contract.features():
+        rule = rules.concept_in(feature.name)
+        if rule is not None:
+            refuse(rule, f"{feature.where()}: the feature name")
+        where = feature.params.get("where")
+        for column, wanted in (where.items() if isinstance(where, Mapping) else []):
+            for text in [str(column), *map(str, wanted if isinstance(wanted, (list, tuple)) else [wanted])]:
+                rule = rules.match_name(text) if text == str(column) else rules.concept_in(text)
+                if rule is not None and rule.group != "person_identifiers":
+                    refuse(rule, f"{feature.where()}: where {column} = {wanted!r}")
+
+
 def check_contract(contract: Contract, rules: Rules | None = None) -> Contract:
     """The contract with blocks in schema order, or a ContractError naming the file and the feature."""
     rules = rules or load_rules()
     contract = dataclasses.replace(contract, blocks=_ordered_blocks(contract))
     _check_tables(contract, rules)
+    _check_meaning(contract, rules)
     _check_references(contract)
     for feature in contract.features():
         check_feature(contract, feature, rules)

@@ -9,6 +9,7 @@ pseudonyms have their own roles and are never features either.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,23 +45,39 @@ class ContentRule:
     min_distinct: int
 
 
+def normalise(text: str) -> str:
+    """Lower case, accents dropped, every separator removed: how concept stems are matched."""
+    decomposed = unicodedata.normalize("NFKD", str(text).lower())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("ς", "σ")
+    return re.sub(r"[\W_]+", "", plain)
+
+
 @dataclass(frozen=True)
 class Rules:
     names: tuple[NameRule, ...]
     content: tuple[ContentRule, ...]
     path: str
+    concepts: tuple[tuple[str, str], ...] = ()   # (concept, normalised stem)
 
     def match_name(self, column: str) -> NameRule | None:
-        """The first rule whose pattern occurs in the lower-cased column name."""
+        """The first rule whose pattern occurs in the lower-cased column name, else a protected concept."""
         low = column.lower()
         for rule in self.names:
             if rule.pattern.search(low):
                 return rule
+        return self.concept_in(column)
+
+    def concept_in(self, text: str) -> NameRule | None:
+        """A protected concept whose stem occurs in `text` (a name, a filter value, a description)."""
+        plain = normalise(text)
+        for concept, stem in self.concepts:
+            if stem in plain:
+                return NameRule("protected_concepts", f"{concept} ('{stem}')", re.compile(re.escape(stem)))
         return None
 
     def is_protected_attribute(self, column: str) -> NameRule | None:
         rule = self.match_name(column)
-        return rule if rule is not None and rule.group == "protected_attributes" else None
+        return rule if rule is not None and rule.group != "person_identifiers" else None
 
 
 @lru_cache(maxsize=None)
@@ -90,7 +107,12 @@ def load_rules(path: str | None = None) -> Rules:
         ))
     if not names:
         raise ConfigError(f"{file}: no name rules found")
-    return Rules(tuple(names), tuple(content), str(file))
+    concepts = []
+    for concept, stems in (data.get("protected_concepts") or {}).items():
+        if not isinstance(stems, list) or not all(isinstance(x, str) and normalise(x) for x in stems):
+            raise ConfigError(f"{file}: protected_concepts.{concept}: give a list of word stems")
+        concepts.extend((str(concept), normalise(x)) for x in stems)
+    return Rules(tuple(names), tuple(content), str(file), tuple(concepts))
 
 
 def dutch_11_test(values: pd.Series) -> np.ndarray:
