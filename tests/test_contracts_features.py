@@ -215,3 +215,24 @@ def test_write_csv_helper_round_trips(tmp_path):
     # the fixture writer itself: Windows-1252 with ';' as the police export is
     path = write_csv(pd.DataFrame({"a": ["é"], "b": ["1"]}), tmp_path / "x.csv", "cp1252", ";")
     assert path.read_bytes() == b"a;b\n\xe9;1\n"
+
+
+@pytest.mark.parametrize("date, said", [("14-03-2099 10:00", r"dated 2099-03, after this month"),
+                                        ("01-01-1900 00:00", r"dated 1900-01, which makes the node's months span "
+                                                             r"1900-01 to 2020-01")])
+def test_a_mistyped_date_never_stretches_the_grid_and_is_named(tmp_path, date, said):
+    """One record dated 2099 or 1900 is refused naming its file, row and column; a declared window
+    (periods.start and end) keeps the grid to that window instead."""
+    from federation.cli import main as cli_main
+
+    data = HeerlenFixture()
+    data.incidents.loc[2, "datum_registratie"] = date
+    node = data.write_police(tmp_path / "police")
+    with pytest.raises(ContractError, match=said) as err:
+        build_features(load_contract("police"), node)
+    assert "incidents.csv" in str(err.value) and "datum_registratie" in str(err.value) and "line 4" in str(err.value)
+    assert cli_main(["features", "--contract", "police", "--node-dir", str(node)]) != 0
+    assert not (node / "features" / "safety.parquet").exists()
+    if "1900" in date:
+        window = build_features(load_contract("police", ["periods.start=2019-11", "periods.end=2020-01"]), node)
+        assert sorted(set(window.blocks["safety"].period)) == ["2019-11", "2019-12", "2020-01"]
