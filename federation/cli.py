@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     except PulseTwinError as err:
         print(f"pulse-twin {args.command}: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        # A file or directory the user named that cannot be read or written: one line, never a traceback.
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"pulse-twin {args.command}: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"pulse-twin {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -43,6 +43,13 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
             return hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(f"{root / (config_name + '.yaml')}: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{root / (config_name + '.yaml')}: not valid YAML{at}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{root / (config_name + '.yaml')}: not a UTF-8 text file") from None
 
 
 def load_yaml(path: Path) -> dict:
@@ -51,6 +58,8 @@ def load_yaml(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a YAML file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):

@@ -91,6 +91,8 @@ class RunProposal:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{path}: proposal file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory; give the proposal's JSON file") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not a UTF-8 text file") from None
         return cls.from_json(text, str(path))
@@ -134,7 +136,14 @@ class RunProposal:
             unit=unit,
             mechanism=mechanism,
         )
+        if plan.steps_per_round * plan.rounds > MAX_PLANNED_STEPS:
+            raise ConfigError(f"{source}: fields 'privacy.steps_per_round' x 'privacy.rounds' plan "
+                              f"{plan.steps_per_round * plan.rounds:,} DP steps; a node accounts for at most "
+                              f"{MAX_PLANNED_STEPS:,} in one run (such a schedule has no useful guarantee anyway)")
         return cls(run_name=run_name, run_kind=run_kind, bundle_hash=bundle_hash, privacy=plan, federation=federation)
+
+
+MAX_PLANNED_STEPS = 10_000_000
 
 
 def _known(data: dict, known: set[str], source: str, prefix: str) -> None:

@@ -236,3 +236,14 @@ def test_a_mistyped_date_never_stretches_the_grid_and_is_named(tmp_path, date, s
     if "1900" in date:
         window = build_features(load_contract("police", ["periods.start=2019-11", "periods.end=2020-01"]), node)
         assert sorted(set(window.blocks["safety"].period)) == ["2019-11", "2019-12", "2020-01"]
+
+
+def test_a_nul_byte_in_a_csv_is_refused_naming_line_and_column(tmp_path):
+    """A NUL byte inside "1403" must not become 14: the file is refused where the byte is."""
+    node = HeerlenFixture().write_municipality(tmp_path / "municipality")
+    path = node / "raw" / "meldingen_openbare_ruimte.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b",", b"\x00,", 1)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ContractError, match=r"meldingen_openbare_ruimte.csv, line 3 .*column 'melding_id'.*NUL byte"):
+        build_features(load_contract("municipality"), node)

@@ -133,6 +133,7 @@ def test_proposal_round_trips_and_plans_one_release_per_round(tmp_path: Path):
         (lambda d: d["privacy"].pop("noise_multiplier"), "privacy.noise_multiplier"),
         (lambda d: d["privacy"].update(epsilon=3), "privacy.epsilon"),
         (lambda d: d.update(run_name="bad name!"), "run_name"),
+        (lambda d: d["privacy"].update(steps_per_round=10**12), "privacy.steps_per_round"),
     ],
 )
 def test_a_bad_proposal_is_one_config_error_naming_file_and_field(tmp_path: Path, edit, field):
@@ -235,6 +236,19 @@ def test_approve_without_terminal_needs_yes(police: Path, pulse_twin, monkeypatc
     monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
     code, _, err = _approve(pulse_twin, police, proposal())
     assert code == 2 and "--yes" in err and read_approvals(police) == []
+
+
+def test_a_proposal_path_that_is_a_directory_is_one_line(police: Path, pulse_twin, tmp_path: Path):
+    code, _, err = pulse_twin("node", "approve", "--node-dir", str(police), "--proposal", str(tmp_path), "--yes")
+    assert code == 2 and "is a directory" in err and "Traceback" not in err
+
+
+def test_a_contract_with_a_yaml_syntax_error_is_one_line_naming_the_place(tmp_path: Path, capsys):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: x\ntables: [\n  bad\n")
+    code = federation.cli.main(["features", "--contract", str(bad), "--node-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "broken.yaml: not valid YAML (line 4, column 1)" in err and "Traceback" not in err
 
 
 def test_approve_names_a_bad_proposal_file(police: Path, pulse_twin):

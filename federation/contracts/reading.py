@@ -69,6 +69,13 @@ def check_encoding(path: Path, encoding: str, delimiter: str) -> tuple[int, bool
             except UnicodeDecodeError as err:
                 at = offset - pending + err.start
                 raise ContractError(_encoding_message(path, encoding, delimiter, at)) from None
+            nul = chunk.find(b"\x00")
+            if nul >= 0 and not _codec(encoding).startswith("utf-16"):
+                raise ContractError(_encoding_message(
+                    path, encoding, delimiter, offset + nul,
+                    what="a NUL byte (0x00): a text export never holds one, and a reader would silently cut the "
+                         "value there (\"1403\" read as 14); the file is damaged, or it is UTF-16 (then declare "
+                         "that encoding)"))
             newlines += chunk.count(b"\n")
             offset += len(chunk)
             last = chunk[-1:]
@@ -81,7 +88,7 @@ def check_encoding(path: Path, encoding: str, delimiter: str) -> tuple[int, bool
     return lines, ends_with_newline
 
 
-def _encoding_message(path: Path, encoding: str, delimiter: str, at: int) -> str:
+def _encoding_message(path: Path, encoding: str, delimiter: str, at: int, what: str | None = None) -> str:
     data = path.read_bytes()
     line_start = data.rfind(b"\n", 0, at) + 1
     line_no = data.count(b"\n", 0, at) + 1
@@ -90,8 +97,10 @@ def _encoding_message(path: Path, encoding: str, delimiter: str, at: int) -> str
     plain = "utf-8" if _codec(encoding) == "utf-8-sig" else _codec(encoding)   # utf-8-sig would add a BOM
     field = data.count(delimiter.encode(plain, errors="replace"), line_start, at)
     column = names[field] if field < len(names) else f"field {field + 1}"
-    return (f"{path}, line {line_no} (line number in the file, header = line 1), column '{column}': "
-            f"byte 0x{data[at]:02x} at byte offset {at} is not valid {encoding}; "
+    where = f"{path}, line {line_no} (line number in the file, header = line 1), column '{column}': "
+    if what is not None:
+        return f"{where}byte offset {at} holds {what}"
+    return (f"{where}byte 0x{data[at]:02x} at byte offset {at} is not valid {encoding}; "
             f"the contract declares encoding {encoding} (re-export the file in {encoding} or fix the contract)")
 
 
