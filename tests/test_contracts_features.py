@@ -247,3 +247,13 @@ def test_a_nul_byte_in_a_csv_is_refused_naming_line_and_column(tmp_path):
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(ContractError, match=r"meldingen_openbare_ruimte.csv, line 3 .*column 'melding_id'.*NUL byte"):
         build_features(load_contract("municipality"), node)
+
+
+def test_an_integer_beyond_int64_is_refused_never_wrapped(tmp_path):
+    """A population of 10^20 must not wrap around to a negative count and suppress its buurt."""
+    data = HeerlenFixture()
+    data.areas["population"] = data.areas["population"].astype(object)
+    data.areas.loc[2, "population"] = "100000000000000000000"
+    node = data.write_police(tmp_path / "police")
+    with pytest.raises(ContractError, match=r"areas.csv, line 4 .*'population'.*too large for an integer"):
+        build_features(load_contract("police"), node)

@@ -96,6 +96,12 @@ def _numeric(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: Tab
         frac = ~missing & (np.where(missing, 0.0, arr) % 1 != 0)
         if frac.any():
             raise _fail(raw, frac, col.name, lambda r: f"{_show(series.iloc[r])} is not an integer")
+        # Beyond 2^53 a float no longer holds every integer, and beyond 2^63 int64 wraps around (a population
+        # of 10^20 would become negative and suppress its area): no count in an export is that large.
+        huge = ~missing & (np.abs(np.where(missing, 0.0, arr)) >= 2.0**53)
+        if huge.any():
+            raise _fail(raw, huge, col.name, lambda r: f"{_show(series.iloc[r])} is too large for an integer "
+                                                        "count or code (at most 2^53 - 1): a damaged or mistyped value")
     if col.min is not None:
         low = ~missing & (np.where(missing, col.min, arr) < col.min)
         if low.any():
