@@ -257,3 +257,13 @@ def test_an_integer_beyond_int64_is_refused_never_wrapped(tmp_path):
     node = data.write_police(tmp_path / "police")
     with pytest.raises(ContractError, match=r"areas.csv, line 4 .*'population'.*too large for an integer"):
         build_features(load_contract("police"), node)
+
+
+def test_a_wrong_delimiter_is_named_as_such(tmp_path):
+    from tests.contract_fixtures import write_csv
+
+    data = HeerlenFixture()
+    node = data.write_police(tmp_path / "police")
+    write_csv(data.incidents, node / "raw" / "incidents.csv", encoding="cp1252", delimiter=",")
+    with pytest.raises(ContractError, match=r"splits into the declared columns at ',', not at the declared delimiter ';'"):
+        build_features(load_contract("police"), node)

@@ -244,8 +244,16 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
     actual = [str(c) for c in raw.frame.columns]
     missing = [c for c in columns if c not in actual]
     if missing:
+        hint = ""
+        if raw.kind != "parquet" and len(actual) == 1:
+            for other in (",", ";", "\t", "|"):
+                if other != raw.delimiter and set(columns) <= set(actual[0].split(other)):
+                    hint = (f" The header splits into the declared columns at {other!r}, not at the declared "
+                            f"delimiter {raw.delimiter!r}: declare delimiter {other!r} in the contract, or re-export "
+                            f"with {raw.delimiter!r}.")
+                    break
         raise ContractError(f"{raw.path}: missing column(s) {', '.join(repr(c) for c in missing)} in {header}; "
-                            f"the contract declares {', '.join(columns)}")
+                            f"the contract declares {', '.join(columns)}.{hint}")
     unexpected = [c for c in actual if c not in columns]
     if unexpected:
         raise ContractError(f"{raw.path}: unexpected column(s) {', '.join(repr(c) for c in unexpected)} in "
