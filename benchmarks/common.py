@@ -179,7 +179,7 @@ def uci_blocks_data(root: Path | None = None, uci: NodeFeatures | None = None) -
 
 def write_bench_policy(node_dir: Path, partner: str) -> None:
     """The default site policy with the benchmark's wide caps and bounds, and this code approved."""
-    from clients.node import running_code_hash
+    from federation.bundle import running_code_hash
     from federation.site_policy import append_approval
 
     policy = yaml.safe_load((configs_dir() / "site_policy" / "default.yaml").read_text())

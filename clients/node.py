@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -17,8 +16,7 @@ import pandas as pd
 from flwr.app import Message, RecordDict
 
 from dp_accounting import Release
-from federation.bundle import code_hash
-from federation.config import APP_ROOT
+from federation.bundle import running_code_hash
 from federation.dataset import Examples, area_folds, make_examples
 from federation.egress import Egress, EgressGuard, payload_digest
 from federation.errors import ConfigError
@@ -121,12 +119,6 @@ class Node:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-@lru_cache(maxsize=1)
-def running_code_hash() -> str:
-    """Hash of the app code this node is running (the unpacked bundle), for the approval check."""
-    return code_hash(APP_ROOT)
 
 
 def send(

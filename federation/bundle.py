@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 
 from federation.errors import ConfigError
@@ -65,3 +66,11 @@ def _pyproject_bytes(path: Path) -> bytes:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     config.get("tool", {}).get("flwr", {}).pop("federations", None)
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+
+
+@lru_cache(maxsize=1)
+def running_code_hash() -> str:
+    """Hash of the app code this process is running (the unpacked bundle on a node), for the approval check."""
+    from federation.config import APP_ROOT
+
+    return code_hash(APP_ROOT)

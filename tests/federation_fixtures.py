@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clients.node import running_code_hash
+from federation.bundle import running_code_hash
 from federation.config import configs_dir
 from federation.dataset import block_schema
 from federation.site_policy import append_approval

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from dp_accounting import PrivacyLedger, ledger_path
+from federation.bundle import running_code_hash
 from federation.cli import main
 from federation.commands import analytics
 from federation.errors import ConfigError
@@ -42,7 +43,7 @@ def runs(tmp_path_factory):
     nodes = {p: root / p for p in PARTNERS}
     for partner, node in nodes.items():
         assert main(["node", "init", "--partner", partner, "--node-dir", str(node)]) == 0
-        append_approval(node, {"bundle_hash": analytics.bundle_hash(), "by": "test", "run": "any"})
+        append_approval(node, {"bundle_hash": running_code_hash(), "by": "test", "run": "any"})
     out: dict = {"nodes": nodes, "root": root}
 
     def run(*extra: str) -> tuple[int, str]:   # capsys is per test: capture stdout by hand

@@ -30,10 +30,10 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from federation.bundle import running_code_hash
 from federation.errors import ConfigError, PolicyRefusal
 
 BY = ("area", "wijk", "city")
@@ -85,15 +85,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="FILE.csv", help="also write the table as CSV")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.set_defaults(func=run)
-
-
-@lru_cache(maxsize=1)
-def bundle_hash() -> str:
-    """Code hash of the PULSE-TWIN code producing the release: the node's guard must have approved it."""
-    from federation.bundle import code_hash
-    from federation.config import APP_ROOT
-
-    return code_hash(APP_ROOT)
 
 
 # --- what is asked of each node ---------------------------------------------------------------------
@@ -237,7 +228,7 @@ def _build(plan: NodePlan, args: argparse.Namespace, run_id: str, by: str, first
     # the guard checks again (and everything else) when the payload is sent.
     try:
         policy.check_run_kind(RUN_KIND)
-        policy.check_bundle(bundle_hash())
+        policy.check_bundle(running_code_hash())
     except PolicyRefusal as refusal:
         raise PolicyRefusal(f"node {plan.name} ({plan.node_dir}): {refusal}") from None
     plan.release = DpRelease(plan.node_dir, args.epsilon, args.delta, run_id, accountant=plan.accountant)
@@ -351,7 +342,7 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
             kind = REUSED_KIND if REUSED_KIND in MESSAGE_KINDS else "public-fact"
         record = guard.release(Egress(run_id=run_id, round=0, kind=kind, run_kind=RUN_KIND, payload_sha256=sha,
                                       payload_bytes=nbytes, charges=list(rel.charges), rows=rel.records,
-                                      params=params, bundle_hash=bundle_hash()))
+                                      params=params, bundle_hash=running_code_hash()))
         rel.commit()
         plan.record = {"kind": kind, "epsilon_charged": record.get("epsilon_charged", 0.0),
                        "charged_tables": [r.table for r in rel.charges], "reused_tables": sorted(reused),
