@@ -115,12 +115,11 @@ class EgressGuard:
         Returns the ledger's release count and running digest; raises LogTampered (a LedgerMismatch naming
         rule `ledger-vouch` for the ledger) when the node cannot vouch for either. Call under the lock.
         """
-        self.log.check_tail()
-        cp = self.log.read_checkpoint()
-        new, size = self.log.verify_since(cp)
+        cp, new, size, sha256 = self.log.verify_incremental()
         count, digest = vouch.check(cp, new, self.ledger.history(), self.policy.partner, self.ledger.path,
                                     self.log.path)
-        self.log.write_checkpoint(cp.count + len(new), new[-1]["hash"] if new else cp.hash, size, count, digest)
+        self.log.write_checkpoint(cp.count + len(new), new[-1]["hash"] if new else cp.hash, size, sha256, count,
+                                  digest)
         return count, digest
 
     def _check_reused(self, egress: Egress) -> None:

@@ -130,14 +130,6 @@ class EgressLog:
         self._write_head(Head(count=head.count + 1, hash=record["hash"]))
         return record
 
-    def check_tail(self) -> Head:
-        """The head the next record will chain onto; raises LogTampered if the log's end was changed.
-
-        The guard calls this before charging anything, so a release is never charged to the ledger
-        when it could not be recorded.
-        """
-        return self._current_head(self.read_lines())
-
     def _current_head(self, lines: list[str]) -> Head:
         """The head to chain onto, checked against the last line of the log."""
         head = self.read_head()
@@ -175,6 +167,35 @@ class EgressLog:
 
     def read_checkpoint(self) -> Checkpoint:
         """The last verified prefix, checked against the log's bytes now; a fresh start if there is none."""
+        return self._checkpoint_of(self._bytes())
+
+    def verify_incremental(self) -> tuple[Checkpoint, list[dict[str, Any]], int, str]:
+        """One read of the log: the checkpointed prefix must still be the same bytes, and the records after
+        it (and the head) must verify. Returns the checkpoint, those records, and the log's size and SHA-256."""
+        data = self._bytes()
+        cp = self._checkpoint_of(data)
+        lines = data[cp.bytes:].decode("utf-8", errors="replace").splitlines()
+        return cp, self._verify(lines, cp, interrupted_ok=True), len(data), hashlib.sha256(data).hexdigest()
+
+    def write_checkpoint(self, count: int, last_hash: str, size: int, sha256: str, ledger_count: int,
+                         ledger_digest: str) -> Checkpoint:
+        """Record that the first `count` records (`size` bytes with digest `sha256`, ending in `last_hash`) are
+        verified and vouch for the ledger's first `ledger_count` releases (running digest `ledger_digest`)."""
+        new = Checkpoint(count=count, hash=last_hash, bytes=size, prefix_sha256=sha256,
+                         ledger_count=ledger_count, ledger_digest=ledger_digest)
+        path = self.node_dir / CHECKPOINT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(new.__dict__), encoding="utf-8")
+        os.replace(tmp, path)
+        return new
+
+    def _bytes(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def _checkpoint_of(self, data: bytes) -> Checkpoint:
         path = self.node_dir / CHECKPOINT_FILE
         try:
             cp = Checkpoint(**json.loads(path.read_text(encoding="utf-8")))
@@ -182,11 +203,7 @@ class EgressLog:
             return Checkpoint()
         except (ValueError, TypeError):
             raise LogTampered(f"{path}: not a valid checkpoint record") from None
-        try:
-            with open(self.path, "rb") as handle:
-                prefix = handle.read(cp.bytes)
-        except FileNotFoundError:
-            prefix = b""
+        prefix = data[:cp.bytes]
         if len(prefix) != cp.bytes or hashlib.sha256(prefix).hexdigest() != cp.prefix_sha256:
             raise LogTampered(
                 f"{self.path}: the first {cp.count} records, verified earlier, are no longer the same bytes: "
@@ -194,31 +211,6 @@ class EgressLog:
                 "rewritten after it; nothing may leave this node until the log is restored from a copy"
             )
         return cp
-
-    def verify_since(self, cp: Checkpoint) -> tuple[list[dict[str, Any]], int]:
-        """Verify the records appended after checkpoint `cp` (and the head); return them and the log's size."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            data = b""
-        raw = data[cp.bytes:]
-        lines = raw.decode("utf-8", errors="replace").splitlines()
-        return self._verify(lines, cp, interrupted_ok=True), len(data)
-
-    def write_checkpoint(self, count: int, last_hash: str, size: int, ledger_count: int,
-                         ledger_digest: str) -> Checkpoint:
-        """Record that the first `count` records (`size` bytes, ending in `last_hash`) are verified and vouch
-        for the ledger's first `ledger_count` releases (running digest `ledger_digest`)."""
-        with open(self.path, "rb") if self.path.exists() else contextlib.nullcontext(None) as handle:
-            prefix = handle.read(size) if handle is not None else b""
-        new = Checkpoint(count=count, hash=last_hash, bytes=len(prefix),
-                         prefix_sha256=hashlib.sha256(prefix).hexdigest(),
-                         ledger_count=ledger_count, ledger_digest=ledger_digest)
-        path = self.node_dir / CHECKPOINT_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(new.__dict__), encoding="utf-8")
-        os.replace(tmp, path)
-        return new
 
     def _verify(self, lines: list[str], cp: Checkpoint, interrupted_ok: bool = False) -> list[dict[str, Any]]:
         offset = cp.count
