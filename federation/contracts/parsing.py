@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from federation.contracts.spec import (
-    COLUMN_TYPES, DEFAULT_FORMATS, FORMATS, PUBLIC_UNIT, RECORD_UNIT, ColumnSpec, Contract, FeatureSpec,
-    PartitionSpec, PeriodSpec, TablePrivacy, TableSpec,
+    COLUMN_TYPES, DEFAULT_FORMATS, DEFAULT_MAX_BYTES, FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT,
+    SCALE_UNITS, ColumnSpec, Contract, FeatureSpec, PartitionSpec, PeriodSpec, TablePrivacy, TableSpec,
 )
 from federation.errors import ContractError
 
 
 _TOP_KEYS = {"name", "description", "area_register", "periods", "privacy_unit", "min_population",
              "tables", "blocks", "label", "partition"}
-_TABLE_KEYS = {"path", "format", "encoding", "delimiter", "decimal", "header", "columns_from", "na_values",
-               "id", "area_template", "columns", "column_default", "audit_columns", "person_columns", "privacy"}
+_TABLE_KEYS = {"path", "format", "encoding", "delimiter", "decimal", "thousands", "timezone", "max_bytes", "header",
+               "columns_from", "na_values", "id", "area_template", "columns", "column_default", "audit_columns",
+               "person_columns", "privacy"}
 _PRIVACY_KEYS = {"unit", "max_cells", "max_per_cell", "max_events", "clip"}
-_COLUMN_KEYS = {"type", "format", "values", "separator", "prefix", "min", "max", "nullable"}
+_COLUMN_KEYS = {"type", "format", "values", "separator", "prefix", "min", "max", "nullable", "unit"}
 
 
 def _mapping(value: Any, where: str, fail: Any) -> Mapping[str, Any]:
@@ -53,13 +54,54 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
     separator = spec.get("separator")
     if ctype == "multi_category" and not separator:
         raise fail(f"{where}, column '{name}': a multi_category column needs a `separator`")
+    low, high = (None if spec.get(k) is None else _float(spec[k], f"{where}, column '{name}', {k}", fail)
+                 for k in ("min", "max"))
+    unit = spec.get("unit")
+    if unit is not None:
+        if ctype not in NUMERIC_TYPES or unit not in SCALE_UNITS:
+            raise fail(f"{where}, column '{name}': `unit` is for numeric columns and one of "
+                       f"{', '.join(SCALE_UNITS)}; got {unit!r} on a {ctype} column")
+        u_low, u_high = SCALE_UNITS[unit]
+        low = u_low if low is None else max(low, u_low)
+        high = u_high if high is None else min(high, u_high)
+    if low is not None and high is not None and low > high:
+        raise fail(f"{where}, column '{name}': min {low:g} is above max {high:g}")
     return ColumnSpec(
         name=str(name), type=str(ctype), format=fmt, values=values,
         separator=None if separator is None else str(separator), prefix=str(spec.get("prefix") or ""),
-        min=None if spec.get("min") is None else float(spec["min"]),
-        max=None if spec.get("max") is None else float(spec["max"]),
-        nullable=bool(spec.get("nullable", False)),
+        min=low, max=high, nullable=bool(spec.get("nullable", False)), unit=unit,
     )
+
+
+def _float(value: Any, where: str, fail: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(f"{where} must be a number; got {value!r}")
+    return float(value)
+
+
+def _locale(spec: Mapping[str, Any], where: str, fail: Any) -> tuple[str, str | None]:
+    """The decimal mark and the thousands separator of a table's numbers: one character each, different."""
+    decimal, thousands = str(spec.get("decimal", ".")), spec.get("thousands")
+    if decimal not in (".", ","):
+        raise fail(f"{where}: decimal must be '.' or ','; got {decimal!r}")
+    if thousands is not None:
+        thousands = str(thousands)
+        if thousands not in (".", ",", " ", "'", "\u00a0", "\u202f") or thousands == decimal:
+            raise fail(f"{where}: thousands must be one of '.', ',', ' ', \"'\" and differ from the decimal mark "
+                       f"{decimal!r}; got {thousands!r}")
+    return decimal, thousands
+
+
+def _timezone(value: Any, where: str, fail: Any) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"{where}: timezone {value!r} is not an IANA time zone (e.g. Europe/Amsterdam)") from None
+    return str(value)
 
 
 def _positive_int(value: Any, where: str, fail: Any) -> int:
@@ -139,10 +181,15 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
         raise fail(f"{where}: more than one column of type area ({', '.join(c.name for c in areas)})")
     if areas and template:
         raise fail(f"{where}: give either a column of type area or `area_template`, not both")
+    decimal, thousands = _locale(spec, where, fail)
+    max_bytes = spec.get("max_bytes", DEFAULT_MAX_BYTES)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise fail(f"{where}: max_bytes must be a whole number of bytes >= 1; got {max_bytes!r}")
     t = TableSpec(
         name=name, path=str(spec["path"]), format=str(spec["format"]),
         encoding=str(spec.get("encoding", "utf-8")), delimiter=str(spec.get("delimiter", ",")),
-        decimal=str(spec.get("decimal", ".")), header=bool(spec.get("header", True)),
+        decimal=decimal, thousands=thousands, timezone=_timezone(spec.get("timezone"), where, fail),
+        max_bytes=max_bytes, header=bool(spec.get("header", True)),
         columns_from=None if columns_from is None else str(columns_from),
         na_values=tuple(str(v) for v in spec.get("na_values") or ()),
         id=None if spec.get("id") is None else str(spec["id"]),

@@ -88,8 +88,9 @@ def check_order(table: Table, start: str, end: str) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         more = int(bad.sum()) - 1
-        raise ContractError(f"{table.raw.where(row, end)}: {end} {e.iloc[row]:%Y-%m-%d} is before {start} "
-                            f"{s.iloc[row]:%Y-%m-%d}" + (f" ({more} more row(s) like it)" if more else ""))
+        shown = "%Y-%m-%d %H:%M:%S" if table.columns[end].type == "datetime" else "%Y-%m-%d"
+        raise ContractError(f"{table.raw.where(row, end)}: {end} {e.iloc[row]:{shown}} is before {start} "
+                            f"{s.iloc[row]:{shown}}" + (f" ({more} more row(s) like it)" if more else ""))
 
 
 def interval_sums(ctx: OpContext, table: Table, start: str, end: str, mask: np.ndarray,

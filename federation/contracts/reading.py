@@ -2,22 +2,37 @@
 stored (Parquet), and a way to name any row the way a person finds it in an editor.
 
 Validation of the cells lives in `validation.py`; here only what can go wrong before a cell exists:
-a missing file, bytes that are not valid in the declared encoding, a malformed CSV line.
+a missing file, a damaged gzip stream, bytes that are not valid in the declared encoding (a byte-order
+mark of another encoding named as such), a malformed CSV line, and files too large or too wide for an
+area-level export, refused before anything big is read.
 """
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
+import io
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from federation.contracts.spec import TableSpec
 from federation.errors import ContractError
 
 _CHUNK = 1 << 24  # 16 MiB: encoding checks stream the file instead of holding it twice in memory
+# Resource limits: an area-level export has tens of columns and short records. A file far beyond these is
+# damaged or not the export the contract describes; it is refused before pandas tries to hold it.
+MAX_COLUMNS = 10_000
+MAX_LINE_BYTES = 1 << 20   # 1 MiB for one physical line (and so for any field)
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass
@@ -54,42 +69,98 @@ def _codec(encoding: str) -> str:
     return "utf-8-sig" if name == "utf-8" else name
 
 
-def check_encoding(path: Path, encoding: str, delimiter: str) -> tuple[int, bool]:
-    """Stream-decode the file; refuse the first invalid byte sequence naming its line and column.
+def is_gzip(path: Path) -> bool:
+    """A gzip-compressed export (`.csv.gz`), known by its magic bytes rather than its name."""
+    with path.open("rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def open_bytes(path: Path):
+    """The file's bytes, decompressed on the fly when it is gzip-compressed."""
+    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+
+
+def _chunks(path: Path):
+    """Stream the (decompressed) bytes; a truncated or damaged gzip stream is named as such."""
+    with open_bytes(path) as fh:
+        while True:
+            try:
+                chunk = fh.read(_CHUNK)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+                raise ContractError(f"{path}: the gzip-compressed file is truncated or damaged ({err}); "
+                                    "copy or export it again") from None
+            if not chunk:
+                return
+            yield chunk
+
+
+def _check_bom(path: Path, encoding: str, head: bytes) -> None:
+    """A byte-order mark of another encoding than the declared one: say which, not "byte 0xff"."""
+    declared = _codec(encoding)
+    for bom, family in _BOMS:
+        if head.startswith(bom):
+            if declared.replace("-sig", "").startswith(family):
+                return
+            raise ContractError(
+                f"{path}: the file starts with a {family.upper()} byte-order mark, but the contract declares "
+                f"encoding {encoding}; declare `encoding: {family}` for this table or re-export the file in "
+                f"{encoding}")
+
+
+def check_encoding(path: Path, encoding: str, delimiter: str, max_bytes: int | None = None) -> tuple[int, bool]:
+    """Stream-decode the file; refuse the first invalid byte sequence naming its line and column, a line
+    longer than MAX_LINE_BYTES, or more than `max_bytes` bytes (after decompression).
 
     Returns (number of physical lines, whether the file ends with a newline).
     """
     decoder = codecs.getincrementaldecoder(_codec(encoding))(errors="strict")
-    newlines, offset, last = 0, 0, b""
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as err:
-                at = offset - pending + err.start
-                raise ContractError(_encoding_message(path, encoding, delimiter, at)) from None
-            nul = chunk.find(b"\x00")
-            if nul >= 0 and not _codec(encoding).startswith("utf-16"):
-                raise ContractError(_encoding_message(
-                    path, encoding, delimiter, offset + nul,
-                    what="a NUL byte (0x00): a text export never holds one, and a reader would silently cut the "
-                         "value there (\"1403\" read as 14); the file is damaged, or it is UTF-16 (then declare "
-                         "that encoding)"))
-            newlines += chunk.count(b"\n")
-            offset += len(chunk)
-            last = chunk[-1:]
+    newlines, offset, last, line_start = 0, 0, b"", 0
+    utf16 = _codec(encoding).startswith(("utf-16", "utf-32"))
+    for chunk in _chunks(path):
+        if offset == 0:
+            _check_bom(path, encoding, chunk[:4])
+        pending = len(decoder.getstate()[0])
         try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ContractError(_encoding_message(path, encoding, delimiter, offset - 1)) from None
+            decoder.decode(chunk)
+        except UnicodeDecodeError as err:
+            at = offset - pending + err.start
+            raise ContractError(_encoding_message(path, encoding, delimiter, at)) from None
+        nul = chunk.find(b"\x00")
+        if nul >= 0 and not utf16:
+            raise ContractError(_encoding_message(
+                path, encoding, delimiter, offset + nul,
+                what="a NUL byte (0x00): a text export never holds one, and a reader would silently cut the "
+                     "value there (\"1403\" read as 14); the file is damaged, or it is UTF-16 (then declare "
+                     "that encoding)"))
+        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 0x0A) + offset
+        starts = np.concatenate(([line_start], ends[:-1] + 1)) if len(ends) else np.array([line_start])
+        lengths = (ends - starts[: len(ends)]) if len(ends) else np.array([offset + len(chunk) - line_start])
+        if len(lengths) and int(lengths.max()) > MAX_LINE_BYTES:
+            i = int(np.argmax(lengths > MAX_LINE_BYTES))
+            raise ContractError(
+                f"{path}, line {newlines + i + 1} (line number in the file, header = line 1): longer than "
+                f"{MAX_LINE_BYTES:,} bytes; a record of an area-level export is far shorter (a damaged file, an "
+                "unclosed quote, or the wrong `delimiter`); refused before reading further")
+        if len(ends):
+            line_start = int(ends[-1]) + 1
+        newlines += len(ends)
+        offset += len(chunk)
+        last = chunk[-1:]
+        if max_bytes is not None and offset > max_bytes:
+            raise ContractError(f"{path}: more than {max_bytes:,} bytes (the table's `max_bytes`); refused before "
+                                "reading it (raise `max_bytes` in the contract if the export is really this large)")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ContractError(_encoding_message(path, encoding, delimiter, offset - 1)) from None
     ends_with_newline = last == b"\n"
     lines = newlines + (0 if ends_with_newline or offset == 0 else 1)
     return lines, ends_with_newline
 
 
 def _encoding_message(path: Path, encoding: str, delimiter: str, at: int, what: str | None = None) -> str:
-    data = path.read_bytes()
+    with open_bytes(path) as fh:
+        data = fh.read(at + MAX_LINE_BYTES)
     line_start = data.rfind(b"\n", 0, at) + 1
     line_no = data.count(b"\n", 0, at) + 1
     header = data[: data.find(b"\n")].decode(_codec(encoding), errors="replace").rstrip("\r")
@@ -121,20 +192,43 @@ def read_raw(spec: TableSpec, node_dir: Path) -> RawTable:
     if not path.is_file():
         raise ContractError(f"{path}: file not found (table '{spec.name}' of the contract)")
     if spec.format == "parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, spec)
     return _read_csv(spec, node_dir, path)
 
 
-def _read_parquet(path: Path) -> RawTable:
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
-        raise ContractError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+def _read_parquet(path: Path, spec: TableSpec) -> RawTable:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    size = path.stat().st_size
+    if size > spec.max_bytes:
+        raise ContractError(f"{path}: {size:,} bytes, more than the table's `max_bytes` {spec.max_bytes:,}; refused "
+                            "before reading it (raise `max_bytes` in the contract if the export is really this large)")
+    schema = _parquet(path, pq.read_schema)
+    if len(schema.names) > MAX_COLUMNS:
+        raise ContractError(f"{path}: the Parquet schema has {len(schema.names):,} columns (at most {MAX_COLUMNS:,}); "
+                            "not the export the contract describes")
+    for fld in schema:
+        if pa.types.is_nested(fld.type):
+            raise ContractError(f"{path}, column '{fld.name}': stores {fld.type} values (lists or records per cell); "
+                                "a raw table holds one value per cell: re-export it flat")
+    frame = _parquet(path, pd.read_parquet)
     return RawTable(path=path, frame=frame.reset_index(drop=True), kind="parquet")
 
 
+def _parquet(path: Path, read):
+    try:
+        return read(path)
+    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+        raise ContractError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+
+
+def _open_text(path: Path, encoding: str):
+    return io.TextIOWrapper(open_bytes(path), encoding=_codec(encoding), newline="")
+
+
 def _read_csv(spec: TableSpec, node_dir: Path, path: Path) -> RawTable:
-    lines, _ = check_encoding(path, spec.encoding, spec.delimiter)
+    lines, _ = check_encoding(path, spec.encoding, spec.delimiter, spec.max_bytes)
     names = attribute_names(node_dir / spec.columns_from) if spec.columns_from else None
     if spec.header:
         _check_header(path, spec)
@@ -142,7 +236,7 @@ def _read_csv(spec: TableSpec, node_dir: Path, path: Path) -> RawTable:
         frame = pd.read_csv(
             path, sep=spec.delimiter, encoding=_codec(spec.encoding), dtype=str, na_filter=False,
             keep_default_na=False, header=0 if spec.header else None, skip_blank_lines=True,
-            engine="c", quoting=csv.QUOTE_MINIMAL,
+            engine="c", quoting=csv.QUOTE_MINIMAL, compression="gzip" if is_gzip(path) else None,
         )
     except pd.errors.EmptyDataError:
         raise ContractError(f"{path}: the file is empty (no header and no rows)") from None
@@ -163,10 +257,25 @@ def _read_csv(spec: TableSpec, node_dir: Path, path: Path) -> RawTable:
 
 
 def _check_header(path: Path, spec: TableSpec) -> None:
-    with path.open("r", encoding=_codec(spec.encoding), newline="") as fh:
-        first = next(csv.reader(fh, delimiter=spec.delimiter), None)
+    """The header line: at most MAX_COLUMNS names, none twice (line length is already bounded)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, MAX_LINE_BYTES + 1))
+    try:
+        with _open_text(path, spec.encoding) as fh:
+            first = next(csv.reader(fh, delimiter=spec.delimiter), None)
+    except csv.Error as err:
+        raise ContractError(f"{path}, line 1 (header): not a readable CSV header ({err})") from None
+    finally:
+        csv.field_size_limit(limit)
     if not first:
         raise ContractError(f"{path}: the file is empty (no header line)")
+    if len(first) > MAX_COLUMNS:
+        raise ContractError(f"{path}, line 1 (header): {len(first):,} columns (at most {MAX_COLUMNS:,}); not the "
+                            f"export the contract describes ({len(spec.columns) or 'its'} declared columns)")
+    longest = max(first, key=len)
+    if len(longest) > 1000:
+        raise ContractError(f"{path}, line 1 (header): a column name of {len(longest):,} characters "
+                            f"({longest[:40]!r}...); not a header (wrong `delimiter` or quote?)")
     seen: set[str] = set()
     for name in first:
         if name in seen:
@@ -181,7 +290,7 @@ def _parser_detail(err: Exception) -> str:
 
 def _line_of_record(raw: RawTable, row: int) -> int:
     """Exact line of a record when quoted fields span lines or blank lines exist (error path only)."""
-    with raw.path.open("r", encoding=_codec(raw.encoding), newline="") as fh:
+    with _open_text(raw.path, raw.encoding) as fh:
         reader = csv.reader(fh, delimiter=raw.delimiter)
         if raw.header:
             next(reader, None)

@@ -19,6 +19,11 @@ TIME_TYPES: tuple[str, ...] = ("date", "datetime", "month")
 NUMERIC_TYPES: tuple[str, ...] = ("integer", "float")
 # Default parse formats: ISO dates and months; datetimes must say theirs.
 DEFAULT_FORMATS: dict[str, str] = {"date": "%Y-%m-%d", "month": "%Y-%m"}
+# Units of scale a numeric column may declare, with the range each implies: a share given where percent is
+# declared (or the reverse) scales a feature by 100, so the builder checks values against the unit.
+SCALE_UNITS: dict[str, tuple[float, float]] = {"share": (0.0, 1.0), "percent": (0.0, 100.0),
+                                               "per_1000": (0.0, 1000.0)}
+DEFAULT_MAX_BYTES = 4 << 30   # 4 GiB per raw file unless the contract says otherwise
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class ColumnSpec:
     min: float | None = None
     max: float | None = None
     nullable: bool = False
+    unit: str | None = None            # numeric: a unit of SCALE_UNITS (its range applies unless min/max say more)
 
 
 PUBLIC_UNIT = "public"
@@ -87,6 +93,9 @@ class TableSpec:
     encoding: str = "utf-8"
     delimiter: str = ","
     decimal: str = "."
+    thousands: str | None = None       # the export's thousands separator, if its numbers carry one
+    timezone: str | None = None        # IANA zone in which months are counted, for values with a UTC offset
+    max_bytes: int = DEFAULT_MAX_BYTES
     header: bool = True
     columns_from: str | None = None    # ARFF-style `@attribute` file naming the columns of a header-less file
     na_values: tuple[str, ...] = ()    # extra markers of a missing value (the empty field always is one)

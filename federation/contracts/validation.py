@@ -6,6 +6,7 @@ user gets one message naming file, row and column.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,23 +73,52 @@ def _missing(series: pd.Series, spec: TableSpec) -> np.ndarray:
     return mask
 
 
+def _number_text(series: pd.Series, missing: np.ndarray, table: TableSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers from text cells in the table's declared locale, and per row why a cell is not one ("" = fine).
+
+    Only the declared decimal mark may separate decimals and only the declared thousands separator may group
+    digits (in threes): "18.607" in a decimal-comma export is eighteen thousand, never 18.6, and is refused
+    unless the contract says `thousands: "."`. Distinct values only: numbers repeat a lot in 10^7 rows.
+    """
+    codes, uniques = pd.factorize(series.astype(str).str.strip().where(~missing, None), use_na_sentinel=True)
+    text = pd.Series(uniques, dtype=object).astype(str)
+    reason = pd.Series("", index=text.index, dtype=object)
+    t, d = table.thousands, table.decimal
+    if t:
+        grouped = text.str.fullmatch(rf"[-+]?\d{{1,3}}(?:{re.escape(t)}\d{{3}})+(?:{re.escape(d)}\d*)?")
+        reason[text.str.contains(t, regex=False) & ~grouped] = (
+            f"has a misplaced thousands separator {t!r} (the contract declares digits grouped in threes)")
+        text = text.str.replace(t, "", regex=False)
+    other = "," if d == "." else "."
+    if other != t:
+        reason[(reason == "") & text.str.contains(other, regex=False)] = (
+            f"holds {other!r}, which is neither the declared decimal mark {d!r} nor a declared thousands separator "
+            f"(if the export groups thousands with it, declare the table's `thousands: {other!r}`)")
+    if d != ".":
+        text = text.str.replace(d, ".", regex=False)
+    values = pd.to_numeric(text.where(reason == "", None), errors="coerce")
+    reason[(reason == "") & values.isna()] = "NaN"   # marker: not a number at all
+    if not len(text):   # every cell missing
+        return np.full(len(series), np.nan), np.full(len(series), "", dtype=object)
+    rows = np.where(codes >= 0, codes, 0)
+    out = np.where(codes >= 0, values.to_numpy(dtype="float64")[rows], np.nan)
+    return out, np.where(codes >= 0, reason.to_numpy(dtype=object)[rows], "")
+
+
 def _numeric(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: TableSpec, raw: RawTable) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         raise _fail(raw, ~missing, col.name, f"expected {col.type} values, the file stores booleans")
     if pd.api.types.is_numeric_dtype(series):
-        values = series.astype("float64")
+        arr = series.astype("float64").to_numpy()
     else:
-        text = series.astype(str).str.strip()
-        if table.decimal != ".":
-            text = text.str.replace(table.decimal, ".", regex=False)
-        values = pd.to_numeric(text.where(~missing, None), errors="coerce")
-        bad = ~missing & values.isna().to_numpy()
+        arr, why = _number_text(series, missing, table)
+        bad = why != ""
         if bad.any():
             decimal = "" if table.decimal == "." else f" with decimal {table.decimal!r}"
+            kind = "an integer" if col.type == "integer" else "a number"
             raise _fail(raw, bad, col.name,
-                        lambda r: f"{_show(series.iloc[r])} is not {'an integer' if col.type == 'integer' else 'a number'}"
-                                  f"{decimal}")
-    arr = values.to_numpy(dtype="float64")
+                        lambda r: f"{_show(series.iloc[r])} "
+                                  + (f"is not {kind}{decimal}" if why[r] == "NaN" else why[r]))
     inf = ~missing & ~np.isfinite(np.where(missing, 0.0, arr))
     if inf.any():
         raise _fail(raw, inf, col.name, lambda r: f"{_show(series.iloc[r])} is not a finite number")
@@ -102,45 +132,90 @@ def _numeric(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: Tab
         if huge.any():
             raise _fail(raw, huge, col.name, lambda r: f"{_show(series.iloc[r])} is too large for an integer "
                                                         "count or code (at most 2^53 - 1): a damaged or mistyped value")
+    unit = f" (the contract declares unit {col.unit})" if col.unit else ""
     if col.min is not None:
         low = ~missing & (np.where(missing, col.min, arr) < col.min)
         if low.any():
             kind = "negative value" if col.min == 0 else "value"
             raise _fail(raw, low, col.name,
-                        lambda r: f"{kind} {arr[r]:g} is below the minimum {col.min:g} allowed for this column"
+                        lambda r: f"{kind} {arr[r]:g} is below the minimum {col.min:g} allowed for this column{unit}"
                                   + (" (negative counts or amounts are not allowed)" if col.min == 0 else ""))
     if col.max is not None:
         high = ~missing & (np.where(missing, col.max, arr) > col.max)
         if high.any():
-            raise _fail(raw, high, col.name, lambda r: f"value {arr[r]:g} is above the maximum {col.max:g}")
+            hint = "; a percentage where a share is declared?" if col.unit == "share" else ""
+            raise _fail(raw, high, col.name, lambda r: f"value {arr[r]:g} is above the maximum {col.max:g}{unit}{hint}")
+    _check_percent_scale(arr[~missing], col, raw)
     out = pd.Series(arr, index=series.index)
     if col.type == "integer" and not missing.any():
         out = out.astype("int64")
     return out
 
 
-def _temporal(series: pd.Series, missing: np.ndarray, col: ColumnSpec, raw: RawTable) -> pd.Series:
+PERCENT_EVIDENCE = 5   # non-zero values, all at most 1, before a percent column is judged to hold shares
+
+
+def _check_percent_scale(present: np.ndarray, col: ColumnSpec, raw: RawTable) -> None:
+    """A column declared in percent whose every value lies in [0, 1] holds shares: its feature would be
+    100 times too small. Judged on at least PERCENT_EVIDENCE non-zero values."""
+    if col.unit != "percent" or int((present > 0).sum()) < PERCENT_EVIDENCE or present.max() > 1.0:
+        return
+    raise ContractError(
+        f"{raw.path}, column '{col.name}': all {len(present):,} values lie between 0 and 1 (largest "
+        f"{present.max():g}), but the contract declares unit percent (0-100): the export gives shares; re-export "
+        "percentages, or declare `unit: share` and scale the feature")
+
+
+_OFFSET = re.compile(r"(?:[+-]\d{2}:?\d{2}|Z|UTC)$")
+
+
+def _local_time(values: pd.Series, missing: np.ndarray, col: ColumnSpec, table: TableSpec,
+                raw: RawTable) -> pd.Series:
+    """Times with a UTC offset, as wall-clock time in the table's declared zone (where months are counted).
+
+    Without a declared zone the builder cannot know which month 23:30 UTC on the 31st falls in, nor compare
+    10:00+01:00 with 09:30Z; it refuses rather than drop the offsets."""
+    if table.timezone is None:
+        raise _fail(raw, ~missing, col.name,
+                    lambda r: f"{_show(raw.frame[col.name].iloc[r])} carries a UTC offset: declare the table's "
+                              "`timezone:` (the IANA zone in which its months are counted, e.g. Europe/Amsterdam)")
+    return values.dt.tz_convert(table.timezone).dt.tz_localize(None)
+
+
+def _temporal(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: TableSpec, raw: RawTable) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         values = pd.to_datetime(series)
         if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_localize(None)
+            values = _local_time(values, missing, col, table, raw)
     elif pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         raise _fail(raw, ~missing, col.name,
                     lambda r: f"expected a {col.type} ({col.format}), the file stores {series.dtype} values "
                               f"such as {_show(series.iloc[r])}")
     else:
         present = series[~missing]
+        aware = bool(col.format and ("%z" in col.format or "%Z" in col.format))
         if raw.kind == "csv" or not len(present) or isinstance(present.iloc[0], str):
             values = _by_unique(series.where(~missing, None),
-                                lambda u: pd.to_datetime(u, format=col.format, errors="coerce", exact=True))
+                                lambda u: pd.to_datetime(u, format=col.format, errors="coerce", exact=True,
+                                                         utc=aware))
         else:  # Parquet `date` objects (not text): the format does not apply
+            kinds = {type(v).__name__ for v in present.iloc[:1000]}
+            if not kinds <= {"date", "datetime", "Timestamp"}:
+                raise _fail(raw, ~missing, col.name,
+                            lambda r: f"expected a {col.type}, the file stores {type(series.iloc[r]).__name__} values")
             values = _by_unique(series.where(~missing, None),
                                 lambda u: pd.to_datetime(u.map(str), errors="coerce"))
-        values = pd.to_datetime(values)
+        values = pd.to_datetime(values, utc=aware) if aware else pd.to_datetime(values)
         bad = ~missing & values.isna().to_numpy()
         if bad.any():
-            raise _fail(raw, bad, col.name,
-                        lambda r: f"{_show(series.iloc[r])} is not a valid {col.type} in format {col.format!r}")
+            def what(r: int) -> str:
+                text = f"{_show(series.iloc[r])} is not a valid {col.type} in format {col.format!r}"
+                if not aware and _OFFSET.search(str(series.iloc[r]).strip()):
+                    text += ("; it carries a UTC offset: add %z to the format and declare the table's `timezone:`")
+                return text
+            raise _fail(raw, bad, col.name, what)
+        if aware:
+            values = _local_time(values, missing, col, table, raw)
     return values
 
 
@@ -187,7 +262,7 @@ def parse_column(series: pd.Series, col: ColumnSpec, table: TableSpec, raw: RawT
     if col.type in ("integer", "float"):
         return _numeric(series, missing, col, table, raw)
     if col.type in ("date", "datetime", "month"):
-        return _temporal(series, missing, col, raw)
+        return _temporal(series, missing, col, table, raw)
     if col.type in ("category", "multi_category"):
         return _categorical(series, missing, col, raw)
     if col.type == "area":
