@@ -19,10 +19,11 @@ from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, secure_normal,
 from federation.egress import EgressGuard
 from federation.errors import PolicyRefusal
 from federation.messages import DPSettings, TaskSettings, from_config
+from federation.site_policy import ROW_UNIT
 from federation.model import build_model
 from federation.task import predict
 
-UNIT = "area-period row"
+UNIT = ROW_UNIT
 LOSS_CLIP = 4.0  # per-row squared error (scaled label units) is clipped here before the noised sum
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import ConfigError
-from federation.site_policy import RUN_KINDS
+from federation.site_policy import ROW_UNIT, RUN_KINDS, UNIT_ALIASES, UNITS
 
 # The ledger's release kind of each run kind's DP releases (one per node and round).
 RELEASE_KINDS: dict[str, str] = {
@@ -36,7 +36,7 @@ class PrivacyPlan:
     sample_rate: float
     steps_per_round: int
     rounds: int
-    unit: str = "area-period row"
+    unit: str = ROW_UNIT
     mechanism: str = "subsampled_gaussian"
 
 
@@ -126,6 +126,10 @@ class RunProposal:
         for name, value in (("unit", unit), ("mechanism", mechanism)):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{source}: field 'privacy.{name}' must be a non-empty text")
+        unit = UNIT_ALIASES.get(unit.strip().lower(), unit.strip().lower())
+        if unit not in UNITS:
+            raise ConfigError(f"{source}: field 'privacy.unit' must be one of {', '.join(UNITS)} (what the "
+                              f"guarantee is stated per); got {privacy.get('unit')!r}")
         plan = PrivacyPlan(
             target_epsilon=_num(privacy, "target_epsilon", source, positive=True),
             delta=_num(privacy, "delta", source, positive=True, below_one=True),

@@ -24,7 +24,42 @@ from federation.errors import ConfigError, PolicyRefusal
 POLICY_FILE = "site_policy.yaml"
 APPROVALS_FILE = Path("state") / "approvals.jsonl"
 RUN_KINDS: tuple[str, ...] = ("horizontal", "vertical", "analytics")
+# What a run's guarantee may be stated per. DP-SGD on area-period rows (horizontal) protects one row; a
+# release of aggregated raw records protects what each table's contract names: one person or household (a
+# pseudonym column), or one record where the export has no person link. Protecting a person protects each
+# of their records, so "record" is the weaker claim.
+ROW_UNIT, RECORD_UNIT, PERSON_UNIT = "area-period row", "record", "person or household"
+UNITS: tuple[str, ...] = (ROW_UNIT, RECORD_UNIT, PERSON_UNIT)
+UNIT_ALIASES: dict[str, str] = {"person": PERSON_UNIT, "household": PERSON_UNIT, "row": ROW_UNIT}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def units_given(run_kind: str, table_units: dict[str, str]) -> dict[str, str]:
+    """Per released table, the unit this node's releases of `run_kind` protect (from its contract's
+    `privacy.unit` per table, as its features manifest records them; public tables release no noise)."""
+    if run_kind == "horizontal":
+        return {"area-period rows": ROW_UNIT}
+    return {t: RECORD_UNIT if u == RECORD_UNIT else PERSON_UNIT for t, u in table_units.items() if u != "public"}
+
+
+def check_unit(run_kind: str, claimed: str, table_units: dict[str, str]) -> None:
+    """A proposal may state its guarantee only per a unit every release of this node protects."""
+    given = units_given(run_kind, table_units)
+    if not given:
+        raise RuleRefusal("privacy.unit", f"a {run_kind} run releases this node's tables, and its features manifest "
+                          "names none (build the features with `pulse-twin features` first)", where="data contract")
+    short = {t: u for t, u in given.items() if not _protects(u, claimed)}
+    if short:
+        table, unit = next(iter(short.items()))
+        raise RuleRefusal("privacy.unit", f"the proposal states its guarantee per {claimed}, but this node's "
+                          f"{run_kind} releases protect one {unit} ({table}): a weaker guarantee than the proposal "
+                          "claims", where="data contract")
+
+
+def _protects(given: str, claimed: str) -> bool:
+    if given == ROW_UNIT or claimed == ROW_UNIT:
+        return given == claimed
+    return claimed == RECORD_UNIT or given == PERSON_UNIT
 
 
 class RuleRefusal(PolicyRefusal):

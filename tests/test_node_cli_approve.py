@@ -12,10 +12,13 @@ import pytest
 
 import federation.cli
 from federation.bundle import bundle_files, code_hash
+from federation.contracts import build_features, load_contract
+from federation.contracts.output import write_features
 from federation.egress import Egress, EgressGuard
 from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import PrivacyPlan, RunProposal
 from federation.site_policy import read_approvals
+from tests.contract_fixtures import HeerlenFixture
 
 PYPROJECT = """\
 [project]
@@ -106,7 +109,8 @@ def test_code_hash_of_a_directory_without_pyproject_is_a_config_error(tmp_path: 
 
 
 def proposal(bundle: str = "ab" * 32, **privacy: object) -> RunProposal:
-    plan = dict(target_epsilon=3.0, delta=1e-5, noise_multiplier=1.1, sample_rate=0.02, steps_per_round=50, rounds=5)
+    plan = dict(target_epsilon=3.0, delta=1e-5, noise_multiplier=1.1, sample_rate=0.02, steps_per_round=50, rounds=5,
+                unit="record")
     plan.update(privacy)
     return RunProposal(run_name="heerlen-v1", run_kind="vertical", bundle_hash=bundle,
                        privacy=PrivacyPlan(**plan), federation={"name": "heerlen", "partners": ["police"]})
@@ -171,6 +175,8 @@ def police(tmp_path: Path, pulse_twin) -> Path:
     assert pulse_twin("node", "init", "--partner", "police", "--node-dir", str(node_dir))[0] == 0
     policy = node_dir / "site_policy.yaml"
     policy.write_text(policy.read_text().replace("accountant: prv", "accountant: rdp"))
+    HeerlenFixture().write_police(node_dir)          # one table, `incidents`, protecting one record
+    write_features(build_features(load_contract("police"), node_dir), node_dir)
     return node_dir
 
 
@@ -214,8 +220,10 @@ def test_unapproved_bundle_is_refused_then_approval_lets_it_out(police: Path, pu
         (proposal(rounds=51), "bounds.max_rounds_per_run"),
         (proposal(steps_per_round=20000, noise_multiplier=0.8, sample_rate=0.05), "privacy.epsilon_per_year"),
         (proposal(delta=0.5), "privacy.delta"),
+        (proposal(unit="person"), "privacy.unit"),
+        (proposal(unit="area-period row"), "privacy.unit"),
     ],
-    ids=["run-kind", "noise", "sample-rate", "rounds", "budget", "delta"],
+    ids=["run-kind", "noise", "sample-rate", "rounds", "budget", "delta", "unit-person", "unit-row"],
 )
 def test_approve_refuses_what_the_policy_forbids_naming_the_rule(police: Path, pulse_twin, p: RunProposal, rule: str):
     code, _, err = _approve(pulse_twin, police, p, "--yes")
@@ -269,3 +277,22 @@ def test_copying_an_app_keeps_its_hash(tmp_path: Path):
     app = make_app(tmp_path / "app")
     shutil.copytree(app, tmp_path / "copy")
     assert code_hash(tmp_path / "copy") == code_hash(app)
+
+
+def test_a_proposal_unit_outside_the_vocabulary_is_a_config_error(tmp_path: Path):
+    data = json.loads(proposal().to_json())
+    data["privacy"]["unit"] = "citizen"
+    with pytest.raises(ConfigError, match="field 'privacy.unit' must be one of area-period row, record, person or household"):
+        RunProposal.from_dict(data, "p.json")
+
+
+def test_approve_names_the_table_whose_unit_is_weaker_than_claimed(police: Path, pulse_twin):
+    code, _, err = _approve(pulse_twin, police, proposal(unit="person"), "--yes")
+    assert code == 3 and "data contract 'privacy.unit'" in err
+    assert "per person or household, but this node's vertical releases protect one record (incidents)" in err
+
+
+def test_approve_of_a_vertical_run_needs_the_built_features(police: Path, pulse_twin):
+    (police / "features" / "manifest.json").unlink()
+    code, _, err = _approve(pulse_twin, police, proposal(), "--yes")
+    assert code == 3 and "features manifest names none" in err and read_approvals(police) == []

@@ -12,7 +12,7 @@ from federation.dp_sgd import sample_rate, steps_per_round
 from federation.engine import LocalEngine, NodeLaunch
 from federation.errors import ConfigError, PolicyRefusal, PulseTwinError
 from federation.proposal import PrivacyPlan, RunProposal
-from federation.site_policy import append_approval, load_site_policy
+from federation.site_policy import RECORD_UNIT, ROW_UNIT, append_approval, load_site_policy
 from server.run_record import read_status
 
 NOMINAL_ROWS = 1000  # rows a proposal's privacy figures are shown for; each node calibrates for its own
@@ -61,6 +61,12 @@ def node_launches(fed: dict) -> list[NodeLaunch]:
     return launches
 
 
+def proposed_unit(topology: str) -> str:
+    """What the run's guarantee is stated per: an area-period row for DP-SGD (horizontal); one record for
+    releases of raw-record aggregates, the guarantee every node gives (a node protecting persons gives more)."""
+    return ROW_UNIT if topology == "horizontal" else RECORD_UNIT
+
+
 def proposal_for(cfg: dict, run_name: str) -> RunProposal:
     """The run as nodes are asked to approve it (privacy figures for a nominal node of 1,000 rows)."""
     dp, local = cfg["dp"], cfg["local"]
@@ -69,7 +75,8 @@ def proposal_for(cfg: dict, run_name: str) -> RunProposal:
     rounds = int(local["rounds"])
     sigma = noise_multiplier(float(dp["target_epsilon"]), float(dp["delta"]), q, steps * rounds)
     return RunProposal(run_name=run_name, run_kind=cfg["federation"]["topology"], bundle_hash=code_hash(APP_ROOT),
-                       privacy=PrivacyPlan(float(dp["target_epsilon"]), float(dp["delta"]), sigma, q, steps, rounds),
+                       privacy=PrivacyPlan(float(dp["target_epsilon"]), float(dp["delta"]), sigma, q, steps, rounds,
+                                           unit=proposed_unit(cfg["federation"]["topology"])),
                        federation={"name": cfg["federation"]["name"], "strategy": cfg["strategy"]["name"],
                                    "note": f"privacy figures for a node of {NOMINAL_ROWS} rows; each node "
                                            "calibrates its own noise for its own rows"})

@@ -22,6 +22,7 @@ from federation.site_policy import (
     POLICY_FILE,
     SitePolicy,
     append_approval,
+    check_unit,
     load_site_policy,
     parse_site_policy,
     read_approvals,
@@ -203,6 +204,18 @@ def _contract_template(partner: str) -> tuple[str, str]:
 
 # node approve
 
+def table_units(node_dir: Path) -> dict[str, str]:
+    """Each raw table's unit of privacy as this node's last accepted features build recorded it."""
+    path = node_dir / "features" / "manifest.json"
+    try:
+        tables = json.loads(path.read_text(encoding="utf-8"))["stats"]["tables"]
+        return {str(t): str(v["unit"]) for t, v in tables.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{path}: not a features manifest of this version (rebuild with `pulse-twin features`)") from None
+
+
 def run_approve(args: argparse.Namespace) -> int:
     from dp_accounting import PrivacyLedger, ledger_path
     from dp_accounting.budget import check
@@ -228,6 +241,7 @@ def run_approve(args: argparse.Namespace) -> int:
 
     policy.check_run_kind(proposal.run_kind)
     policy.check_delta(p.delta)
+    check_unit(proposal.run_kind, p.unit, table_units(node_dir))
     policy.check_noise_multiplier(p.noise_multiplier)
     policy.check_sample_rate(p.sample_rate)
     policy.check_rounds(p.rounds)
