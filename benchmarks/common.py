@@ -111,7 +111,7 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
     profiles = configs_dir() / "synthetic"
     for city in cities:
         for node in load_profile(profiles, city).nodes:
-            write_features(build_features(load_contract(node), root / node), root / node)
+            write_features(build_features(load_contract(node), root / node), root / node, accept=True)
     if "heerlen" in cities:
         heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
         label = Path(heerlen["partners"][heerlen["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"

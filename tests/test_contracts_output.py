@@ -16,7 +16,13 @@ from tests.contract_fixtures import A3, HeerlenFixture
 
 
 def snapshot(node: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((node / "features").iterdir())}
+    root = node / "features"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def current(node: Path) -> dict[str, bytes]:
+    """The accepted features the node releases from (not the builds kept beside them)."""
+    return {p.name: p.read_bytes() for p in sorted((node / "features").iterdir()) if p.is_file()}
 
 
 def test_written_files_read_back_as_built(tmp_path):
@@ -102,3 +108,56 @@ def test_help_documents_every_option(capsys):
     for option in ("--contract", "--node-dir", "--out", "--override"):
         assert option in out
     assert "min_population=200" in out
+
+
+def _income_in_hundreds(fx: HeerlenFixture) -> HeerlenFixture:
+    """Income per resident exported in hundreds of euros where thousands are declared: still inside the
+    contract's plausible range (1-500), ten times the last build's values."""
+    fx.register["gem_inkomen_per_inwoner"] = fx.register["gem_inkomen_per_inwoner"] * 10
+    return fx
+
+
+def test_a_build_that_moved_far_is_held_and_the_accepted_features_stay(tmp_path, capsys):
+    fx = HeerlenFixture()
+    node = fx.write_municipality(tmp_path / "mun")
+    assert main(["features", "--contract", "municipality", "--node-dir", str(node)]) == 0
+    before, accepted = current(node), json.loads((node / "features" / "manifest.json").read_text())["build"]["id"]
+    _income_in_hundreds(fx).write_municipality(node)
+    capsys.readouterr()
+    code = main(["features", "--contract", "municipality", "--node-dir", str(node)])
+    err = capsys.readouterr().err
+    assert code == 4 and "Traceback" not in err
+    assert "context.income_per_resident_k: median 22.5 -> 225, spread 0.3727 -> 3.727" in err
+    assert "re-run with --accept" in err
+    assert current(node) == before
+    builds = sorted(p.name for p in (node / "features" / "builds").iterdir())
+    assert len(builds) == 2 and accepted in builds
+    held = next(b for b in builds if b != accepted)
+    assert f"It is kept in {node / 'features' / 'builds' / held} and NOT used" in err
+
+
+def test_accept_makes_the_moved_build_current_and_keeps_the_previous(tmp_path, capsys):
+    fx = HeerlenFixture()
+    node = fx.write_municipality(tmp_path / "mun")
+    assert main(["features", "--contract", "municipality", "--node-dir", str(node)]) == 0
+    first = json.loads((node / "features" / "manifest.json").read_text())["build"]["id"]
+    _income_in_hundreds(fx).write_municipality(node)
+    capsys.readouterr()
+    assert main(["features", "--contract", "municipality", "--node-dir", str(node), "--accept"]) == 0
+    out = capsys.readouterr().out
+    assert "accepted with --accept although it moved: context.income_per_resident_k" in out
+    build = json.loads((node / "features" / "manifest.json").read_text())["build"]
+    assert build["previous"] == first and build["accepted_with_shifts"] is True
+    context = pd.read_parquet(node / "features" / "context.parquet")
+    assert context["income_per_resident_k"].median() == pytest.approx(225)
+    assert (node / "features" / "builds" / first / "context.parquet").is_file()
+
+
+def test_an_unchanged_rebuild_is_accepted_and_old_builds_are_pruned(tmp_path, monkeypatch):
+    node = HeerlenFixture().write_police(tmp_path / "police")
+    for _ in range(8):
+        write_features(build_features(load_contract("police"), node), node)
+    builds = [p for p in (node / "features" / "builds").iterdir() if p.is_dir()]
+    assert len(builds) == 5          # configs/build_checks.yaml keep_builds
+    manifest = json.loads((node / "features" / "manifest.json").read_text())
+    assert manifest["build"]["shifts"] == [] and manifest["build"]["id"] in {p.name for p in builds}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from federation.contracts import build_features, load_contract, write_features
@@ -15,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Reads the node's raw tables and public area register, refuses bad input with one message naming "
             "the file, row and column, aggregates per (area_code, period) into the blocks of the contract, "
             "drops areas below the contract's minimum population, and writes <node-dir>/features/<block>.parquet "
-            "(and label.parquet). Existing features are replaced only after a complete, successful build. "
+            "(and label.parquet). Each build is written whole to <node-dir>/features/builds/<id>/ first and "
+            "replaces the current features only when it is accepted: a build in which a feature moved far from "
+            "the last accepted build (configs/build_checks.yaml) is held (exit 4) until re-run with --accept. "
             "Nothing leaves the node."
         ),
     )
@@ -30,13 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="Hydra-style override of a contract field, e.g. min_population=200 or "
                         "periods.start=2019-06; repeat for several")
+    p.add_argument("--accept", action="store_true",
+                   help="make this build current even if a feature moved far from the last accepted build "
+                        "(after checking that the change is real)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     contract = load_contract(args.contract, overrides=args.override)
     features = build_features(contract, node_dir=args.node_dir)
-    written = write_features(features, args.out or args.node_dir)
+    written = write_features(features, args.out or args.node_dir, accept=args.accept)
     stats = features.stats
     periods = stats["periods"]
     print(f"contract {contract.name} ({contract.path}) on {args.node_dir}")
@@ -56,5 +62,9 @@ def run(args: argparse.Namespace) -> int:
     observed = stats["observed_max_rows_per_person"]
     print(f"  privacy unit: area-period row, k = {features.privacy_unit_k} rows per person"
           + (f" (largest seen in the data: {observed})" if observed is not None else ""))
+    build = json.loads(written[-1].read_text(encoding="utf-8"))["build"]
+    print(f"  build {build['id']} accepted" + (f" (previous {build['previous']})" if build["previous"] else ""))
+    for line in build["shifts"]:
+        print(f"  accepted with --accept although it moved: {line}")
     print(f"  written: {', '.join(str(p) for p in written)}")
     return 0
