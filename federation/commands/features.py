@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from federation.contracts import build_features, load_contract, write_features
+from federation.contracts.proxies import describe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     observed = stats["observed_max_rows_per_person"]
     print(f"  privacy unit: area-period row, k = {features.privacy_unit_k} rows per person"
           + (f" (largest seen in the data: {observed})" if observed is not None else ""))
+    for proxy in stats["protected_proxies"]:
+        print(f"  warning: {describe(proxy)}")
     build = json.loads(written[-1].read_text(encoding="utf-8"))["build"]
     print(f"  build {build['id']} accepted" + (f" (previous {build['previous']})" if build["previous"] else ""))
     for line in build["shifts"]:

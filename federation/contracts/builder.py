@@ -17,6 +17,7 @@ from federation.contracts.checks import check_data
 from federation.contracts.periods import covered_periods
 from federation.contracts.placement import OpContext
 from federation.contracts.privacy_unit import check_privacy_unit
+from federation.contracts.proxies import load_proxy_rule, proxy_correlations
 from federation.contracts.reading import read_raw
 from federation.contracts.register import build_grid, read_register
 from federation.contracts.registry import get_op
@@ -143,6 +144,8 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
         "min_population": contract.min_population,
         "observed_max_rows_per_person": observed_k,
         "tables": {name: agg.stats for name, agg in aggregates.items()},
+        "protected_proxies": proxy_correlations(
+            tables, {**blocks, **({} if label is None else {"label": label})}, load_proxy_rule()),
     }
     return NodeFeatures(
         blocks=blocks, label=label, suppressed_areas=suppressed,

@@ -8,6 +8,7 @@ comparing it). It raises `LogTampered`, naming the record, when any of that fail
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,19 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
             "cap_lifetime": policy.privacy.epsilon_lifetime,
         },
         "policy_version": policy.policy_version,
+        "proxy_warnings": _proxy_warnings(node_dir),
         "run_filter": run,
         "runs": selected,
     }
+
+
+def _proxy_warnings(node_dir: Path) -> list[dict[str, Any]]:
+    """Features of the accepted build that correlate strongly with a protected area statistic (from its manifest)."""
+    try:
+        stats = json.loads((node_dir / "features" / "manifest.json").read_text(encoding="utf-8"))["stats"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return list(stats.get("protected_proxies") or [])
 
 
 def format_audit(report: dict[str, Any]) -> str:
@@ -119,6 +130,11 @@ def format_audit(report: dict[str, Any]) -> str:
         f"recomputed from the ledger's releases. Caps: {eps['cap_per_year']:g} per 365 days, "
         f"{eps['cap_lifetime']:g} for life.",
     ]
+    if report.get("proxy_warnings"):
+        from federation.contracts.proxies import describe
+
+        lines.append("")
+        lines += [f"Warning: {describe(p)}" for p in report["proxy_warnings"]]
     if report["run_filter"] and not report["runs"]:
         lines.append(f"\nRun '{report['run_filter']}': nothing in the log.")
     for run in report["runs"]:
