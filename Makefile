@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.pulse-twin-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 install: $(STAMP)
 
@@ -24,8 +24,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/pulse-twin demo
 
+# Headless Chromium (Debian package) for the tests that open the report as a person would. Installed with
+# apt-get only when missing and when running as root; otherwise those tests fail, naming what is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "make browser: chromium is missing; install the Debian package 'chromium' as root" >&2; fi; }
+
 # pytest exits 5 when it collected no tests: that is a failure, said so in words.
-test: install
+test: install browser
 	@$(PY) -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status

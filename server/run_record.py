@@ -2,7 +2,8 @@
 
 Layout: `status.json` (state, error), `config.json` (the composed configuration), `rounds.json`
 (per-round metrics and per-node replies), `model.pt` (the global model), `privacy/<node>.json`
-(each node's own privacy report), `predictions.csv` (vertical runs).
+(each node's own privacy report), `predictions.csv` (vertical runs), `prediction_inputs.parquet` (vertical
+runs: the model's inputs for the predicted rows, from the smoothed releases, so a report can attribute them).
 """
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
+
+from federation.dataset import Examples
+
+INPUTS_FILE = "prediction_inputs.parquet"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -51,6 +58,10 @@ class RunRecord:
     def model(self, state_dict: dict[str, torch.Tensor], spec: dict[str, Any]) -> None:
         torch.save({"state_dict": state_dict, "spec": spec}, self.run_dir / "model.pt")
 
+    def inputs(self, ex: Examples) -> None:
+        """The model's inputs for the predicted rows (post-processed releases), for attribution."""
+        write_examples(ex, self.run_dir / INPUTS_FILE)
+
     def privacy(self, node: str, report: dict[str, Any]) -> None:
         _write_json(self.run_dir / "privacy" / f"{node}.json", report)
 
@@ -64,3 +75,22 @@ class RunRecord:
 def read_status(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "status.json"
     return json.loads(path.read_text()) if path.is_file() else {"state": "missing"}
+
+
+def write_examples(ex: Examples, path: Path) -> None:
+    """Keys, presence flags and scaled inputs in one parquet file (column names say block and index)."""
+    frame = ex.keys[["area_code", "period"]].astype(str).reset_index(drop=True)
+    for i, block in enumerate(ex.blocks):
+        frame[f"present:{block}"] = ex.present[:, i]
+    frame = pd.concat([frame, pd.DataFrame(ex.x, columns=[f"x:{j}" for j in range(ex.x.shape[1])])], axis=1)
+    frame.to_parquet(path, index=False)
+
+
+def read_examples(path: Path) -> Examples:
+    """What `write_examples` wrote (block order from the presence columns)."""
+    frame = pd.read_parquet(path)
+    blocks = tuple(c.split(":", 1)[1] for c in frame.columns if c.startswith("present:"))
+    x_cols = sorted((c for c in frame.columns if c.startswith("x:")), key=lambda c: int(c[2:]))
+    present = frame[[f"present:{b}" for b in blocks]].to_numpy(np.float32)
+    return Examples(frame[["area_code", "period"]].reset_index(drop=True), blocks,
+                    frame[x_cols].to_numpy(np.float32), present, None)

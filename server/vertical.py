@@ -19,7 +19,7 @@ from flwr.serverapp import Grid
 
 from clients.vertical import from_parquet
 from federation.alignment import align
-from federation.dataset import KEYS, area_folds, make_examples, next_period, smooth_blocks
+from federation.dataset import KEYS, Examples, area_folds, make_examples, next_period, smooth_blocks
 from federation.messages import TaskSettings, to_config
 from federation.model import build_model
 from federation.psi import CoordinatorPsi, encode_key
@@ -168,8 +168,16 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
         record.say(f"held-out areas (fold {task.holdout_fold}): R² {evaluation['r2']:.3f} against the DP label "
                    f"({evaluation['n']} rows)")
 
-    predictions = _predict(model, blocks, order, predict_rows, task, window)
+    predictions, inputs = _predict(model, blocks, order, predict_rows, task, window)
+    # This month's liveability as released (DP label or published index), for the change to next month.
+    now = label.assign(period=label["period"].astype(str), area_code=label["area_code"].astype(str))
+    now = now.set_index(KEYS)["label"]
+    predictions["current_liveability"] = [round(float(now.get((a, p), np.nan)), 4)
+                                          for a, p in zip(predictions["area_code"], predictions["period"])]
     predictions.to_csv(record.run_dir / "predictions.csv", index=False)
+    record.model(model.state_dict(), {"blocks": list(order), **cfg["model"]})
+    if inputs is not None:
+        record.inputs(inputs)
     record.result("evaluation", {"federated_dp_holdout": evaluation, "holdout_fold": task.holdout_fold,
                                  "label": source,
                                  "holdout_areas": sorted(set(ex.keys.loc[held, "area_code"].astype(str)))})
@@ -184,14 +192,16 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
             "federated_dp_holdout": evaluation}
 
 
-def _predict(model, blocks, order, predict_rows: list[Key], task: TaskSettings, window: int) -> pd.DataFrame:
+def _predict(model, blocks, order, predict_rows: list[Key], task: TaskSettings,
+             window: int) -> tuple[pd.DataFrame, Examples | None]:
+    """Next period's liveability for the predicted rows, and the model inputs it was computed from."""
     columns = ["area_code", "period", "predicted_period", "predicted_liveability"]
     if not predict_rows:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), None
     ex = make_examples(smooth_blocks(blocks, window), order)
     wanted = set(predict_rows)
     ex = ex.subset(np.array([(a, p) in wanted for a, p in zip(ex.keys["area_code"], ex.keys["period"])]))
     frame = ex.keys.copy()
     frame["predicted_period"] = next_period(frame["period"], task.label_shift).to_numpy()
     frame["predicted_liveability"] = task.label.unscale(predict(model, ex)).round(4)
-    return frame[columns]
+    return frame[columns].reset_index(drop=True), ex

@@ -46,6 +46,18 @@ class YardstickResult:
             frames = [f.assign(model=name) for name, f in self.predictions.items()]
             pd.concat(frames).to_csv(path.with_suffix(".predictions.csv"), index=False)
 
+    @classmethod
+    def from_json(cls, path: Path) -> "YardstickResult":
+        """What `to_json` wrote (the out-of-fold predictions too, when their CSV is beside it)."""
+        data = json.loads(Path(path).read_text())
+        result = cls(str(data["federation"]), dict(data["models"]), dict(data.get("protocol", {})))
+        oof = Path(path).with_suffix(".predictions.csv")
+        if oof.is_file():
+            frame = pd.read_csv(oof, dtype={"area_code": str, "period": str})
+            result.predictions = {str(name): f.drop(columns="model").reset_index(drop=True)
+                                  for name, f in frame.groupby("model", sort=False)}
+        return result
+
     def table(self) -> str:
         rows = [f"{'model':<40} {'R²':>7} {'MAE':>7} {'rows':>7}"]
         for name, m in self.models.items():

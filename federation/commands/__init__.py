@@ -16,4 +16,5 @@ COMMANDS: tuple[str, ...] = (
     "pki",
     "privacy",
     "analytics",
+    "report",
 )

@@ -7,7 +7,8 @@
    SuperNodes on loopback, TLS): PSI, one person-level DP release per partner (the municipality's DP
    survey as the label), the coordinator's fusion model, predictions for every area;
 5. the table: federated DP against the pooled model and each partner alone, on the same held-out areas
-   (scored on the exact label, which the demo can read because it runs every synthetic node itself).
+   (scored on the exact label, which the demo can read because it runs every synthetic node itself);
+6. the report (`pulse-twin report`): the map, intervals, drivers, receipts, model card and release gate.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from federation.cli import main as cli_main
+from federation.commands.report import NOT_RELEASABLE
 from federation.config import compose, to_container
 from federation.errors import PulseTwinError
 
@@ -79,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nper-partner privacy reports: {runs_dir / run_name / 'privacy'}")
     print(f"predictions for the latest period: {runs_dir / run_name / 'predictions.csv'}")
     print("what left each node: pulse-twin node audit --node-dir <node dir>")
+
+    step("the report: map, intervals, drivers, privacy receipts, model card and the release gate")
+    code = cli_main(["report", str(runs_dir / run_name), "--baseline", str(baseline_json)])
+    if code not in (0, NOT_RELEASABLE):
+        return code
+    print(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
     return 0
 
 

@@ -1,0 +1,58 @@
+"""`pulse-twin report`: the twin's per-area view of a finished run, as one self-contained HTML page."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from federation.config import compose, to_container
+
+NOT_RELEASABLE = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write the per-area report of a run (map, intervals, drivers, yardstick, fairness gate, receipts)",
+        description=(
+            "Writes RUN_DIR/report/report.html (self-contained: no request leaves the page) and PNG figures "
+            "beside it: a map of the areas coloured by predicted liveability or by the change from this month, "
+            "an interval per area (conformal, calibrated and checked on the run's held-out areas), drivers per "
+            "area, the yardstick table with a verdict, a privacy receipt per partner in Dutch and English from "
+            "its own ledger report, a model card, and the release gate: a fairness audit over groups of areas "
+            "formed by public CBS statistics and, for horizontal runs, a membership-inference audit. Thresholds: "
+            "configs/report/default.yaml, overridable as KEY=VALUE. Post-processing only: charges no budget. "
+            f"Exit code 0: releasable; {NOT_RELEASABLE}: not releasable (the page and the output name the "
+            "threshold exceeded); 2: the run cannot be reported on."
+        ),
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a completed run directory (runs/<run>)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="overrides of configs/report/default.yaml, e.g. fairness.max_mae_gap=0.03")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default RUN_DIR/report)")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="the yardstick file of `pulse-twin baseline` (default runs/baseline-<federation>.json "
+                        "beside the run, when present)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.report.build import build_report, write_report
+
+    settings = to_container(compose("default", args.overrides, group="report"))
+    report = build_report(args.run_dir, settings, args.baseline)
+    path = write_report(report, args.out or args.run_dir / "report")
+    for words in report.verdict.words:
+        print(words)
+    if report.intervals is not None:
+        print(report.intervals.text())
+    if report.mia is not None:
+        print(report.mia.text())
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"report: {path.resolve()}")
+    if report.refused:
+        for check in report.refused:
+            print(f"NOT RELEASABLE: threshold {check.name} exceeded: {check.text}")
+        return NOT_RELEASABLE
+    print("releasable: every check of the release gate passed")
+    return 0

@@ -1,0 +1,134 @@
+"""Puts the report together: reads the run, computes each part, applies the gate, writes HTML and PNGs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from federation.errors import ConfigError
+from server.report import figures
+from server.report.areas import Area, boundaries
+from server.report.card import model_card
+from server.report.drivers import drivers_per_area
+from server.report.fairness import FairnessAudit, audit, cbs_statistics, group_labels
+from server.report.gate import Check, failures, gate_checks
+from server.report.inputs import RunOutputs, read_run
+from server.report.intervals import Intervals, conformal_intervals
+from server.report.mia import MembershipAudit, membership_audit
+from server.report.receipt import Receipt, receipts
+from server.report.verdict import Verdict, default_baseline, verdict
+
+
+@dataclass
+class Report:
+    run: RunOutputs
+    settings: Mapping[str, Any]
+    areas: pd.DataFrame                      # one row per area shown: code, name, prediction, interval, ...
+    boundaries: list[Area]
+    intervals: Intervals | None
+    verdict: Verdict
+    fairness: FairnessAudit | None
+    mia: MembershipAudit | None
+    receipts: list[Receipt]
+    card: dict[str, list[str]]
+    checks: list[Check]
+    drivers_error: float | None = None
+    notes: list[str] = field(default_factory=list)
+    figures: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> list[Check]:
+        return failures(self.checks)
+
+    @property
+    def releasable(self) -> bool:
+        return not self.refused
+
+
+def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | None = None) -> Report:
+    run = read_run(run_dir)
+    notes: list[str] = []
+    intervals = conformal_intervals(run.holdout, float(settings["intervals"]["level"])) if len(run.holdout) else None
+    baseline = baseline if baseline is not None else default_baseline(run.run_dir, run.config)
+    judged = verdict(run, baseline, float(settings["min_r2"]))
+    shapes = boundaries()
+    areas = _area_table(run, shapes, intervals)
+    drivers_error = None
+    if run.model is not None and run.inputs is not None and len(run.inputs):
+        found, drivers_error = drivers_per_area(run.model, run.inputs, float(run.config["federation"]["label"]["scale"]),
+                                                run.partners_of_block)
+        areas["drivers"] = [found.get(c, {}).get("words", []) for c in areas["area_code"]]
+        areas["block_shares"] = [found.get(c, {}).get("blocks", {}) for c in areas["area_code"]]
+    else:
+        notes.append("drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet); "
+                     "runs of this version keep them")
+    fairness = _fairness(run, settings["fairness"], notes)
+    mia = None
+    if run.topology == "horizontal" and run.members is not None and len(run.members) and len(run.holdout):
+        mia = membership_audit(run.members, run.holdout)
+    checks = gate_checks(settings, judged.fit_for_use, judged.r2, intervals, fairness, mia,
+                         run.topology == "horizontal")
+    shown = [shapes[c] for c in sorted(shapes) if c in set(areas["area_code"])]
+    return Report(run, settings, areas, shown, intervals, judged, fairness, mia, receipts(run.privacy, run.name),
+                  model_card(run, intervals, sorted(areas.loc[areas["suppressed"], "area_code"])), checks,
+                  drivers_error, notes)
+
+
+def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Intervals | None) -> pd.DataFrame:
+    """Every predicted area, plus every area of the shipped map of the same city that has no prediction."""
+    pred = run.predictions.drop_duplicates("area_code").set_index("area_code")
+    codes = set(pred.index)
+    same_city = {c for c in shapes if any(c[:6] == p[:6] for p in codes)}
+    rows = []
+    for code in sorted(codes | same_city):
+        has = code in pred.index
+        value = float(pred.loc[code, "predicted_liveability"]) if has else np.nan
+        now = float(pred.loc[code, "current_liveability"]) if has else np.nan
+        half = intervals.half_width if intervals is not None else np.nan
+        rows.append({"area_code": code, "name": shapes[code].name if code in shapes else code, "suppressed": not has,
+                     "prediction": value, "low": value - half, "high": value + half,
+                     "current": now, "change": value - now})
+    table = pd.DataFrame(rows)
+    table["rank"] = table["prediction"].rank(method="first").astype("Int64")   # 1 = lowest predicted liveability
+    table["drivers"] = [[] for _ in range(len(table))]
+    table["block_shares"] = [{} for _ in range(len(table))]
+    return table
+
+
+def _fairness(run: RunOutputs, settings: Mapping[str, Any], notes: list[str]) -> FairnessAudit | None:
+    try:
+        stats = cbs_statistics(settings)
+    except ConfigError as err:
+        notes.append(f"fairness audit: public statistics unavailable ({err})")
+        return None
+    if not len(run.holdout):
+        return None
+    return audit(run.holdout, group_labels(stats, settings["groups"]), settings)
+
+
+def write_report(report: Report, out_dir: Path) -> Path:
+    """`report.html` (self-contained) and the PNG figures in `out_dir`; returns the HTML's path."""
+    from server.report.html import render
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    areas = report.areas
+    fills, _ = figures.colours(dict(zip(areas["area_code"], areas["prediction"])), figures.PRED_CMAP)
+    if report.boundaries:
+        report.figures["map"] = out_dir / "map.png"
+        figures.map_png(report.boundaries, fills, report.figures["map"], f"Predicted liveability, {report.run.name}")
+    if report.verdict.rows:
+        report.figures["yardstick"] = out_dir / "yardstick.png"
+        figures.yardstick_png(report.verdict.rows, report.figures["yardstick"])
+    if report.fairness and report.fairness.groupings:
+        report.figures["fairness"] = out_dir / "fairness.png"
+        figures.fairness_png({g.label: g.table for g in report.fairness.groupings}, report.figures["fairness"])
+    if report.intervals is not None:
+        report.figures["intervals"] = out_dir / "intervals.png"
+        figures.intervals_png(report.run.holdout, report.intervals.half_width, report.intervals.level,
+                              report.figures["intervals"])
+    path = out_dir / "report.html"
+    path.write_text(render(report), encoding="utf-8")
+    return path

@@ -1,0 +1,57 @@
+"""The model card: data, period, intended use, uses it must not serve, and limitations, from the run."""
+from __future__ import annotations
+
+from typing import Any
+
+from server.report.inputs import RunOutputs
+from server.report.intervals import Intervals
+
+INTENDED = [
+    "Area-level support for prevention and services: where a buurt may need attention from the municipality, "
+    "the buurtteams or partners next month, as one input among others for people who know the area.",
+    "Following the liveability of neighbourhoods over time, with the uncertainty shown.",
+]
+MUST_NOT = [
+    "Any decision about a person or a household: the model knows areas, never people, and an area's score "
+    "says nothing about anyone living there.",
+    "Police deployment, patrols or checks based on the ranking alone.",
+    "Ranking, labelling or publishing areas as 'problem areas', or treating residents differently because of "
+    "where they live.",
+    "Any use after the release gate said 'not releasable'.",
+]
+
+
+def model_card(run: RunOutputs, intervals: Intervals | None, suppressed: list[str]) -> dict[str, list[str]]:
+    """Sections of the card in plain words."""
+    fed = run.config["federation"]
+    periods = sorted(set(run.holdout["period"].astype(str)) | set(run.members["period"].astype(str))
+                     if run.members is not None else set(run.holdout["period"].astype(str)))
+    predicted = sorted(set(run.predictions["predicted_period"].astype(str)))
+    if run.topology == "vertical":
+        holders = [f"{p} ({', '.join(spec.get('blocks', []))})" for p, spec in fed.get("partners", {}).items()]
+        data = [f"Vertical federation '{fed['name']}': partners {', '.join(holders)}; each released its blocks once "
+                "with person-level differential privacy; the coordinator trained the fusion model on the releases.",
+                f"Label: next month's liveability, {'a DP release of the resident survey' if run.label_source == 'dp_release' else run.label_source}."]
+    else:
+        data = [f"Horizontal federation '{fed['name']}': nodes {', '.join(fed.get('nodes', {}))} trained one model "
+                "with DP-SGD on their own areas; only noised model updates left the nodes.",
+                "Label: next month's liveability per area, each node's own."]
+    data.append(f"Areas predicted: {len(run.predictions)}; suppressed (too few residents, never in any output): "
+                f"{len(suppressed)}.")
+    period = [f"Held-out evaluation over {periods[0]} to {periods[-1]}." if periods else "No held-out evaluation.",
+              f"Predictions for {', '.join(predicted) or 'no period'} (next month)."]
+    limits = [
+        "The model learns from a few years of monthly area figures; an area that changes fast (new housing, "
+        "demolition, a closed facility) is predicted from its past.",
+        "Every input and the label carry deliberate privacy noise; small areas are noisier.",
+        f"Quality was measured on {run.holdout['area_code'].nunique()} held-out areas only.",
+        "The fairness audit compares groups of areas, not people; small groups make its figures uncertain.",
+    ]
+    if intervals is not None:
+        limits.append(f"Intervals are ±{intervals.half_width:.3f} points for every area (stated {intervals.level:.0%}); "
+                      "they cover the released label, and are wider than needed for the true liveability.")
+    config: dict[str, Any] = {"dp target epsilon": run.config.get("dp", {}).get("target_epsilon"),
+                              "delta": run.config.get("dp", {}).get("delta"), "seed": run.config.get("seed")}
+    settings = [f"Run '{run.name}' ({run.topology}); " + ", ".join(f"{k} {v}" for k, v in config.items() if v is not None)]
+    return {"Data": data, "Period": period, "Intended use": INTENDED, "Must not be used for": MUST_NOT,
+            "Limitations": limits, "Run": settings}
