@@ -118,3 +118,21 @@ def test_membership_audit_catches_a_model_that_remembers_its_training_areas():
     same = membership_audit(rows([f"M{i}" for i in range(40)], rng.uniform(0.1, 0.3, 40)), outside)
     assert same.auc < 0.8
     assert not [c for c in gate_checks(settings, True, 0.5, None, None, None, True) if c.name == "mia.require"][0].passed
+
+
+@pytest.mark.parametrize("interval,passes,caution", [((0.01, 0.15), True, True), ((0.07, 0.12), False, False),
+                                                     ((0.00, 0.05), True, False)])
+def test_a_fairness_gap_is_judged_by_its_interval_over_areas(interval, passes, caution):
+    from server.report.fairness import FairnessAudit, GroupingResult
+
+    settings = {"min_r2": 0.0, "intervals": {"max_coverage_gap": 0.05},
+                "fairness": {"require": True, "min_areas_per_group": 2, "max_bias_gap": 0.06,
+                             "evidence_level": 0.9}, "mia": {"max_auc": 0.6, "require": True}}
+    point = 0.08 if caution or not passes else 0.03
+    grouping = GroupingResult("income", "income quintile", pd.DataFrame(), ["1", "5"], gaps={"bias": point},
+                              intervals={"bias": interval})
+    [check] = [c for c in gate_checks(settings, True, 0.5, None, FairnessAudit([grouping], 10), None, False)
+               if c.name == "fairness.max_bias_gap"]
+    assert check.passed is passes
+    assert ("caution" in check.text) is caution
+    assert f"interval over areas {interval[0]:.3f} to {interval[1]:.3f}" in check.text

@@ -48,9 +48,13 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
             for metric, gap in grouping.gaps.items():
                 key = THRESHOLD_OF[metric]
                 limit = float(fs[key])
-                checks.append(Check(f"fairness.{key}", gap <= limit,
-                                    f"{grouping.label}: {WORDS[metric]} differs by {gap:.3f} between groups "
-                                    f"(threshold {limit:g})"))
+                low, high = grouping.intervals.get(metric, (gap, gap))
+                words = (f"{grouping.label}: {WORDS[metric]} differs by {gap:.3f} between groups "
+                         f"({float(fs['evidence_level']):.0%} interval over areas {low:.3f} to {high:.3f}; "
+                         f"threshold {limit:g})")
+                if low <= limit < gap:
+                    words += ": caution, above the threshold but within what chance gives with these few areas"
+                checks.append(Check(f"fairness.{key}", low <= limit, words))
     if horizontal:
         ms = settings["mia"]
         if mia is None:
