@@ -73,14 +73,14 @@ class Node:
     def person_rows(self) -> tuple[int | None, str | None]:
         """k, the most area-period rows one person appears in, from the node's own features manifest (its
         contract's `max_rows_per_person`); (None, None) when no manifest says it: never a silent 1."""
+        from federation.contracts.manifest import MANIFEST, read_manifest
+
         for d in self.feature_dirs:
-            path = d / "features" / "manifest.json"
-            if path.is_file():
-                try:
-                    k = json.loads(path.read_text())["privacy_unit"]["max_rows_per_person"]
-                except (OSError, ValueError, KeyError, TypeError):
-                    continue
-                return int(k), f"{path} (privacy_unit.max_rows_per_person)"
+            try:
+                k = read_manifest(d / MANIFEST)["privacy_unit"]["max_rows_per_person"]
+                return int(k), f"{d / MANIFEST} (privacy_unit.max_rows_per_person)"
+            except (ConfigError, KeyError, TypeError, ValueError):
+                continue
         return None, None
 
     def label(self) -> pd.DataFrame | None:

@@ -206,14 +206,14 @@ def _contract_template(partner: str) -> tuple[str, str]:
 
 def table_units(node_dir: Path) -> dict[str, str]:
     """Each raw table's unit of privacy as this node's last accepted features build recorded it."""
-    path = node_dir / "features" / "manifest.json"
+    from federation.contracts.manifest import MANIFEST, read_manifest
+
+    manifest = read_manifest(node_dir / MANIFEST)
     try:
-        tables = json.loads(path.read_text(encoding="utf-8"))["stats"]["tables"]
-        return {str(t): str(v["unit"]) for t, v in tables.items()}
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise ConfigError(f"{path}: not a features manifest of this version (rebuild with `pulse-twin features`)") from None
+        return {str(t): str(v["unit"]) for t, v in (manifest.get("stats") or {}).get("tables", {}).items()}
+    except (KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{node_dir / MANIFEST}: not a features manifest of this version (rebuild with "
+                          "`pulse-twin features`)") from None
 
 
 def run_approve(args: argparse.Namespace) -> int:

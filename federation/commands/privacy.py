@@ -5,10 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
+from federation.contracts.manifest import MANIFEST, read_manifest
 from federation.errors import ConfigError
 from federation.site_policy import load_site_policy, policy_path
 
-MANIFEST = Path("features") / "manifest.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         caps = BudgetCaps(epsilon_per_year=args.cap_year, epsilon_lifetime=args.cap_life, delta=delta,
                           accountant=accountant)
     manifest_file = args.manifest or node_dir / MANIFEST
-    manifest = _manifest(manifest_file, required=args.manifest is not None)
+    manifest = read_manifest(manifest_file, required=args.manifest is not None)
     k, k_source = args.k, "--k"
     manifest_k = (manifest.get("privacy_unit") or {}).get("max_rows_per_person")
     if k is None and manifest_k is not None:
@@ -97,21 +97,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.to_text())
     return 0
-
-
-def _manifest(path: Path, required: bool) -> dict:
-    """The features manifest as a mapping ({} when it is absent and was not asked for by name)."""
-    if not path.is_file():
-        if required:
-            raise ConfigError(f"--manifest {path}: no such file")
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{path}: the features manifest is unreadable ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the features manifest is not a JSON object")
-    return data
 
 
 def _rounds(text: str) -> int | None:

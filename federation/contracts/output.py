@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from federation.contracts.builder import NodeFeatures
-from federation.contracts.shift import feature_shifts, load_checks
+from federation.contracts.manifest import MANIFEST as MANIFEST_PATH, read_manifest
+from federation.contracts.shift import ShiftChecks, feature_shifts, load_checks
 from federation.errors import ConfigError, PulseTwinError
 
 FEATURES_DIR = "features"
@@ -49,11 +50,8 @@ def _build_id(manifest: dict) -> str:
 
 def current_build(node_dir: Path | str) -> str | None:
     """The id of the node's accepted build (None before the first, or for a build of an older version)."""
-    path = Path(node_dir) / FEATURES_DIR / MANIFEST
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("build", {}).get("id")
-    except (OSError, ValueError, AttributeError):
-        return None
+    build = read_manifest(Path(node_dir) / MANIFEST_PATH).get("build")
+    return build.get("id") if isinstance(build, dict) else None
 
 
 def _stage(features: NodeFeatures, out: Path, manifest: dict) -> Path:
@@ -74,8 +72,7 @@ def _stage(features: NodeFeatures, out: Path, manifest: dict) -> Path:
     return final
 
 
-def _shifts(features: NodeFeatures, out: Path) -> list[str]:
-    checks = load_checks()
+def _shifts(features: NodeFeatures, out: Path, checks: ShiftChecks) -> list[str]:
     lines: list[str] = []
     for name, frame in _targets(features).items():
         previous = out / name
@@ -119,7 +116,8 @@ def write_features(features: NodeFeatures, node_dir: Path | str, accept: bool = 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"{out}: cannot create the features directory ({err.strerror})") from None
-    shifts = _shifts(features, out)
+    checks = load_checks()
+    shifts = _shifts(features, out, checks)
     previous = current_build(node_dir)
     manifest = {
         "privacy_unit": {"row": "area-period", "max_rows_per_person": features.privacy_unit_k},
@@ -137,5 +135,5 @@ def write_features(features: NodeFeatures, node_dir: Path | str, accept: bool = 
             f"It is kept in {build} and NOT used: the node keeps releasing from the last accepted features. If the "
             "change is real (not a unit, locale or export mistake), re-run with --accept.")
     written = _promote(build, out, sorted(_targets(features)))
-    _prune(out, load_checks().keep_builds, {build.name, previous or ""})
+    _prune(out, checks.keep_builds, {build.name, previous or ""})
     return written

@@ -8,13 +8,13 @@ comparing it). It raises `LogTampered`, naming the record, when any of that fail
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from federation.egress import vouch
 from federation.egress.log import Checkpoint, EgressLog, LogTampered
+from federation.errors import ConfigError
 from federation.site_policy import load_site_policy
 
 # Recorded and recomputed epsilon must agree to this tolerance (same accountant, same releases).
@@ -108,10 +108,12 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
 
 def _proxy_warnings(node_dir: Path) -> list[dict[str, Any]]:
     """Features of the accepted build that correlate strongly with a protected area statistic (from its manifest)."""
+    from federation.contracts.manifest import MANIFEST, read_manifest
+
     try:
-        stats = json.loads((node_dir / "features" / "manifest.json").read_text(encoding="utf-8"))["stats"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+        stats = read_manifest(node_dir / MANIFEST).get("stats") or {}
+    except ConfigError:
+        return []     # the audit is about the egress log; `features` names a damaged manifest
     return list(stats.get("protected_proxies") or [])
 
 

@@ -100,9 +100,14 @@ def _gaps(rows: pd.DataFrame, group: pd.Series, compared: list[str], metrics: Ma
     for g in compared:
         sub = rows[group.to_numpy() == g]
         values[g] = {m: metrics[m](sub["y"].to_numpy(), sub["pred"].to_numpy()) for m in METRICS}
-    frame = pd.DataFrame(values).T
-    gaps = {m: float(frame[m].max() - frame[m].min()) for m in ("mae", "bias", "calibration")}
-    gaps["flag_excess"] = float(frame["flag_excess"].abs().max())
+    return gap_values(pd.DataFrame(values).T)
+
+
+def gap_values(per_group: pd.DataFrame) -> dict[str, float]:
+    """The gaps the gate compares, from one row of metrics per compared group: the spread of MAE, bias and
+    calibration between groups, and the largest extra share flagged in any group."""
+    gaps = {m: float(per_group[m].max() - per_group[m].min()) for m in ("mae", "bias", "calibration")}
+    gaps["flag_excess"] = float(per_group["flag_excess"].abs().max())
     return gaps
 
 
@@ -148,9 +153,7 @@ def audit(holdout: pd.DataFrame, groups: pd.DataFrame, settings: Mapping[str, An
         compared = [g for g in table.index if table.loc[g, "areas"] >= minimum]
         result = GroupingResult(name, str(spec.get("label", name)), table, compared)
         if len(compared) >= 2:
-            sub = table.loc[compared]
-            result.gaps = {m: float(sub[m].max() - sub[m].min()) for m in ("mae", "bias", "calibration")}
-            result.gaps["flag_excess"] = float(sub["flag_excess"].abs().max())
+            result.gaps = gap_values(table.loc[compared])
             result.intervals = gap_intervals(rows, group, compared, metrics, float(settings["evidence_level"]),
                                              int(settings["resamples"]))
         results.append(result)
