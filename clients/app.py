@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Callable
 
 from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
@@ -32,18 +33,18 @@ def refusals_as_error_replies(handler: Callable[[Message, Context], Message]) ->
             return handler(msg, context)
         except PulseTwinError as err:
             reason = f"{type(err).__name__}: {err}"
-            _log_error_reply(msg, context, reason)
+            log_error_reply(msg, context, reason)
             return Message(Error(code=ERROR_CODE_REFUSED, reason=reason), reply_to=msg)
 
     return wrapped
 
 
-def _log_error_reply(msg: Message, context: Context, reason: str) -> None:
+def log_error_reply(msg: Message, context: Context, reason: str, node_dir: Path | None = None) -> None:
     """Error replies also leave the node: put them on the egress record (never fails the reply)."""
     from federation.egress import Egress
 
     try:
-        guard = EgressGuard.open(Node.from_context(context).node_dir)
+        guard = EgressGuard.open(node_dir or Node.from_context(context).node_dir)
         sha, nbytes = bytes_digest(reason.encode())
         config = msg.content.config_records.get("config", {}) if msg.has_content() else {}
         guard.release(Egress(run_id=f"{config.get('run-name', 'run')}#{context.run_id}",

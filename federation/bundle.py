@@ -11,10 +11,13 @@ when it builds the bundle. Computed from the repository or from the unpacked bun
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tomllib
+import zipfile
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Mapping
 
 from federation.errors import ConfigError
 
@@ -22,6 +25,14 @@ CODE_DIRS: tuple[str, ...] = ("federation", "clients", "server", "dp_accounting"
 CODE_SUFFIXES: frozenset[str] = frozenset({".py", ".toml", ".yaml", ".yml", ".json", ".jsonl"})
 SKIP_DIRS: frozenset[str] = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".venv", "data", "runs"})
 PYPROJECT = "pyproject.toml"
+
+
+def _covered(rel: PurePosixPath) -> bool:
+    """Whether the code hash covers the file at this relative path."""
+    if len(rel.parts) < 2 or rel.parts[0] not in CODE_DIRS or any(part in SKIP_DIRS for part in rel.parts):
+        return False
+    # Flower leaves test modules out of bundles; they are no part of the code a node runs.
+    return rel.suffix in CODE_SUFFIXES and not (rel.name.startswith("test_") or rel.stem.endswith("_test"))
 
 
 def bundle_files(app_root: Path) -> list[str]:
@@ -33,11 +44,8 @@ def bundle_files(app_root: Path) -> list[str]:
         if not base.is_dir():
             continue
         for path in base.rglob("*"):
-            rel = path.relative_to(root)
-            if not path.is_file() or any(part in SKIP_DIRS for part in rel.parts):
-                continue
-            # Flower leaves test modules out of bundles; they are no part of the code a node runs.
-            if path.suffix in CODE_SUFFIXES and not (path.name.startswith("test_") or path.stem.endswith("_test")):
+            rel = PurePosixPath(path.relative_to(root).as_posix())
+            if path.is_file() and _covered(rel):
                 paths.append(rel.as_posix())
     return sorted(paths)
 
@@ -47,10 +55,32 @@ def code_hash(app_root: Path) -> str:
     root = Path(app_root)
     if not (root / PYPROJECT).is_file():
         raise ConfigError(f"{root}: not an app root (no {PYPROJECT})")
+    entries = [(rel, (root / rel).read_bytes()) for rel in bundle_files(root)]
+    return _digest(_pyproject_bytes(root / PYPROJECT), entries)
+
+
+def fab_code_hash(fab: bytes, source: str = "the run's app bundle") -> str:
+    """The code hash of a Flower app bundle (a zip), read in memory: nothing of it is unpacked or run.
+
+    The node computes this with its own installed code before anything of the bundle may run."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(fab)) as archive:
+            files = {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise ConfigError(f"{source}: not a readable app bundle ({err})") from None
+    if PYPROJECT not in files:
+        raise ConfigError(f"{source}: has no {PYPROJECT}")
+    try:
+        config = tomllib.loads(files[PYPROJECT].decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{source}: its {PYPROJECT} is not valid TOML ({err})") from None
+    entries = [(name, data) for name, data in files.items() if _covered(PurePosixPath(name))]
+    return _digest(_canonical_pyproject(config), entries)
+
+
+def _digest(pyproject: bytes, entries: Iterable[tuple[str, bytes]]) -> str:
     digest = hashlib.sha256(b"pulse-twin code hash v1\n")
-    entries = [(PYPROJECT, _pyproject_bytes(root / PYPROJECT))]
-    entries += [(rel, (root / rel).read_bytes()) for rel in bundle_files(root)]
-    for rel, data in sorted(entries):
+    for rel, data in sorted([(PYPROJECT, pyproject), *entries]):
         name = rel.encode("utf-8")
         # Length prefixes make the encoding unambiguous: no two file sets give the same byte stream.
         digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big"))
@@ -64,6 +94,11 @@ def _pyproject_bytes(path: Path) -> bytes:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    return _canonical_pyproject(config)
+
+
+def _canonical_pyproject(config: Mapping) -> bytes:
+    config = json.loads(json.dumps(config, default=str))
     config.get("tool", {}).get("flwr", {}).pop("federations", None)
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
 

@@ -1,24 +1,27 @@
-"""Flower's real deployment engine on one machine: a SuperLink and one SuperNode per node, on loopback.
+"""Flower's real deployment engine on one machine, composed of the commands each party runs.
 
-Every process this module starts gets its own process group, and is stopped by this module, by
-process id, when the run ends, fails, or is interrupted (Ctrl-C or SIGTERM). TLS with node
-authentication is the default: a federation CA, the SuperLink's certificate, and each node's own key
-pair, registered with the SuperLink before the node may connect. `insecure=True` is for debugging.
+`LocalEngine` is what `pulse-twin federate` and `make demo` use: it runs `pulse-twin coordinator start`
+(the lab's SuperLink: TLS, node authentication, a persistent database) on a free loopback port, registers
+each node's key as `pulse-twin coordinator register` does, gives each node the federation's CA
+certificate, and runs `pulse-twin node start` for every node (its SuperNode with the node's own
+executor), each command in its own process with its own node directory. Each command stops what it
+started when it gets SIGTERM; the engine stops the commands by process id, with their whole trees, also
+on failure and Ctrl-C. `simulation=True` runs Flower's simulation engine instead (Ray, virtual nodes).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from federation.errors import PulseTwinError
-from federation.pki import create_ca, create_node_keypair, create_superlink_cert, load_ca
+from federation.errors import ConfigError, PulseTwinError
+from federation.processes import Supervisor, raise_interrupt
 
 BIN = Path(sys.executable).parent
 QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "PYTHONWARNINGS": "ignore"}
@@ -26,6 +29,8 @@ QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "P
 
 class EngineError(PulseTwinError):
     """A Flower process could not be started or stopped, or the run did not finish."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _node_config(values: Mapping[str, str]) -> str:
-    return " ".join(f'{k}="{v}"' for k, v in values.items())
+def engine_env(flwr_home: Path) -> dict[str, str]:
+    """The environment of Flower's programs: quiet, offline, with their own FLWR_HOME."""
+    Path(flwr_home).mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **QUIET_ENV, "FLWR_HOME": str(flwr_home)}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the SuperLink starts flower-superexec by name
+    return env
+
+
+def parse_address(address: str, what: str = "--address") -> tuple[str, int]:
+    """HOST:PORT, or one clear message saying it is not."""
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what}: '{address}' is not HOST:PORT (e.g. 0.0.0.0:9092 or 10.0.0.5:9092)")
+    return host, int(port)
+
+
+def pulse_twin(*args: str) -> list[str]:
+    """The command line of `pulse-twin ARGS` with this installation."""
+    return [sys.executable, "-m", "federation.cli", *args]
 
 
 @dataclass
@@ -56,47 +79,25 @@ class LocalEngine:
     nodes: list[NodeLaunch]
     insecure: bool = False
     say: Callable[[str], None] = print
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    port: int = 0
-    # Flower's simulation engine (Ray) instead of SuperNodes: `nodes` become virtual nodes, one CPU each.
     simulation: bool = False
+    start_timeout_s: float = 90
+    port: int = 0
+    supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir).resolve()
-        self.home = self.work_dir / "flower-home"
         self.logs = self.work_dir / "logs"
-        self.pki = self.work_dir / "pki"
+        self.supervisor = Supervisor(self.logs)
 
-    # -- environment -------------------------------------------------------------------------
-    def env(self, flwr_home: Path) -> dict[str, str]:
-        env = {**os.environ, **QUIET_ENV, "FLWR_HOME": str(flwr_home)}
-        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the SuperLink starts flower-superexec by name
-        return env
+    @property
+    def coordinator(self):
+        from server.coordinator import Coordinator
 
-    def _start(self, name: str, argv: list[str], flwr_home: Path) -> subprocess.Popen:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        flwr_home.mkdir(parents=True, exist_ok=True)
-        log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(flwr_home),
-                                start_new_session=True, cwd=self.work_dir)
-        log.close()
-        self.processes[name] = proc
-        return proc
-
-    def _wait_log(self, name: str, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        path = self.logs / f"{name}.log"
-        while time.monotonic() < deadline:
-            if path.is_file() and text in path.read_text(errors="replace"):
-                return
-            if self.processes[name].poll() is not None:
-                raise EngineError(f"{name} exited at start (code {self.processes[name].returncode}); see {path}")
-            time.sleep(0.3)
-        raise EngineError(f"{name} did not report '{text}' within {timeout:.0f} s; see {path}")
+        return Coordinator(self.work_dir / "coordinator")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "LocalEngine":
-        self._previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        self._previous = signal.signal(signal.SIGTERM, raise_interrupt)
         try:
             self.start()
         except BaseException:
@@ -112,111 +113,82 @@ class LocalEngine:
     def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        security = ["--insecure", "--simulation"] if self.simulation else self._security()
-        self._write_connection()
-        mode = ("simulation engine, in-process virtual nodes" if self.simulation else
-                "INSECURE, no TLS" if self.insecure else "TLS, node authentication")
-        self.say(f"starting SuperLink on 127.0.0.1:{self.port} ({mode})")
-        self._start("superlink", [str(BIN / "flower-superlink"), *security, "--host", "127.0.0.1",
-                                  "--port", str(self.port), "--database", str(self.work_dir / "superlink.db"),
-                                  "--disable-runtime-dependency-installation"], self.home)
-        self._wait_log("superlink", "Uvicorn running", 60)
         if self.simulation:
+            self._start_simulation()
             return
+        mode = "INSECURE, no TLS" if self.insecure else "TLS, node authentication"
+        self.say(f"starting SuperLink on 127.0.0.1:{self.port} ({mode}): pulse-twin coordinator start")
+        from server.coordinator import READY
+
+        argv = pulse_twin("coordinator", "start", "--coordinator-dir", str(self.coordinator.root),
+                          "--address", f"127.0.0.1:{self.port}", *(["--insecure"] if self.insecure else []))
+        self.supervisor.start("coordinator", argv, engine_env(self.coordinator.home), cwd=self.work_dir)
+        self.wait_log("coordinator", READY, self.start_timeout_s)
         for node in self.nodes:
             self.start_node(node)
         for node in self.nodes:
-            self._wait_log(f"supernode-{node.name}", "SuperNode ID", 60)
+            self.wait_log(f"node-{node.name}", "SuperNode ID", self.start_timeout_s)
 
-    def _security(self) -> list[str]:
-        if self.insecure:
-            return ["--insecure"]
-        ca = load_ca(self.pki) if (self.pki / "ca.crt").is_file() else create_ca(self.pki)
-        cert, key = create_superlink_cert(ca, self.pki)
-        return ["--ssl-ca-certfile", str(ca.cert_path), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
-                "--enable-supernode-auth"]
-
-    def _write_connection(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        lines = ["[superlink]", 'default = "local"', "", "[superlink.local]", f'address = "127.0.0.1:{self.port}"']
-        lines.append("insecure = true" if self.insecure or self.simulation
-                     else f'root-certificates = "{self.pki / "ca.crt"}"')
-        if self.simulation:
-            lines += [f"options.num-supernodes = {len(self.nodes)}",
-                      "options.backend.client-resources.num-cpus = 1"]
-        (self.home / "config.toml").write_text("\n".join(lines) + "\n")
+    def wait_log(self, name: str, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        path = self.supervisor.log(name)
+        while time.monotonic() < deadline:
+            if path.is_file() and text in path.read_text(errors="replace"):
+                return
+            proc = self.supervisor.processes.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise EngineError(f"{name} exited at start (code {proc.returncode}); see {path}")
+            time.sleep(0.3)
+        raise EngineError(f"{name} did not report '{text}' within {timeout:.0f} s; see {path}")
 
     def register(self, node: NodeLaunch) -> None:
-        """The coordinator registers the node's public key; only then may the node connect."""
+        """The coordinator registers the node's public key and gives the node the federation's CA."""
+        from federation.pki import create_node_keypair
+        from server.coordinator import register_node
+
         pub = node.node_dir / "keys" / "node.pub"
         if not pub.is_file():
             create_node_keypair(node.node_dir)
-        out = self.flwr(["supernode", "register", str(pub), "local"], timeout=60)
-        if out.returncode != 0:
-            raise EngineError(f"registering node {node.name} failed: {out.stdout.strip()[-400:]}")
+        register_node(self.coordinator, pub)
 
-    def start_node(self, node: NodeLaunch, register: bool = True, plaintext: bool = False) -> subprocess.Popen:
-        """Start a SuperNode; `register=False` or `plaintext=True` only to show that the SuperLink refuses it."""
-        if not self.insecure and register:
+    def node_argv(self, node: NodeLaunch, plaintext: bool = False) -> list[str]:
+        from clients.service import CA_FILE
+
+        extra = [arg for d in str(node.node_config.get("feature-dirs", "")).split(",") if d
+                 for arg in ("--feature-dir", d)]
+        if self.insecure or plaintext:
+            extra.append("--insecure")
+        else:
+            (node.node_dir / CA_FILE).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.coordinator.ca, node.node_dir / CA_FILE)
+        return pulse_twin("node", "start", "--node-dir", str(node.node_dir), "--superlink", f"127.0.0.1:{self.port}",
+                          "--max-wait", "30", *extra)
+
+    def start_node(self, node: NodeLaunch, register: bool = True, plaintext: bool = False):
+        """Start `pulse-twin node start` for a node; `register=False` or `plaintext=True` only to show that
+        the SuperLink refuses it."""
+        if not self.insecure and register and not plaintext:
             self.register(node)
-        auth = (["--insecure"] if self.insecure or plaintext else
-                ["--root-certificates", str(self.pki / "ca.crt"),
-                 "--auth-supernode-private-key", str(node.node_dir / "keys" / "node.key")])
-        self.say(f"starting SuperNode {node.name} ({node.node_dir})")
-        return self._start(f"supernode-{node.name}", [
-            str(BIN / "flower-supernode"), *auth, "--superlink", f"127.0.0.1:{self.port}",
-            "--port", str(free_port()), "--max-retries", "3", "--max-wait-time", "30",
-            "--node-config", _node_config({**node.node_config, "partner": node.name, "data-dir": str(node.node_dir)}),
-        ], node.node_dir / "state" / "flower-home")
+        self.say(f"starting node {node.name} ({node.node_dir}): pulse-twin node start")
+        return self.supervisor.start(f"node-{node.name}", self.node_argv(node, plaintext),
+                                     engine_env(node.node_dir / "state" / "flower-home"), cwd=node.node_dir)
 
-    def flwr(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "flwr"), *args], capture_output=True, text=True, timeout=timeout,
-                              env=self.env(self.home), cwd=self.work_dir)
-
-    def run_app(self, app_dir: Path, run_config: Mapping[str, str], timeout: float,
-                show: Callable[[str], None]) -> int:
-        """`flwr run APP local --stream`: stream its output; return its exit code (0 even on failure!)."""
-        argv = [str(BIN / "flwr"), "run", str(app_dir), "local", "--stream", "--run-config",
-                _node_config(run_config)]
-        log = open(self.logs / "flwr-run.log", "a")
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=self.env(self.home), cwd=self.work_dir, start_new_session=True)
-        self.processes["flwr-run"] = proc
-        deadline = time.monotonic() + timeout
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                show(line.rstrip("\n"))
-                if time.monotonic() > deadline:
-                    raise EngineError(f"the run did not finish within {timeout:.0f} s; see {self.logs}")
-            return proc.wait(timeout=30)
-        finally:
-            log.close()
+    def stop_node(self, name: str) -> None:
+        self.supervisor.stop(f"node-{name}")
 
     def stop(self) -> None:
-        """Stop every process this engine started: SIGTERM to its group, then SIGKILL after 10 s."""
-        for name, proc in reversed(list(self.processes.items())):
-            if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for name, proc in self.processes.items():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            # The group may still hold children (flwr-serverapp, flwr-clientapp) of a stopped leader.
-            _signal_group(proc.pid, signal.SIGKILL)
-        self.processes.clear()
+        """Stop every command this engine started, each with its whole process tree."""
+        self.supervisor.stop_all()
 
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    # -- the simulation engine ------------------------------------------------------------------
+    def _start_simulation(self) -> None:
+        home = self.coordinator.home
+        self.coordinator.write_connection("127.0.0.1", self.port, insecure=True)
+        (home / "config.toml").write_text((home / "config.toml").read_text() + "\n".join([
+            f"options.num-supernodes = {len(self.nodes)}", "options.backend.client-resources.num-cpus = 1"]) + "\n")
+        self.say(f"starting SuperLink on 127.0.0.1:{self.port} (simulation engine, in-process virtual nodes)")
+        self.supervisor.start("superlink", [str(BIN / "flower-superlink"), "--insecure", "--simulation", "--host",
+                                            "127.0.0.1", "--port", str(self.port), "--database",
+                                            str(self.coordinator.database), "--disable-runtime-dependency-installation"],
+                              engine_env(home), cwd=self.work_dir)
+        self.wait_log("superlink", "Uvicorn running", self.start_timeout_s)

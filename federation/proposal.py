@@ -38,6 +38,11 @@ class PrivacyPlan:
     rounds: int
     unit: str = ROW_UNIT
     mechanism: str = "subsampled_gaussian"
+    # DP-SGD's schedule (horizontal runs): each node derives its own sample rate and noise from these and
+    # its own rows, so the approval binds them; None for runs of one Gaussian release per table.
+    batch_size: int | None = None
+    local_epochs: float | None = None
+    loss_noise_multiplier: float | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ class RunProposal:
         if not isinstance(privacy, dict):
             raise ConfigError(f"{source}: field 'privacy' must be an object")
         fields = {"target_epsilon", "delta", "noise_multiplier", "sample_rate", "steps_per_round", "rounds",
-                  "unit", "mechanism"}
+                  "unit", "mechanism", "batch_size", "local_epochs", "loss_noise_multiplier"}
         _known(privacy, fields, source, "privacy.")
         unit = privacy.get("unit", PrivacyPlan.unit)
         mechanism = privacy.get("mechanism", PrivacyPlan.mechanism)
@@ -139,6 +144,9 @@ class RunProposal:
             rounds=int(_num(privacy, "rounds", source, positive=True, integer=True)),
             unit=unit,
             mechanism=mechanism,
+            batch_size=_optional(privacy, "batch_size", source, integer=True),
+            local_epochs=_optional(privacy, "local_epochs", source),
+            loss_noise_multiplier=_optional(privacy, "loss_noise_multiplier", source, zero_ok=True),
         )
         if plan.steps_per_round * plan.rounds > MAX_PLANNED_STEPS:
             raise ConfigError(f"{source}: fields 'privacy.steps_per_round' x 'privacy.rounds' plan "
@@ -154,6 +162,17 @@ def _known(data: dict, known: set[str], source: str, prefix: str) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown field '{prefix}{unknown[0]}' (known: {', '.join(sorted(known))})")
+
+
+def _optional(data: dict, name: str, source: str, integer: bool = False, zero_ok: bool = False) -> Any:
+    """An optional schedule field: absent or null, else a number > 0 (>= 0 with `zero_ok`)."""
+    if data.get(name) is None:
+        return None
+    value = data[name]
+    if zero_ok and value == 0 and not isinstance(value, bool):
+        return 0.0
+    number = _num(data, name, source, positive=True, integer=integer)
+    return int(number) if integer else number
 
 
 def _num(

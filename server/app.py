@@ -16,6 +16,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.config import compose, to_container
 from federation.errors import PulseTwinError
+from server.queries import NodeRefused
 from server.run_record import RunRecord
 
 app = ServerApp()
@@ -40,6 +41,10 @@ def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
             summary = run_vertical(grid, cfg, record, name)
         else:
             raise PulseTwinError(f"federation '{cfg['federation']['name']}': unknown topology '{topology}'")
+    except NodeRefused as err:
+        record.say(f"run REFUSED: {err}")
+        record.status("refused", error=str(err), refusals=err.refusals)
+        return record
     except PulseTwinError as err:
         record.say(f"run FAILED: {err}")
         record.status("failed", error=str(err))

@@ -14,7 +14,7 @@ from flwr.serverapp import Grid
 
 from federation.messages import DPSettings, TaskSettings, to_config
 from federation.model import build_model
-from server.queries import RunFailed, ask, config_content, content_or_fail
+from server.queries import NodeRefused, RunFailed, ask, config_content, content_or_fail, is_refusal
 from server.run_record import RunRecord
 from server.strategies import make_strategy, reply_metrics, wait_for_nodes
 
@@ -49,19 +49,32 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
     refusals: list[dict[str, Any]] = []
 
     def observe(rnd: int, replies: list[Message]) -> None:
-        nodes, ok = {}, []
+        nodes, ok, refused_now, failed_now = {}, [], [], []
         for reply in replies:
             name = names.get(reply.metadata.src_node_id, str(reply.metadata.src_node_id))
-            if reply.has_error():
+            if is_refusal(reply):
                 nodes[name] = {"refused": reply.error.reason}
-                refusals.append({"round": rnd, "node": name, "reason": reply.error.reason})
+                refused_now.append({"round": rnd, "node": name, "reason": reply.error.reason})
                 record.say(f"round {rnd}: node {name} REFUSED: {reply.error.reason}")
+            elif reply.has_error():
+                nodes[name] = {"failed": reply.error.reason}
+                failed_now.append(f"{name}: {reply.error.reason}")
+                record.say(f"round {rnd}: node {name} FAILED (no update; not a refusal): {reply.error.reason}")
             else:
                 nodes[name] = reply_metrics(reply)
                 ok.append(nodes[name])
+        refusals.extend(refused_now)
+        for node_id, name in names.items():
+            if name not in nodes:
+                nodes[name] = {"failed": "no reply within the round's timeout"}
+                failed_now.append(f"{name}: no reply within {timeout:.0f} s")
+                record.say(f"round {rnd}: node {name} sent no reply within {timeout:.0f} s")
         if not ok:
             record.add_round({"round": rnd, "nodes": nodes})
-            raise RunFailed(f"round {rnd}: no node sent an update ({'; '.join(r['reason'] for r in refusals[-len(nodes):])})")
+            why = "; ".join([f"{r['node']}: {r['reason']}" for r in refused_now] + failed_now)
+            if refused_now and not failed_now:
+                raise NodeRefused(f"round {rnd}: every node refused ({why})", refusals)
+            raise RunFailed(f"round {rnd}: no node sent an update ({why})")
         rows = sum(m["num-examples"] for m in ok)
         loss = (sum(m.get("train-loss-dp", 0.0) * m["num-examples"] for m in ok) / rows
                 if all("train-loss-dp" in m for m in ok) else None)

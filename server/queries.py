@@ -7,8 +7,24 @@ from flwr.serverapp import Grid
 from federation.errors import PulseTwinError
 
 
+ERROR_CODE_REFUSED = 403  # a node's refusal (a rule of its site policy or approvals), as clients.app replies it
+
+
 class RunFailed(PulseTwinError):
     """The run cannot go on; the message says which node and why."""
+
+
+class NodeRefused(RunFailed):
+    """A node refused, naming its rule: the run cannot go on without it."""
+
+    def __init__(self, message: str, refusals: list[dict]) -> None:
+        super().__init__(message)
+        self.refusals = refusals
+
+
+def is_refusal(reply: Message) -> bool:
+    """An error reply is a refusal only when the node said so; a crashed or unreachable node is not one."""
+    return reply.has_error() and int(reply.error.code) == ERROR_CODE_REFUSED
 
 
 def ask(grid: Grid, node_ids: list[int], action: str, content: dict[int, RecordDict] | RecordDict,
@@ -29,8 +45,12 @@ def content_or_fail(replies: dict[int, Message], names: dict[int, str], action: 
     """The content of every reply; the first error reply fails the run with the node's own reason."""
     out = {}
     for node_id, reply in replies.items():
+        name = names.get(node_id, node_id)
+        if is_refusal(reply):
+            raise NodeRefused(f"node '{name}' refused '{action}': {reply.error.reason}",
+                              [{"round": 0, "node": str(name), "action": action, "reason": reply.error.reason}])
         if reply.has_error():
-            raise RunFailed(f"node '{names.get(node_id, node_id)}' refused '{action}': {reply.error.reason}")
+            raise RunFailed(f"node '{name}' failed to answer '{action}': {reply.error.reason}")
         out[node_id] = reply.content
     return out
 

@@ -43,9 +43,12 @@ class RunRecord:
         self.status("running")
 
     def say(self, text: str) -> None:
-        """Progress for the person watching (streamed by `flwr run --stream`)."""
+        """Progress for the person watching: in Flower's log of the run, and in `progress.log` of the run
+        directory (what `pulse-twin run start --wait` and `federate` show)."""
         print(f"[pulse-twin] {text}", flush=True)
         sys.stdout.flush()
+        with open(self.run_dir / "progress.log", "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
 
     def config(self, cfg: dict[str, Any]) -> None:
         _write_json(self.run_dir / "config.json", cfg)

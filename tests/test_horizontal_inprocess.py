@@ -60,11 +60,11 @@ def test_node_refuses_release_past_its_cap_and_run_reports_it(tmp_path):
     assert PrivacyLedger(ledger_path(genk["data-dir"])).history() == []
 
 
-def test_unapproved_bundle_is_refused_everywhere_and_run_fails(tmp_path):
+def test_unapproved_bundle_is_refused_everywhere_and_the_run_is_refused(tmp_path):
     record, _ = run_cities(tmp_path, approve=False)
     status = json.loads((tmp_path / "run" / "status.json").read_text())
-    assert status["state"] == "failed"
-    assert "approved_bundles" in status["error"]
+    assert status["state"] == "refused"   # a refusal, named, not a failure (exit 3, not 1)
+    assert "approved_bundles" in status["error"] and status["refusals"][0]["action"] == "describe"
 
 
 def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tmp_path):

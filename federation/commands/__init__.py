@@ -13,6 +13,8 @@ COMMANDS: tuple[str, ...] = (
     "baseline",
     "federate",
     "node",
+    "coordinator",
+    "run",
     "pki",
     "privacy",
     "analytics",

@@ -5,17 +5,10 @@ import argparse
 import time
 from pathlib import Path
 
-from dp_accounting import noise_multiplier
-from federation.bundle import code_hash
-from federation.config import APP_ROOT, compose, to_container
-from federation.dp_sgd import sample_rate, steps_per_round
 from federation.engine import LocalEngine, NodeLaunch
-from federation.errors import ConfigError, PolicyRefusal, PulseTwinError
-from federation.proposal import PrivacyPlan, RunProposal
-from federation.site_policy import RECORD_UNIT, ROW_UNIT, append_approval, load_site_policy
-from server.run_record import read_status
-
-NOMINAL_ROWS = 1000  # rows a proposal's privacy figures are shown for; each node calibrates for its own
+from federation.errors import ConfigError, PolicyRefusal
+from federation.proposal import RunProposal
+from federation.site_policy import load_site_policy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Starts a local SuperLink (TLS, node authentication) and one SuperNode per node of the chosen "
             "federation, each in its own process with its own node directory and port, launches the run with "
             "`flwr run`, shows progress per round, writes the run directory, and stops every process it "
-            "started, also on failure and Ctrl-C. Exit code 0: completed; 3: completed but a node refused a "
-            "release (see the run's status.json); 1: failed."
+            "started, also on failure and Ctrl-C. It is `pulse-twin coordinator start`, `coordinator register`, "
+            "`node start` per node and `run start --wait`, composed on loopback. Exit code 0: completed; 3: a node "
+            "refused (named; see the run's status.json); 1: failed; 2: a usage or configuration mistake; "
+            "130: interrupted."
         ),
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -61,86 +56,57 @@ def node_launches(fed: dict) -> list[NodeLaunch]:
     return launches
 
 
-def proposed_unit(topology: str) -> str:
-    """What the run's guarantee is stated per: an area-period row for DP-SGD (horizontal); one record for
-    releases of raw-record aggregates, the guarantee every node gives (a node protecting persons gives more)."""
-    return ROW_UNIT if topology == "horizontal" else RECORD_UNIT
-
-
-def proposal_for(cfg: dict, run_name: str) -> RunProposal:
-    """The run as nodes are asked to approve it (privacy figures for a nominal node of 1,000 rows)."""
-    dp, local = cfg["dp"], cfg["local"]
-    q = sample_rate(NOMINAL_ROWS, int(local["batch_size"]))
-    steps = steps_per_round(q, float(local["local_epochs"]))
-    rounds = int(local["rounds"])
-    sigma = noise_multiplier(float(dp["target_epsilon"]), float(dp["delta"]), q, steps * rounds)
-    return RunProposal(run_name=run_name, run_kind=cfg["federation"]["topology"], bundle_hash=code_hash(APP_ROOT),
-                       privacy=PrivacyPlan(float(dp["target_epsilon"]), float(dp["delta"]), sigma, q, steps, rounds,
-                                           unit=proposed_unit(cfg["federation"]["topology"])),
-                       federation={"name": cfg["federation"]["name"], "strategy": cfg["strategy"]["name"],
-                                   "note": f"privacy figures for a node of {NOMINAL_ROWS} rows; each node "
-                                           "calibrates its own noise for its own rows"})
-
-
 def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_file: Path, auto: bool) -> None:
-    missing = [n for n in launches if proposal.bundle_hash not in load_site_policy(n.node_dir).approved_bundles]
+    """Every local node has approved this run's proposal (with --auto-approve: approve it now, after the same
+    site-policy checks as `pulse-twin node approve`)."""
+    from clients.admission import approved_proposal, check_proposal, record_approval
+
+    missing = [n for n in launches if approved_proposal(n.node_dir, proposal.sha256()) is None]
     if not missing:
         return
     if auto:
         for n in missing:
-            append_approval(n.node_dir, {"bundle_hash": proposal.bundle_hash, "proposal_sha256": proposal.sha256(),
-                                         "run_name": proposal.run_name, "by": "pulse-twin federate --auto-approve",
-                                         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        print(f"approved code bundle {proposal.bundle_hash[:12]}... on {len(missing)} local node(s) (--auto-approve)")
+            policy = load_site_policy(n.node_dir)
+            check_proposal(policy, proposal, n.node_dir)
+            record_approval(n.node_dir, proposal, policy, "pulse-twin federate --auto-approve")
+        print(f"approved run '{proposal.run_name}' (proposal {proposal.sha256()[:12]}..., code bundle "
+              f"{proposal.bundle_hash[:12]}...) on {len(missing)} local node(s) (--auto-approve)")
         return
     steps = "\n".join(f"  pulse-twin node approve --node-dir {n.node_dir} --proposal {proposal_file}" for n in missing)
-    raise PolicyRefusal(f"code bundle {proposal.bundle_hash[:12]}... is not approved on node(s) "
-                        f"{', '.join(n.name for n in missing)}; each site approves it with:\n{steps}")
+    raise PolicyRefusal(f"run '{proposal.run_name}' (code bundle {proposal.bundle_hash[:12]}...) is not approved on "
+                        f"node(s) {', '.join(n.name for n in missing)}; each site approves it with:\n{steps}")
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    cfg = to_container(compose("config", overrides))
+    from server.runs import RunFailed, propose, start, wait
+
+    rd, proposal, cfg = propose(list(args.overrides), args.run_name)
     fed = cfg["federation"]
-    run_name = args.run_name or f"{fed['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = (Path(cfg["runs_dir"]) / run_name).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     launches = node_launches(fed)
-    proposal = proposal_for(cfg, run_name)
-    proposal.save(run_dir / "proposal.json")
-    ensure_approved(launches, proposal, run_dir / "proposal.json", args.auto_approve)
+    ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)
     if args.insecure:
         print("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
-    # The ServerApp runs in Flower's own process: every path it reads must be absolute.
-    absolute = [f"federation.data_root={Path(fed['data_root']).resolve()}", f"runs_dir={Path(cfg['runs_dir']).resolve()}"]
-    show = (lambda line: print(line, flush=True)) if args.verbose else _show
-    print(f"run '{run_name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {run_dir}")
-    run_config = {"overrides": " ".join(overrides + absolute), "run-name": run_name, "run-dir": str(run_dir)}
+    print(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
+    extra = {}
     if args.simulation:
-        run_config["sim-nodes"] = ";".join(
-            f"{n.name}={n.node_dir}|{n.node_config.get('feature-dirs', '')}" for n in launches)
+        extra["sim-nodes"] = ";".join(f"{n.name}={n.node_dir}|{n.node_config.get('feature-dirs', '')}" for n in launches)
     started = time.time()
     try:
-        with LocalEngine(run_dir / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:
-            engine.run_app(APP_ROOT, run_config, args.timeout, show)
+        with LocalEngine(rd.path / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:
+            start(engine.coordinator, rd, extra=extra)
+            now = wait(engine.coordinator, rd, args.timeout, lambda line: print(line, flush=True))
+            if args.verbose:
+                from server.runs import logs
+
+                print(logs(engine.coordinator, rd, follow=False, timeout=60), end="")
     except KeyboardInterrupt:
         print("interrupted: every process this run started has been stopped")
         return 130
-    status = read_status(run_dir)
-    print(f"run {status['state']} in {time.time() - started:.0f} s; results in {run_dir}")
-    if status["state"] == "completed":
-        return 0
-    if status["state"] == "completed-with-refusals":
-        for r in status.get("refusals", []):
-            print(f"  round {r['round']}: node {r['node']} refused: {r['reason']}")
-        return PolicyRefusal.exit_code
-    raise PulseTwinError(f"run failed: {status.get('error', 'no status written; see ' + str(run_dir / 'engine' / 'logs'))}") \
-        if status["state"] != "missing" else PulseTwinError(f"run produced no status; see {run_dir / 'engine' / 'logs'}")
+    print(f"run {now['state']} in {time.time() - started:.0f} s; results in {rd.path}")
+    for r in now["refusals"]:
+        print(f"  round {r['round']}: node {r['node']} refused: {r['reason']}")
+    if now["state"] in ("completed", "completed-with-refusals", "refused"):
+        return int(now["exit_code"])
+    raise RunFailed(f"run {now['state']}: {now['error'] or 'no status written; see ' + str(rd.path / 'engine' / 'logs')}")
 
 
-def _show(line: str) -> None:
-    """Progress lines of the run (and errors) without Flower's own chatter."""
-    if "[pulse-twin]" in line:
-        print(line.split("[pulse-twin]", 1)[1].strip(), flush=True)
-    elif "ERROR" in line or "Traceback" in line:
-        print(line, flush=True)

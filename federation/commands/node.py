@@ -7,7 +7,6 @@ run proposal and records an approval of its code, `audit` shows what left the no
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 import os
@@ -21,8 +20,6 @@ from federation.pki import create_node_keypair
 from federation.site_policy import (
     POLICY_FILE,
     SitePolicy,
-    append_approval,
-    check_unit,
     load_site_policy,
     parse_site_policy,
     read_approvals,
@@ -97,6 +94,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recover.add_argument("--node-dir", required=True, type=Path, help="the node directory")
     recover.add_argument("--yes", action="store_true", help="rebuild without asking for confirmation")
     recover.set_defaults(func=run_recover_ledger)
+
+    start = sub.add_parser(
+        "start",
+        help="run this node's SuperNode against the lab's SuperLink, with this node's own executor",
+        description=(
+            "Run the node in the foreground: its SuperNode connects to the SuperLink (TLS with the federation CA, "
+            "the node's own key; outbound only), with process isolation, and this node's installed PULSE-TWIN "
+            "answers every message. Before anything answers, it checks the run's code bundle and every privacy "
+            "parameter against this node's approvals (state/approvals.jsonl) and refuses otherwise, naming the "
+            "rule. Exit code 130 after SIGINT or SIGTERM (every process it started is stopped); 1 if the "
+            "SuperNode exits on its own (key not registered, SuperLink unreachable for --max-wait seconds)."
+        ),
+    )
+    start.add_argument("--node-dir", required=True, type=Path, help="the node directory")
+    start.add_argument("--superlink", required=True, metavar="HOST:PORT", help="the lab's SuperLink")
+    start.add_argument("--ca", type=Path, default=None,
+                       help="the federation's CA certificate from the coordinator (default: NODE_DIR/keys/federation-ca.crt)")
+    start.add_argument("--feature-dir", action="append", default=[], type=Path, metavar="DIR",
+                       help="a further directory whose features/ this node reads (a city node holding several "
+                            "partners' blocks; repeatable)")
+    start.add_argument("--max-wait", type=float, default=300,
+                       help="seconds the SuperNode keeps trying to reach the SuperLink before it gives up (default 300)")
+    start.add_argument("--insecure", action="store_true", help="no TLS and no node authentication (debugging only)")
+    start.set_defaults(func=run_start)
 
     policy = sub.add_parser(
         "policy",
@@ -204,19 +225,25 @@ def _contract_template(partner: str) -> tuple[str, str]:
 
 # node approve
 
-def table_units(node_dir: Path) -> dict[str, str]:
-    """Each raw table's unit of privacy as this node's last accepted features build recorded it."""
-    from federation.contracts.manifest import MANIFEST, read_manifest
-
-    manifest = read_manifest(node_dir / MANIFEST)
-    try:
-        return {str(t): str(v["unit"]) for t, v in (manifest.get("stats") or {}).get("tables", {}).items()}
-    except (KeyError, TypeError, AttributeError):
-        raise ConfigError(f"{node_dir / MANIFEST}: not a features manifest of this version (rebuild with "
-                          "`pulse-twin features`)") from None
+def describe_mechanism(proposal) -> str:
+    """The DP mechanism the run uses on this node, in words (what `node approve` shows)."""
+    p = proposal.privacy
+    if p.mechanism == "gaussian":
+        return (f"one Gaussian release per private table of this node (noise multiplier {p.noise_multiplier:g} for "
+                f"epsilon {p.target_epsilon:g} at delta {p.delta:g} per unit), kept and re-used by later runs; "
+                "PSI discloses the number of this node's keys; unit of privacy: one " + p.unit)
+    schedule = (f"batch size {p.batch_size}, {p.local_epochs:g} local epoch(s) per round"
+                if p.batch_size is not None else f"{p.steps_per_round} steps per round")
+    loss = (f"; each round also a noised training loss (noise multiplier {p.loss_noise_multiplier:g})"
+            if p.loss_noise_multiplier else "")
+    return (f"{p.rounds} rounds of DP-SGD ({schedule}); for a node of the proposal's nominal size: Poisson sample "
+            f"rate {p.sample_rate:g}, noise multiplier {p.noise_multiplier:g}; this node calibrates its own noise "
+            f"for its own rows to epsilon {p.target_epsilon:g} at delta {p.delta:g}{loss}; unit of privacy: one "
+            + p.unit)
 
 
 def run_approve(args: argparse.Namespace) -> int:
+    from clients.admission import check_proposal, record_approval
     from dp_accounting import PrivacyLedger, ledger_path
     from dp_accounting.budget import check
 
@@ -228,23 +255,17 @@ def run_approve(args: argparse.Namespace) -> int:
     p, caps = proposal.privacy, policy.privacy
     print(f"Run proposal {args.proposal} for node '{policy.partner}':")
     print(f"  run '{proposal.run_name}', a {proposal.run_kind} run, code bundle {proposal.bundle_hash}")
-    print(f"  {p.rounds} rounds of {p.steps_per_round} DP steps each on this node: Gaussian noise multiplier "
-          f"{p.noise_multiplier:g}, Poisson sample rate {p.sample_rate:g}, unit of privacy: one {p.unit}")
+    print(f"  mechanism: {describe_mechanism(proposal)}")
     print(f"  the coordinator's target: epsilon {p.target_epsilon:g} at delta {p.delta:g} for this run")
     if proposal.federation:
         print(f"  federation settings: {json.dumps(proposal.federation, sort_keys=True)}")
 
     for earlier in read_approvals(node_dir):
-        if earlier.get("proposal_sha256") == proposal.sha256():
+        if earlier.get("proposal_sha256") == proposal.sha256() and "proposal" in earlier:
             print(f"Already approved on {earlier.get('approved_at')} by {earlier.get('by')}; nothing recorded.")
             return 0
 
-    policy.check_run_kind(proposal.run_kind)
-    policy.check_delta(p.delta)
-    check_unit(proposal.run_kind, p.unit, table_units(node_dir))
-    policy.check_noise_multiplier(p.noise_multiplier)
-    policy.check_sample_rate(p.sample_rate)
-    policy.check_rounds(p.rounds)
+    check_proposal(policy, proposal, node_dir)
     candidates = proposal.planned_releases()
     with PrivacyLedger(ledger_path(node_dir)) as ledger:
         spent = ledger.epsilon(caps.delta, accountant=caps.accountant)
@@ -256,24 +277,14 @@ def run_approve(args: argparse.Namespace) -> int:
     if p.delta < caps.delta:
         print(f"Note: the proposal's target is stated at delta {p.delta:g}; this node accounts at its own "
               f"delta {caps.delta:g}.")
+    print("Only this run, with exactly these privacy parameters, is approved: the node refuses any message of it "
+          "that asks for others.")
 
-    if not args.yes and not _confirm(f"Approve code bundle {proposal.bundle_hash[:12]}... for run "
-                                     f"'{proposal.run_name}' on node '{policy.partner}'? [y/N] "):
+    if not args.yes and not _confirm(f"Approve run '{proposal.run_name}' (code bundle {proposal.bundle_hash[:12]}...) "
+                                     f"on node '{policy.partner}'? [y/N] "):
         print("Not approved; nothing recorded.")
         return 1
-    append_approval(node_dir, {
-        "approved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "by": args.by or _user(),
-        "run_name": proposal.run_name,
-        "run_kind": proposal.run_kind,
-        "bundle_hash": proposal.bundle_hash,
-        "proposal_sha256": proposal.sha256(),
-        "policy_version": policy.policy_version,
-        "projected_epsilon_lifetime": projection.epsilon_lifetime,
-        "projected_epsilon_year": projection.epsilon_year,
-        "delta": caps.delta,
-        "accountant": caps.accountant,
-    })
+    record_approval(node_dir, proposal, policy, args.by or _user(), projection)
     print(f"Approved: recorded in {node_dir / 'state' / 'approvals.jsonl'}.")
     return 0
 
@@ -292,6 +303,20 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+# node start
+
+def run_start(args: argparse.Namespace) -> int:
+    from clients.service import NodeStart, run_node
+    from federation.engine import parse_address
+
+    parse_address(args.superlink, "--superlink")
+    if args.insecure:
+        print("WARNING: --insecure: no TLS and no node authentication.")
+    start = NodeStart(node_dir=args.node_dir, superlink=args.superlink, ca=args.ca, insecure=args.insecure,
+                      feature_dirs=tuple(args.feature_dir), max_wait_s=args.max_wait)
+    return run_node(start, say=lambda line: print(line, flush=True))
 
 
 # node audit

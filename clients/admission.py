@@ -1,0 +1,176 @@
+"""What a node admits: a run's code and privacy parameters, checked against the site's own approvals.
+
+The node's executor (`clients.executor`, part of the node's installed PULSE-TWIN) calls `admit_run` and
+`admit_message` for every message, before any handler runs, with the app bundle's bytes, the run's
+configuration and the message as the SuperNode received them. A run is admitted only when
+
+- its run configuration names a proposal (`proposal-sha256`) that `pulse-twin node approve` recorded in
+  `state/approvals.jsonl`, with the whole proposal in the record;
+- the code hash of the bundle the SuperLink shipped, computed here from its bytes, is the approved one,
+  and is the code this node has installed (the node runs its own copy, never the shipped one);
+- the approved proposal still passes the site policy as it is now (run kind, delta, unit, noise,
+  sample rate, rounds);
+
+and a message only when every privacy parameter it carries (run name and kind, epsilon, delta, rounds,
+batch size, local epochs, loss noise) is the approved one, with those the node's handler would otherwise
+default present. Anything else is refused naming the rule, before anything leaves: PSI included.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.bundle import fab_code_hash, running_code_hash
+from federation.contracts.manifest import MANIFEST, read_manifest
+from federation.errors import ConfigError, PolicyRefusal
+from federation.proposal import RunProposal
+from federation.site_policy import RuleRefusal, SitePolicy, append_approval, check_unit, load_site_policy, read_approvals
+
+PROPOSAL_KEY = "proposal-sha256"   # the run configuration key that names the approved proposal
+WHERE = "approval"
+
+# Message config key -> the proposal's field it must equal.
+BOUND: dict[str, str] = {
+    "run-name": "run_name",
+    "run-kind": "run_kind",
+    "target-epsilon": "target_epsilon",
+    "delta": "delta",
+    "num-rounds": "rounds",
+    "batch-size": "batch_size",
+    "local-epochs": "local_epochs",
+    "loss-noise-multiplier": "loss_noise_multiplier",
+}
+# Per message type: the run kinds it belongs to, and the bound keys it must carry (the node's handler
+# reads them, some with a default, so an omitted key would slip past an equality check).
+MESSAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "train": (("horizontal",), ("run-name", "target-epsilon", "delta", "num-rounds", "batch-size",
+                                "local-epochs", "loss-noise-multiplier")),
+    "query.describe": (("horizontal", "vertical", "analytics"), ("run-name", "run-kind")),
+    "query.privacy": (("horizontal", "vertical", "analytics"), ("run-name", "run-kind")),
+    "query.psi": (("vertical",), ("run-name", "run-kind", "target-epsilon", "delta")),
+    "query.align": (("vertical",), ("run-name", "run-kind", "target-epsilon", "delta")),
+    "query.release": (("vertical", "analytics"), ("run-name", "run-kind", "target-epsilon", "delta")),
+}
+
+
+def table_units(node_dir: Path) -> dict[str, str]:
+    """Each raw table's unit of privacy as this node's last accepted features build recorded it."""
+    manifest = read_manifest(Path(node_dir) / MANIFEST)
+    try:
+        return {str(t): str(v["unit"]) for t, v in (manifest.get("stats") or {}).get("tables", {}).items()}
+    except (KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{Path(node_dir) / MANIFEST}: not a features manifest of this version (rebuild with "
+                          "`pulse-twin features`)") from None
+
+
+def check_proposal(policy: SitePolicy, proposal: RunProposal, node_dir: Path) -> None:
+    """The site policy's rules for a proposal as a whole; raises RuleRefusal naming the first it breaks."""
+    p = proposal.privacy
+    policy.check_run_kind(proposal.run_kind)
+    policy.check_delta(p.delta)
+    check_unit(proposal.run_kind, p.unit, table_units(node_dir))
+    policy.check_noise_multiplier(p.noise_multiplier)
+    policy.check_sample_rate(p.sample_rate)
+    policy.check_rounds(p.rounds)
+
+
+def record_approval(node_dir: Path, proposal: RunProposal, policy: SitePolicy, by: str,
+                    projection: Any = None) -> dict[str, Any]:
+    """Append the approval of `proposal` (the whole proposal, so the executor can compare every parameter)."""
+    record: dict[str, Any] = {
+        "approved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "by": by,
+        "run_name": proposal.run_name,
+        "run_kind": proposal.run_kind,
+        "bundle_hash": proposal.bundle_hash,
+        "proposal_sha256": proposal.sha256(),
+        "proposal": proposal.to_dict(),
+        "policy_version": policy.policy_version,
+        "delta": policy.privacy.delta,
+        "accountant": policy.privacy.accountant,
+    }
+    if projection is not None:
+        record["projected_epsilon_lifetime"] = projection.epsilon_lifetime
+        record["projected_epsilon_year"] = projection.epsilon_year
+    append_approval(node_dir, record)
+    return record
+
+
+def approved_proposal(node_dir: Path, sha256: str) -> RunProposal | None:
+    """The proposal this node approved under `sha256`, or None."""
+    for record in reversed(read_approvals(node_dir)):
+        if record.get("proposal_sha256") != sha256 or not isinstance(record.get("proposal"), dict):
+            continue
+        proposal = RunProposal.from_dict(record["proposal"], f"{node_dir}/state/approvals.jsonl")
+        if proposal.sha256() == sha256:
+            return proposal
+    return None
+
+
+def admit_run(node_dir: Path, run_config: Mapping[str, Any], fab: bytes, bundle_hash: str | None = None) -> RunProposal:
+    """The approved proposal this run executes, or a RuleRefusal; `bundle_hash` if already computed."""
+    node_dir = Path(node_dir)
+    policy = load_site_policy(node_dir)
+    name = str(run_config.get("run-name", "") or "(unnamed)")
+    sha = str(run_config.get(PROPOSAL_KEY, "") or "")
+    proposal = approved_proposal(node_dir, sha) if sha else None
+    if proposal is None:
+        named = f"names proposal {sha[:12]}..., which" if sha else "names no proposal, so it"
+        raise RuleRefusal("approvals", f"run '{name}' {named} is not approved on this node (the site approves "
+                          "each run's proposal with `pulse-twin node approve`)", where=WHERE)
+    shipped = bundle_hash or fab_code_hash(fab)
+    if shipped != proposal.bundle_hash:
+        raise RuleRefusal("approved_bundles", f"run '{name}' ships code bundle {shipped[:12]}..., but its approved "
+                          f"proposal is for bundle {proposal.bundle_hash[:12]}...: a different code; nothing of "
+                          "it runs here", where=WHERE)
+    installed = running_code_hash()
+    if shipped != installed:
+        raise RuleRefusal("installed_code", f"run '{name}' is approved for code {shipped[:12]}..., but this node "
+                          f"runs its own installed PULSE-TWIN, code {installed[:12]}...; install the approved "
+                          "version on the node to take part", where=WHERE)
+    check_proposal(policy, proposal, node_dir)
+    return proposal
+
+
+def admit_message(proposal: RunProposal, message_type: str, config: Mapping[str, Any]) -> None:
+    """Every bound parameter of one message equals the approved proposal's; raises RuleRefusal."""
+    kinds, required = MESSAGES.get(message_type, ((), ()))
+    if not kinds:
+        raise RuleRefusal("message.kind", f"message type '{message_type}' is none this node answers "
+                          f"({', '.join(MESSAGES)})", where=WHERE)
+    if proposal.run_kind not in kinds:
+        raise RuleRefusal("run_kind", f"a '{message_type}' message belongs to a {' or '.join(kinds)} run, but the "
+                          f"approved proposal is for a {proposal.run_kind} run", where=WHERE)
+    approved = {**{k: v for k, v in vars(proposal.privacy).items()}, "run_name": proposal.run_name,
+                "run_kind": proposal.run_kind}
+    for key in required:
+        if key not in config:
+            raise RuleRefusal(BOUND[key], f"the '{message_type}' message does not state '{key}'; the approved "
+                              f"proposal binds it to {approved[BOUND[key]]!r}", where=WHERE)
+    for key, field in BOUND.items():
+        if key in config and not _same(config[key], approved[field]):
+            raise RuleRefusal(field, f"the '{message_type}' message asks {key} = {config[key]!r}, but the "
+                              f"approved proposal says {approved[field]!r}: a run with other privacy "
+                              "parameters needs its own approval", where=WHERE)
+    if "server-round" in config:
+        rnd = config["server-round"]
+        if isinstance(rnd, bool) or not isinstance(rnd, int) or not 1 <= rnd <= proposal.privacy.rounds:
+            raise RuleRefusal("rounds", f"round {rnd!r} is not one of the approved {proposal.privacy.rounds} "
+                              "rounds", where=WHERE)
+
+
+def _same(given: Any, approved: Any) -> bool:
+    if approved is None:
+        return False
+    if isinstance(approved, str) or isinstance(given, str):
+        return str(given) == str(approved)
+    if isinstance(given, bool) or not isinstance(given, (int, float)):
+        return False
+    return math.isclose(float(given), float(approved), rel_tol=1e-12, abs_tol=0.0)
+
+
+def refusal_reason(err: PolicyRefusal) -> str:
+    """The text an error reply carries for a refusal (as the ClientApp's own refusals read)."""
+    return f"{type(err).__name__}: {err}"

@@ -1,0 +1,131 @@
+"""`pulse-twin node start`: this node's SuperNode, with the node's own executor answering every message.
+
+The command runs in the foreground (a systemd service, or a terminal): it starts `flower-supernode` with
+process isolation (TLS to the SuperLink with the federation CA, the node's own key for node
+authentication, runtime dependency installation off, the Runtime API on loopback with a fresh secret),
+then serves the SuperNode's tasks with `clients.executor` until it is stopped. SIGINT or SIGTERM stops
+the SuperNode by process id (with anything it started), after the task in progress had a bounded time
+to finish; if the SuperNode exits on its own (the SuperLink refused the node's key, or stayed away for
+longer than `--max-wait`), the command exits non-zero naming its log.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from federation.engine import BIN, engine_env, free_port
+from federation.errors import ConfigError, PulseTwinError
+from federation.pki import NODE_KEY
+from federation.processes import Supervisor, raise_interrupt
+from federation.site_policy import load_site_policy
+
+CA_FILE = Path("keys") / "federation-ca.crt"   # the coordinator's CA certificate (public), given to the node
+SECRET_FILE = Path("state") / "runtime.secret"
+LOG_DIR = Path("state") / "logs"
+
+
+class NodeStopped(PulseTwinError):
+    """The SuperNode exited on its own: refused by the SuperLink, or the SuperLink stayed unreachable."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class NodeStart:
+    """What `pulse-twin node start` was asked for."""
+
+    node_dir: Path
+    superlink: str
+    ca: Path | None = None
+    insecure: bool = False
+    feature_dirs: tuple[Path, ...] = ()
+    max_wait_s: float = 300.0
+    stop_grace_s: float = 30.0
+
+
+def _write_secret(node_dir: Path) -> Path:
+    """A fresh secret for this start: only the SuperNode and this executor may claim tasks."""
+    path = node_dir / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    return path
+
+
+def supernode_argv(start: NodeStart, partner: str, port: int, secret: Path) -> list[str]:
+    """The `flower-supernode` command line for this node."""
+    node_dir = start.node_dir
+    if start.insecure:
+        security = ["--insecure"]
+    else:
+        ca = start.ca or node_dir / CA_FILE
+        key = node_dir / NODE_KEY
+        for path, what in ((ca, "the federation's CA certificate (from the coordinator; --ca)"),
+                           (key, "the node's private key (`pulse-twin node init` makes it)")):
+            if not Path(path).is_file():
+                raise ConfigError(f"{path}: missing: {what}")
+        security = ["--root-certificates", str(ca), "--auth-supernode-private-key", str(key)]
+    config = {"partner": partner, "data-dir": str(node_dir)}
+    if start.feature_dirs:
+        config["feature-dirs"] = ",".join(str(Path(d).resolve()) for d in start.feature_dirs)
+    return [str(BIN / "flower-supernode"), *security, "--superlink", start.superlink, "--isolation", "process",
+            "--host", "127.0.0.1", "--port", str(port), "--superexec-auth-secret-file", str(secret),
+            "--max-wait-time", f"{start.max_wait_s:g}",
+            "--node-config", " ".join(f'{k}="{v}"' for k, v in config.items())]
+
+
+def run_node(start: NodeStart, say: Callable[[str], None] = print) -> int:
+    """Run the node until interrupted; returns the exit code (130 after SIGINT or SIGTERM)."""
+    from clients.executor import Executor
+
+    node_dir = start.node_dir.resolve()
+    policy = load_site_policy(node_dir)
+    start = NodeStart(**{**start.__dict__, "node_dir": node_dir})
+    port = free_port()
+    secret = _write_secret(node_dir)
+    supervisor = Supervisor(node_dir / LOG_DIR, grace_s=10)
+    executor = Executor(node_dir, f"127.0.0.1:{port}", secret.read_bytes(), say=say)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    worker = threading.Thread(target=executor.serve, name="pulse-twin-executor", daemon=True)
+    try:
+        mode = "INSECURE, no TLS" if start.insecure else "TLS, node authentication"
+        say(f"node '{policy.partner}' ({node_dir}): starting its SuperNode against {start.superlink} ({mode}), "
+            "process isolation: this node's own executor answers every message")
+        proc = supervisor.start("supernode", supernode_argv(start, policy.partner, port, secret),
+                                engine_env(node_dir / "state" / "flower-home"), cwd=node_dir)
+        worker.start()
+        _follow(supervisor.log("supernode"), proc, say)
+        raise NodeStopped(f"the SuperNode exited with code {proc.returncode}; see {supervisor.log('supernode')}")
+    except KeyboardInterrupt:
+        executor.stop.set()
+        deadline = time.monotonic() + start.stop_grace_s
+        while executor.busy.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        say(f"node '{policy.partner}': stopped")
+        return 130
+    finally:
+        executor.stop.set()
+        supervisor.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+        secret.unlink(missing_ok=True)
+
+
+def _follow(log: Path, proc, say: Callable[[str], None]) -> None:
+    """Until the SuperNode exits: tell the operator when it is connected (and its node id)."""
+    told = False
+    while proc.poll() is None:
+        if not told and log.is_file():
+            for line in log.read_text(errors="replace").splitlines():
+                if "SuperNode ID" in line:
+                    say(f"connected to the SuperLink: SuperNode ID {line.split('SuperNode ID', 1)[1].strip(': ')}")
+                    told = True
+        time.sleep(0.3)
+    sys.stdout.flush()

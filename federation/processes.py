@@ -1,0 +1,167 @@
+"""Processes a PULSE-TWIN command starts, and stops again: by process id, with all their descendants.
+
+Flower's programs start children of their own (the SuperLink starts `flower-superexec`, which starts
+`flwr-serverapp` per run), and a child whose parent dies is re-parented and lives on. So a supervising
+command makes itself a child subreaper (Linux): orphans of its tree are re-parented to it, not to PID 1.
+Stopping walks each started process's tree (from /proc) before signalling anything, sends SIGTERM to
+all of it, waits a bounded time, then SIGKILLs what is left and the orphans it adopted, and reaps them.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+PR_SET_CHILD_SUBREAPER = 36
+# Programs of the engine: an adopted orphan running one of these is ours to stop.
+OURS: tuple[str, ...] = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp",
+                         "flwr-clientapp", "flwr", "pulse-twin")
+
+
+def become_subreaper() -> None:
+    """Orphans of this process's descendants are re-parented to it (no-op where Linux's prctl is missing)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _parents() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        out[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of `pid`, parents before children."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def adopted() -> list[int]:
+    """Direct children of this process that run an engine program (orphans this subreaper adopted)."""
+    me = os.getpid()
+    return [p for p, parent in _parents().items() if parent == me and any(n in _cmdline(p) for n in OURS)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reap(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def stop_pids(pids: list[int], grace_s: float) -> None:
+    """SIGTERM to `pids`, SIGKILL to what still lives after `grace_s` seconds; reap our children."""
+    _signal(pids, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        _reap(pids)
+        if not any(alive(p) for p in pids):
+            break
+        time.sleep(0.1)
+    _signal([p for p in pids if alive(p)], signal.SIGKILL)
+    time.sleep(0.05)
+    _reap(pids)
+
+
+@dataclass
+class Supervisor:
+    """Starts processes (own session each, output to a log file) and stops all of them with their trees."""
+
+    log_dir: Path
+    grace_s: float = 10.0
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        become_subreaper()
+
+    def start(self, name: str, argv: list[str], env: Mapping[str, str], cwd: Path | None = None,
+              output: int | None = None) -> subprocess.Popen:
+        """Start `argv` as `name`; its output goes to `<log_dir>/<name>.log` unless `output` says otherwise."""
+        Path(self.log_dir).mkdir(parents=True, exist_ok=True)
+        if output is None:
+            with open(Path(self.log_dir) / f"{name}.log", "ab") as log:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
+                                        start_new_session=True)
+        else:
+            proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
+                                    start_new_session=True, text=True)
+        self.processes[name] = proc
+        return proc
+
+    def log(self, name: str) -> Path:
+        return Path(self.log_dir) / f"{name}.log"
+
+    def stop(self, name: str) -> None:
+        """Stop one started process and its whole tree."""
+        proc = self.processes.pop(name, None)
+        if proc is not None:
+            stop_pids([proc.pid, *descendants(proc.pid)], self.grace_s)
+            proc.poll()
+
+    def stop_all(self) -> None:
+        """Stop every started process with its tree (last started first), then adopted orphans."""
+        trees = []
+        for name, proc in reversed(list(self.processes.items())):
+            trees += [proc.pid, *descendants(proc.pid)]
+        stop_pids(trees, self.grace_s)
+        for proc in self.processes.values():
+            proc.poll()
+        self.processes.clear()
+        orphans = adopted()
+        if orphans:
+            stop_pids([p for o in orphans for p in (o, *descendants(o))], self.grace_s)
+
+
+def raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: unwind like Ctrl-C, so every `finally` stops what it started."""
+    raise KeyboardInterrupt

@@ -1,0 +1,213 @@
+"""Runs on the lab's SuperLink: propose, start, status, log, stop (`pulse-twin run ...`).
+
+A run lives in `<runs_dir>/<run>/`: `proposal.json` (what each node approves: the code hash and the exact
+privacy parameters of this run), `launch.json` (the configuration overrides it was proposed with, and once
+started the SuperLink's run id), and what the ServerApp writes (`status.json`, `rounds.json`, results).
+`run start` launches exactly the proposed configuration, naming the proposal's hash in the run
+configuration so that every node can check it against its own approvals before anything runs.
+
+Exit codes of `run start --wait` and `run status`: 0 completed; 1 failed or stopped; 3 completed with a
+node's refusal, or refused by a node (named); 6 not finished yet (pending or running).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from dp_accounting import noise_multiplier
+from federation.bundle import code_hash
+from federation.config import APP_ROOT, compose, to_container
+from federation.dp_sgd import sample_rate, steps_per_round
+from federation.errors import ConfigError, PulseTwinError
+from federation.proposal import PrivacyPlan, RunProposal
+from federation.site_policy import RECORD_UNIT, ROW_UNIT
+from server.coordinator import CONNECTION, Coordinator, CoordinatorError
+from server.run_record import read_status
+
+NOMINAL_ROWS = 1000  # rows a horizontal proposal's sample rate and noise are shown for; each node uses its own
+PROPOSAL_KEY = "proposal-sha256"
+EXIT_COMPLETED, EXIT_FAILED, EXIT_REFUSED, EXIT_RUNNING = 0, 1, 3, 6
+
+
+class RunFailed(PulseTwinError):
+    """The run failed or was stopped (exit 1); the message says why and where its logs are."""
+
+    exit_code = EXIT_FAILED
+
+
+def proposed_unit(topology: str) -> str:
+    """What the run's guarantee is stated per: an area-period row for DP-SGD (horizontal); one record for
+    releases of raw-record aggregates, the guarantee every node gives (a node protecting persons gives more)."""
+    return ROW_UNIT if topology == "horizontal" else RECORD_UNIT
+
+
+def proposal_for(cfg: dict, run_name: str) -> RunProposal:
+    """The run as nodes are asked to approve it: its code hash and the privacy parameters it really uses."""
+    dp, local, fed = cfg["dp"], cfg["local"], cfg["federation"]
+    epsilon, delta = float(dp["target_epsilon"]), float(dp["delta"])
+    topology = fed["topology"]
+    if topology == "horizontal":
+        q = sample_rate(NOMINAL_ROWS, int(local["batch_size"]))
+        steps = steps_per_round(q, float(local["local_epochs"]))
+        rounds = int(local["rounds"])
+        plan = PrivacyPlan(epsilon, delta, noise_multiplier(epsilon, delta, q, steps * rounds), q, steps, rounds,
+                           unit=proposed_unit(topology), batch_size=int(local["batch_size"]),
+                           local_epochs=float(local["local_epochs"]),
+                           loss_noise_multiplier=float(dp["loss_noise_multiplier"]))
+        note = (f"sample rate and noise shown for a node of {NOMINAL_ROWS} rows; each node calibrates its own "
+                "noise for its own rows to the target")
+    else:
+        plan = PrivacyPlan(epsilon, delta, noise_multiplier(epsilon, delta, 1.0, 1), 1.0, 1, 1,
+                           unit=proposed_unit(topology), mechanism="gaussian")
+        note = "one Gaussian release per private table and node, kept and re-used by later runs"
+    return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=code_hash(APP_ROOT), privacy=plan,
+                       federation={"name": fed["name"], "strategy": cfg["strategy"]["name"], "note": note})
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's directory on the lab's machine."""
+
+    path: Path
+
+    @property
+    def proposal_file(self) -> Path:
+        return self.path / "proposal.json"
+
+    @property
+    def launch_file(self) -> Path:
+        return self.path / "launch.json"
+
+    def launch(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.launch_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{self.launch_file}: missing; no run was proposed under this name "
+                              "(`pulse-twin run propose` or `run start` with overrides)") from None
+        except ValueError:
+            raise ConfigError(f"{self.launch_file}: not valid JSON") from None
+
+    def write_launch(self, data: dict[str, Any]) -> None:
+        self.launch_file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def run_dir(runs_dir: Path, run_name: str) -> RunDir:
+    return RunDir((Path(runs_dir) / run_name).resolve())
+
+
+def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProposal, dict]:
+    """Compose the configuration, write the run's proposal and launch file; an existing proposal of the
+    same name must be for the same configuration (a changed run needs a new name and a new approval)."""
+    cfg = to_container(compose("config", overrides))
+    fed = cfg["federation"]
+    name = run_name or f"{fed['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    rd = run_dir(Path(cfg["runs_dir"]), name)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    proposal = proposal_for(cfg, name)
+    absolute = [f"federation.data_root={Path(fed['data_root']).resolve()}", f"runs_dir={Path(cfg['runs_dir']).resolve()}"]
+    if rd.proposal_file.is_file():
+        earlier = RunProposal.load(rd.proposal_file)
+        if earlier.sha256() != proposal.sha256():
+            raise ConfigError(f"{rd.proposal_file}: run '{name}' was proposed with other code or privacy parameters; "
+                              "a changed run needs a new --run-name (and the nodes' approval of its proposal)")
+    else:
+        proposal.save(rd.proposal_file)
+    if not rd.launch_file.is_file():
+        rd.write_launch({"overrides": overrides + absolute, "proposal_sha256": proposal.sha256()})
+    return rd, proposal, cfg
+
+
+def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dict[str, str] | None = None) -> int:
+    """Submit the proposed run to the SuperLink; returns Flower's run id (kept in launch.json)."""
+    launch = rd.launch()
+    if launch.get("flower_run_id"):
+        raise ConfigError(f"run '{rd.path.name}' was already started (SuperLink run {launch['flower_run_id']}); "
+                          "see `pulse-twin run status`")
+    config = {"overrides": " ".join(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
+              PROPOSAL_KEY: launch["proposal_sha256"], **(extra or {})}
+    run_config = " ".join(f'{k}="{v}"' for k, v in config.items())
+    out = coordinator.flwr(["run", str(APP_ROOT), CONNECTION, "--run-config", run_config, "--format", "json"], timeout)
+    try:
+        answer = json.loads(out.stdout)
+        run_id = int(answer["run-id"])
+    except (ValueError, KeyError, TypeError):
+        raise CoordinatorError(f"`flwr run` did not start the run: {(out.stdout + out.stderr).strip()[-600:]}") from None
+    rd.write_launch({**launch, "flower_run_id": run_id, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return run_id
+
+
+def flower_status(coordinator: Coordinator, run_id: int, timeout: float = 60) -> str:
+    """Flower's status of the run ("running", "finished:completed", "finished:failed", ...), or "unknown"."""
+    out = coordinator.flwr(["ls", CONNECTION, "--run-id", str(run_id), "--format", "json"], timeout)
+    try:
+        runs = json.loads(out.stdout).get("runs", [])
+        return str(runs[0]["status"]) if runs else "unknown"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "unknown"
+
+
+def status(coordinator: Coordinator | None, rd: RunDir) -> dict[str, Any]:
+    """The run's state from its own status file and from Flower, and the exit code it means."""
+    own = read_status(rd.path)
+    launch = rd.launch()
+    run_id = launch.get("flower_run_id")
+    flower = flower_status(coordinator, int(run_id)) if coordinator is not None and run_id else "unknown"
+    state = own.get("state", "missing")
+    if state in ("running", "missing") and flower.startswith("finished"):
+        # The ServerApp was stopped or killed before it could write its outcome.
+        state = "stopped" if "stopped" in flower else "failed"
+        own = {**own, "error": own.get("error") or f"Flower reports the run {flower} without a status from the ServerApp"}
+    elif state == "missing" and run_id:
+        state = "pending"
+    code = {"completed": EXIT_COMPLETED, "completed-with-refusals": EXIT_REFUSED, "refused": EXIT_REFUSED,
+            "running": EXIT_RUNNING, "pending": EXIT_RUNNING}.get(state, EXIT_FAILED)
+    return {"run": rd.path.name, "run_dir": str(rd.path), "state": state, "flower_run_id": run_id,
+            "flower_status": flower, "exit_code": code, "error": own.get("error"), "refusals": own.get("refusals", []),
+            "elapsed_s": own.get("elapsed_s"), "proposal_sha256": launch.get("proposal_sha256")}
+
+
+def wait(coordinator: Coordinator, rd: RunDir, timeout: float, show: Callable[[str], None],
+         poll_s: float = 1.0) -> dict[str, Any]:
+    """Follow the run's progress lines until it is no longer running; RunFailed after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    shown = 0
+    while True:
+        now = status(coordinator, rd)
+        lines = progress_lines(rd)
+        for line in lines[shown:]:
+            show(line)
+        shown = len(lines)
+        if now["exit_code"] != EXIT_RUNNING:
+            return now
+        if time.monotonic() > deadline:
+            raise RunFailed(f"run '{rd.path.name}' did not finish within {timeout:.0f} s (it may still be running: "
+                            f"`pulse-twin run stop {rd.path.name}`)")
+        time.sleep(poll_s)
+
+
+def progress_lines(rd: RunDir) -> list[str]:
+    """The run's progress as the ServerApp reported it (`progress.log` in the run directory)."""
+    path = rd.path / "progress.log"
+    return path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+
+
+def stop(coordinator: Coordinator, rd: RunDir, timeout: float = 60) -> str:
+    run_id = rd.launch().get("flower_run_id")
+    if not run_id:
+        raise ConfigError(f"run '{rd.path.name}' was never started; nothing to stop")
+    out = coordinator.flwr(["stop", str(run_id), CONNECTION, "--format", "json"], timeout)
+    if out.returncode != 0:
+        raise CoordinatorError(f"`flwr stop {run_id}` failed: {(out.stdout + out.stderr).strip()[-400:]}")
+    return out.stdout.strip()
+
+
+def logs(coordinator: Coordinator, rd: RunDir, follow: bool, timeout: float) -> str:
+    """Flower's log of the run (the ServerApp's output), once or until it ends."""
+    run_id = rd.launch().get("flower_run_id")
+    if not run_id:
+        raise ConfigError(f"run '{rd.path.name}' was never started; it has no log")
+    out = coordinator.flwr(["log", str(run_id), CONNECTION, "--stream" if follow else "--show"], timeout)
+    return out.stdout + out.stderr
