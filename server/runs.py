@@ -120,8 +120,10 @@ def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProp
     return rd, proposal, cfg
 
 
-def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dict[str, str] | None = None) -> int:
-    """Submit the proposed run to the SuperLink; returns Flower's run id (kept in launch.json)."""
+def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dict[str, str] | None = None,
+          app_dir: Path = APP_ROOT) -> int:
+    """Submit the proposed run to the SuperLink (the app bundle built from `app_dir`); returns Flower's run
+    id (kept in launch.json)."""
     launch = rd.launch()
     if launch.get("flower_run_id"):
         raise ConfigError(f"run '{rd.path.name}' was already started (SuperLink run {launch['flower_run_id']}); "
@@ -129,7 +131,7 @@ def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dic
     config = {"overrides": " ".join(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
               PROPOSAL_KEY: launch["proposal_sha256"], **(extra or {})}
     run_config = " ".join(f'{k}="{v}"' for k, v in config.items())
-    out = coordinator.flwr(["run", str(APP_ROOT), CONNECTION, "--run-config", run_config, "--format", "json"], timeout)
+    out = coordinator.flwr(["run", str(app_dir), CONNECTION, "--run-config", run_config, "--format", "json"], timeout)
     try:
         answer = json.loads(out.stdout)
         run_id = int(answer["run-id"])
@@ -151,10 +153,11 @@ def flower_status(coordinator: Coordinator, run_id: int, timeout: float = 60) ->
 
 def status(coordinator: Coordinator | None, rd: RunDir) -> dict[str, Any]:
     """The run's state from its own status file and from Flower, and the exit code it means."""
-    own = read_status(rd.path)
     launch = rd.launch()
     run_id = launch.get("flower_run_id")
+    # Flower first: once it says finished, the ServerApp has written its last status.
     flower = flower_status(coordinator, int(run_id)) if coordinator is not None and run_id else "unknown"
+    own = read_status(rd.path)
     state = own.get("state", "missing")
     if state in ("running", "missing") and flower.startswith("finished"):
         # The ServerApp was stopped or killed before it could write its outcome.
