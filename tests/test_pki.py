@@ -113,7 +113,7 @@ def _pulse_twin(monkeypatch, *argv: str) -> int:
 def test_pki_init_command_creates_ca_and_superlink_cert_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
     assert _pulse_twin(monkeypatch, "pki", "init", "--dir", str(tmp_path), "--host", "link.example", "--host", "10.1.2.3") == 0
     out = capsys.readouterr().out
-    assert "flwr supernode register" in out and "--ssl-certfile" in out
+    assert "pulse-twin coordinator register" in out and "pulse-twin coordinator start" in out
     _verify(tmp_path / "server.pem", tmp_path / "ca.crt", "link.example")
     _verify(tmp_path / "server.pem", tmp_path / "ca.crt", "10.1.2.3")
     before = (tmp_path / "ca.crt").read_bytes()

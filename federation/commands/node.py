@@ -167,7 +167,9 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"  3. Fill in {contract_path} and put the organisation's records in {node_dir / 'raw'}/.")
     print(f"  4. Build the feature blocks with `pulse-twin features --node-dir {node_dir} --contract {contract_path}`"
           f" (they stay in {node_dir / 'features'}/).")
-    print(f"  5. Approve each run the coordinator proposes with `pulse-twin node approve --node-dir {node_dir} --proposal FILE`.")
+    print(f"  5. Put the coordinator's CA certificate (public) at {node_dir / 'keys' / 'federation-ca.crt'} and start "
+          f"the node with `pulse-twin node start --node-dir {node_dir} --superlink HOST:PORT`.")
+    print(f"  6. Approve each run the coordinator proposes with `pulse-twin node approve --node-dir {node_dir} --proposal FILE`.")
     return 0
 
 

@@ -42,9 +42,8 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"Created the federation CA:      {ca.cert_path} (key {ca.key_path}, keep it offline if you can)")
     print(f"Created the SuperLink certificate {cert_path} (key {key_path}) for: {', '.join(hosts)}")
     print("Next steps:")
-    print(f"  1. Start the SuperLink with: flower-superlink --ssl-ca-certfile {ca.cert_path} "
-          f"--ssl-certfile {cert_path} --ssl-keyfile {key_path} --enable-supernode-auth ...")
-    print(f"  2. Give each node {ca.cert_path.name} (public): its SuperNode trusts it with --root-certificates.")
+    print("  1. Start the SuperLink with: pulse-twin coordinator start --coordinator-dir DIR (with these files in DIR/pki)")
+    print(f"  2. Give each node {ca.cert_path.name} (public), as its keys/federation-ca.crt.")
     print("  3. Register each node's public key (keys/node.pub, sent to you by the node) with:")
-    print("     flwr supernode register NODE.pub CONNECTION")
+    print("     pulse-twin coordinator register NODE.pub --coordinator-dir DIR")
     return 0
