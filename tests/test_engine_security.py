@@ -7,6 +7,7 @@ import pytest
 
 from federation.engine import LocalEngine, NodeLaunch
 from federation.pki import create_node_keypair
+from tests.federation_fixtures import write_policy
 
 pytestmark = pytest.mark.engine
 
@@ -28,18 +29,20 @@ def test_unregistered_and_plaintext_nodes_are_refused(tmp_path):
     plain.node_dir.mkdir()
     insider = NodeLaunch("insider", tmp_path / "insider", {})
     insider.node_dir.mkdir()
+    for node in (outsider, plain, insider):   # valid nodes: only the SuperLink may refuse them
+        write_policy(node.node_dir, node.name, approve=False)
     # Control: a registered node over TLS connects to the same SuperLink and gets a node id.
     with LocalEngine(tmp_path / "engine", nodes=[insider], say=lambda _: None) as engine:
-        assert "SuperNode ID" in (engine.logs / "supernode-insider.log").read_text()
+        assert "SuperNode ID" in (engine.logs / "node-insider.log").read_text()
         unregistered = engine.start_node(outsider, register=False)
         plaintext = engine.start_node(plain, plaintext=True)
         # Neither ever gets a node id; both give up and exit with an error.
         assert wait_exit(unregistered, 150) not in (None, 0)
         assert wait_exit(plaintext, 150) not in (None, 0)
         logs = engine.logs
-        assert "SuperNode ID" not in (logs / "supernode-outsider.log").read_text()
-        assert "SuperNode ID" not in (logs / "supernode-plain.log").read_text()
-        listed = engine.flwr(["supernode", "list", "local"], timeout=60).stdout
+        assert "SuperNode ID" not in (logs / "node-outsider.log").read_text()
+        assert "SuperNode ID" not in (logs / "node-plain.log").read_text()
+        listed = engine.coordinator.flwr(["supernode", "list", "lab"], timeout=60).stdout
         assert "outsider" not in listed
     # And the engine stopped what it started.
     assert unregistered.poll() is not None and plaintext.poll() is not None
