@@ -102,7 +102,12 @@ def test_coordinator_and_nodes_on_their_own_sites_complete_a_run(tmp_path):
             wait_for(supervisor, f"node-{n}", "SuperNode ID")
         out = run_cli(sites, "run", "start", *overrides, "--run-name", "ms", "--coordinator-dir", str(coordinator_dir),
                       "--wait", "--timeout", "400", "--json", timeout=500)
-        assert out.returncode == 0, out.stdout + out.stderr
+        if out.returncode != 0:   # say why: the ServerApp's own log on the SuperLink, and each site's log
+            log = run_cli(sites, "run", "log", "ms", "--runs-dir", str(tmp_path / "runs"), "--coordinator-dir",
+                          str(coordinator_dir))
+            sites_logs = "\n".join(f"--- {n}\n" + supervisor.log(n).read_text()[-3000:]
+                                   for n in ("coordinator", *(f"node-{x}" for x in NODES)))
+            pytest.fail(f"run failed:\n{out.stdout}{out.stderr}\n--- run log\n{log.stdout}{log.stderr}\n{sites_logs}")
         outcome = json.loads(out.stdout[out.stdout.index("{"):])
         assert outcome["state"] == "completed"
         status = run_cli(sites, "run", "status", "ms", "--runs-dir", str(tmp_path / "runs"), "--coordinator-dir",
