@@ -148,7 +148,12 @@ class LocalEngine:
 
         pub = node.node_dir / "keys" / "node.pub"
         if not pub.is_file():
+            from federation.egress.log import EgressLog
+
             create_node_keypair(node.node_dir)
+            log = EgressLog(node.node_dir)
+            if log.head_path.is_file():
+                log.resign()    # a log written before the node had a key is signed from now on
         register_node(self.coordinator, pub)
 
     def node_argv(self, node: NodeLaunch, plaintext: bool = False) -> list[str]:

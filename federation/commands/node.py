@@ -80,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit.add_argument("--node-dir", required=True, type=Path, help="the node directory")
     audit.add_argument("--run", default=None, help="show only this run (the whole log is still verified)")
     audit.add_argument("--json", action="store_true", help="print the audit as JSON")
+    audit.add_argument("--public-key", type=Path, default=None, metavar="FILE",
+                       help="check the head's signature with this public key (e.g. the copy the lab registered; "
+                            "default NODE_DIR/keys/node.pub)")
+    audit.add_argument("--resign", action="store_true",
+                       help="after the whole log verified, sign its head with the node's current key (after a key "
+                            "rotation, with --public-key OLD.pub; or for a log written before the node had a key)")
     audit.set_defaults(func=run_audit_command)
 
     recover = sub.add_parser(
@@ -326,7 +332,7 @@ def run_start(args: argparse.Namespace) -> int:
 def run_audit_command(args: argparse.Namespace) -> int:
     from federation.egress.audit import format_audit, run_audit
 
-    report = run_audit(args.node_dir, run=args.run)
+    report = run_audit(args.node_dir, run=args.run, public_key=args.public_key, resign=args.resign)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_audit(report))
     return 0
 

@@ -27,14 +27,19 @@ class _Group:
     kind: str
 
 
-def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
-    """Verify the node's egress record and summarise it (all runs, or one); plain data for JSON."""
+def run_audit(node_dir: Path, run: str | None = None, public_key: Path | None = None,
+              resign: bool = False) -> dict[str, Any]:
+    """Verify the node's egress record and summarise it (all runs, or one); plain data for JSON.
+
+    `public_key`: the key the head's signature is checked with (default the node's own keys/node.pub; the lab's
+    registered copy is the stronger check). `resign`: after everything verified, sign the head with the node's
+    current key (after a planned key rotation, checked against the old key given as `public_key`)."""
     from dp_accounting import PrivacyLedger, ledger_path
     from dp_accounting.accountants import get_accountant
     from dp_accounting.budget import project
 
     node_dir = Path(node_dir)
-    log = EgressLog(node_dir)
+    log = EgressLog(node_dir, public_key)
     records = log.verify()
     policy = load_site_policy(node_dir)
     delta, accountant_name = policy.privacy.delta, policy.privacy.accountant
@@ -75,6 +80,9 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
             )
         summary["epsilon_after_run"] = recomputed
     log.read_checkpoint()   # the prefix the guard verified last is still the same bytes (a rewritten chain is not)
+    if resign:
+        log.resign()
+    head = log.read_head()
     for summary in runs.values():
         summary["groups"] = _groups(summary["released"], summary["refused"])
         summary["bytes"] = sum(e["bytes"] for e in summary["released"])
@@ -88,6 +96,8 @@ def run_audit(node_dir: Path, run: str | None = None) -> dict[str, Any]:
         "log": str(log.path),
         "records": len(records),
         "head": records[-1]["hash"] if records else None,
+        "head_signed_by": head.signature.key if head is not None and head.signature is not None else None,
+        "resigned": resign,
         "chain": "intact",
         "ledger": {"releases_in_log": sum(len(r.get("releases", [])) for r in records), "releases_in_ledger": len(history)},
         "epsilon": {
@@ -125,6 +135,11 @@ def format_audit(report: dict[str, Any]) -> str:
         f"Node '{report['partner']}' ({report['node_dir']})",
         f"Egress log {report['log']}: {report['records']} records, hash chain intact"
         + (f", head {report['head']}." if report["head"] else " (nothing has left this node)."),
+        (f"Head signed with the node key {report['head_signed_by']}"
+         + (" (just re-signed)" if report.get("resigned") else "")
+         + "; compare with the key the lab registered for this node." if report.get("head_signed_by")
+         else "Head NOT signed: this node has no key pair (keys/node.key); `pulse-twin node init` makes one."
+         if report["head"] else "No head to sign yet."),
         f"Ledger cross-check: the {report['ledger']['releases_in_log']} DP releases in the log are exactly the "
         f"{report['ledger']['releases_in_ledger']} in the privacy ledger.",
         f"Privacy spent over the node's life: epsilon {eps['lifetime']:.4g} at delta {eps['delta']:g} "

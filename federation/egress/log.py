@@ -6,8 +6,9 @@ first). Editing, deleting, reordering or inserting a record therefore breaks the
 audit can name. Deleting the last records leaves a valid chain, so the head file keeps the number of
 records and the last hash, replaced atomically after every append.
 
-The chain has no secret: it makes changes evident to the audit, it does not stop someone who rewrites
-the whole log and its head. Comparing the head hash the audit prints with one noted earlier does.
+The chain has no secret: alone it does not stop someone who rewrites the whole log and its head. The
+head is therefore signed with the node's key (`federation.egress.signing`) whenever the node has one, and
+a head that is unsigned, signed by another key or badly signed fails the check.
 
 The guard verifies the whole chain before every release, incrementally: `state/egress.checkpoint` holds
 the number of records verified last time, the SHA-256 of the log's bytes up to them, and the ledger's
@@ -26,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from federation.egress.signing import Signature, sign_head, verify_head
 from federation.errors import PulseTwinError
+from federation.pki import NODE_PUB
 
 LOG_FILE = Path("state") / "egress.jsonl"
 HEAD_FILE = Path("state") / "egress.head"
@@ -43,10 +46,11 @@ class LogTampered(PulseTwinError):
 
 @dataclass(frozen=True)
 class Head:
-    """Number of records in the log and the hash of the last one."""
+    """Number of records in the log, the hash of the last one, and the node key's signature of both."""
 
     count: int
     hash: str
+    signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,12 @@ def record_hash(record: dict[str, Any]) -> str:
 class EgressLog:
     """Appends records to a node's egress log and verifies its chain."""
 
-    def __init__(self, node_dir: Path) -> None:
+    def __init__(self, node_dir: Path, public_key: Path | None = None) -> None:
+        """`public_key`: the key the head's signature must verify with (default: the node's keys/node.pub;
+        an auditor may pass the copy the lab registered)."""
         self.node_dir = Path(node_dir)
+        self.public_key = Path(public_key) if public_key is not None else self.node_dir / NODE_PUB
+        self.key_given = public_key is not None
         self.path = self.node_dir / LOG_FILE
         self.head_path = self.node_dir / HEAD_FILE
         self.lock_path = self.node_dir / LOCK_FILE
@@ -95,10 +103,12 @@ class EgressLog:
         """The head file's content, or None if there is none yet."""
         try:
             data = json.loads(self.head_path.read_text(encoding="utf-8"))
-            return Head(count=int(data["count"]), hash=str(data["hash"]))
+            signature = (Signature(key=str(data["signature"]["key"]), value=str(data["signature"]["value"]))
+                         if data.get("signature") is not None else None)
+            return Head(count=int(data["count"]), hash=str(data["hash"]), signature=signature)
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise LogTampered(f"{self.head_path}: not a valid head record") from None
 
     def read_lines(self) -> list[str]:
@@ -154,12 +164,46 @@ class EgressLog:
         )
 
     def _write_head(self, head: Head) -> None:
+        """Write the head, signed with the node's key if it has one, atomically."""
+        signature = sign_head(self.node_dir, head.count, head.hash)
+        content: dict[str, Any] = {"count": head.count, "hash": head.hash}
+        if signature is not None:
+            content["signature"] = {"key": signature.key, "value": signature.value}
         tmp = self.head_path.with_suffix(".head.tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"count": head.count, "hash": head.hash}, handle)
+            json.dump(content, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.head_path)
+
+    def resign(self) -> Head:
+        """Check the whole log and its head (signature included, with `public_key`), then sign the head with the
+        node's current key: after a planned key rotation, or for a log written before the node had a key."""
+        self.verify()
+        head = self.read_head() or Head(0, GENESIS)
+        self._write_head(head)
+        written = self.read_head()
+        assert written is not None
+        return written
+
+    def check_signature(self, head: Head) -> None:
+        """Raise LogTampered unless the head is signed by the node's key (or the node has no key at all)."""
+        if head.signature is None:
+            if self.public_key.is_file():
+                raise LogTampered(
+                    f"{self.head_path}: the head is not signed, although the node has a key ({self.public_key}): "
+                    "the log and its head were rewritten, or written without the guard (a log from before the "
+                    "node had a key: `pulse-twin node audit --resign`)"
+                )
+            return
+        if not self.public_key.is_file():
+            raise LogTampered(
+                f"{self.head_path}: the head is signed by key {head.signature.key}, but {self.public_key} is missing: "
+                "its signature cannot be checked"
+            )
+        problem = verify_head(head.count, head.hash, head.signature, self.public_key)
+        if problem:
+            raise LogTampered(f"{self.head_path}: {problem}")
 
     def verify(self) -> list[dict[str, Any]]:
         """Check the whole chain and the head; return the records, or raise LogTampered naming the line."""
@@ -242,6 +286,7 @@ class EgressLog:
             if total:
                 raise LogTampered(f"{self.head_path}: missing although {self.path} holds {total} records")
             return records
+        self.check_signature(head)
         # A crash between writing a record and its head leaves the head one record behind (the guard
         # then chains onto the record, see `_current_head`).
         interrupted = interrupted_ok and head.count == total - 1 and bool(records) and head.hash == records[-1]["prev_hash"]
