@@ -14,7 +14,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from clients import horizontal, vertical
-from clients.node import Node, send
+from clients.node import Node, run_key, send
 from dp_accounting import privacy_report
 from federation.egress import EgressGuard, bytes_digest
 from federation.errors import PulseTwinError
@@ -47,7 +47,7 @@ def log_error_reply(msg: Message, context: Context, reason: str, node_dir: Path 
         guard = EgressGuard.open(node_dir or Node.from_context(context).node_dir)
         sha, nbytes = bytes_digest(reason.encode())
         config = msg.content.config_records.get("config", {}) if msg.has_content() else {}
-        guard.release(Egress(run_id=f"{config.get('run-name', 'run')}#{context.run_id}",
+        guard.release(Egress(run_id=run_key(config.get("run-name", "run"), context),
                              round=int(config.get("server-round", config.get("exchange", 0))), kind="error",
                              run_kind=str(config.get("run-kind", "horizontal")),
                              payload_sha256=sha, payload_bytes=nbytes))
@@ -71,7 +71,7 @@ def describe(msg: Message, context: Context) -> Message:
     content = RecordDict({"node": ConfigRecord({
         "name": node.name, "blocks": ",".join(node.available_blocks(wanted)),
     })})
-    return send(msg, content, EgressGuard.open(node.node_dir), run_id=f"{config['run-name']}#{context.run_id}",
+    return send(msg, content, EgressGuard.open(node.node_dir), run_id=run_key(config["run-name"], context),
                 round=0, kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))
 
 
@@ -87,5 +87,5 @@ def privacy(msg: Message, context: Context) -> Message:
     report = privacy_report(guard.ledger, p.delta, k=k, k_source=source, max_rounds=50,
                             accountant=p.accountant, caps=guard.policy.budget_caps())
     content = RecordDict({"privacy": ConfigRecord({"name": node.name, "report": json.dumps(report.to_dict())})})
-    return send(msg, content, guard, run_id=f"{config['run-name']}#{context.run_id}", round=0,
+    return send(msg, content, guard, run_id=run_key(config["run-name"], context), round=0,
                 kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))

@@ -4,19 +4,26 @@ The reply carries the DP model update, the number of examples, the epsilon this 
 node and, if the run asks for it, a noised training loss (itself a charged Gaussian release). Nothing
 else computed on private rows leaves. The noise multiplier is calibrated once, in the node's first
 round of the run, for the whole planned schedule (rounds x local steps) and kept on the node's disk.
+
+Each round is released once. The update is kept on the node's disk with the digest of the global model it
+was trained from, so when a re-launched run (the coordinator lost its SuperLink) asks for a round again
+from the same global model, the node re-sends the same bytes at no charge; from another model it refuses.
 """
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
+import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from clients.node import Node, send
+from clients.node import Node, run_key, send
 from dp_accounting import Release, get_accountant
 from dp_accounting.calibrate import noise_multiplier
 from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, secure_normal, secure_uniform, steps_per_round
-from federation.egress import EgressGuard
+from federation.egress import EgressGuard, payload_digest
 from federation.errors import PolicyRefusal
 from federation.messages import DPSettings, TaskSettings, from_config
 from federation.site_policy import ROW_UNIT
@@ -27,16 +34,12 @@ UNIT = ROW_UNIT
 LOSS_CLIP = 4.0  # per-row squared error (scaled label units) is clipped here before the noised sum
 
 
-def run_key(task: TaskSettings, context: Context) -> str:
-    return f"{task.run_name}#{context.run_id}"
-
-
 def train(msg: Message, context: Context) -> Message:
     node = Node.from_context(context)
     config = msg.content["config"]
     task, dp = from_config(TaskSettings, config), from_config(DPSettings, config)
     rnd = int(config["server-round"])
-    run_id = run_key(task, context)
+    run_id = run_key(task.run_name, context)
     guard = EgressGuard.open(node.node_dir)
     ex = node.training_examples(task)
     q = sample_rate(len(ex), dp.batch_size)
@@ -50,9 +53,17 @@ def train(msg: Message, context: Context) -> Message:
         "target_epsilon": dp.target_epsilon, "delta": delta, "accountant": accountant,
     })
     sigma = float(plan["noise_multiplier"])
-    if rnd > int(plan["rounds"]) or any(r.round == rnd for r in guard.ledger.history(run_id=run_id)):
+    params = {"noise_multiplier": sigma, "sample_rate": q, "rounds": dp.num_rounds}
+    received = payload_digest(RecordDict({"arrays": msg.content["arrays"]}))[0]
+    released = any(r.round == rnd for r in guard.ledger.history(run_id=run_id))
+    kept = _kept_reply(node.reply_path(run_id, rnd), received) if released else None
+    if kept is not None:
+        return send(msg, kept, guard, run_id=run_id, round=rnd, kind="dp-model-update-resent",
+                    run_kind="horizontal", rows=len(ex), params=params)
+    if rnd > int(plan["rounds"]) or released:
         raise PolicyRefusal(f"rule 'planned schedule': round {rnd} is not one of the {plan['rounds']} rounds, each "
-                            f"released once, that run {run_id}'s noise was calibrated for")
+                            f"released once (and re-sent only from the same global model), that run {run_id}'s "
+                            "noise was calibrated for")
     update = Release(mechanism="subsampled_gaussian", noise_multiplier=sigma, sample_rate=q, steps=steps,
                      unit=UNIT, run_id=run_id, round=rnd, kind="horizontal-update")
     charges = [update]
@@ -80,9 +91,28 @@ def train(msg: Message, context: Context) -> Message:
     history = guard.ledger.history(run_id=run_id) + charges
     metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
     content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
+    _keep_reply(node.reply_path(run_id, rnd), received, model.state_dict(), metrics)
     return send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
-                charges=charges, rows=len(ex),
-                params={"noise_multiplier": sigma, "sample_rate": q, "rounds": dp.num_rounds})
+                charges=charges, rows=len(ex), params=params)
+
+
+def _keep_reply(path: Path, received: str, state: dict, metrics: dict) -> None:
+    """Keep a round's update (written before it is released, so a crash after the release still finds it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"received": received, "state_dict": state, "metrics": metrics}, tmp)
+    os.replace(tmp, path)
+
+
+def _kept_reply(path: Path, received: str) -> RecordDict | None:
+    """The kept update of a round if it was trained from the global model with digest `received`."""
+    try:
+        kept = torch.load(path, weights_only=True)
+    except (FileNotFoundError, RuntimeError, OSError, EOFError):
+        return None
+    if kept.get("received") != received:
+        return None
+    return RecordDict({"arrays": ArrayRecord(kept["state_dict"]), "metrics": MetricRecord(kept["metrics"])})
 
 
 def _noised_mean_loss(model, ex, q: float, sigma: float) -> float:

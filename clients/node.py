@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import pandas as pd
-from flwr.app import Message, RecordDict
+from flwr.app import Context, Message, RecordDict
 
 from dp_accounting import Release
 from federation.bundle import running_code_hash
@@ -115,6 +115,20 @@ class Node:
         tmp.write_text(json.dumps(plan, indent=2))
         os.replace(tmp, path)
         return plan
+
+
+    def reply_path(self, run_id: str, rnd: int) -> Path:
+        """Where the node keeps a round's model update until the run is over (see `clients.horizontal`)."""
+        return self.node_dir / "state" / "runs" / _safe(run_id) / f"round-{rnd}.pt"
+
+
+def run_key(run_name: object, context: Context) -> str:
+    """The node's name for a run in its ledger and egress log: the run name and the approved proposal it
+    executes. A re-launch of the same approved run (after the SuperLink was lost) therefore continues the
+    run's accounting and its calibrated noise, and a round already released is not released again; without
+    a proposal (in-process tests) Flower's run id stands in."""
+    proposal = str(context.run_config.get("proposal-sha256", "") or "")
+    return f"{run_name}#{proposal[:12] if proposal else context.run_id}"
 
 
 def _safe(name: str) -> str:

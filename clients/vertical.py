@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 
-from clients.node import Node, send
+from clients.node import Node, run_key, send
 from clients.release import DpRelease
 from federation.alignment import accept_aligned
 from federation.contracts import build_features, load_contract
@@ -36,7 +36,7 @@ def run_dir(node: Node, run_id: str) -> Path:
 
 
 def run_id_of(config: ConfigRecord, context: Context) -> str:
-    return f"{config['run-name']}#{context.run_id}"
+    return run_key(config["run-name"], context)
 
 
 def own_blocks(node: Node, task: TaskSettings) -> tuple[str, ...]:

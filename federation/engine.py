@@ -129,6 +129,14 @@ class LocalEngine:
         for node in self.nodes:
             self.wait_log(f"node-{node.name}", "SuperNode ID", self.start_timeout_s)
 
+    def superlink_lost(self) -> str | None:
+        """Why the SuperLink this engine started is gone, or None while it runs."""
+        proc = self.supervisor.processes.get("coordinator")
+        if proc is None or proc.poll() is None:
+            return None
+        return (f"the SuperLink stopped (`pulse-twin coordinator start` exited with code {proc.returncode}; see "
+                f"{self.supervisor.log('coordinator')})")
+
     def wait_log(self, name: str, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         path = self.supervisor.log(name)

@@ -1,7 +1,8 @@
 """The ServerApp the coordinator runs: composes the configuration and runs the chosen topology.
 
 Run config keys (from `flwr run --run-config` or pyproject defaults): `overrides` (Hydra overrides,
-space-separated, e.g. "federation=cities dp.target_epsilon=3"), `run-name`, `run-dir`. The run's
+space-separated, e.g. "federation=cities dp.target_epsilon=3"), `run-name`, `run-dir`, `resume` ("true":
+a horizontal run continues after its checkpoint's round). The run's
 outcome is written to `<run-dir>/status.json`, because `flwr run` itself exits 0 even on failure.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
         if topology == "horizontal":
             from server.horizontal import run_horizontal
 
-            summary = run_horizontal(grid, cfg, record, name)
+            summary = run_horizontal(grid, cfg, record, name, resume=str(run_config.get("resume", "")) == "true")
         elif topology == "vertical":
             from server.vertical import run_vertical
 

@@ -153,6 +153,9 @@ def serve(coordinator: Coordinator, address: str, insecure: bool, hosts: tuple[s
         signal.signal(signal.SIGTERM, previous)
 
 
+ALREADY_REGISTERED = "already registered (this key is known to the SuperLink)"
+
+
 def register_node(coordinator: Coordinator, public_key: Path, timeout: float = 60) -> str:
     """Register a node's public key with the SuperLink; returns Flower's answer (a node id)."""
     if not Path(public_key).is_file():
@@ -164,5 +167,7 @@ def register_node(coordinator: Coordinator, public_key: Path, timeout: float = 6
     out = coordinator.flwr(["supernode", "register", str(Path(public_key).resolve()), CONNECTION, "--format", "json"],
                            timeout)
     if out.returncode != 0:
+        if "already in use" in out.stdout + out.stderr:
+            return ALREADY_REGISTERED   # e.g. a re-launch against the same coordinator database
         raise CoordinatorError(f"registering {public_key} failed: {(out.stdout + out.stderr).strip()[-400:]}")
     return out.stdout.strip()

@@ -1,8 +1,9 @@
 """The coordinator's horizontal run: cities train the shared model with DP-SGD; the strategy averages.
 
 Per round it shows the noised loss and each node's epsilon, records refusals with the rule the node
-named, and fails the run when no node could contribute. At the end each node's privacy report,
-recomputed from its own ledger, goes into the run directory.
+named, and names a node that crashed or went offline (Flower reports it after its heartbeats stop, about
+a minute); the run goes on while `min_nodes` nodes contribute and fails naming the nodes otherwise. At the
+end each reachable node's privacy report, recomputed from its own ledger, goes into the run directory.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
+from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, to_config
 from federation.model import build_model
 from server.queries import NodeRefused, RunFailed, ask, config_content, content_or_fail, is_refusal
@@ -36,9 +38,12 @@ def settings(cfg: dict[str, Any], run_name: str) -> tuple[TaskSettings, DPSettin
     return task, dps
 
 
-def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: str) -> dict[str, Any]:
+def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: str,
+                   resume: bool = False) -> dict[str, Any]:
+    """Run the rounds (after the run's checkpoint if `resume`), then collect each node's privacy report."""
     task, dp = settings(cfg, run_name)
     n_nodes = len(cfg["federation"]["nodes"])
+    need = min_nodes(cfg, n_nodes)
     timeout = float(cfg["reply_timeout_s"])
     node_ids = wait_for_nodes(grid, n_nodes, float(cfg["node_wait_s"]))
     hello = config_content(**{"run-name": run_name, "blocks": ",".join(task.blocks), "run-kind": "horizontal"})
@@ -47,6 +52,7 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
     for n in node_ids:
         record.say(f"node {names[n]}: blocks {described[n]['node']['blocks'] or '(none)'}")
     refusals: list[dict[str, Any]] = []
+    lost: dict[str, str] = {}
 
     def observe(rnd: int, replies: list[Message]) -> None:
         nodes, ok, refused_now, failed_now = {}, [], [], []
@@ -59,22 +65,26 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
             elif reply.has_error():
                 nodes[name] = {"failed": reply.error.reason}
                 failed_now.append(f"{name}: {reply.error.reason}")
+                lost.setdefault(name, f"round {rnd}: {reply.error.reason}")
                 record.say(f"round {rnd}: node {name} FAILED (no update; not a refusal): {reply.error.reason}")
             else:
                 nodes[name] = reply_metrics(reply)
                 ok.append(nodes[name])
+                lost.pop(name, None)    # back after a failure
         refusals.extend(refused_now)
         for node_id, name in names.items():
-            if name not in nodes:
+            if name not in nodes and name not in lost:
                 nodes[name] = {"failed": "no reply within the round's timeout"}
                 failed_now.append(f"{name}: no reply within {timeout:.0f} s")
+                lost[name] = f"round {rnd}: no reply within {timeout:.0f} s"
                 record.say(f"round {rnd}: node {name} sent no reply within {timeout:.0f} s")
-        if not ok:
+        if len(ok) < need:
             record.add_round({"round": rnd, "nodes": nodes})
             why = "; ".join([f"{r['node']}: {r['reason']}" for r in refused_now] + failed_now)
-            if refused_now and not failed_now:
+            if refused_now and not failed_now and not ok:
                 raise NodeRefused(f"round {rnd}: every node refused ({why})", refusals)
-            raise RunFailed(f"round {rnd}: no node sent an update ({why})")
+            raise RunFailed(f"round {rnd}: {len(ok)} of {n_nodes} nodes sent an update, the run needs {need} "
+                            f"(min_nodes) ({why})")
         rows = sum(m["num-examples"] for m in ok)
         loss = (sum(m.get("train-loss-dp", 0.0) * m["num-examples"] for m in ok) / rows
                 if all("train-loss-dp" in m for m in ok) else None)
@@ -83,13 +93,37 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
         shown = f"{loss:.4f}" if loss is not None else "n/a"
         record.say(f"round {rnd}/{dp.num_rounds}: loss (DP) {shown} | epsilon per node: {eps}")
 
-    strategy = make_strategy(cfg["strategy"]["name"], cfg["strategy"]["params"], n_nodes, observe,
+    strategy = make_strategy(cfg["strategy"]["name"], cfg["strategy"]["params"], need, observe,
                              float(cfg["node_wait_s"]))
-    model = build_model(task.model_spec(), seed=int(cfg["seed"]))
-    result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model.state_dict()), num_rounds=dp.num_rounds,
-                            timeout=timeout, train_config=to_config(task, dp))
-    record.model(result.arrays.to_torch_state_dict(), {"blocks": list(task.blocks), **cfg["model"]})
-    reports = content_or_fail(ask(grid, node_ids, "privacy", hello, timeout), names, "privacy")
+    strategy.round_done = lambda rnd, arrays: record.checkpoint(rnd, arrays.to_torch_state_dict())
+    state = build_model(task.model_spec(), seed=int(cfg["seed"])).state_dict()
+    done = 0
+    if resume:
+        kept = record.resume()
+        if kept is None:
+            record.say("no completed round to resume from: starting at round 1")
+        else:
+            done, state = kept
+            record.say(f"resuming after round {done} of {dp.num_rounds} (the run's checkpoint)")
+    strategy.round_offset = done
+    if done < dp.num_rounds:
+        result = strategy.start(grid=grid, initial_arrays=ArrayRecord(state), num_rounds=dp.num_rounds - done,
+                                timeout=timeout, train_config=to_config(task, dp))
+        state = result.arrays.to_torch_state_dict()
+    record.model(state, {"blocks": list(task.blocks), **cfg["model"]})
+    online = set(grid.get_node_ids())
+    reachable = [n for n in node_ids if n in online and names[n] not in lost]
+    reports = content_or_fail(ask(grid, reachable, "privacy", hello, timeout), names, "privacy")
     for n, content in reports.items():
         record.privacy(names[n], json.loads(str(content["privacy"]["report"])))
-    return {"refusals": refusals, "rounds": len(record.rounds), "nodes": sorted(names.values())}
+    for name, when in lost.items():
+        record.say(f"node {name} was lost ({when}); its privacy report is in its own `pulse-twin node audit`")
+    return {"refusals": refusals, "rounds": len(record.rounds), "nodes": sorted(names.values()), "lost_nodes": lost}
+
+
+def min_nodes(cfg: dict[str, Any], n_nodes: int) -> int:
+    """How many nodes must send an update for a round to count (`min_nodes`, at most the federation's size)."""
+    value = cfg.get("min_nodes", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= n_nodes:
+        raise ConfigError(f"min_nodes: {value!r} is not a whole number from 1 to the federation's {n_nodes} nodes")
+    return value

@@ -2,7 +2,8 @@
 
 Layout: `status.json` (state, error), `config.json` (the composed configuration), `rounds.json`
 (per-round metrics and per-node replies), `model.pt` (the global model), `privacy/<node>.json`
-(each node's own privacy report), `predictions.csv` (vertical runs), `prediction_inputs.parquet` (vertical
+(each node's own privacy report), `checkpoint.pt` (horizontal runs: the global model after the last
+completed round, from which a re-launch with `--resume` continues), `predictions.csv` (vertical runs), `prediction_inputs.parquet` (vertical
 runs: the model's inputs for the predicted rows, from the smoothed releases, so a report can attribute them).
 """
 from __future__ import annotations
@@ -58,6 +59,26 @@ class RunRecord:
         self.rounds.append(entry)
         _write_json(self.run_dir / "rounds.json", self.rounds)
 
+    def checkpoint(self, rnd: int, state_dict: dict[str, torch.Tensor]) -> None:
+        """The global model after round `rnd`, replaced atomically after each round."""
+        tmp = self.run_dir / "checkpoint.pt.tmp"
+        torch.save({"round": rnd, "state_dict": state_dict}, tmp)
+        os.replace(tmp, self.run_dir / "checkpoint.pt")
+
+    def resume(self) -> tuple[int, dict[str, torch.Tensor]] | None:
+        """The last completed round and its global model, with the record of the rounds up to it; None if the
+        run has no checkpoint."""
+        path = self.run_dir / "checkpoint.pt"
+        if not path.is_file():
+            return None
+        kept = torch.load(path, weights_only=True)
+        done = int(kept["round"])
+        rounds = self.run_dir / "rounds.json"
+        earlier = json.loads(rounds.read_text()) if rounds.is_file() else []
+        self.rounds = [r for r in earlier if int(r.get("round", 0)) <= done]
+        _write_json(rounds, self.rounds)
+        return done, kept["state_dict"]
+
     def model(self, state_dict: dict[str, torch.Tensor], spec: dict[str, Any]) -> None:
         torch.save({"state_dict": state_dict, "spec": spec}, self.run_dir / "model.pt")
 
@@ -78,6 +99,11 @@ class RunRecord:
 def read_status(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "status.json"
     return json.loads(path.read_text()) if path.is_file() else {"state": "missing"}
+
+
+def update_status(run_dir: Path, **fields: Any) -> None:
+    """Change fields of a run's status from outside its ServerApp (e.g. the SuperLink went away mid-run)."""
+    _write_json(Path(run_dir) / "status.json", {**read_status(run_dir), **fields})
 
 
 def write_examples(ex: Examples, path: Path) -> None:

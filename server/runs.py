@@ -25,7 +25,7 @@ from federation.errors import ConfigError, PulseTwinError
 from federation.proposal import PrivacyPlan, RunProposal
 from federation.site_policy import RECORD_UNIT, ROW_UNIT
 from server.coordinator import CONNECTION, Coordinator, CoordinatorError
-from server.run_record import read_status
+from server.run_record import read_status, update_status
 
 NOMINAL_ROWS = 1000  # rows a horizontal proposal's sample rate and noise are shown for; each node uses its own
 PROPOSAL_KEY = "proposal-sha256"
@@ -121,15 +121,21 @@ def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProp
 
 
 def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dict[str, str] | None = None,
-          app_dir: Path = APP_ROOT) -> int:
+          app_dir: Path = APP_ROOT, resume: bool = False) -> int:
     """Submit the proposed run to the SuperLink (the app bundle built from `app_dir`); returns Flower's run
-    id (kept in launch.json)."""
+    id (kept in launch.json). `resume`: start the same approved run again after it failed or was stopped; a
+    horizontal run continues after its last completed round."""
     launch = rd.launch()
     if launch.get("flower_run_id"):
-        raise ConfigError(f"run '{rd.path.name}' was already started (SuperLink run {launch['flower_run_id']}); "
-                          "see `pulse-twin run status`")
+        if not resume:
+            raise ConfigError(f"run '{rd.path.name}' was already started (SuperLink run {launch['flower_run_id']}); "
+                              "see `pulse-twin run status`, or continue a failed or stopped run with --resume")
+        state = read_status(rd.path).get("state", "missing")
+        if state in ("running", "completed", "completed-with-refusals"):
+            raise ConfigError(f"run '{rd.path.name}' is {state} (its status.json); only a failed or stopped run is "
+                              "resumed")
     config = {"overrides": " ".join(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
-              PROPOSAL_KEY: launch["proposal_sha256"], **(extra or {})}
+              PROPOSAL_KEY: launch["proposal_sha256"], **({"resume": "true"} if resume else {}), **(extra or {})}
     run_config = " ".join(f'{k}="{v}"' for k, v in config.items())
     out = coordinator.flwr(["run", str(app_dir), CONNECTION, "--run-config", run_config, "--format", "json"], timeout)
     try:
@@ -137,7 +143,9 @@ def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dic
         run_id = int(answer["run-id"])
     except (ValueError, KeyError, TypeError):
         raise CoordinatorError(f"`flwr run` did not start the run: {(out.stdout + out.stderr).strip()[-600:]}") from None
-    rd.write_launch({**launch, "flower_run_id": run_id, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    earlier = [*launch.get("earlier_flower_run_ids", []), launch["flower_run_id"]] if launch.get("flower_run_id") else []
+    rd.write_launch({**launch, "flower_run_id": run_id, "earlier_flower_run_ids": earlier,
+                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return run_id
 
 
@@ -169,15 +177,27 @@ def status(coordinator: Coordinator | None, rd: RunDir) -> dict[str, Any]:
             "running": EXIT_RUNNING, "pending": EXIT_RUNNING}.get(state, EXIT_FAILED)
     return {"run": rd.path.name, "run_dir": str(rd.path), "state": state, "flower_run_id": run_id,
             "flower_status": flower, "exit_code": code, "error": own.get("error"), "refusals": own.get("refusals", []),
+            "lost_nodes": own.get("lost_nodes", {}),
             "elapsed_s": own.get("elapsed_s"), "proposal_sha256": launch.get("proposal_sha256")}
 
 
+def outcome_lines(now: dict[str, Any]) -> list[str]:
+    """The refusals and lost nodes of a run's status, one line each, for the operator."""
+    return ([f"  round {r['round']}: node {r['node']} refused: {r['reason']}" for r in now.get("refusals", [])]
+            + [f"  node {name} lost in {when}; the run went on without it"
+               for name, when in (now.get("lost_nodes") or {}).items()])
+
+
 def wait(coordinator: Coordinator, rd: RunDir, timeout: float, show: Callable[[str], None],
-         poll_s: float = 1.0) -> dict[str, Any]:
-    """Follow the run's progress lines until it is no longer running; RunFailed after `timeout` seconds."""
+         poll_s: float = 1.0, superlink_lost: Callable[[], str | None] | None = None) -> dict[str, Any]:
+    """Follow the run's progress lines until it is no longer running; RunFailed after `timeout` seconds, or
+    as soon as `superlink_lost` says why the SuperLink is gone (the run is then marked failed, resumable)."""
     deadline = time.monotonic() + timeout
     shown = 0
     while True:
+        why = superlink_lost() if superlink_lost is not None else None
+        if why:
+            raise RunFailed(mark_lost(rd, why))
         now = status(coordinator, rd)
         lines = progress_lines(rd)
         for line in lines[shown:]:
@@ -189,6 +209,16 @@ def wait(coordinator: Coordinator, rd: RunDir, timeout: float, show: Callable[[s
             raise RunFailed(f"run '{rd.path.name}' did not finish within {timeout:.0f} s (it may still be running: "
                             f"`pulse-twin run stop {rd.path.name}`)")
         time.sleep(poll_s)
+
+
+def mark_lost(rd: RunDir, why: str) -> str:
+    """Record in the run's status that the SuperLink went away mid-run; returns what to tell the operator."""
+    rounds = rd.path / "rounds.json"
+    done = len(json.loads(rounds.read_text())) if rounds.is_file() else 0
+    error = (f"{why}: the run stopped after {done} completed round(s). Start it again with --resume to continue "
+             f"from round {done + 1} (nodes re-send, at no charge, an update they already released)")
+    update_status(rd.path, state="failed", error=error)
+    return error
 
 
 def progress_lines(rd: RunDir) -> list[str]:

@@ -1,8 +1,9 @@
 """Strategies chosen by configuration (FedAvg, FedProx, FedAdam), observed round by round.
 
-`observed(strategy)` adds two things Flower's strategies lack: the coordinator sees every node's
-reply (its epsilon, or the rule it refused under) before averaging hides it, and waiting for nodes is
-bounded, so a node that went away fails the run instead of blocking it forever.
+`make_strategy` adds what Flower's strategies lack: the coordinator sees every node's reply (its epsilon,
+or the rule it refused under) before averaging hides it; waiting for nodes is bounded, so a node that went
+away fails the run instead of blocking it forever; the global model is handed over after every round (the
+run's checkpoint); and rounds can be numbered from an offset, so a resumed run asks for rounds r+1..N.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from federation.errors import ConfigError, PulseTwinError
 STRATEGIES: dict[str, type[FedAvg]] = {"fedavg": FedAvg, "fedprox": FedProx, "fedadam": FedAdam}
 
 ReplyObserver = Callable[[int, list[Message]], None]
+RoundDone = Callable[[int, ArrayRecord], None]
 
 
 class NodesUnavailable(PulseTwinError):
@@ -39,15 +41,21 @@ class _Observed:
 
     observer: ReplyObserver
     node_wait_s: float
+    round_done: RoundDone | None = None
+    round_offset: int = 0
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
         wait_for_nodes(grid, self.min_available_nodes, self.node_wait_s)  # type: ignore[attr-defined]
-        return super().configure_train(server_round, arrays, config, grid)  # type: ignore[misc]
+        return super().configure_train(server_round + self.round_offset, arrays, config, grid)  # type: ignore[misc]
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]):
         replies = list(replies)
-        self.observer(server_round, replies)
-        return super().aggregate_train(server_round, replies)  # type: ignore[misc]
+        rnd = server_round + self.round_offset
+        self.observer(rnd, replies)
+        arrays, metrics = super().aggregate_train(rnd, replies)  # type: ignore[misc]
+        if arrays is not None and self.round_done is not None:
+            self.round_done(rnd, arrays)
+        return arrays, metrics
 
 
 def make_strategy(name: str, params: Mapping[str, float], n_nodes: int, observer: ReplyObserver,

@@ -1,5 +1,6 @@
 """Horizontal federation: the real ServerApp and ClientApp logic, in one process, without Ray."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,9 +69,12 @@ def test_unapproved_bundle_is_refused_everywhere_and_the_run_is_refused(tmp_path
 
 
 def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tmp_path):
-    """A coordinator cannot stretch a run: round 4 of a 3-round plan, or a repeated round, is refused."""
+    """A coordinator cannot stretch a run: round 4 of a 3-round plan, or a repeated round from another global
+    model, is refused; a round asked again from the same global model (a re-launched run) gets the very same
+    update re-sent, at no charge."""
     from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
+    from federation.egress import payload_digest
     from federation.messages import DPSettings, TaskSettings, to_config
     from federation.model import build_model
 
@@ -80,16 +84,35 @@ def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tm
     config = to_config(task, DPSettings(target_epsilon=3.0, delta=1e-5, num_rounds=3, batch_size=16))
     arrays = ArrayRecord(build_model(task.model_spec(), seed=0).state_dict())
 
-    def round_(n):
+    other = ArrayRecord(build_model(task.model_spec(), seed=1).state_dict())
+
+    def round_(n, sent=arrays):
         cfg = ConfigRecord({**config, "server-round": n})
-        msg = Message(RecordDict({"arrays": arrays, "config": cfg}), dst_node_id=11, message_type="train")
+        msg = Message(RecordDict({"arrays": sent, "config": cfg}), dst_node_id=11, message_type="train")
         return grid.send_and_receive([msg])[0]
 
-    assert not round_(1).has_error()
-    repeated = round_(1)
+    first = round_(1)
+    assert not first.has_error()
+    again = round_(1)
+    assert not again.has_error() and payload_digest(again.content) == payload_digest(first.content)
+    log = [json.loads(line) for line in (Path(nodes[11]["data-dir"]) / "state" / "egress.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["epsilon_charged"]) for r in log if r["round"] == 1] == [
+        ("dp-model-update", log[-2]["epsilon_charged"]), ("dp-model-update-resent", 0.0)]
+    assert log[-2]["epsilon_charged"] > 0
+    repeated = round_(1, sent=other)
     assert repeated.has_error() and "planned schedule" in repeated.error.reason
     assert not round_(2).has_error() and not round_(3).has_error()
     beyond = round_(4)
     assert beyond.has_error() and "planned schedule" in beyond.error.reason
     assert [r.round for r in PrivacyLedger(ledger_path(nodes[11]["data-dir"])).history()
             if r.kind == "horizontal-update"] == [1, 2, 3]
+
+
+def test_min_nodes_must_be_a_count_within_the_federation():
+    from federation.errors import ConfigError
+    from server.horizontal import min_nodes
+
+    assert min_nodes({"min_nodes": 3}, 3) == 3 and min_nodes({}, 3) == 1
+    for bad in (0, 4, "two", 1.5, True, None):
+        with pytest.raises(ConfigError, match=r"min_nodes: .* from 1 to the federation's 3 nodes"):
+            min_nodes({"min_nodes": bad}, 3)

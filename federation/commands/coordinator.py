@@ -57,8 +57,8 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from server.coordinator import Coordinator, register_node
+    from server.coordinator import ALREADY_REGISTERED, Coordinator, register_node
 
     answer = register_node(Coordinator(args.coordinator_dir.resolve()), args.public_key)
-    print(f"registered {args.public_key}: {answer}")
+    print(f"{args.public_key}: {answer}" if answer == ALREADY_REGISTERED else f"registered {args.public_key}: {answer}")
     return 0

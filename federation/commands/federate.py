@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--simulation", action="store_true",
                    help="run the same apps under Flower's simulation engine (Ray; one virtual node per node, one "
                         "CPU each) instead of SuperNodes: for parameter sweeps on one machine")
+    p.add_argument("--resume", action="store_true",
+                   help="start a failed or stopped run of this name again: a horizontal run continues after its "
+                        "last completed round (e.g. after the SuperLink was lost)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds the whole run may take (default 3600)")
     p.add_argument("--verbose", action="store_true", help="show Flower's own log lines too")
     p.set_defaults(func=run)
@@ -78,7 +81,7 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.runs import RunFailed, propose, start, wait
+    from server.runs import RunFailed, outcome_lines, propose, start, wait
 
     rd, proposal, cfg = propose(list(args.overrides), args.run_name)
     fed = cfg["federation"]
@@ -93,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     try:
         with LocalEngine(rd.path / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:
-            start(engine.coordinator, rd, extra=extra)
-            now = wait(engine.coordinator, rd, args.timeout, lambda line: print(line, flush=True))
+            start(engine.coordinator, rd, extra=extra, resume=args.resume)
+            now = wait(engine.coordinator, rd, args.timeout, lambda line: print(line, flush=True),
+                       superlink_lost=engine.superlink_lost)
             if args.verbose:
                 from server.runs import logs
 
@@ -103,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted: every process this run started has been stopped")
         return 130
     print(f"run {now['state']} in {time.time() - started:.0f} s; results in {rd.path}")
-    for r in now["refusals"]:
-        print(f"  round {r['round']}: node {r['node']} refused: {r['reason']}")
+    for line in outcome_lines(now):
+        print(line)
     if now["state"] in ("completed", "completed-with-refusals", "refused"):
         return int(now["exit_code"])
     raise RunFailed(f"run {now['state']}: {now['error'] or 'no status written; see ' + str(rd.path / 'engine' / 'logs')}")

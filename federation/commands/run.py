@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common(start, True)
     start.add_argument("--coordinator-dir", required=True, type=Path, help="the coordinator's directory")
     start.add_argument("--wait", action="store_true", help="follow the run's progress until it ends")
+    start.add_argument("--resume", action="store_true",
+                       help="start a failed or stopped run again: a horizontal run continues after its last completed "
+                            "round; nodes re-send an update they already released at no charge")
     start.add_argument("--timeout", type=float, default=3600, help="seconds --wait follows the run (default 3600)")
     start.add_argument("--json", action="store_true", help="print the outcome as JSON")
     start.set_defaults(func=run_start)
@@ -75,13 +78,15 @@ def run_propose(args: argparse.Namespace) -> int:
 
 
 def _print_status(now: dict, as_json: bool) -> int:
+    from server.runs import outcome_lines
+
     if as_json:
         print(json.dumps(now, indent=2, sort_keys=True))
         return int(now["exit_code"])
     print(f"run '{now['run']}': {now['state']} (SuperLink run {now['flower_run_id']}, Flower: {now['flower_status']})"
           + (f" after {now['elapsed_s']:.0f} s" if isinstance(now.get("elapsed_s"), (int, float)) else ""))
-    for r in now["refusals"]:
-        print(f"  round {r['round']}: node {r['node']} refused: {r['reason']}")
+    for line in outcome_lines(now):
+        print(line)
     if now["error"] and now["state"] not in ("completed", "completed-with-refusals"):
         print(f"  {now['error']}")
     print(f"  results and logs: {now['run_dir']}")
@@ -94,7 +99,7 @@ def run_start(args: argparse.Namespace) -> int:
 
     coordinator = Coordinator(args.coordinator_dir.resolve())
     rd, proposal, _ = propose(_overrides(args), args.run_name)
-    run_id = start(coordinator, rd)
+    run_id = start(coordinator, rd, resume=args.resume)
     if not args.json:
         print(f"run '{rd.path.name}' started on the SuperLink (run {run_id}); proposal {proposal.sha256()[:12]}...")
     if not args.wait:

@@ -33,6 +33,7 @@ MESSAGE_KINDS: dict[str, bool] = {
     "dp-model-update": True,           # horizontal: a DP-SGD model update
     "dp-aggregate": True,              # a person-level DP release of the node's tables (blocks, label, analytics)
     "dp-aggregate-reused": False,      # the same release again, already charged when it first left the node
+    "dp-model-update-resent": False,   # the same model update again (same bytes), after the coordinator lost it
     "psi": False,                      # private set intersection protocol message (discloses a set size)
     "public-fact": False,              # facts declared public, e.g. the public area register
     "error": False,                    # an error reply: a short text, never data
@@ -97,6 +98,8 @@ class EgressGuard:
                 check_egress(self.policy, egress)
                 if egress.kind == "dp-aggregate-reused":
                     self._check_reused(egress)
+                if egress.kind == "dp-model-update-resent":
+                    self._check_resent(egress)
                 charged = self._charge(egress)
             except PolicyRefusal as refusal:
                 self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal),
@@ -130,6 +133,19 @@ class EgressGuard:
         if not tables or missing:
             raise RuleRefusal("message.charges", "a re-used release must name tables whose release the ledger "
                               f"holds; not charged: {', '.join(missing) or '(none named)'}", where="egress rule")
+
+    def _check_resent(self, egress: Egress) -> None:
+        """A re-sent model update must be the very bytes an earlier, charged record of the same run and round
+        released: sending them again discloses nothing new."""
+        for line in self.log.read_lines():
+            record = json.loads(line)
+            if (record.get("status") == "released" and record.get("kind") == "dp-model-update"
+                    and record.get("run_id") == egress.run_id and record.get("round") == egress.round
+                    and record.get("payload_sha256") == egress.payload_sha256):
+                return
+        raise RuleRefusal("message.charges", f"a re-sent update of run {egress.run_id}, round {egress.round} must be "
+                          "the same bytes as one the egress log shows released and charged; none matches",
+                          where="egress rule")
 
     def _charge(self, egress: Egress) -> dict[str, Any]:
         """Charge the message's releases to the ledger; return what the record states about epsilon.
