@@ -61,4 +61,6 @@ def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    run(grid, dict(context.run_config))
+    from server.polling import PromptGrid
+
+    run(PromptGrid(grid), dict(context.run_config))
