@@ -29,6 +29,7 @@ from federation.site_policy import load_site_policy
 CA_FILE = Path("keys") / "federation-ca.crt"   # the coordinator's CA certificate (public), given to the node
 SECRET_FILE = Path("state") / "runtime.secret"
 LOG_DIR = Path("state") / "logs"
+RETRY_S = 5.0   # pause before the SuperNode is started again (SuperLink restarting, or still holding the old session)
 
 
 class NodeStopped(PulseTwinError):
@@ -99,11 +100,20 @@ def run_node(start: NodeStart, say: Callable[[str], None] = print) -> int:
         mode = "INSECURE, no TLS" if start.insecure else "TLS, node authentication"
         say(f"node '{policy.partner}' ({node_dir}): starting its SuperNode against {start.superlink} ({mode}), "
             "process isolation: this node's own executor answers every message")
-        proc = supervisor.start("supernode", supernode_argv(start, policy.partner, port, secret),
-                                engine_env(node_dir / "state" / "flower-home"), cwd=node_dir)
+        argv = supernode_argv(start, policy.partner, port, secret)
+        env = engine_env(node_dir / "state" / "flower-home")
         worker.start()
-        _follow(supervisor.log("supernode"), proc, say)
-        raise NodeStopped(f"the SuperNode exited with code {proc.returncode}; see {supervisor.log('supernode')}")
+        deadline = time.monotonic() + start.max_wait_s
+        while True:
+            proc = supervisor.start("supernode", argv, env, cwd=node_dir)
+            if _follow(lambda: supervisor.output("supernode"), proc, say):
+                deadline = time.monotonic() + start.max_wait_s   # it was connected: a new --max-wait from now
+            last = _last_line(supervisor.output("supernode"))
+            if time.monotonic() + RETRY_S >= deadline:
+                raise NodeStopped(f"the SuperNode exited with code {proc.returncode} and did not connect again within "
+                                  f"--max-wait {start.max_wait_s:g} s ({last}); see {supervisor.log('supernode')}")
+            say(f"the SuperNode exited (code {proc.returncode}: {last}); starting it again in {RETRY_S:g} s")
+            time.sleep(RETRY_S)
     except KeyboardInterrupt:
         executor.stop.set()
         deadline = time.monotonic() + start.stop_grace_s
@@ -118,14 +128,20 @@ def run_node(start: NodeStart, say: Callable[[str], None] = print) -> int:
         secret.unlink(missing_ok=True)
 
 
-def _follow(log: Path, proc, say: Callable[[str], None]) -> None:
-    """Until the SuperNode exits: tell the operator when it is connected (and its node id)."""
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][-300:] if lines else "no output"
+
+
+def _follow(output: Callable[[], str], proc, say: Callable[[str], None]) -> bool:
+    """Until the SuperNode exits: tell the operator when it is connected (and its node id); whether it was."""
     told = False
     while proc.poll() is None:
-        if not told and log.is_file():
-            for line in log.read_text(errors="replace").splitlines():
+        if not told:
+            for line in output().splitlines():
                 if "SuperNode ID" in line:
                     say(f"connected to the SuperLink: SuperNode ID {line.split('SuperNode ID', 1)[1].strip(': ')}")
                     told = True
         time.sleep(0.3)
     sys.stdout.flush()
+    return told

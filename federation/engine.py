@@ -81,6 +81,9 @@ class LocalEngine:
     say: Callable[[str], None] = print
     simulation: bool = False
     start_timeout_s: float = 90
+    # A SuperLink restarted on the same database holds a node that was online as online for up to two missed
+    # heartbeats (60 s): its SuperNode is started again until then (`node start --max-wait`).
+    node_connect_s: float = 90
     port: int = 0
     supervisor: Supervisor = field(init=False)
 
@@ -127,7 +130,7 @@ class LocalEngine:
         for node in self.nodes:
             self.start_node(node)
         for node in self.nodes:
-            self.wait_log(f"node-{node.name}", "SuperNode ID", self.start_timeout_s)
+            self.wait_log(f"node-{node.name}", "SuperNode ID", self.node_connect_s + 30)
 
     def superlink_lost(self) -> str | None:
         """Why the SuperLink this engine started is gone, or None while it runs."""
@@ -141,7 +144,7 @@ class LocalEngine:
         deadline = time.monotonic() + timeout
         path = self.supervisor.log(name)
         while time.monotonic() < deadline:
-            if path.is_file() and text in path.read_text(errors="replace"):
+            if text in self.supervisor.output(name):
                 return
             proc = self.supervisor.processes.get(name)
             if proc is not None and proc.poll() is not None:
@@ -175,7 +178,7 @@ class LocalEngine:
             (node.node_dir / CA_FILE).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.coordinator.ca, node.node_dir / CA_FILE)
         return pulse_twin("node", "start", "--node-dir", str(node.node_dir), "--superlink", f"127.0.0.1:{self.port}",
-                          "--max-wait", "30", *extra)
+                          "--max-wait", f"{self.node_connect_s:g}", *extra)
 
     def start_node(self, node: NodeLaunch, register: bool = True, plaintext: bool = False):
         """Start `pulse-twin node start` for a node; `register=False` or `plaintext=True` only to show that

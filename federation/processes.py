@@ -120,6 +120,7 @@ class Supervisor:
     log_dir: Path
     grace_s: float = 10.0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         become_subreaper()
@@ -129,7 +130,9 @@ class Supervisor:
         """Start `argv` as `name`; its output goes to `<log_dir>/<name>.log` unless `output` says otherwise."""
         Path(self.log_dir).mkdir(parents=True, exist_ok=True)
         if output is None:
-            with open(Path(self.log_dir) / f"{name}.log", "ab") as log:
+            # Logs are appended across starts (a re-launch keeps the failed run's log); `output` reads this one's.
+            self.offsets[name] = self.log(name).stat().st_size if self.log(name).is_file() else 0
+            with open(self.log(name), "ab") as log:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
                                         start_new_session=True)
         else:
@@ -140,6 +143,15 @@ class Supervisor:
 
     def log(self, name: str) -> Path:
         return Path(self.log_dir) / f"{name}.log"
+
+    def output(self, name: str) -> str:
+        """What the process started last as `name` has written to its log so far."""
+        try:
+            with open(self.log(name), "rb") as handle:
+                handle.seek(self.offsets.get(name, 0))
+                return handle.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def stop(self, name: str) -> None:
         """Stop one started process and its whole tree."""

@@ -135,7 +135,7 @@ def serve(coordinator: Coordinator, address: str, insecure: bool, hosts: tuple[s
         proc = supervisor.start("superlink", argv, engine_env(coordinator.home), cwd=coordinator.root)
         log = supervisor.log("superlink")
         deadline = time.monotonic() + start_timeout_s
-        while "Uvicorn running" not in (log.read_text(errors="replace") if log.is_file() else ""):
+        while "Uvicorn running" not in supervisor.output("superlink"):
             if proc.poll() is not None:
                 raise CoordinatorError(f"the SuperLink exited at start (code {proc.returncode}); see {log}")
             if time.monotonic() > deadline:

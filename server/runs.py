@@ -134,6 +134,7 @@ def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dic
         if state in ("running", "completed", "completed-with-refusals"):
             raise ConfigError(f"run '{rd.path.name}' is {state} (its status.json); only a failed or stopped run is "
                               "resumed")
+        update_status(rd.path, state="pending", error=None)   # not the failed attempt's outcome
     config = {"overrides": " ".join(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
               PROPOSAL_KEY: launch["proposal_sha256"], **({"resume": "true"} if resume else {}), **(extra or {})}
     run_config = " ".join(f'{k}="{v}"' for k, v in config.items())
@@ -167,7 +168,7 @@ def status(coordinator: Coordinator | None, rd: RunDir) -> dict[str, Any]:
     flower = flower_status(coordinator, int(run_id)) if coordinator is not None and run_id else "unknown"
     own = read_status(rd.path)
     state = own.get("state", "missing")
-    if state in ("running", "missing") and flower.startswith("finished"):
+    if state in ("running", "missing", "pending") and flower.startswith("finished"):
         # The ServerApp was stopped or killed before it could write its outcome.
         state = "stopped" if "stopped" in flower else "failed"
         own = {**own, "error": own.get("error") or f"Flower reports the run {flower} without a status from the ServerApp"}

@@ -53,7 +53,7 @@ def fault_after_round_1(argv: list[str], fault: Callable[[subprocess.Popen], Non
         code = proc.wait(timeout=bound_s)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            kill_tree(proc.pid)     # a failed test leaves nothing behind either
     return code, "".join(lines) + (proc.stdout.read() if proc.stdout else "")
 
 
@@ -68,9 +68,9 @@ def kill_tree(pid: int) -> None:
 
 def pid_of(*needles: str) -> int:
     """The one process whose command line holds every needle."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    pids = [int(line.split()[0]) for line in out.splitlines() if all(n in line for n in needles)]
-    assert len(pids) == 1, (needles, out)
+    lines = processes_mentioning(needles[0])
+    pids = [int(line.split()[0]) for line in lines if all(n in line for n in needles)]
+    assert len(pids) == 1, (needles, lines)
     return pids[0]
 
 
@@ -80,6 +80,20 @@ def assert_ledgers_match_egress_logs(tmp_path, nodes: tuple[str, ...]) -> None:
     assert processes_mentioning(str(tmp_path)) == []
     for node in nodes:
         assert main(["node", "audit", "--node-dir", str(tmp_path / "nodes" / node)]) == 0, node
+
+
+def released_rounds(tmp_path, node: str) -> set[int]:
+    """Rounds whose model update the node's egress log shows released."""
+    path = tmp_path / "nodes" / node / "state" / "egress.jsonl"
+    rounds = set()
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue    # a line being written right now
+        if record["kind"] == "dp-model-update" and record["status"] == "released":
+            rounds.add(record["round"])
+    return rounds
 
 
 def horizontal_charges(tmp_path, node: str) -> list[int]:
@@ -98,7 +112,7 @@ def test_sigterm_to_federate_mid_round_stops_everything_and_keeps_ledgers_consis
 def test_a_node_killed_mid_run_is_named_and_the_run_completes_with_the_rest(tmp_path):
     nodes = ("genk", "sant_boi", "piraeus")
     victim = f"--node-dir {tmp_path / 'nodes' / 'piraeus'} "
-    code, out = fault_after_round_1(federate_argv(tmp_path, nodes, "loss"),
+    code, out = fault_after_round_1(federate_argv(tmp_path, nodes, "loss", "reply_timeout_s=120"),
                                     lambda _: kill_tree(pid_of(" node start ", victim)), LOSS_BOUND_S)
     assert code == 0, out
     assert "node piraeus lost in round 2" in out, out
@@ -114,7 +128,7 @@ def test_a_node_killed_mid_run_is_named_and_the_run_completes_with_the_rest(tmp_
 def test_a_lost_node_fails_the_run_naming_it_when_every_node_is_needed(tmp_path):
     nodes = ("genk", "sant_boi")
     victim = f"--node-dir {tmp_path / 'nodes' / 'sant_boi'} "
-    code, out = fault_after_round_1(federate_argv(tmp_path, nodes, "loss", "min_nodes=2"),
+    code, out = fault_after_round_1(federate_argv(tmp_path, nodes, "loss", "min_nodes=2", "reply_timeout_s=120"),
                                     lambda _: kill_tree(pid_of(" node start ", victim)), LOSS_BOUND_S)
     assert code == 1, out
     assert "the run needs 2 (min_nodes)" in out and "sant_boi:" in out and "Traceback" not in out, out
@@ -126,7 +140,11 @@ def test_superlink_lost_mid_run_fails_cleanly_and_a_relaunch_continues_without_d
     argv = federate_argv(tmp_path, nodes, "relaunch")
 
     def kill_superlink(_: subprocess.Popen) -> None:
-        time.sleep(2)    # round 2 under way: nodes may already have released it
+        # Once every node has released round 2, before the coordinator could aggregate it: the re-launch then
+        # asks for round 2 again, and each node must re-send its update rather than release (and pay) twice.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(2 in released_rounds(tmp_path, n) for n in nodes):
+            time.sleep(0.05)
         kill_tree(pid_of("flower-superlink", str(tmp_path)))
 
     code, first = fault_after_round_1(argv, kill_superlink, LOSS_BOUND_S)
@@ -143,3 +161,8 @@ def test_superlink_lost_mid_run_fails_cleanly_and_a_relaunch_continues_without_d
     assert_ledgers_match_egress_logs(tmp_path, nodes)
     for node in nodes:   # each round charged once on each node, whatever the re-launch asked again
         assert horizontal_charges(tmp_path, node) == [1, 2, 3], node
+        log = [json.loads(line) for line in (tmp_path / "nodes" / node / "state" / "egress.jsonl").read_text().splitlines()]
+        resent = [r for r in log if r["kind"] == "dp-model-update-resent"]
+        assert [(r["round"], r["epsilon_charged"]) for r in resent] == [(2, 0.0)], node
+        first = next(r for r in log if r["kind"] == "dp-model-update" and r["round"] == 2)
+        assert resent[0]["payload_sha256"] == first["payload_sha256"]

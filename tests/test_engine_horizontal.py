@@ -1,6 +1,7 @@
 """The real engine on loopback: SuperLink + 3 SuperNodes (TLS, registered node keys), 2 rounds."""
 import json
-import subprocess
+import os
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +12,19 @@ pytestmark = pytest.mark.engine
 
 
 def processes_mentioning(text: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
+    """"PID command line" of every living process whose whole command line holds `text` (read from /proc:
+    `ps` cuts lines to the terminal's width)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name} {cmdline}")
+    return found
 
 
 def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):

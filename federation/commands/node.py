@@ -110,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "answers every message. Before anything answers, it checks the run's code bundle and every privacy "
             "parameter against this node's approvals (state/approvals.jsonl) and refuses otherwise, naming the "
             "rule. Exit code 130 after SIGINT or SIGTERM (every process it started is stopped); 1 if the "
-            "SuperNode exits on its own (key not registered, SuperLink unreachable for --max-wait seconds)."
+            "SuperNode exits on its own and does not connect again within --max-wait seconds (key not registered, "
+            "SuperLink unreachable); a SuperNode that exits is started again every 5 s until then."
         ),
     )
     start.add_argument("--node-dir", required=True, type=Path, help="the node directory")
@@ -121,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="a further directory whose features/ this node reads (a city node holding several "
                             "partners' blocks; repeatable)")
     start.add_argument("--max-wait", type=float, default=300,
-                       help="seconds the SuperNode keeps trying to reach the SuperLink before it gives up (default 300)")
+                       help="seconds the node keeps trying to (re)connect to the SuperLink before it gives up (default 300)")
     start.add_argument("--insecure", action="store_true", help="no TLS and no node authentication (debugging only)")
     start.set_defaults(func=run_start)
 
