@@ -4,11 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from federation.config import compose
-from federation.dataset import LabelSpec, make_examples, smooth_blocks, read_node_features
 from federation.errors import ConfigError
-from federation.task import TrainConfig
-from server.yardstick import model_spec, run_yardstick
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from federation.config import compose
+    from federation.dataset import LabelSpec, make_examples, read_node_features, smooth_blocks
+    from federation.task import TrainConfig
+    from server.yardstick import model_spec, run_yardstick
+
     cfg = compose("config", args.overrides)
     fed = cfg.federation
     if fed.topology != "vertical":

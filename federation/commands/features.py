@@ -5,8 +5,6 @@ import argparse
 import json
 from pathlib import Path
 
-from federation.contracts import build_features, load_contract, write_features
-from federation.contracts.proxies import describe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from federation.contracts import build_features, load_contract, write_features
+    from federation.contracts.proxies import describe
+
     contract = load_contract(args.contract, overrides=args.override)
     features = build_features(contract, node_dir=args.node_dir)
     written = write_features(features, args.out or args.node_dir, accept=args.accept)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from federation.errors import ConfigError
-from federation.synthetic.generator import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS, generate
+from federation.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS
 
 
 def _cities(text: str) -> list[str]:
@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--records: {args.records} is outside 1..20,000,000")
     began = time.perf_counter()
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    from federation.synthetic.generator import generate
+
     summary = generate(out=args.out, cities=args.cities, seed=args.seed, records=args.records, start=args.start,
                        months=args.months, cbs_path=args.cbs, profiles=args.profiles, progress=say)
     seconds = time.perf_counter() - began

@@ -3,6 +3,13 @@
 One latent liveability process per area and month (five Leefbaarometer dimensions) drives all tables;
 each partner's tables see different dimensions, each with its own noise. Entry point: `generate`.
 """
-from federation.synthetic.generator import GenerationSummary, TableSummary, generate
-
 __all__ = ["GenerationSummary", "TableSummary", "generate"]
+
+
+def __getattr__(name: str):
+    """The generator is imported when first used, not by `pulse-twin --help` (it pulls in pandas)."""
+    if name in __all__:
+        from federation.synthetic import generator
+
+        return getattr(generator, name)
+    raise AttributeError(f"module 'federation.synthetic' has no attribute '{name}'")

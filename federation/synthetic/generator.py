@@ -12,11 +12,7 @@ from federation.synthetic.city import AREAS_FILE, City
 from federation.synthetic.timeline import Window
 from federation.synthetic.writer import FileFormat, write
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PROFILES = REPO_ROOT / "configs" / "synthetic"
-DEFAULT_CBS = REPO_ROOT.parent / "shared" / "data" / "heerlen_cbs_kwb_2016_2020.csv"
-DEFAULT_CITIES: tuple[str, ...] = ("heerlen", "genk", "sant_boi", "piraeus")
-DEFAULT_RECORDS = 200_000  # a quick demo: about 2 s for all four cities over 24 months
+from federation.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS, REPO_ROOT  # noqa: F401
 
 
 @dataclass(frozen=True)
