@@ -89,7 +89,7 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
         loss = (sum(m.get("train-loss-dp", 0.0) * m["num-examples"] for m in ok) / rows
                 if all("train-loss-dp" in m for m in ok) else None)
         record.add_round({"round": rnd, "train_loss_dp": loss, "nodes": nodes})
-        eps = ", ".join(f"{k} {v['epsilon']:.2f}" if "epsilon" in v else f"{k} refused" for k, v in nodes.items())
+        eps = epsilon_summary(nodes)
         shown = f"{loss:.4f}" if loss is not None else "n/a"
         record.say(f"round {rnd}/{dp.num_rounds}: loss (DP) {shown} | epsilon per node: {eps}")
 
@@ -119,6 +119,29 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
     for name, when in lost.items():
         record.say(f"node {name} was lost ({when}); its privacy report is in its own `pulse-twin node audit`")
     return {"refusals": refusals, "rounds": len(record.rounds), "nodes": sorted(names.values()), "lost_nodes": lost}
+
+
+LIST_NODES_UP_TO = 8   # beyond this many nodes a round's line summarises instead of listing
+
+
+def epsilon_summary(nodes: dict[str, dict[str, Any]]) -> str:
+    """Each node's epsilon after the round, in one line: listed for a few nodes; for many, min / median / max,
+    the nodes at the maximum, and how many refused or failed (named when there are few)."""
+    if len(nodes) <= LIST_NODES_UP_TO:
+        return ", ".join(f"{k} {v['epsilon']:.2f}" if "epsilon" in v else f"{k} refused" if "refused" in v
+                         else f"{k} failed" for k, v in nodes.items())
+    spent = sorted((float(v["epsilon"]), k) for k, v in nodes.items() if "epsilon" in v)
+    others = {kind: sorted(k for k, v in nodes.items() if kind in v) for kind in ("refused", "failed")}
+    parts = []
+    if spent:
+        top = spent[-1][0]
+        at_top = [k for e, k in spent if e >= top - 1e-9]
+        parts.append(f"{len(spent)} nodes: min {spent[0][0]:.2f}, median {spent[len(spent) // 2][0]:.2f}, "
+                     f"max {top:.2f} ({', '.join(at_top[:3])}{' ...' if len(at_top) > 3 else ''})")
+    for kind, names in others.items():
+        if names:
+            parts.append(f"{len(names)} {kind}" + (f" ({', '.join(names)})" if len(names) <= 5 else ""))
+    return "; ".join(parts)
 
 
 def min_nodes(cfg: dict[str, Any], n_nodes: int) -> int:

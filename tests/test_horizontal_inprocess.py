@@ -116,3 +116,17 @@ def test_min_nodes_must_be_a_count_within_the_federation():
     for bad in (0, 4, "two", 1.5, True, None):
         with pytest.raises(ConfigError, match=r"min_nodes: .* from 1 to the federation's 3 nodes"):
             min_nodes({"min_nodes": bad}, 3)
+
+
+def test_a_rounds_epsilon_line_lists_few_nodes_and_summarises_many():
+    from server.horizontal import epsilon_summary
+
+    few = {"genk": {"epsilon": 1.5}, "piraeus": {"refused": "rule x"}, "sant_boi": {"failed": "gone"}}
+    assert epsilon_summary(few) == "genk 1.50, piraeus refused, sant_boi failed"
+    many = {f"n{i:03d}": {"epsilon": 1.0 + i / 100} for i in range(300)}
+    many.update({"late": {"epsilon": 9.0}, "r1": {"refused": "rule"}, "r2": {"refused": "rule"}})
+    many.update({f"f{i}": {"failed": "gone"} for i in range(7)})
+    line = epsilon_summary(many)
+    assert line.startswith("301 nodes: min 1.00, median 2.50, max 9.00 (late)")
+    assert "2 refused (r1, r2)" in line and "7 failed" in line and "f0" not in line
+    assert len(line) < 200
