@@ -17,10 +17,20 @@ def build_parser() -> argparse.ArgumentParser:
             "Area-level data only; nothing raw leaves a node."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"pulse-twin {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"federation.commands.{name}").register(subparsers)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pulse-twin")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

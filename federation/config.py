@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -40,7 +40,12 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
         )
     try:
         with initialize_config_dir(config_dir=str(root), version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=list(overrides))
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+            values = [o for o in overrides if _is_value(o, root)]
+            if values:
+                defaults = hydra_compose(config_name=config_name, overrides=[o for o in overrides if o not in values])
+                _check_types(values, defaults, cfg)
+            return cfg
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(f"{root / (config_name + '.yaml')}: {err}") from None
     except yaml.YAMLError as err:
@@ -50,6 +55,32 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
         raise ConfigError(f"{root / (config_name + '.yaml')}: not valid YAML{at}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{root / (config_name + '.yaml')}: not a UTF-8 text file") from None
+
+
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def _is_value(override: str, root: Path) -> bool:
+    """A `key=value` override of a setting (not a group choice such as `federation=cities`, nor `~`/`+`)."""
+    key = override.split("=", 1)[0]
+    return "=" in override and not key.startswith(("~", "+")) and not (root / key).is_dir()
+
+
+def _check_types(values: Sequence[str], defaults: Any, cfg: Any) -> None:
+    """A value override must have the type of the setting it replaces: `train.epochs=two` is one clear error
+    naming the key, not a TypeError deep inside training."""
+    for override in values:
+        key = override.split("=", 1)[0]
+        before, after = OmegaConf.select(defaults, key, default=None), OmegaConf.select(cfg, key, default=None)
+        kind = type(before)
+        if kind not in _KINDS or after is None:
+            continue
+        fits = (isinstance(after, bool) if kind is bool else
+                isinstance(after, int) and not isinstance(after, bool) if kind is int else
+                isinstance(after, (int, float)) and not isinstance(after, bool))
+        if not fits:
+            raise ConfigError(f"{key}: '{override.split('=', 1)[1]}' is not {_KINDS[kind]} (the configured value is "
+                              f"{before!r})")
 
 
 def load_yaml(path: Path) -> dict:

@@ -248,3 +248,16 @@ def test_a_missing_head_is_detected(node: Path):
     (node / "state" / "egress.head").unlink()
     with pytest.raises(LogTampered, match="egress.head: missing"):
         run_audit(node)
+
+
+def test_a_run_is_found_by_the_name_the_lab_gave_it(tmp_path: Path):
+    node_dir = make_node(tmp_path)
+    guard = EgressGuard.open(node_dir)
+    guard.release(Egress("eps20#3f2a9c1b7d4e", 1, "dp-model-update", "horizontal", "1" * 64, 10, [charge("eps20#3f2a9c1b7d4e", 1)],
+                         rows=100, bundle_hash=BUNDLE))
+    guard.release(Egress("eps3#0a0a0a0a0a0a", 1, "dp-model-update", "horizontal", "2" * 64, 10, [charge("eps3#0a0a0a0a0a0a", 1)],
+                         rows=100, bundle_hash=BUNDLE))
+    guard.ledger.close()
+    assert [r["run_id"] for r in run_audit(node_dir, run="eps20")["runs"]] == ["eps20#3f2a9c1b7d4e"]
+    assert [r["run_id"] for r in run_audit(node_dir, run="eps3#0a0a0a0a0a0a")["runs"]] == ["eps3#0a0a0a0a0a0a"]
+    assert run_audit(node_dir, run="eps2")["runs"] == []

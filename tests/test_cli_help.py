@@ -41,3 +41,12 @@ def test_every_command_explains_itself(name, parser, capsys):
     undocumented = [a.option_strings or a.dest for a in parser._actions
                     if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
     assert not undocumented, f"`pulse-twin {name}`: options without help: {undocumented}"
+
+
+def test_version_is_printed():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "federation.cli", "--version"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("pulse-twin 0.") and out.stdout.strip() != "pulse-twin"

@@ -89,7 +89,8 @@ def run_audit(node_dir: Path, run: str | None = None, public_key: Path | None = 
         summary["epsilon_charged"] = sum(e["epsilon_charged"] for e in summary["released"])
     spent = project(history, [], policy.budget_caps())
     units = sorted({r.unit for r in history})
-    selected = [s for s in runs.values() if run is None or s["run_id"] == run]
+    # A run is named as the lab named it ("eps20") or as the log keys it ("eps20#<proposal>").
+    selected = [s for s in runs.values() if run is None or run in (s["run_id"], s["run_id"].split("#")[0])]
     return {
         "node_dir": str(node_dir),
         "partner": policy.partner,
