@@ -4,7 +4,8 @@ For each dataset and each target epsilon per unit, every partner releases its bl
 node's own release code (`clients.release.DpRelease`: bounds on the raw records, OpenDP Gaussian noise
 per private table); the label partner releases the label the same way. The coordinator's model is
 trained on the released blocks and label (5-fold cross-validation over areas), after the shared
-feature pipeline (trailing means over `trailing_periods`, the blocks' public scaling), and scored
+feature pipeline (trailing means over `trailing_periods`, on released blocks the shrinkage of
+`vertical.shrinkage` by the release's known noise, the blocks' public scaling), and scored
 against the EXACT label of the held-out areas. The yardstick gets the same pipeline on the exact
 (bounded, un-noised) blocks: the pooled model on every block, and each partner alone. Each partner
 alone is also trained on its own DP release, at the same epsilon. The ratio federated / pooled
@@ -31,7 +32,8 @@ from benchmarks import common
 from benchmarks.common import say
 from clients.release import DpRelease
 from federation.contracts import build_features, load_contract
-from federation.dataset import LabelSpec, aligned_label, area_folds, make_examples, smooth_blocks
+from federation.dataset import LabelSpec, aligned_label, area_folds, make_examples
+from federation.shrinkage import ShrinkageConfig, released_features
 from federation.task import TrainConfig, r2_mae
 from server.yardstick import cross_validated, model_spec
 
@@ -60,17 +62,19 @@ DATASETS: dict[str, tuple[str, Callable[[], Path]]] = {
 
 
 def partner_releases(fed: dict[str, Any], epsilon: float | None, tag: str
-                     ) -> tuple[dict[str, dict[str, pd.DataFrame]], pd.DataFrame]:
-    """Each partner's blocks (exact when `epsilon` is None, else its DP release), and the label."""
-    blocks, label = {}, None
+                     ) -> tuple[dict[str, dict[str, pd.DataFrame]], pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Each partner's blocks (exact when `epsilon` is None, else its DP release), the label, and per block
+    each feature's noise sd per cell as the release states it (empty when exact)."""
+    blocks, label, noise = {}, None, {}
     for name, spec in fed["partners"].items():
         node_dir = Path(spec["node_dir"])
         release = None if epsilon is None else DpRelease(node_dir, epsilon, DELTA, f"bench-{tag}", keep=False)
         built = build_features(load_contract(spec["contract"]), node_dir, release=release)
         blocks[name] = {b: built.blocks[b] for b in spec["blocks"]}
+        noise.update({b: built.noise[b] for b in spec["blocks"] if built.noise})
         if name == fed["label"]["partner"]:
             label = built.label
-    return blocks, label
+    return blocks, label, noise
 
 
 def score(frames: list[pd.DataFrame]) -> dict[str, float]:
@@ -91,9 +95,10 @@ def run_dataset(name: str, epsilons: tuple[float, ...], window: int, n_folds: in
     model = model_spec(order, cfg["model"])
 
     started = time.perf_counter()
-    exact_blocks, exact_label = partner_releases(fed, None, "exact")
+    shrinkage = ShrinkageConfig.from_cfg(cfg["vertical"].get("shrinkage"))
+    exact_blocks, exact_label, _ = partner_releases(fed, None, "exact")
     flat = {b: f for blocks in exact_blocks.values() for b, f in blocks.items()}
-    ex = make_examples(smooth_blocks(flat, window), order, exact_label, spec)
+    ex = make_examples(released_features(flat, window), order, exact_label, spec)
     folds = area_folds(ex.keys["area_code"], n_folds, seed)
     rows: dict[str, dict[str, float]] = {}
     rows["pooled (all blocks, exact)"] = score([cross_validated(ex, order, model, train_cfg, spec, folds, seed)])
@@ -108,9 +113,9 @@ def run_dataset(name: str, epsilons: tuple[float, ...], window: int, n_folds: in
         fed_draws: list[float] = []
         alone_draws: dict[str, list[float]] = {p: [] for p in groups}
         for draw in range(draws):
-            dp_blocks, dp_label = partner_releases(fed, eps, f"eps{eps:g}-{draw}")
+            dp_blocks, dp_label, noise = partner_releases(fed, eps, f"eps{eps:g}-{draw}")
             flat = {b: f for blocks in dp_blocks.values() for b, f in blocks.items()}
-            dp_ex = make_examples(smooth_blocks(flat, window), order, dp_label, spec)
+            dp_ex = make_examples(released_features(flat, window, noise, shrinkage), order, dp_label, spec)
             y_exact = aligned_label(dp_ex.keys, exact_label, spec)
             fed_draws.append(score([cross_validated(dp_ex, order, model, train_cfg, spec, folds, seed,
                                                     y_eval=y_exact)])["r2"])
@@ -125,6 +130,7 @@ def run_dataset(name: str, epsilons: tuple[float, ...], window: int, n_folds: in
         say(f"[{name}] epsilon {eps:g}: federated R² {fed_r2:.3f} (draws {', '.join(f'{r:.3f}' for r in fed_draws)}; "
             f"{time.perf_counter() - t0:.0f} s)")
     return {"dataset": name, "window": window, "folds": n_folds, "draws": draws, "delta": DELTA,
+            "shrinkage": {"enabled": shrinkage.enabled, "covariates": list(shrinkage.covariates)},
             "overrides": list(overrides), "train": dict(cfg["train"]), "exact": rows,
             "dp": per_eps, "seconds": round(time.perf_counter() - started, 1)}
 
@@ -135,7 +141,9 @@ def table(result: dict[str, Any]) -> str:
     partners = [k.split(" alone")[0] for k in exact if " alone" in k]
     lines = [f"== {result['dataset']}: held-out R² ({result['folds']}-fold over areas, scored on the exact label; "
              f"trailing {result['window']}-period means after the noise; delta {result['delta']:g}, epsilon per unit; "
-             f"DP figures: mean over {result['draws']} independent releases)",
+             f"DP figures: mean over {result['draws']} independent releases"
+             + ("; released means shrunk by their known noise" if result.get("shrinkage", {}).get("enabled") else "")
+             + ")",
              f"{'model':<34}" + "".join(f"{'eps ' + e:>10}" for e in dp) + f"{'exact':>10}"]
     lines.append(f"{'federated DP (all partners)':<34}" + "".join(f"{dp[e]['federated']['r2']:>10.3f}" for e in dp)
                  + f"{pooled:>10.3f}")

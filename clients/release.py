@@ -55,6 +55,9 @@ def _digest(agg: TableAggregate, periods: list[str], areas: np.ndarray) -> str:
     spec = {"series": sorted(s.key for s in agg.series), "unit": agg.privacy.unit,
             "max_cells": agg.privacy.max_cells, "max_per_cell": agg.privacy.max_per_cell,
             "max_events": agg.privacy.max_events, "clip": {c: list(b) for c, b in sorted(agg.privacy.clip.items())}, "areas": [str(a) for a in areas]}
+    emphasis = {s.key: s.emphasis for s in agg.series if s.emphasis != 1.0}
+    if emphasis:   # only then, so that releases kept before emphases existed keep their digest
+        spec["emphasis"] = emphasis
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -131,9 +134,10 @@ class DpRelease:
         new = merged["_old"].isna().to_numpy()
         values = {}
         z = stored.noise_multiplier if stored is not None else self.noise_multiplier()
+        old_sd = 0.0 if stored is None else stored.noise_multiplier * stored.sensitivity
+        weights = agg.weights()
         if new.any():
             z = self.noise_multiplier()
-            weights = agg.weights()
             for s in agg.series:
                 exact = agg.values[s.key][new]
                 scale = z * agg.sensitivity * weights[s.key]
@@ -152,8 +156,11 @@ class DpRelease:
             self.reused.append(name)
         self.report[name] = {**agg.stats, "unit_text": unit_text(agg), "noise_multiplier": z,
                              "new_cells": int(new.sum()), "reused_cells": int((~new).sum()),
-                             "noise_sd": {s.key: z * agg.sensitivity * agg.weights()[s.key] for s in agg.series}}
-        return replace(agg, values=values)
+                             "noise_sd": {s.key: z * agg.sensitivity * weights[s.key] for s in agg.series}}
+        # per cell: kept cells carry their first release's noise, new cells this one's
+        per_unit = np.where(new, z * agg.sensitivity, old_sd)
+        noise_sd = {key: per_unit * weights[key] for key in columns}
+        return replace(agg, values=values, noise_sd=noise_sd)
 
     def commit(self) -> None:
         """Keep the new draws (call only after the guard charged them): a later run re-uses them."""

@@ -121,10 +121,17 @@ def release(msg: Message, context: Context) -> Message:
         frame = built.blocks.get(name)
         if frame is None:
             raise ConfigError(f"node {node.name}: its contract no longer produces block '{name}'")
+        mask = None
         if keys is not None:
-            frame = frame[[k in keys for k in zip(frame["area_code"].astype(str), frame["period"].astype(str))]]
+            mask = [k in keys for k in zip(frame["area_code"].astype(str), frame["period"].astype(str))]
+            frame = frame[mask]
         payload[f"block:{name}"] = to_parquet(frame.reset_index(drop=True))
         rows += len(frame)
+        if built.noise and name in built.noise:
+            # each feature's noise sd per cell: data-independent (bounds, epsilon, public populations), so
+            # the coordinator can shrink the noisy means by it (`federation.shrinkage`)
+            noise = built.noise[name] if mask is None else built.noise[name][mask]
+            payload[f"noise:{name}"] = to_parquet(noise.reset_index(drop=True))
     if want_label:
         if built.label is None:
             raise ConfigError(f"node {node.name}: asked for the label, but its contract declares none")

@@ -4,7 +4,8 @@ The partners hold different blocks about the same areas. The label partner first
 (a DP release of its survey, respondent as unit), unless the federation uses a published index. Keys
 are aligned by PSI (only the coordinator learns the intersection); then every partner releases its
 blocks for the aligned keys once, with person-level DP (`clients.release`). Everything the coordinator
-does afterwards is post-processing: trailing means, the blocks' public scaling, training the fusion
+does afterwards is post-processing: trailing means, their shrinkage by the releases' known noise
+(`vertical.shrinkage`), the blocks' public scaling, training the fusion
 model for as many epochs as it likes, scoring held-out areas and predicting next month for every area.
 """
 from __future__ import annotations
@@ -19,10 +20,11 @@ from flwr.serverapp import Grid
 
 from clients.vertical import from_parquet
 from federation.alignment import align
-from federation.dataset import KEYS, Examples, area_folds, make_examples, next_period, smooth_blocks
+from federation.dataset import KEYS, Examples, area_folds, make_examples, next_period
 from federation.messages import TaskSettings, to_config
 from federation.model import build_model
 from federation.psi import CoordinatorPsi, encode_key
+from federation.shrinkage import ShrinkageConfig, released_features
 from federation.task import TrainConfig, fit, predict, r2_mae
 from server.queries import RunFailed, ask, content_or_fail
 from server.run_record import RunRecord
@@ -53,9 +55,10 @@ def label_keys(label: pd.DataFrame, shift: int) -> tuple[list[Key], dict[Key, fl
     return sorted(train), train, predict
 
 
-def _released(reply: RecordDict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
+def _released(reply: RecordDict, part: str = "block") -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """A partner's released blocks (`part="noise"`: their per-cell noise sd) and label, if sent."""
     record = reply["release"]
-    blocks = {k.split(":", 1)[1]: from_parquet(bytes(v)) for k, v in record.items() if k.startswith("block:")}
+    blocks = {k.split(":", 1)[1]: from_parquet(bytes(v)) for k, v in record.items() if k.startswith(f"{part}:")}
     label = from_parquet(bytes(record["label"])) if "label" in record else None
     return blocks, label
 
@@ -125,9 +128,11 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     got = content_or_fail(ask(grid, ordered, "release", RecordDict({"config": ConfigRecord(common)}), timeout),
                           names, "release")
     blocks: dict[str, pd.DataFrame] = {}
+    noise: dict[str, pd.DataFrame] = {}
     for n in ordered:
         released, _ = _released(got[n])
         blocks.update(released)
+        noise.update(_released(got[n], "noise")[0])
         eps[names[n]] = float(got[n]["metrics"]["epsilon"])
         reused = int(got[n]["metrics"]["new-releases"]) == 0
         record.say(f"{names[n]}: released {', '.join(released)} ({int(got[n]['metrics']['rows'])} rows"
@@ -137,7 +142,8 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
 
     # --- the fusion model: post-processing of the releases --------------------------------------
     window = int(cfg["trailing_periods"])
-    ex = make_examples(smooth_blocks(blocks, window), order, label, task.label)
+    features = released_features(blocks, window, noise, ShrinkageConfig.from_cfg(v.get("shrinkage")))
+    ex = make_examples(features, order, label, task.label)
     ex = ex.subset(np.array([(a, p) in set(train_rows) for a, p in zip(ex.keys["area_code"], ex.keys["period"])]))
     folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
     held = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
@@ -168,7 +174,7 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
         record.say(f"held-out areas (fold {task.holdout_fold}): R² {evaluation['r2']:.3f} against the DP label "
                    f"({evaluation['n']} rows)")
 
-    predictions, inputs = _predict(model, blocks, order, predict_rows, task, window)
+    predictions, inputs = _predict(model, features, order, predict_rows, task)
     # This month's liveability as released (DP label or published index), for the change to next month.
     now = label.assign(period=label["period"].astype(str), area_code=label["area_code"].astype(str))
     now = now.set_index(KEYS)["label"]
@@ -192,13 +198,14 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
             "federated_dp_holdout": evaluation}
 
 
-def _predict(model, blocks, order, predict_rows: list[Key], task: TaskSettings,
-             window: int) -> tuple[pd.DataFrame, Examples | None]:
-    """Next period's liveability for the predicted rows, and the model inputs it was computed from."""
+def _predict(model, features, order, predict_rows: list[Key],
+             task: TaskSettings) -> tuple[pd.DataFrame, Examples | None]:
+    """Next period's liveability for the predicted rows (from the pipeline's `features`: trailing means,
+    shrunk), and the model inputs it was computed from."""
     columns = ["area_code", "period", "predicted_period", "predicted_liveability"]
     if not predict_rows:
         return pd.DataFrame(columns=columns), None
-    ex = make_examples(smooth_blocks(blocks, window), order)
+    ex = make_examples(features, order)
     wanted = set(predict_rows)
     ex = ex.subset(np.array([(a, p) in wanted for a, p in zip(ex.keys["area_code"], ex.keys["period"])]))
     frame = ex.keys.copy()

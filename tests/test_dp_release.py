@@ -84,3 +84,66 @@ def test_max_events_bounds_a_units_dated_records_and_lowers_the_sensitivity_it_j
     assert b.values[new].sum() <= lo.values[new].sum()
     assert b.stats["events_cut"] == lo.values[new].sum() - b.values[new].sum()
     assert np.array_equal(b.values[active], lo.values[active])
+
+
+def test_emphasis_moves_noise_between_a_tables_series_and_the_sensitivity_still_bounds_every_record(tmp_path):
+    """A feature's `emphasis` a divides its series' noise by a; the table's sensitivity counts a^2 per series a
+    record falls in (never less than any real record's), so the one charged Gaussian release keeps its
+    guarantee: the ledger's epsilon is the target, whatever the split."""
+    from clients.release import DpRelease
+    from federation.contracts import build_features, load_contract
+    from federation.contracts.builder import read_tables
+    from federation.contracts.series import _record_mask, max_hits, max_load
+    from federation.synthetic.generator import generate
+
+    generate(out=tmp_path, cities=["heerlen"], seed=5, records=30_000, months=6)
+    node = tmp_path / "buurtteams"
+    contract = load_contract("buurtteams", ["+blocks.care.mean_contact_hours.emphasis=0.25"])
+    even = load_contract("buurtteams")
+    dp = DpRelease(node, 2.0, 1e-5, "t", keep=False)
+    built = build_features(contract, node, release=dp)
+    plain = build_features(even, node)
+    agg, flat = built.aggregates["casussen"], plain.aggregates["casussen"]
+    contact = [s for s in agg.series if s.emphasis != 1.0]
+    assert len(contact) == 2 and {s.emphasis for s in contact} == {0.25}
+    # six domains (a case may hold all) + 2 contact series at 0.25^2 in 24 months; 4 intakes per household
+    assert agg.sensitivity == pytest.approx(math.sqrt(24 * (6 + 2 * 0.0625) + 4))
+    assert flat.sensitivity == pytest.approx(math.sqrt(24 * 8 + 4))
+    # Every real record's load (sum of a^2 over the series it falls in) is within the bound the release uses.
+    _, tables = read_tables(contract, node)
+    table = tables["casussen"]
+    masks = np.stack([_record_mask(table, s) for s in agg.series], axis=1)
+    a2 = np.array([s.emphasis ** 2 for s in agg.series])
+    spec = table.spec
+    assert (masks @ a2).max() <= max_load(agg.series, spec) + 1e-12
+    assert masks.sum(axis=1).max() <= max_hits(agg.series, spec)
+    # Noise: z x sensitivity x weight / a, as the release reports and draws it.
+    z = dp.noise_multiplier()
+    sd = dp.report["casussen"]["noise_sd"]
+    for s in agg.series:
+        assert sd[s.key] == pytest.approx(z * agg.sensitivity * s.weight(agg.privacy) / s.emphasis)
+        assert np.allclose(agg.noise_sd[s.key], sd[s.key])
+    count = next(s for s in contact if s.values is None)
+    drawn = agg.values[count.key] - flat.values[count.key]
+    assert drawn.std() == pytest.approx(sd[count.key], rel=0.2)
+    domain = next(s for s in agg.series if s.domain is not None)
+    assert sd[domain.key] < z * flat.sensitivity            # the domains got the budget the contact hours gave up
+    # Each feature's noise per cell, for the coordinator's shrinkage: a rate's is its series' x 1,000 / residents
+    # (the same for every domain of an area-month), a mean's is not known in closed form, an exact build has none.
+    noise = built.noise["care"]
+    rate = noise["open_debt_per_1000"] / sd[domain.key]
+    assert (rate > 0).all() and np.allclose(rate, noise["open_youth_per_1000"] / sd[domain.key])
+    assert noise["mean_contact_hours"].isna().all() and plain.noise is None
+    assert noise[["area_code", "period"]].equals(built.blocks["care"][["area_code", "period"]])
+    # One charge per table, at the target: the split is inside the table's one Gaussian release.
+    charges = [c for c in dp.charges if c.table == "casussen"]
+    assert len(charges) == 1 and charges[0].sensitivity == pytest.approx(agg.sensitivity)
+    assert get_accountant("prv").epsilon(charges, 1e-5) == pytest.approx(2.0, abs=0.05)
+
+
+def test_emphasis_must_be_a_positive_number():
+    from federation.contracts import load_contract
+
+    for bad in ("0", "-1", "'x'"):
+        with pytest.raises(ContractError, match="emphasis"):
+            load_contract("buurtteams", [f"+blocks.care.mean_contact_hours.emphasis={bad}"])

@@ -45,3 +45,6 @@ class OpenCasesByDomain(Op):
 
     def finish(self, p, values, ctx):
         return ctx.per_1000(values[0]) if p.get("per_1000") else values[0]
+
+    def noise_sd(self, p, sds, ctx):
+        return self.finish(p, sds, ctx)   # linear and positively homogeneous in its one series

@@ -6,7 +6,7 @@ on the area-period grid, then small-area suppression. Nothing is written here (s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +21,7 @@ from federation.contracts.proxies import load_proxy_rule, proxy_correlations
 from federation.contracts.reading import read_raw
 from federation.contracts.register import build_grid, read_register
 from federation.contracts.registry import get_op
-from federation.contracts.series import TableAggregate, aggregate_table
+from federation.contracts.series import Series, TableAggregate, aggregate_table
 from federation.contracts.spec import Contract
 from federation.contracts.suppression import suppressed_areas
 from federation.contracts.validation import Table, validate
@@ -43,6 +43,9 @@ class NodeFeatures:
     privacy_unit_k: int
     stats: dict = field(default_factory=dict)
     aggregates: dict[str, TableAggregate] = field(default_factory=dict)
+    # per block, the same rows with each feature's noise standard deviation per cell (0: exact or public;
+    # NaN: not known in closed form); None for an exact build
+    noise: dict[str, pd.DataFrame] | None = None
 
 
 def read_tables(contract: Contract, node_dir: Path) -> tuple[Table | None, dict[str, Table]]:
@@ -87,10 +90,12 @@ def _partition(contract: Contract, tables: dict[str, Table], suppressed: set[str
 
 def aggregate(ctx: OpContext) -> dict[str, TableAggregate]:
     """Each table's series (those its features need), computed once with the table's bounds enforced."""
-    wanted: dict[str, dict[str, object]] = {}
+    wanted: dict[str, dict[str, Series]] = {}
     for feature in ctx.contract.features():
         for s in get_op(feature.op).series(feature.params, ctx.contract) or ():
-            wanted.setdefault(s.table, {})[s.key] = s
+            # a series shared by several features gets the largest of their emphases
+            held = wanted.setdefault(s.table, {}).get(s.key)
+            wanted[s.table][s.key] = replace(s, emphasis=max(feature.emphasis, held.emphasis if held else 0.0))
     return {table: aggregate_table(ctx, table, list(series.values())) for table, series in wanted.items()}
 
 
@@ -100,6 +105,21 @@ def _compute(feature, ctx: OpContext, aggregates: dict[str, TableAggregate]) -> 
     if series is None:
         return op.compute(feature.params, ctx)
     return op.finish(feature.params, [aggregates[s.table].values[s.key] for s in series], ctx)
+
+
+def _noise(feature, ctx: OpContext, aggregates: dict[str, TableAggregate]) -> np.ndarray:
+    """Per cell, the standard deviation of the release's noise in `feature` (0 if none of its series is noised)."""
+    op = get_op(feature.op)
+    series = op.series(feature.params, ctx.contract)
+    size = ctx.grid.size
+    if series is None:
+        return np.zeros(size)
+    sds = [aggregates[s.table].noise_sd for s in series]
+    if all(sd is None for sd in sds):
+        return np.zeros(size)
+    per_series = [np.zeros(size) if sd is None else sd[s.key] for sd, s in zip(sds, series)]
+    out = op.noise_sd(feature.params, per_series, ctx)
+    return np.full(size, np.nan) if out is None else np.asarray(out, dtype=np.float64)
 
 
 def build_features(contract: Contract, node_dir: Path | str, release: Release | None = None) -> NodeFeatures:
@@ -124,10 +144,14 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
     suppressed = suppressed_areas(contract, grid)
     keep = ~np.repeat(np.isin(grid.areas, suppressed), len(grid.periods))
     base = grid.frame()
-    blocks, incomplete = {}, {}
+    blocks, incomplete, noise = {}, {}, {}
     for block, feats in contract.blocks.items():
         values = {f.name: _compute(f, ctx, aggregates) for f in feats}
         blocks[block], incomplete[block] = _frame(base, values, keep)
+        if release is not None:
+            sds = pd.DataFrame({f.name: _noise(f, ctx, aggregates) for f in feats}, index=base.index)
+            rows = pd.concat([base, sds], axis=1)[keep]
+            noise[block] = blocks[block][KEYS].merge(rows, on=KEYS, how="left")
     label = None
     if contract.label is not None:
         values = {"label": _compute(contract.label, ctx, aggregates)}
@@ -151,4 +175,5 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
         blocks=blocks, label=label, suppressed_areas=suppressed,
         partition=_partition(contract, tables, set(suppressed)),
         privacy_unit_k=contract.max_rows_per_person, stats=stats, aggregates=aggregates,
+        noise=noise if release is not None else None,
     )

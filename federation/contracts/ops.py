@@ -54,6 +54,12 @@ class Op:
         """The feature of an op without series, from its (public) table."""
         raise NotImplementedError
 
+    def noise_sd(self, p: Mapping[str, Any], sds: list[np.ndarray], ctx: OpContext) -> np.ndarray | None:
+        """Per cell, the standard deviation of the noise a release put in the feature, given its series' noise
+        `sds`; None where it is not known in closed form (a non-linear op). Lets the coordinator shrink
+        noisy area means by their known noise, at no privacy cost."""
+        return None
+
     def segments(self, p: Mapping[str, Any], ctx: OpContext) -> Segments:
         """Records this op places on the grid; by default those of its `time` or `interval`."""
         table = ctx.table(p["table"])
@@ -130,6 +136,9 @@ class Count(Op):
 
     def finish(self, p, values, ctx):
         return ctx.per_1000(values[0]) if p.get("per_1000") else values[0]
+
+    def noise_sd(self, p, sds, ctx):
+        return self.finish(p, sds, ctx)   # linear and positively homogeneous in its one series
 
 
 class Mean(Op):

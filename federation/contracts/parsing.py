@@ -215,8 +215,11 @@ def _feature(name: str, block: str | None, raw: Any, fail: Any) -> FeatureSpec:
     spec = _mapping(raw, where, fail)
     if not spec.get("op"):
         raise fail(f"{where}: `op` is required (the name of an aggregation op)")
-    params = {str(k): v for k, v in spec.items() if k != "op" and not str(k).startswith("_")}
-    return FeatureSpec(name=name, block=block, op=str(spec["op"]), params=params)
+    params = {str(k): v for k, v in spec.items() if k not in ("op", "emphasis") and not str(k).startswith("_")}
+    emphasis = spec.get("emphasis", 1.0)
+    if isinstance(emphasis, bool) or not isinstance(emphasis, (int, float)) or not 0 < float(emphasis) < float("inf"):
+        raise fail(f"{where}: `emphasis` must be a number > 0 (its share of the table's noise budget); got {emphasis!r}")
+    return FeatureSpec(name=name, block=block, op=str(spec["op"]), params=params, emphasis=float(emphasis))
 
 
 def _periods(raw: Any, fail: Any) -> PeriodSpec:

@@ -13,6 +13,11 @@ most 1 each in one cell, where `hits` is the largest number of the table's serie
 fall in (their `where` filters and domains checked jointly). One unit then changes the normalised release
 by at most sqrt(max_cells) * max_per_cell * sqrt(hits) in L2 norm.
 
+A contract may give a feature an `emphasis` a (default 1): its series are released multiplied by a, so
+their noise, back on their own scale, is divided by a. A record's hits then weigh a^2 each (`max_load`:
+the largest sum of a^2 over the series one record can fall in, replacing `hits` in both bounds), so a
+larger share for one series is paid for by the table's others, and the unit's guarantee stays exact.
+
 With `max_events` E, each date column's series (records counted at one date) are bounded apart: one unit
 adds at most E records per date column, at most `max_per_cell` m in a cell, so those series change by at
 most E * m * hits_date in squared L2 norm (a sum of at most E counts of at most m each), the others by
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -51,6 +56,7 @@ class Series:
     values: tuple[str, ...] | None = None
     require: tuple[str, ...] = ()
     total_clip: tuple[float, float] | None = None   # bounds of the per-record sum of `values`
+    emphasis: float = 1.0   # share of the table's noise budget (not part of `key`: the same statistic)
 
     @property
     def key(self) -> str:
@@ -94,8 +100,14 @@ def placement_of(p: Mapping, periodic: bool) -> tuple[str, ...]:
 
 def max_hits(series: Sequence[Series], spec: TableSpec) -> int:
     """Largest number of `series` one record can fall in, from their filters alone (data independent)."""
+    return int(round(max_load([replace(s, emphasis=1.0) for s in series], spec)))
+
+
+def max_load(series: Sequence[Series], spec: TableSpec) -> float:
+    """Largest sum of squared emphases over the `series` one record can fall in (data independent); with
+    every emphasis 1 the number of series, `max_hits`."""
     if not series:
-        return 0
+        return 0.0
     columns: dict[str, set[str]] = {}
     domains: set[tuple[str, str]] = set()
     for s in series:
@@ -106,16 +118,16 @@ def max_hits(series: Sequence[Series], spec: TableSpec) -> int:
     choices = [sorted(v) + [OTHER] for v in columns.values()]
     n = math.prod(len(c) for c in choices) * 2 ** len(domains)
     if n > MAX_ASSIGNMENTS:   # too many to enumerate: assume a record can fall in every series
-        return len(series)
+        return float(sum(s.emphasis ** 2 for s in series))
     names, dom = list(columns), sorted(domains)
-    best = 0
+    best = 0.0
     for values in itertools.product(*choices):
         record = dict(zip(names, values))
         for flags in itertools.product((False, True), repeat=len(dom)):
             held = {d for d, f in zip(dom, flags) if f}
-            hits = sum(all(record[c] in v for c, v in s.where) and (s.domain is None or s.domain in held)
-                       for s in series)
-            best = max(best, hits)
+            load = sum(s.emphasis ** 2 for s in series
+                       if all(record[c] in v for c, v in s.where) and (s.domain is None or s.domain in held))
+            best = max(best, load)
     return best
 
 
@@ -130,9 +142,14 @@ class TableAggregate:
     records: int                          # records placed on the grid
     sensitivity: float = 0.0              # L2 bound of one unit on the normalised series (0: public)
     stats: dict = field(default_factory=dict)
+    # standard deviation of the noise a release added to each series, per cell (None: exact, not noised);
+    # data-independent (bounds, epsilon), so what is computed from it is post-processing
+    noise_sd: dict[str, np.ndarray] | None = None
 
     def weights(self) -> dict[str, float]:
-        return {s.key: s.weight(self.privacy) for s in self.series}
+        """Per series, what one record adds at most to a cell divided by the series' emphasis: the release's
+        noise on the series is the noise multiplier x sensitivity x this."""
+        return {s.key: s.weight(self.privacy) / s.emphasis for s in self.series}
 
 
 def unit_ids(data: pd.DataFrame, privacy: TablePrivacy) -> np.ndarray:
@@ -264,15 +281,19 @@ def aggregate_table(ctx, name: str, series: Sequence[Series]) -> TableAggregate:
         values[s.key] = np.bincount(c[ok], weights=per_record[r[ok]], minlength=size)
     sensitivity = 0.0
     if not privacy.is_public:
+        # with emphases a_k the release is of series_k * a_k / w_k, so a record's "hits" weigh a_k^2 each
         hits = max_hits(series, table.spec)
-        sensitivity = math.sqrt(privacy.max_cells) * privacy.max_per_cell * math.sqrt(hits)
+        load = max_load(series, table.spec)
+        sensitivity = math.sqrt(privacy.max_cells) * privacy.max_per_cell * math.sqrt(load)
         if privacy.max_events is not None:
             m = privacy.max_per_cell
-            other = max_hits([s for s in series if s.placement not in event_keep], table.spec)
+            other = max_load([s for s in series if s.placement not in event_keep], table.spec)
             squared = privacy.max_cells * m * m * other + sum(
-                privacy.max_events * m * max_hits([s for s in series if s.placement == pl], table.spec)
+                privacy.max_events * m * max_load([s for s in series if s.placement == pl], table.spec)
                 for pl in event_keep)
             sensitivity = min(sensitivity, math.sqrt(squared))
         stats["series_per_record"] = hits
+        if any(s.emphasis != 1.0 for s in series):
+            stats["emphasis"] = {s.key: s.emphasis for s in series}
         stats["sensitivity"] = sensitivity
     return TableAggregate(name, privacy, tuple(series), values, stats["records"], sensitivity, stats)

@@ -121,6 +121,9 @@ class FeatureSpec:
     block: str | None        # None for the label
     op: str
     params: Mapping[str, Any]
+    # share of its table's noise budget, relative to the table's other series (1: even split): its series'
+    # noise is divided by it, and the table's sensitivity counts it (`federation.contracts.series`)
+    emphasis: float = 1.0
 
     def where(self) -> str:
         return "label" if self.block is None else f"block '{self.block}', feature '{self.name}'"
