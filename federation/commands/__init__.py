@@ -10,6 +10,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "generate",
     "features",
+    "contract",
     "baseline",
     "federate",
     "node",
