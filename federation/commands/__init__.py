@@ -11,6 +11,7 @@ COMMANDS: tuple[str, ...] = (
     "generate",
     "features",
     "contract",
+    "partition",
     "baseline",
     "federate",
     "node",
