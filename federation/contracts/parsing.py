@@ -6,11 +6,13 @@ ignored), so a transfer city's typo never silently changes what its node release
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from federation.contracts import schema
+from federation.contracts.periods import month_index
 from federation.contracts.spec import (
     COLUMN_TYPES, DEFAULT_FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT, SCALE_UNITS, ColumnSpec, Contract,
     FeatureSpec, PartitionSpec, PeriodSpec, RowFilter, TablePrivacy, TableSpec,
@@ -39,6 +41,8 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
     fmt = spec.get("format", DEFAULT_FORMATS.get(ctype))
     if ctype == "datetime" and not fmt:
         raise fail(f"{where}, column '{name}': a datetime column needs a `format` (e.g. '%d-%m-%Y %H:%M')")
+    if fmt and ctype in ("date", "datetime", "month"):
+        _check_time_format(str(fmt), f"{where}, column '{name}'", fail)
     values = tuple(str(v) for v in spec.get("values") or ())
     if ctype in ("category", "multi_category") and not values:
         raise fail(f"{where}, column '{name}': a {ctype} column needs its allowed `values`")
@@ -58,6 +62,15 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
         separator=None if separator is None else str(separator), prefix=str(schema.COLUMN.get(spec, "prefix")),
         min=low, max=high, nullable=bool(schema.COLUMN.get(spec, "nullable")), unit=unit,
     )
+
+
+def _check_time_format(fmt: str, where: str, fail: Any) -> None:
+    """A strptime format must read back what it writes (an unknown directive such as %Q is refused)."""
+    sample = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+    try:
+        dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as err:
+        raise fail(f"{where}: format {fmt!r} is not a usable strptime format ({err}); e.g. '%d-%m-%Y %H:%M'") from None
 
 
 def _float(value: Any, where: str, fail: Any) -> float:
@@ -280,9 +293,11 @@ def _periods(raw: Any, fail: Any) -> PeriodSpec:
     sources = refs("from")
     if not sources:
         raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
-    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"),
-                      start=None if spec.get("start") is None else str(spec["start"]),
-                      end=None if spec.get("end") is None else str(spec["end"]))
+    start, end = (None if spec.get(k) is None else str(spec[k]) for k in ("start", "end"))
+    first, last = (None if v is None else month_index(v, f"periods.{k}", fail) for k, v in (("start", start), ("end", end)))
+    if first is not None and last is not None and first > last:
+        raise fail(f"periods: start {start} is after end {end}")
+    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"), start=start, end=end)
 
 
 def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Contract:
