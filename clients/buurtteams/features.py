@@ -6,7 +6,7 @@ Contracts name it `open_cases_by_domain`; Sant Boi's social-services files use i
 """
 from __future__ import annotations
 
-from federation.contracts.ops import ColumnUse, Op
+from federation.contracts.ops import PER_1000, TABLE, ColumnUse, Op, Param
 from federation.contracts.placement import interval_segments
 from federation.contracts.series import Series
 from federation.contracts.spec import TIME_TYPES
@@ -16,8 +16,13 @@ class OpenCasesByDomain(Op):
     """Files open in the month whose domain list contains `domain`, optionally per 1,000 residents."""
 
     name = "open_cases_by_domain"
-    required = ("table", "opened", "closed", "domains", "domain")
-    optional = ("per_1000",)
+    params = (TABLE, Param("opened", "text", "The date column a file opens.", required=True),
+              Param("closed", "text", "The date column a file closes (empty: still open).", required=True),
+              Param("domains", "text", "The multi_category column listing a file's problem domains.", required=True),
+              Param("domain", "text", "The domain counted (one of the column's values).", required=True),
+              PER_1000)
+    example = ("debt_cases_per_1000: {op: open_cases_by_domain, table: cases, opened: opened, closed: closed, "
+               "domains: domains, domain: debts, per_1000: true}")
 
     def uses(self, p):
         t = p["table"]

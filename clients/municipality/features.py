@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from federation.contracts.ops import ColumnUse, Op, check_clipped, mean_of
+from federation.contracts.ops import TABLE, ColumnUse, Op, Param, check_clipped, mean_of
 from federation.contracts.placement import event_segments
 from federation.contracts.series import Series, placement_of
 from federation.contracts.spec import NUMERIC_TYPES, TIME_TYPES
@@ -22,8 +22,13 @@ class Liveability(Op):
     """`reference` + sum over `dimensions` of the mean score per area-month (month from `period`)."""
 
     name = "liveability"
-    required = ("table", "period", "reference", "dimensions")
-    optional = ("clip",)
+    params = (TABLE, Param("period", "text", "The month column of each response.", required=True),
+              Param("reference", "number", "The reference level (4.10 in the Leefbaarometer).", required=True),
+              Param("dimensions", "list", "The five dimension score columns.", required=True),
+              Param("clip", "list", "`[low, high]`: bounds of one respondent's total score (else each score's "
+                                    "privacy.clip)."))
+    example = ("label: {op: liveability, table: survey, period: month, reference: 4.10, clip: [-0.5, 0.5], "
+               "dimensions: [housing, physical, amenities, cohesion, nuisance]}")
 
     def uses(self, p):
         t = p["table"]

@@ -10,6 +10,8 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "generate",
     "features",
+    "contract",
+    "partition",
     "baseline",
     "federate",
     "node",

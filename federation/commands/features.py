@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     periods = stats["periods"]
     print(f"contract {contract.name} ({contract.path}) on {args.node_dir}")
     print(f"  periods: {periods['first']} .. {periods['last']} ({periods['count']})")
+    for table, kept in stats["row_filters"].items():
+        print(f"  table {table}: row filter ({kept['where']}) kept {kept['rows_kept']:,} of {kept['rows_read']:,} "
+              f"rows ({kept['rows_dropped']:,} dropped)")
     for block, rows in stats["rows_per_block"].items():
         dropped = stats["rows_incomplete_dropped"].get(block, 0)
         print(f"  block {block}: {rows} area-period rows" + (f" ({dropped} incomplete rows left out)" if dropped else ""))

@@ -21,6 +21,7 @@ from federation.contracts.proxies import load_proxy_rule, proxy_correlations
 from federation.contracts.reading import read_raw
 from federation.contracts.register import build_grid, read_register
 from federation.contracts.registry import get_op
+from federation.contracts.rowfilter import filter_rows
 from federation.contracts.series import Series, TableAggregate, aggregate_table
 from federation.contracts.spec import Contract
 from federation.contracts.suppression import suppressed_areas
@@ -53,7 +54,7 @@ def read_tables(contract: Contract, node_dir: Path) -> tuple[Table | None, dict[
     register = read_register(node_dir, contract.register_path) if contract.register_path else None
     known = None if register is None else np.array(sorted(set(register.data["area_code"])), dtype=object)
     shown = str(node_dir / contract.register_path) if contract.register_path else "(none)"
-    tables = {name: validate(read_raw(spec, node_dir), spec, node_dir, known, shown)
+    tables = {name: validate(filter_rows(read_raw(spec, node_dir), spec), spec, node_dir, known, shown)
               for name, spec in contract.tables.items()}
     return register, tables
 
@@ -159,6 +160,7 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
     stats = {
         "contract": contract.name,
         "rows_read": {name: len(t) for name, t in tables.items()},
+        "row_filters": {name: t.raw.filtered for name, t in tables.items() if t.raw.filtered is not None},
         "areas": len(grid.areas),
         "periods": {"first": periods[0], "last": periods[-1], "count": len(periods)},
         "rows_per_block": {b: len(f) for b, f in blocks.items()},

@@ -119,6 +119,8 @@ def check_feature(contract: Contract, feature: FeatureSpec, rules: Rules) -> Non
     if unknown:
         raise contract.error(f"{feature.where()}: op '{feature.op}' has no parameter(s) {', '.join(unknown)} "
                              f"(it takes: {', '.join(op.required + op.optional)})")
+    for param in op.params:
+        param.check(feature.params.get(param.name), feature.where(), contract.error)
     table = contract.tables.get(str(feature.params["table"]))
     if table is None:
         raise contract.error(f"{feature.where()}: table '{feature.params['table']}' is not declared under `tables`")
@@ -139,6 +141,24 @@ def _check_tables(contract: Contract, rules: Rules) -> None:
                 raise contract.error(f"table '{table.name}': column '{column}' is a protected attribute by rule "
                                      f"'{rule.label}' ({rules.path}); list it under `audit_columns` "
                                      "(audit only, never a feature)")
+
+
+def _check_row_filters(contract: Contract, rules: Rules) -> None:
+    """A table's `where` selects rows: never by a protected attribute, an audit column or a pseudonym."""
+    for table in contract.tables.values():
+        for cond in table.where:
+            where = f"table '{table.name}', where: column '{cond.column}'"
+            if cond.column in table.audit_columns or rules.is_protected_attribute(cond.column) is not None:
+                raise contract.error(f"{where} is a protected attribute or audit column: rows are never selected "
+                                     "by one (rule: audit_columns)")
+            if cond.column in table.person_columns:
+                raise contract.error(f"{where} is a person pseudonym: rows are never selected by person "
+                                     "(rule: person_columns)")
+            for value in [cond.equals or "", *(cond.isin or ()), *(cond.not_in or ())]:
+                rule = rules.concept_in(value)
+                if rule is not None and rule.group != "person_identifiers":
+                    raise contract.error(f"{where}, value {value!r} names a protected attribute by its meaning: "
+                                         f"concept {rule.name} ({rules.path}); rows are never selected by one")
 
 
 def _check_references(contract: Contract) -> None:
@@ -190,6 +210,7 @@ def check_contract(contract: Contract, rules: Rules | None = None) -> Contract:
     _check_tables(contract, rules)
     _check_meaning(contract, rules)
     _check_references(contract)
+    _check_row_filters(contract, rules)
     for feature in contract.features():
         check_feature(contract, feature, rules)
     return contract

@@ -13,12 +13,23 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 
+from federation.contracts import expr as expression
 from federation.contracts.placement import OpContext, Segments, event_segments, interval_segments
 from federation.contracts.register import asof_years
 from federation.contracts.series import Series, placement_of, where_items
+from federation.contracts.schema import Key as Param
 from federation.contracts.spec import NUMERIC_TYPES, TIME_TYPES, Contract, FeatureSpec
 
 FILTER_TYPES = ("category", "string", "integer")
+
+# Parameters several ops share, declared once (the reference documents them from here).
+TABLE = Param("table", "text", "The declared table the feature reads.", required=True)
+TIME = Param("time", "text", "Monthly data: the date column placing each record in its month.")
+INTERVAL = Param("interval", "list", "Monthly data: `[start column, end column]`; a record counts in every month "
+                                     "it is open (end empty: still open).")
+WHERE = Param("where", "mapping", "Only records whose columns hold these values: `{column: value or [values]}`.")
+PER_1000 = Param("per_1000", "boolean", "Divide by the area's residents (area register) and multiply by 1,000.",
+                 default=False)
 
 
 @dataclass(frozen=True)
@@ -32,11 +43,19 @@ class ColumnUse:
 
 
 class Op:
-    """Base of every aggregation op. Subclasses set `required` / `optional` parameter names."""
+    """Base of every aggregation op. Subclasses declare their `params` (types, defaults, meaning) and a
+    YAML `example`; `required` and `optional` follow from `params`, and so does docs/contract-reference.md."""
 
     name: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    example: ClassVar[str] = ""
     required: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.required = tuple(p.name for p in cls.params if p.required)
+        cls.optional = tuple(p.name for p in cls.params if not p.required)
 
     def uses(self, p: Mapping[str, Any]) -> list[ColumnUse]:
         raise NotImplementedError
@@ -122,8 +141,8 @@ class Count(Op):
     filtered with `where` and per 1,000 residents."""
 
     name = "count"
-    required = ("table",)
-    optional = ("time", "interval", "where", "per_1000")
+    params = (TABLE, TIME, INTERVAL, WHERE, PER_1000)
+    example = "burglary_per_1000: {op: count, table: incidents, time: registered, where: {kind: burglary}, per_1000: true}"
 
     def uses(self, p):
         return _placement_uses(p) + _where_uses(p)
@@ -146,8 +165,11 @@ class Mean(Op):
     (without `fill` such rows are missing and left out of the block)."""
 
     name = "mean"
-    required = ("table", "column")
-    optional = ("time", "interval", "where", "fill")
+    params = (TABLE, Param("column", "text", "The numeric column averaged (its table's privacy.clip must bound it).",
+                           required=True),
+              TIME, INTERVAL, WHERE, Param("fill", "number", "The value where an area-period has no record "
+                                                             "(without it such rows are left out)."))
+    example = "mean_score: {op: mean, table: survey, column: score, time: month, fill: 0}"
 
     def uses(self, p):
         return [ColumnUse(p["table"], str(p["column"]), NUMERIC_TYPES, "value")] + _placement_uses(p) + _where_uses(p)
@@ -172,12 +194,25 @@ class AreaValue(Op):
     as percent -> share); `apply: log | log1p` transforms."""
 
     name = "area_value"
-    required = ("table", "column")
-    optional = ("year", "scale", "apply")
     APPLY: ClassVar[dict[str, Any]] = {"log": np.log, "log1p": np.log1p}
+    SHAPING: ClassVar[tuple[Param, ...]] = (
+        Param("year", "text", "The integer year column: the value of the period's year, else the latest earlier "
+                              "year."),
+        Param("scale", "number", "Multiply by this (unit changes such as percent -> share).", default=1),
+        Param("apply", "text", "Transform after scaling; a result that is not finite is missing.",
+              choices=tuple(APPLY)),
+    )
+    params = (TABLE, Param("column", "text", "The numeric column holding the value.", required=True)) + SHAPING
+    example = "log_population: {op: area_value, table: register, column: population, year: year, apply: log}"
 
     def uses(self, p):
-        out = [ColumnUse(p["table"], str(p["column"]), NUMERIC_TYPES, "value")]
+        return self._value_uses(p) + self._year_uses(p)
+
+    def _value_uses(self, p):
+        return [ColumnUse(p["table"], str(p["column"]), NUMERIC_TYPES, "value")]
+
+    def _year_uses(self, p):
+        out = []
         if p.get("year"):
             out.append(ColumnUse(p["table"], str(p["year"]), ("integer",), "year"))
         return out
@@ -185,7 +220,7 @@ class AreaValue(Op):
     def check(self, p, feature, contract):
         table = contract.tables.get(str(p["table"]))
         if table is not None and not table.privacy.is_public:
-            raise contract.error(f"{feature.where()}: op area_value reads published values; table '{p['table']}' "
+            raise contract.error(f"{feature.where()}: op {self.name} reads published values; table '{p['table']}' "
                                  f"must declare privacy.unit: public (it protects {table.privacy.describe()})")
         if p.get("apply") is not None and p["apply"] not in self.APPLY:
             raise contract.error(f"{feature.where()}: apply must be one of {', '.join(self.APPLY)}; "
@@ -205,7 +240,7 @@ class AreaValue(Op):
         table = ctx.table(p["table"])
         grid = ctx.grid
         area = ctx.area_index(table)
-        values = table.data[p["column"]].to_numpy(dtype="float64")
+        values = self.row_values(p, ctx)
         keep = area >= 0
         key = pd.DataFrame({"area": area[keep]})
         if p.get("year"):
@@ -216,7 +251,7 @@ class AreaValue(Op):
             what = "area and year" if p.get("year") else "area"
             raise ctx.contract.error(f"table '{p['table']}' has more than one row per {what} "
                                      f"({table.raw.locate(row)} repeats an earlier one); "
-                                     f"op area_value needs one value per {what}")
+                                     f"op {self.name} needs one value per {what}")
         if p.get("year"):
             key["value"] = values[keep]
             pivot = key.pivot(index="area", columns="year", values="value").reindex(range(len(grid.areas)))
@@ -232,3 +267,48 @@ class AreaValue(Op):
                 out = self.APPLY[p["apply"]](out)
             out = np.where(np.isfinite(out), out, np.nan)
         return out
+
+    def row_values(self, p: Mapping[str, Any], ctx: OpContext) -> np.ndarray:
+        """The value of each row of the table, before the per-area placement."""
+        return ctx.table(p["table"]).data[p["column"]].to_numpy(dtype="float64")
+
+
+class Expr(AreaValue):
+    """A value derived per row of one published table from its columns and numbers with + - * / and
+    parentheses (e.g. `children / population`), then placed per area (and year) like area_value. A division
+    by zero or a missing operand gives a missing value. No code: a tiny grammar, no functions, no attributes."""
+
+    name = "expr"
+    params = (TABLE, Param("expr", "text", "The expression, e.g. `\"children / population\"`: column names, "
+                                           "numbers, + - * / and parentheses.", required=True)) + AreaValue.SHAPING
+    example = 'share_0_15: {op: expr, table: register, expr: "children / population", year: year}'
+
+    def _value_uses(self, p):
+        try:
+            cols = expression.columns(expression.parse(p["expr"]))
+        except expression.ExprError:
+            return []   # `check` names the syntax error
+        return [ColumnUse(p["table"], c.name, NUMERIC_TYPES, f"operand at position {c.position + 1} of expr")
+                for c in cols]
+
+    def check(self, p, feature, contract):
+        text = p["expr"]
+        if not isinstance(text, str):
+            raise contract.error(f"{feature.where()}: expr must be a text such as \"a / b\"; got {text!r}")
+        try:
+            tree = expression.parse(text)
+        except expression.ExprError as err:
+            raise contract.error(f"{feature.where()}: expr {text!r}, position {err.position + 1}: {err}") from None
+        table = contract.tables.get(str(p["table"]))
+        for col in expression.columns(tree):
+            if table is not None and not table.columns_from and col.name not in table.columns:
+                raise contract.error(f"{feature.where()}: expr {text!r}, position {col.position + 1}: column "
+                                     f"'{col.name}' is not a column of table '{p['table']}' "
+                                     f"({', '.join(table.columns)})")
+        super().check(p, feature, contract)
+
+    def row_values(self, p, ctx):
+        table = ctx.table(p["table"])
+        tree = expression.parse(p["expr"])
+        data = {c.name: table.data[c.name].to_numpy(dtype="float64") for c in expression.columns(tree)}
+        return expression.evaluate(tree, data, len(table))

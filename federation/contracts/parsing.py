@@ -6,24 +6,18 @@ ignored), so a transfer city's typo never silently changes what its node release
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from federation.contracts import schema
+from federation.contracts.periods import month_index
 from federation.contracts.spec import (
-    COLUMN_TYPES, DEFAULT_FORMATS, DEFAULT_MAX_BYTES, FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT,
-    SCALE_UNITS, ColumnSpec, Contract, FeatureSpec, PartitionSpec, PeriodSpec, TablePrivacy, TableSpec,
+    COLUMN_TYPES, DEFAULT_FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT, SCALE_UNITS, ColumnSpec, Contract,
+    FeatureSpec, PartitionSpec, PeriodSpec, RowFilter, TablePrivacy, TableSpec,
 )
 from federation.errors import ContractError
-
-
-_TOP_KEYS = {"name", "description", "area_register", "periods", "privacy_unit", "min_population",
-             "tables", "blocks", "label", "partition"}
-_TABLE_KEYS = {"path", "format", "encoding", "delimiter", "decimal", "thousands", "timezone", "max_bytes", "header",
-               "columns_from", "na_values", "id", "area_template", "columns", "column_default", "audit_columns",
-               "person_columns", "privacy"}
-_PRIVACY_KEYS = {"unit", "max_cells", "max_per_cell", "max_events", "clip"}
-_COLUMN_KEYS = {"type", "format", "values", "separator", "prefix", "min", "max", "nullable", "unit"}
 
 
 def _mapping(value: Any, where: str, fail: Any) -> Mapping[str, Any]:
@@ -32,22 +26,23 @@ def _mapping(value: Any, where: str, fail: Any) -> Mapping[str, Any]:
     return value
 
 
-def _unknown(keys: Any, allowed: set[str], where: str, fail: Any) -> None:
-    extra = sorted(str(k) for k in keys if k not in allowed and not str(k).startswith("_"))
-    if extra:
-        raise fail(f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
-
-
 def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
     """A column declaration, e.g. `{type: category, values: [a, b]}`."""
     spec = _mapping(raw, f"{where}, column '{name}'", fail)
-    _unknown(spec, _COLUMN_KEYS, f"{where}, column '{name}'", fail)
     ctype = spec.get("type")
+    schema.COLUMN.unknown(spec, f"{where}, column '{name}'", fail)
     if ctype not in COLUMN_TYPES:
         raise fail(f"{where}, column '{name}': type must be one of {', '.join(COLUMN_TYPES)}; got {ctype!r}")
+    unit = spec.get("unit")
+    if unit is not None and (ctype not in NUMERIC_TYPES or unit not in SCALE_UNITS):
+        raise fail(f"{where}, column '{name}': `unit` is for numeric columns and one of "
+                   f"{', '.join(SCALE_UNITS)}; got {unit!r} on a {ctype} column")
+    schema.COLUMN.check(spec, f"{where}, column '{name}'", fail)
     fmt = spec.get("format", DEFAULT_FORMATS.get(ctype))
     if ctype == "datetime" and not fmt:
         raise fail(f"{where}, column '{name}': a datetime column needs a `format` (e.g. '%d-%m-%Y %H:%M')")
+    if fmt and ctype in ("date", "datetime", "month"):
+        _check_time_format(str(fmt), f"{where}, column '{name}'", fail)
     values = tuple(str(v) for v in spec.get("values") or ())
     if ctype in ("category", "multi_category") and not values:
         raise fail(f"{where}, column '{name}': a {ctype} column needs its allowed `values`")
@@ -56,11 +51,7 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
         raise fail(f"{where}, column '{name}': a multi_category column needs a `separator`")
     low, high = (None if spec.get(k) is None else _float(spec[k], f"{where}, column '{name}', {k}", fail)
                  for k in ("min", "max"))
-    unit = spec.get("unit")
     if unit is not None:
-        if ctype not in NUMERIC_TYPES or unit not in SCALE_UNITS:
-            raise fail(f"{where}, column '{name}': `unit` is for numeric columns and one of "
-                       f"{', '.join(SCALE_UNITS)}; got {unit!r} on a {ctype} column")
         u_low, u_high = SCALE_UNITS[unit]
         low = u_low if low is None else max(low, u_low)
         high = u_high if high is None else min(high, u_high)
@@ -68,9 +59,18 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
         raise fail(f"{where}, column '{name}': min {low:g} is above max {high:g}")
     return ColumnSpec(
         name=str(name), type=str(ctype), format=fmt, values=values,
-        separator=None if separator is None else str(separator), prefix=str(spec.get("prefix") or ""),
-        min=low, max=high, nullable=bool(spec.get("nullable", False)), unit=unit,
+        separator=None if separator is None else str(separator), prefix=str(schema.COLUMN.get(spec, "prefix")),
+        min=low, max=high, nullable=bool(schema.COLUMN.get(spec, "nullable")), unit=unit,
     )
+
+
+def _check_time_format(fmt: str, where: str, fail: Any) -> None:
+    """A strptime format must read back what it writes (an unknown directive such as %Q is refused)."""
+    sample = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+    try:
+        dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as err:
+        raise fail(f"{where}: format {fmt!r} is not a usable strptime format ({err}); e.g. '%d-%m-%Y %H:%M'") from None
 
 
 def _float(value: Any, where: str, fail: Any) -> float:
@@ -81,7 +81,7 @@ def _float(value: Any, where: str, fail: Any) -> float:
 
 def _locale(spec: Mapping[str, Any], where: str, fail: Any) -> tuple[str, str | None]:
     """The decimal mark and the thousands separator of a table's numbers: one character each, different."""
-    decimal, thousands = str(spec.get("decimal", ".")), spec.get("thousands")
+    decimal, thousands = str(schema.TABLE.get(spec, "decimal")), spec.get("thousands")
     if decimal not in (".", ","):
         raise fail(f"{where}: decimal must be '.' or ','; got {decimal!r}")
     if thousands is not None:
@@ -118,10 +118,10 @@ def parse_privacy(raw: Any, where: str, columns: Mapping[str, ColumnSpec], perso
                    f"(a person or household pseudonym column, `{RECORD_UNIT}`, or `{PUBLIC_UNIT}`) and its "
                    "contribution bounds (max_cells, max_per_cell, clip); see docs/raw-records.md")
     spec = _mapping(raw, f"{where}, privacy", fail)
-    _unknown(spec, _PRIVACY_KEYS, f"{where}, privacy", fail)
     unit = spec.get("unit")
     if not isinstance(unit, str) or not unit.strip():
         raise fail(f"{where}, privacy.unit: give a pseudonym column, '{RECORD_UNIT}' or '{PUBLIC_UNIT}'; got {unit!r}")
+    schema.PRIVACY.check(spec, f"{where}, privacy", fail)
     if unit == PUBLIC_UNIT:
         if person_columns:
             raise fail(f"{where}, privacy.unit: '{PUBLIC_UNIT}' is refused for a table with a person column "
@@ -156,15 +156,58 @@ def parse_privacy(raw: Any, where: str, columns: Mapping[str, ColumnSpec], perso
                                     _positive_int(spec["max_events"], f"{where}, privacy.max_events", fail)))
 
 
+def _compared(cond: Mapping[str, Any]):
+    """(key, value) of every value a condition compares with (equals, in, not_in)."""
+    for key in ("equals", "in", "not_in"):
+        values = cond.get(key)
+        for value in (values if isinstance(values, (list, tuple)) else [] if values is None else [values]):
+            yield key, value
+
+
+def parse_where(raw: Any, where: str, columns: Mapping[str, ColumnSpec], fail: Any) -> tuple[RowFilter, ...]:
+    """A table's row filter: one condition `{column: c, equals|in|not_in|min|max: ...}` or a list of them."""
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    if not items:
+        raise fail(f"{where}, where: an empty list; give at least one condition or remove `where`")
+    out = []
+    for i, item in enumerate(items):
+        at = f"{where}, where" + (f"[{i}]" if isinstance(raw, (list, tuple)) else "")
+        cond = _mapping(item, at, fail)
+        schema.WHERE.check(cond, at, fail)
+        column = str(cond["column"])
+        if not set(cond) & {"equals", "in", "not_in", "min", "max"}:
+            raise fail(f"{at}: column '{column}' has no condition; give equals, in, not_in, min or max")
+        if columns and column not in columns:
+            raise fail(f"{at}: column '{column}' is not among the table's columns ({', '.join(columns)})")
+        col = columns.get(column)
+        for key in ("in", "not_in"):
+            if key in cond and not cond[key]:
+                raise fail(f"{at}: `{key}` of column '{column}' is an empty list")
+        if col is not None and col.type not in NUMERIC_TYPES and ("min" in cond or "max" in cond):
+            raise fail(f"{at}: min/max compare numbers, but column '{column}' has type {col.type}")
+        for key, v in _compared(cond):
+            if col is not None and col.type in NUMERIC_TYPES and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise fail(f"{at}: column '{column}' is numeric ({col.type}); {key} must give numbers, got {v!r}")
+            if col is not None and col.type == "category" and str(v) not in col.values:
+                raise fail(f"{at}: {key} {v!r} is not an allowed value of column '{column}' ({', '.join(col.values)})")
+        low, high = cond.get("min"), cond.get("max")
+        if low is not None and high is not None and low > high:
+            raise fail(f"{at}: min {low:g} is above max {high:g} for column '{column}': no row could match")
+        texts = {k: None if cond.get(k) is None else tuple(str(v) for v in cond[k]) for k in ("in", "not_in")}
+        out.append(RowFilter(column=column, equals=None if cond.get("equals") is None else str(cond["equals"]),
+                             isin=texts["in"], not_in=texts["not_in"],
+                             min=None if low is None else float(low), max=None if high is None else float(high)))
+    return tuple(out)
+
+
 def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
     where = f"table '{name}'"
     spec = _mapping(raw, where, fail)
-    _unknown(spec, _TABLE_KEYS, where, fail)
-    for key in ("path", "format"):
-        if not spec.get(key):
-            raise fail(f"{where}: `{key}` is required")
-    if spec["format"] not in FORMATS:
-        raise fail(f"{where}: format must be one of {', '.join(FORMATS)}; got {spec['format']!r}")
+    if spec.get("privacy") is None:
+        parse_privacy(None, where, {}, (), fail)
+    schema.TABLE.check(spec, where, fail)
     columns = {str(c): parse_column(str(c), v, where, fail)
                for c, v in _mapping(spec.get("columns") or {}, f"{where}, columns", fail).items()}
     default = None
@@ -182,14 +225,15 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
     if areas and template:
         raise fail(f"{where}: give either a column of type area or `area_template`, not both")
     decimal, thousands = _locale(spec, where, fail)
-    max_bytes = spec.get("max_bytes", DEFAULT_MAX_BYTES)
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+    max_bytes = schema.TABLE.get(spec, "max_bytes")
+    if max_bytes < 1:
         raise fail(f"{where}: max_bytes must be a whole number of bytes >= 1; got {max_bytes!r}")
     t = TableSpec(
         name=name, path=str(spec["path"]), format=str(spec["format"]),
-        encoding=str(spec.get("encoding", "utf-8")), delimiter=str(spec.get("delimiter", ",")),
+        encoding=str(schema.TABLE.get(spec, "encoding")), delimiter=str(schema.TABLE.get(spec, "delimiter")),
         decimal=decimal, thousands=thousands, timezone=_timezone(spec.get("timezone"), where, fail),
-        max_bytes=max_bytes, header=bool(spec.get("header", True)),
+        max_bytes=max_bytes, header=bool(schema.TABLE.get(spec, "header")),
+        member=None if spec.get("member") is None else str(spec["member"]),
         columns_from=None if columns_from is None else str(columns_from),
         na_values=tuple(str(v) for v in spec.get("na_values") or ()),
         id=None if spec.get("id") is None else str(spec["id"]),
@@ -197,6 +241,7 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
         columns=columns, column_default=default,
         audit_columns=tuple(str(c) for c in spec.get("audit_columns") or ()),
         person_columns=tuple(str(c) for c in spec.get("person_columns") or ()),
+        where=parse_where(spec.get("where"), where, columns, fail),
     )
     t = replace(t, privacy=parse_privacy(spec.get("privacy"), where, columns, t.person_columns, fail))
     if not t.columns_from:
@@ -215,6 +260,7 @@ def _feature(name: str, block: str | None, raw: Any, fail: Any) -> FeatureSpec:
     spec = _mapping(raw, where, fail)
     if not spec.get("op"):
         raise fail(f"{where}: `op` is required (the name of an aggregation op)")
+    schema.FEATURE.key("op").check(spec["op"], where, fail)
     params = {str(k): v for k, v in spec.items() if k not in ("op", "emphasis") and not str(k).startswith("_")}
     emphasis = spec.get("emphasis", 1.0)
     if isinstance(emphasis, bool) or not isinstance(emphasis, (int, float)) or not 0 < float(emphasis) < float("inf"):
@@ -224,15 +270,19 @@ def _feature(name: str, block: str | None, raw: Any, fail: Any) -> FeatureSpec:
 
 def _periods(raw: Any, fail: Any) -> PeriodSpec:
     spec = _mapping(raw, "periods", fail)
-    kind = spec.get("kind", "month")
+    kind = schema.PERIODS_MONTH.get(spec, "kind")
     if kind == "fixed":
-        _unknown(spec, {"kind", "value"}, "periods", fail)
+        schema.PERIODS_FIXED.unknown(spec, "periods", fail)
         if not spec.get("value"):
             raise fail("periods: a fixed period needs its `value` (e.g. '1990')")
+        schema.PERIODS_FIXED.check(spec, "periods", fail)
         return PeriodSpec(kind="fixed", value=str(spec["value"]))
     if kind != "month":
         raise fail(f"periods: kind must be 'month' or 'fixed'; got {kind!r}")
-    _unknown(spec, {"kind", "from", "not_before", "start", "end"}, "periods", fail)
+    schema.PERIODS_MONTH.unknown(spec, "periods", fail)
+    if not spec.get("from"):
+        raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
+    schema.PERIODS_MONTH.check(spec, "periods", fail)
 
     def refs(key: str) -> tuple[tuple[str, str], ...]:
         out = []
@@ -246,9 +296,11 @@ def _periods(raw: Any, fail: Any) -> PeriodSpec:
     sources = refs("from")
     if not sources:
         raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
-    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"),
-                      start=None if spec.get("start") is None else str(spec["start"]),
-                      end=None if spec.get("end") is None else str(spec["end"]))
+    start, end = (None if spec.get(k) is None else str(spec[k]) for k in ("start", "end"))
+    first, last = (None if v is None else month_index(v, f"periods.{k}", fail) for k, v in (("start", start), ("end", end)))
+    if first is not None and last is not None and first > last:
+        raise fail(f"periods: start {start} is after end {end}")
+    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"), start=start, end=end)
 
 
 def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Contract:
@@ -257,19 +309,20 @@ def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Co
     def fail(message: str) -> ContractError:
         return ContractError(f"{path}: {message}")
 
-    _unknown(data, _TOP_KEYS, "contract", fail)
-    register = _mapping(data.get("area_register") or {"path": "public/areas.csv"}, "area_register", fail)
-    _unknown(register, {"path", "table"}, "area_register", fail)
+    schema.TOP.unknown(data, "contract", fail)
+    register = _mapping(schema.TOP.get(data, "area_register"), "area_register", fail)
+    schema.AREA_REGISTER.check(register, "area_register", fail)
     if bool(register.get("path")) == bool(register.get("table")):
         raise fail("area_register: give exactly one of `path` (public/areas.csv) or `table`")
     unit = _mapping(data.get("privacy_unit"), "privacy_unit", fail)
-    _unknown(unit, {"row", "max_rows_per_person"}, "privacy_unit", fail)
+    schema.PRIVACY_UNIT.unknown(unit, "privacy_unit", fail)
     if unit.get("row") != "area-period":
         raise fail(f"privacy_unit.row must be 'area-period'; got {unit.get('row')!r}")
     k = unit.get("max_rows_per_person")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise fail(f"privacy_unit.max_rows_per_person must be a positive integer; got {k!r}")
-    min_pop = data.get("min_population", 100)
+    schema.PRIVACY_UNIT.check(unit, "privacy_unit", fail)
+    min_pop = data.get("min_population", schema.TOP.default("min_population"))
     if min_pop is not None and (not isinstance(min_pop, int) or isinstance(min_pop, bool) or min_pop < 0):
         raise fail(f"min_population must be a non-negative integer (or null); got {min_pop!r}")
     if register.get("table") and min_pop is not None:
@@ -281,6 +334,7 @@ def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Co
               for n, v in _mapping(data.get("tables") or {}, "tables", fail).items()}
     if not tables:
         raise fail("tables: declare at least one raw table")
+    schema.TOP.check(data, "contract", fail)
     blocks: dict[str, tuple[FeatureSpec, ...]] = {}
     for block, feats in _mapping(data.get("blocks") or {}, "blocks", fail).items():
         feats = _mapping(feats, f"block '{block}'", fail)
@@ -292,9 +346,10 @@ def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Co
     partition = None
     if data.get("partition") is not None:
         p = _mapping(data["partition"], "partition", fail)
-        _unknown(p, {"table", "column", "groups"}, "partition", fail)
+        schema.PARTITION.unknown(p, "partition", fail)
         if not p.get("table") or not p.get("column"):
             raise fail("partition: `table` and `column` are required")
+        schema.PARTITION.check(p, "partition", fail)
         groups = {str(g): {str(k): str(v) for k, v in _mapping(m, f"partition.groups.{g}", fail).items()}
                   for g, m in _mapping(p.get("groups") or {}, "partition.groups", fail).items()}
         partition = PartitionSpec(table=str(p["table"]), column=str(p["column"]), groups=groups)
@@ -302,7 +357,7 @@ def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Co
         name=str(data.get("name") or default_name), path=path,
         register_path=None if not register.get("path") else str(register["path"]),
         register_table=None if not register.get("table") else str(register["table"]),
-        periods=_periods(data.get("periods") or {}, fail),
+        periods=_periods(schema.TOP.get(data, "periods"), fail),
         tables=tables, blocks=blocks, label=label,
         privacy_unit_row=str(unit["row"]), max_rows_per_person=int(k),
         min_population=None if min_pop is None else int(min_pop),

@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import re
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ _CHUNK = 1 << 24  # 16 MiB: encoding checks stream the file instead of holding i
 MAX_COLUMNS = 10_000
 MAX_LINE_BYTES = 1 << 20   # 1 MiB for one physical line (and so for any field)
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")   # a local file header, or the end record of an empty archive
+_DAMAGED = (EOFError, gzip.BadGzipFile, zipfile.BadZipFile, zlib.error)
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
@@ -39,16 +42,20 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 class RawTable:
     """The cells of one raw file and how its rows map to line numbers (CSV) or row numbers (Parquet)."""
 
-    path: Path
+    path: Source | Path            # a Source for CSV (a file or a zip member), a Path for Parquet
     frame: pd.DataFrame
     kind: str                      # "csv" | "parquet"
     header: bool = True
     lines_match_rows: bool = True  # CSV: one physical line per record, no blank lines
     encoding: str = "utf-8"
     delimiter: str = ","
+    rows: np.ndarray | None = None     # after a row filter: each kept row's position in the file's records
+    filtered: dict | None = None       # after a row filter: its condition and the rows read, kept and dropped
 
     def locate(self, row: int) -> str:
         """Name row `row` (0-based position in the frame) for a person reading the file."""
+        if self.rows is not None:
+            row = int(self.rows[row])
         if self.kind == "parquet":
             return f"row {row + 1} (1-based Parquet row index)"
         first = 2 if self.header else 1
@@ -69,25 +76,77 @@ def _codec(encoding: str) -> str:
     return "utf-8-sig" if name == "utf-8" else name
 
 
+def _magic(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(4)
+
+
 def is_gzip(path: Path) -> bool:
     """A gzip-compressed export (`.csv.gz`), known by its magic bytes rather than its name."""
-    with path.open("rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
+    return _magic(path)[:2] == _GZIP_MAGIC
 
 
-def open_bytes(path: Path):
-    """The file's bytes, decompressed on the fly when it is gzip-compressed."""
-    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+def is_zip(path: Path) -> bool:
+    """A zip archive, known by its magic bytes (or its name, so that a damaged one is named as such)."""
+    return _magic(path) in _ZIP_MAGIC or path.suffix.lower() == ".zip"
 
 
-def _chunks(path: Path):
-    """Stream the (decompressed) bytes; a truncated or damaged gzip stream is named as such."""
-    with open_bytes(path) as fh:
+@dataclass(frozen=True)
+class Source:
+    """A raw CSV file, or one member of a zip archive; `str()` names it the way a person finds it."""
+
+    file: Path
+    member: str | None = None
+    gzip: bool = False
+
+    def __str__(self) -> str:
+        return str(self.file) if self.member is None else f"{self.file} (member {self.member})"
+
+    def open(self):
+        """The bytes, decompressed on the fly (gzip stream or zip member)."""
+        if self.member is not None:
+            archive = zipfile.ZipFile(self.file)
+            try:
+                return archive.open(self.member)   # keeps the archive's file open until it is closed itself
+            finally:
+                archive.close()
+        return gzip.open(self.file, "rb") if self.gzip else self.file.open("rb")
+
+
+def source_of(path: Path, member: str | None) -> Source:
+    """The file to read: the file itself, its gzip stream, or the one (or the named) CSV of a zip archive."""
+    if not is_zip(path):
+        if member is not None:
+            raise ContractError(f"{path}: the contract names `member: {member}`, but the file is not a zip archive")
+        return Source(path, gzip=is_gzip(path))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as err:
+        raise ContractError(f"{path}: not a readable zip archive ({err}): the file is damaged or truncated; "
+                            "copy or export it again") from None
+    if not names:
+        raise ContractError(f"{path}: the zip archive is empty (it holds no file)")
+    if member is None:
+        if len(names) > 1:
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            raise ContractError(f"{path}: the zip archive holds {len(names)} files ({shown}); name the one to read "
+                                "with the table's `member:`")
+        member = names[0]
+    elif member not in names:
+        raise ContractError(f"{path}: the zip archive has no member {member!r} (it holds: {', '.join(names[:10])})")
+    return Source(path, member=member)
+
+
+def _chunks(src: Source):
+    """Stream the (decompressed) bytes; a truncated or damaged gzip stream or zip member is named as such."""
+    with src.open() as fh:
         while True:
             try:
                 chunk = fh.read(_CHUNK)
-            except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-                raise ContractError(f"{path}: the gzip-compressed file is truncated or damaged ({err}); "
+            except _DAMAGED as err:
+                kind = "zip member" if src.member else "gzip-compressed file"
+                raise ContractError(f"{src}: the {kind} is truncated or damaged ({err}); "
                                     "copy or export it again") from None
             if not chunk:
                 return
@@ -107,7 +166,7 @@ def _check_bom(path: Path, encoding: str, head: bytes) -> None:
                 f"{encoding}")
 
 
-def check_encoding(path: Path, encoding: str, delimiter: str, max_bytes: int | None = None) -> tuple[int, bool]:
+def check_encoding(path: Source, encoding: str, delimiter: str, max_bytes: int | None = None) -> tuple[int, bool]:
     """Stream-decode the file; refuse the first invalid byte sequence naming its line and column, a line
     longer than MAX_LINE_BYTES, or more than `max_bytes` bytes (after decompression).
 
@@ -158,8 +217,8 @@ def check_encoding(path: Path, encoding: str, delimiter: str, max_bytes: int | N
     return lines, ends_with_newline
 
 
-def _encoding_message(path: Path, encoding: str, delimiter: str, at: int, what: str | None = None) -> str:
-    with open_bytes(path) as fh:
+def _encoding_message(path: Source, encoding: str, delimiter: str, at: int, what: str | None = None) -> str:
+    with path.open() as fh:
         data = fh.read(at + MAX_LINE_BYTES)
     line_start = data.rfind(b"\n", 0, at) + 1
     line_no = data.count(b"\n", 0, at) + 1
@@ -192,8 +251,11 @@ def read_raw(spec: TableSpec, node_dir: Path) -> RawTable:
     if not path.is_file():
         raise ContractError(f"{path}: file not found (table '{spec.name}' of the contract)")
     if spec.format == "parquet":
+        if spec.member is not None or is_zip(path):
+            raise ContractError(f"{path}: a zip archive holds CSV files only here; unpack the Parquet file "
+                                f"(table '{spec.name}')")
         return _read_parquet(path, spec)
-    return _read_csv(spec, node_dir, path)
+    return _read_csv(spec, node_dir, source_of(path, spec.member))
 
 
 def _read_parquet(path: Path, spec: TableSpec) -> RawTable:
@@ -223,21 +285,22 @@ def _parquet(path: Path, read):
         raise ContractError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
 
 
-def _open_text(path: Path, encoding: str):
-    return io.TextIOWrapper(open_bytes(path), encoding=_codec(encoding), newline="")
+def _open_text(path: Source, encoding: str):
+    return io.TextIOWrapper(path.open(), encoding=_codec(encoding), newline="")
 
 
-def _read_csv(spec: TableSpec, node_dir: Path, path: Path) -> RawTable:
+def _read_csv(spec: TableSpec, node_dir: Path, path: Source) -> RawTable:
     lines, _ = check_encoding(path, spec.encoding, spec.delimiter, spec.max_bytes)
     names = attribute_names(node_dir / spec.columns_from) if spec.columns_from else None
     if spec.header:
         _check_header(path, spec)
     try:
-        frame = pd.read_csv(
-            path, sep=spec.delimiter, encoding=_codec(spec.encoding), dtype=str, na_filter=False,
-            keep_default_na=False, header=0 if spec.header else None, skip_blank_lines=True,
-            engine="c", quoting=csv.QUOTE_MINIMAL, compression="gzip" if is_gzip(path) else None,
-        )
+        with path.open() as fh:
+            frame = pd.read_csv(
+                fh, sep=spec.delimiter, encoding=_codec(spec.encoding), dtype=str, na_filter=False,
+                keep_default_na=False, header=0 if spec.header else None, skip_blank_lines=True,
+                engine="c", quoting=csv.QUOTE_MINIMAL,
+            )
     except pd.errors.EmptyDataError:
         raise ContractError(f"{path}: the file is empty (no header and no rows)") from None
     except pd.errors.ParserError as err:
@@ -256,7 +319,7 @@ def _read_csv(spec: TableSpec, node_dir: Path, path: Path) -> RawTable:
     return raw
 
 
-def _check_header(path: Path, spec: TableSpec) -> None:
+def _check_header(path: Source, spec: TableSpec) -> None:
     """The header line: at most MAX_COLUMNS names, none twice (line length is already bounded)."""
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, MAX_LINE_BYTES + 1))

@@ -12,6 +12,7 @@ OPS: dict[str, str] = {
     "count": "federation.contracts.ops:Count",
     "mean": "federation.contracts.ops:Mean",
     "area_value": "federation.contracts.ops:AreaValue",
+    "expr": "federation.contracts.ops:Expr",
     # partner-specific
     "open_cases_by_domain": "clients.buurtteams.features:OpenCasesByDomain",
     "liveability": "clients.municipality.features:Liveability",

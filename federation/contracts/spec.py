@@ -42,6 +42,32 @@ class ColumnSpec:
     unit: str | None = None            # numeric: a unit of SCALE_UNITS (its range applies unless min/max say more)
 
 
+@dataclass(frozen=True)
+class RowFilter:
+    """One condition of a table's `where:` (all conditions must hold): rows failing it are dropped first."""
+
+    column: str
+    equals: str | None = None
+    isin: tuple[str, ...] | None = None
+    not_in: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.equals is not None:
+            parts.append(f"= {self.equals!r}")
+        if self.isin is not None:
+            parts.append(f"in {list(self.isin)}")
+        if self.not_in is not None:
+            parts.append(f"not in {list(self.not_in)}")
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        return f"{self.column} {' and '.join(parts)}"
+
+
 PUBLIC_UNIT = "public"
 RECORD_UNIT = "record"
 
@@ -106,6 +132,8 @@ class TableSpec:
     audit_columns: tuple[str, ...] = ()
     person_columns: tuple[str, ...] = ()
     privacy: TablePrivacy = TablePrivacy(unit=RECORD_UNIT)
+    member: str | None = None          # the file to read from a zip archive holding several
+    where: tuple[RowFilter, ...] = ()  # row filter, applied before the table is validated
 
     def area_column(self) -> str | None:
         """The column holding the area code (type `area`), if the table has one."""
