@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from federation.contracts.spec import Contract
+if TYPE_CHECKING:   # the contracts package pulls in pandas: not for `pulse-twin --help`
+    from federation.contracts.spec import Contract
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
