@@ -55,7 +55,8 @@ def train(msg: Message, context: Context) -> Message:
     sigma = float(plan["noise_multiplier"])
     params = {"noise_multiplier": sigma, "sample_rate": q, "rounds": dp.num_rounds}
     received = payload_digest(RecordDict({"arrays": msg.content["arrays"]}))[0]
-    released = any(r.round == rnd for r in guard.ledger.history(run_id=run_id))
+    past = guard.ledger.history(run_id=run_id)   # nothing of this run is charged until `send` below
+    released = any(r.round == rnd for r in past)
     kept = _kept_reply(node.reply_path(run_id, rnd), received) if released else None
     if kept is not None:
         return send(msg, kept, guard, run_id=run_id, round=rnd, kind="dp-model-update-resent",
@@ -88,7 +89,7 @@ def train(msg: Message, context: Context) -> Message:
     if dp.loss_noise_multiplier > 0:
         metrics["train-loss-dp"] = _noised_mean_loss(model, ex, q, dp.loss_noise_multiplier)
     # The run's epsilon on this node once this reply is out: computed from the ledger's history.
-    history = guard.ledger.history(run_id=run_id) + charges
+    history = past + charges
     metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
     content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
     _keep_reply(node.reply_path(run_id, rnd), received, model.state_dict(), metrics)
