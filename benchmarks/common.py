@@ -29,7 +29,7 @@ import torch
 import yaml
 
 from federation.config import APP_ROOT, compose, configs_dir, to_container
-from federation.contracts import NodeFeatures, build_features, load_contract, write_features
+from clients.contracts import NodeFeatures, build_features, load_contract, write_features
 from federation.dataset import Examples, area_folds
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
@@ -99,8 +99,9 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
                 cities: Sequence[str] = CITIES) -> Path:
     """Synthetic raw records for the cities, every node's features built with its own contract, and
     Heerlen's coordinator label: the layout of `configs/federation/{cities,heerlen}.yaml`."""
-    from federation.synthetic.generator import generate
-    from federation.synthetic.profile import load as load_profile
+    from devtools.synthetic.defaults import DEFAULT_PROFILES
+    from devtools.synthetic.generator import generate
+    from devtools.synthetic.profile import load as load_profile
 
     root = root or work_dir() / f"cities-s{seed}-r{records}-m{months}-{'-'.join(cities)}"
     stamp = {"seed": seed, "records": records, "months": months, "cities": list(cities)}
@@ -108,9 +109,8 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
         return root
     started = time.perf_counter()
     generate(out=root, cities=list(cities), seed=seed, records=records, months=months)
-    profiles = configs_dir() / "synthetic"
     for city in cities:
-        for node in load_profile(profiles, city).nodes:
+        for node in load_profile(DEFAULT_PROFILES, city).nodes:
             write_features(build_features(load_contract(node), root / node), root / node, accept=True)
     if "heerlen" in cities:
         heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
@@ -180,7 +180,7 @@ def uci_blocks_data(root: Path | None = None, uci: NodeFeatures | None = None) -
 def write_bench_policy(node_dir: Path, partner: str) -> None:
     """The default site policy with the benchmark's wide caps and bounds, and this code approved."""
     from federation.bundle import running_code_hash
-    from federation.site_policy import append_approval
+    from clients.site_policy import append_approval
 
     policy = yaml.safe_load((configs_dir() / "site_policy" / "default.yaml").read_text())
     policy["partner"] = partner
@@ -223,7 +223,7 @@ def run_inprocess(overrides: Sequence[str], nodes: Mapping[int, Mapping[str, str
 
     from clients.app import app as client_app
     from server.app import run
-    from server.inprocess_grid import InProcessGrid
+    from devtools.inprocess_grid import InProcessGrid
 
     quiet_flower()
     shutil.rmtree(run_dir, ignore_errors=True)

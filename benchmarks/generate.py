@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from federation.synthetic import generate
-from federation.synthetic.generator import DEFAULT_CITIES
+from devtools.synthetic import generate
+from devtools.synthetic.generator import DEFAULT_CITIES
 
 
 def _one(records: int, months: int, cities: list[str]) -> dict:

@@ -165,9 +165,9 @@ def table(result: dict[str, Any]) -> str:
 
 
 def throughput(extra: Sequence[str] = (), repeats: int = 3) -> dict[str, float]:
-    """Examples per second of DP-SGD (Opacus, `federation.dp_sgd`) and of non-private training
+    """Examples per second of DP-SGD (Opacus, `clients.dp_sgd`) and of non-private training
     (`federation.task.train`), same model and rows (the synthetic cities pooled), same batch size."""
-    from federation.dp_sgd import DPSGDConfig, dp_train
+    from clients.dp_sgd import DPSGDConfig, dp_train
     from federation.model import build_model
     from federation.task import TrainConfig, train
 

@@ -66,7 +66,7 @@ def engine_run(root: Path, runs: Path, overrides: Sequence[str], timeout: float)
 def inprocess_run(root: Path, runs: Path, overrides: Sequence[str]) -> tuple[Path, float]:
     """The same run on the in-process grid, on the node directories as they are (approved here)."""
     from federation.bundle import running_code_hash
-    from federation.site_policy import append_approval
+    from clients.site_policy import append_approval
 
     all_overrides = [*FEDERATION, f"federation.data_root={root}", *overrides]
     cfg = common.compose_cfg(all_overrides)

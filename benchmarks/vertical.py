@@ -31,11 +31,11 @@ import pandas as pd
 from benchmarks import common
 from benchmarks.common import say
 from clients.release import DpRelease
-from federation.contracts import build_features, load_contract
+from clients.contracts import build_features, load_contract
 from federation.dataset import LabelSpec, aligned_label, area_folds, make_examples
 from federation.shrinkage import ShrinkageConfig, released_features
 from federation.task import TrainConfig, r2_mae
-from server.yardstick import cross_validated, model_spec
+from devtools.yardstick import cross_validated, model_spec
 
 EPSILONS = (0.5, 1.0, 3.0, 8.0)
 DELTA = 1e-5

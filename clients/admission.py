@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from federation.bundle import fab_code_hash, running_code_hash
-from federation.contracts.manifest import MANIFEST, read_manifest
+from clients.contracts.manifest import MANIFEST, read_manifest
 from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import RunProposal
-from federation.site_policy import RuleRefusal, SitePolicy, append_approval, check_unit, load_site_policy, read_approvals
+from clients.site_policy import RuleRefusal, SitePolicy, append_approval, check_unit, load_site_policy, read_approvals
 
 PROPOSAL_KEY = "proposal-sha256"   # the run configuration key that names the approved proposal
 WHERE = "approval"

@@ -16,7 +16,7 @@ from flwr.clientapp import ClientApp
 from clients import horizontal, vertical
 from clients.node import Node, run_key, send
 from dp_accounting import privacy_report
-from federation.egress import EgressGuard, bytes_digest
+from clients.egress import EgressGuard, bytes_digest
 from federation.errors import PulseTwinError
 
 app = ClientApp()
@@ -41,7 +41,7 @@ def refusals_as_error_replies(handler: Callable[[Message, Context], Message]) ->
 
 def log_error_reply(msg: Message, context: Context, reason: str, node_dir: Path | None = None) -> None:
     """Error replies also leave the node: put them on the egress record (never fails the reply)."""
-    from federation.egress import Egress
+    from clients.egress import Egress
 
     try:
         guard = EgressGuard.open(node_dir or Node.from_context(context).node_dir)

@@ -22,11 +22,12 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from clients.node import Node, run_key, send
 from dp_accounting import Release, get_accountant
 from dp_accounting.calibrate import noise_multiplier
-from federation.dp_sgd import DPSGDConfig, dp_train, sample_rate, secure_normal, secure_uniform, steps_per_round
-from federation.egress import EgressGuard, payload_digest
+from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
+from federation.units import sample_rate, steps_per_round
+from clients.egress import EgressGuard, payload_digest
 from federation.errors import PolicyRefusal
 from federation.messages import DPSettings, TaskSettings, from_config
-from federation.site_policy import ROW_UNIT
+from federation.units import ROW_UNIT
 from federation.model import build_model
 from federation.task import predict
 

@@ -18,7 +18,7 @@ from flwr.app import Context, Message, RecordDict
 from dp_accounting import Release
 from federation.bundle import running_code_hash
 from federation.dataset import Examples, area_folds, make_examples
-from federation.egress import Egress, EgressGuard, payload_digest
+from clients.egress import Egress, EgressGuard, payload_digest
 from federation.errors import ConfigError
 from federation.messages import TaskSettings
 
@@ -73,7 +73,7 @@ class Node:
     def person_rows(self) -> tuple[int | None, str | None]:
         """k, the most area-period rows one person appears in, from the node's own features manifest (its
         contract's `max_rows_per_person`); (None, None) when no manifest says it: never a silent 1."""
-        from federation.contracts.manifest import MANIFEST, read_manifest
+        from clients.contracts.manifest import MANIFEST, read_manifest
 
         for d in self.feature_dirs:
             try:

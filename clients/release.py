@@ -1,7 +1,7 @@
 """The node's DP release of its blocks: one Gaussian release per private table, kept and re-used.
 
 Where raw records become area aggregates, each private table's bounded series (counts and clipped sums
-per (area, period) cell, `federation.contracts.series`) get Gaussian noise calibrated to one unit's L2
+per (area, period) cell, `clients.contracts.series`) get Gaussian noise calibrated to one unit's L2
 contribution, for the run's target (epsilon, delta) per unit. Noise comes from OpenDP's samplers
 (`make_gaussian`: the discrete Gaussian on integer counts, OpenDP's floating-point-safe sampler on
 sums), never from a seeded generator. Everything after the noise (rates, means, trailing means,
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from dp_accounting import Release, noise_multiplier
-from federation.contracts.placement import OpContext
-from federation.contracts.series import TableAggregate
+from clients.contracts.placement import OpContext
+from clients.contracts.series import TableAggregate
 from federation.errors import ConfigError
 
 RELEASES_DIR = Path("state") / "releases"

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from federation.engine import BIN, engine_env, free_port
+from federation.processes import BIN, engine_env, free_port
 from federation.errors import ConfigError, PulseTwinError
 from federation.pki import NODE_KEY
 from federation.processes import Supervisor, raise_interrupt
-from federation.site_policy import load_site_policy
+from clients.site_policy import load_site_policy
 
 CA_FILE = Path("keys") / "federation-ca.crt"   # the coordinator's CA certificate (public), given to the node
 SECRET_FILE = Path("state") / "runtime.secret"

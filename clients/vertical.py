@@ -9,20 +9,18 @@ release and is charged nothing; only new periods cost budget.
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import pandas as pd
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 
 from clients.node import Node, run_key, send
 from clients.release import DpRelease
 from federation.alignment import accept_aligned
-from federation.contracts import build_features, load_contract
-from federation.egress import EgressGuard
+from clients.contracts import build_features, load_contract
+from clients.egress import EgressGuard
 from federation.errors import ConfigError
-from federation.messages import TaskSettings, from_config
+from federation.messages import TaskSettings, from_config, to_parquet
 from federation.psi import decode_key, encode_key, partner_reply
 
 CONTRACT_FILE = "contract.yaml"
@@ -78,16 +76,6 @@ def align(msg: Message, context: Context) -> Message:
                                                     "predict-rows": len(rows["predict"])})})
     return send(msg, content, EgressGuard.open(node.node_dir), run_id=run_id_of(config, context), round=0,
                 kind="public-fact", run_kind="vertical")
-
-
-def to_parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def from_parquet(data: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(data))
 
 
 def node_contract(node: Node):

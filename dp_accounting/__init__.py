@@ -1,6 +1,6 @@
 """The node's privacy ledger: releases, accountants, budgets and guarantees in words."""
 from dp_accounting.accountants import Accountant, PRVAccountant, RDPAccountant, compress, get_accountant
-from dp_accounting.budget import BudgetCaps, Projection, check
+from dp_accounting.budget import BudgetCaps, Projection
 from dp_accounting.calibrate import noise_multiplier
 from dp_accounting.ledger import Fact, PrivacyLedger, ledger_path
 from dp_accounting.release import DEFAULT_UNIT, MECHANISMS, Release
@@ -19,7 +19,6 @@ __all__ = [
     "Projection",
     "RDPAccountant",
     "Release",
-    "check",
     "compress",
     "get_accountant",
     "group_privacy",

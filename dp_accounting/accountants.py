@@ -20,7 +20,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from dp_accounting.release import Release
-from federation.errors import ConfigError
+from dp_accounting.errors import ConfigError
 
 # (noise multiplier, sample rate, steps): the entry format of Opacus's accountant histories.
 Entry = tuple[float, float, int]

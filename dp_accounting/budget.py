@@ -1,8 +1,8 @@
 """Budget caps: would these candidate releases take the node's epsilon past its caps?
 
 The projection is recomputed from the stored history plus the candidates, for the last 365 days and
-for the node's whole life. `check` only reads; `PrivacyLedger.charge` runs the same projection and the
-recording in one SQLite transaction, so two processes cannot both pass against the same history.
+for the node's whole life. `PrivacyLedger.check` only reads; `PrivacyLedger.charge` runs the same projection
+and the recording in one SQLite transaction, so two processes cannot both pass against the same history.
 """
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dp_accounting.accountants import check_delta, get_accountant
 from dp_accounting.release import Release, utc_iso, utc_now
-from federation.errors import BudgetExceeded, ConfigError
-
-if TYPE_CHECKING:
-    from dp_accounting.ledger import PrivacyLedger
+from dp_accounting.errors import BudgetExceeded, ConfigError
 
 YEAR = timedelta(days=365)
 RULE_YEAR = "privacy.epsilon_per_year"
@@ -133,18 +130,6 @@ def refuse_if_over(projection: Projection, candidates: Sequence[Release], where:
     error.rule = broken[0][0]
     error.projection = projection
     raise error
-
-
-def check(
-    ledger: PrivacyLedger, candidates: Sequence[Release], caps: BudgetCaps, now: datetime | None = None
-) -> Projection:
-    """Project epsilon with the candidates added; raise BudgetExceeded if a cap would be passed.
-
-    Read-only: to record atomically with the check, use `ledger.charge(candidates, caps)`.
-    """
-    projection = project(ledger.history(), candidates, caps, now)
-    refuse_if_over(projection, candidates, f"ledger {ledger.path}")
-    return projection
 
 
 def _distinct(value: float, cap: float) -> tuple[str, str]:

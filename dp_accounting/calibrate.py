@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from dp_accounting.accountants import Accountant, check_delta, get_accountant
 from dp_accounting.release import Release
-from federation.errors import ConfigError
+from dp_accounting.errors import ConfigError
 
 # The result is at most the target and at least (1 - BAND) of it.
 BAND = 0.01

@@ -20,7 +20,7 @@ from typing import Any
 from dp_accounting.accountants import get_accountant
 from dp_accounting.budget import BudgetCaps, Projection, project, refuse_if_over
 from dp_accounting.release import Release, utc_iso, utc_now
-from federation.errors import ConfigError
+from dp_accounting.errors import ConfigError
 
 SCHEMA_VERSION = 2   # 2: releases name their raw table and the sensitivity of a Gaussian release
 LEDGER_FILE = Path("state") / "ledger.sqlite"
@@ -155,6 +155,15 @@ class PrivacyLedger:
     ) -> float:
         """Epsilon the history (from `since` on) would have with `candidates` added."""
         return get_accountant(accountant).epsilon([*self.history(since), *_releases(candidates)], delta)
+
+    def check(self, candidates: Sequence[Release], caps: BudgetCaps, now: datetime | None = None) -> Projection:
+        """Project epsilon with the candidates added; raise BudgetExceeded if a cap would be passed.
+
+        Read-only: to record atomically with the check, use `charge`.
+        """
+        projection = project(self.history(), _releases(candidates), caps, now)
+        refuse_if_over(projection, candidates, f"ledger {self._path}")
+        return projection
 
     def charge(self, candidates: Sequence[Release], caps: BudgetCaps, now: datetime | None = None) -> Projection:
         """Check the caps and record the candidates in ONE write transaction, or record nothing.

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from federation.errors import ConfigError
+from dp_accounting.errors import ConfigError
 
 MECHANISMS: tuple[str, ...] = ("subsampled_gaussian", "gaussian")
 DEFAULT_UNIT = "area-period row"

@@ -20,7 +20,7 @@ from dp_accounting.accountants import Accountant, check_delta, get_accountant, s
 from dp_accounting.budget import BudgetCaps, Projection, project
 from dp_accounting.ledger import Fact, PrivacyLedger
 from dp_accounting.release import Release, utc_iso, utc_now
-from federation.errors import ConfigError
+from dp_accounting.errors import ConfigError
 
 GROUP_FORMULA = "group privacy: epsilon_k = k*epsilon, delta_k = k*exp((k-1)*epsilon)*delta"
 

@@ -1,30 +1,10 @@
-"""User-facing errors: one clear message, no traceback.
-
-Every mistake a user can make (bad input file, bad config, a refused release) raises a subclass of
-`PulseTwinError`; the CLI prints its message and exits with `exit_code`. Anything else is a bug.
-"""
+"""User-facing errors of every package: one clear message, no traceback (see dp_accounting/errors.py)."""
 from __future__ import annotations
 
+from dp_accounting.errors import BudgetExceeded, ConfigError, PolicyRefusal, PulseTwinError
 
-class PulseTwinError(Exception):
-    """A problem the user can fix; the message says what and where."""
-
-    exit_code = 2
+__all__ = ["BudgetExceeded", "ConfigError", "ContractError", "PolicyRefusal", "PulseTwinError"]
 
 
 class ContractError(PulseTwinError):
     """Raw input or a data contract breaks the contract (names file, row and column)."""
-
-
-class ConfigError(PulseTwinError):
-    """A configuration file or command-line value is missing or invalid."""
-
-
-class PolicyRefusal(PulseTwinError):
-    """The node's site policy refuses an action; the message names the rule."""
-
-    exit_code = 3
-
-
-class BudgetExceeded(PolicyRefusal):
-    """A release would take the node's epsilon past its cap."""

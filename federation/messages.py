@@ -6,9 +6,11 @@ node needs to build the same examples and model and to run the mechanism its pol
 """
 from __future__ import annotations
 
+import io
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, TypeVar
 
+import pandas as pd
 from flwr.app import ConfigRecord
 
 from federation.dataset import LabelSpec, block_widths
@@ -89,3 +91,15 @@ def from_config(cls: type[T], record: ConfigRecord | dict) -> T:
         return cls(**values)  # type: ignore[call-arg]
     except TypeError as err:
         raise ConfigError(f"message config for {cls.__name__}: {err}") from None
+
+
+def to_parquet(frame: pd.DataFrame) -> bytes:
+    """A released table in a message: Parquet bytes (types kept, no index)."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def from_parquet(data: bytes) -> pd.DataFrame:
+    """The table a `to_parquet` message carries."""
+    return pd.read_parquet(io.BytesIO(data))

@@ -11,11 +11,15 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+
+from federation.errors import ConfigError
 
 PR_SET_CHILD_SUBREAPER = 36
 # Programs of the engine: an adopted orphan running one of these is ours to stop.
@@ -177,3 +181,32 @@ class Supervisor:
 def raise_interrupt(signum: int, frame: object) -> None:
     """SIGTERM handler: unwind like Ctrl-C, so every `finally` stops what it started."""
     raise KeyboardInterrupt
+
+
+# -- Flower's programs: where they live, their environment, their addresses -------------------------
+BIN = Path(sys.executable).parent
+QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (loopback only)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def engine_env(flwr_home: Path) -> dict[str, str]:
+    """The environment of Flower's programs: quiet, offline, with their own FLWR_HOME."""
+    Path(flwr_home).mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **QUIET_ENV, "FLWR_HOME": str(flwr_home)}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the SuperLink starts flower-superexec by name
+    return env
+
+
+def parse_address(address: str, what: str = "--address") -> tuple[str, int]:
+    """HOST:PORT, or one clear message saying it is not."""
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what}: '{address}' is not HOST:PORT (e.g. 0.0.0.0:9092 or 10.0.0.5:9092)")
+    return host, int(port)

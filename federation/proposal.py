@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import ConfigError
-from federation.site_policy import ROW_UNIT, RUN_KINDS, UNIT_ALIASES, UNITS
+from federation.units import ROW_UNIT, RUN_KINDS, UNIT_ALIASES, UNITS
 
 # The ledger's release kind of each run kind's DP releases (one per node and round).
 RELEASE_KINDS: dict[str, str] = {

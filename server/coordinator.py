@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from federation.engine import BIN, engine_env, parse_address
+from federation.processes import BIN, engine_env, parse_address
 from federation.errors import ConfigError, PulseTwinError
 from federation.pki import CA_CERT, DEFAULT_HOSTS, create_ca, create_superlink_cert, load_ca
 from federation.processes import Supervisor, raise_interrupt

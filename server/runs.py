@@ -20,10 +20,10 @@ from typing import Any, Callable
 from dp_accounting import noise_multiplier
 from federation.bundle import code_hash
 from federation.config import APP_ROOT, compose, to_container
-from federation.dp_sgd import sample_rate, steps_per_round
+from federation.units import sample_rate, steps_per_round
 from federation.errors import ConfigError, PulseTwinError
 from federation.proposal import PrivacyPlan, RunProposal
-from federation.site_policy import RECORD_UNIT, ROW_UNIT
+from federation.units import RECORD_UNIT, ROW_UNIT
 from server.coordinator import CONNECTION, Coordinator, CoordinatorError
 from server.run_record import read_status, update_status
 

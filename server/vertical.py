@@ -18,7 +18,7 @@ import pandas as pd
 from flwr.app import ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 
-from clients.vertical import from_parquet
+from federation.messages import from_parquet
 from federation.alignment import align
 from federation.dataset import KEYS, Examples, area_folds, make_examples, next_period
 from federation.messages import TaskSettings, to_config

@@ -10,7 +10,7 @@ from clients.admission import admit_message, admit_run, check_proposal, record_a
 from federation.bundle import bundle_files, code_hash, fab_code_hash
 from federation.config import APP_ROOT
 from federation.errors import ConfigError, PolicyRefusal
-from federation.site_policy import load_site_policy
+from clients.site_policy import load_site_policy
 from server.runs import proposal_for
 from federation.config import compose, to_container
 from tests.federation_fixtures import write_node, write_policy

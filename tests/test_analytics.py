@@ -18,7 +18,7 @@ from federation.bundle import running_code_hash
 from federation.cli import main
 from federation.commands import analytics
 from federation.errors import ConfigError
-from federation.site_policy import append_approval
+from clients.site_policy import append_approval
 
 BURGLARY = "incidents/time:datum_registratie/incidentsoort=woninginbraak/count"   # a released series (police)
 STATS = [BURGLARY, "burglary_per_1000", "benefit_active_per_1000"]

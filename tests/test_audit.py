@@ -11,9 +11,9 @@ import yaml
 
 from dp_accounting import PrivacyLedger, Release, get_accountant, ledger_path
 from federation.config import configs_dir
-from federation.egress import Egress, EgressGuard, LogTampered
-from federation.egress.audit import format_audit, run_audit
-from federation.egress.log import GENESIS, record_hash
+from clients.egress import Egress, EgressGuard, LogTampered
+from clients.egress.audit import format_audit, run_audit
+from clients.egress.log import GENESIS, record_hash
 from federation.errors import PolicyRefusal
 
 BUNDLE = "c0de" * 16

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from federation.egress import Egress, EgressGuard, LogTampered
-from federation.egress.audit import format_audit, run_audit
-from federation.egress.signing import fingerprint, sign_head
+from clients.egress import Egress, EgressGuard, LogTampered
+from clients.egress.audit import format_audit, run_audit
+from clients.egress.signing import fingerprint, sign_head
 from federation.pki import create_node_keypair
 from tests.test_audit import BUNDLE, charge, lines, make_node, populate, rechain
 

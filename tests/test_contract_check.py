@@ -9,9 +9,9 @@ import yaml
 
 from federation.cli import main
 from federation.config import configs_dir
-from federation.contracts import schema
-from federation.contracts.reference import REFERENCE, render
-from federation.contracts.registry import OPS, get_op
+from clients.contracts import schema
+from clients.contracts.reference import REFERENCE, render
+from clients.contracts.registry import OPS, get_op
 from tests.contract_fixtures.small_city import contract as small_city
 
 PROJECT = sorted(p.stem for p in (configs_dir() / "contract").glob("*.yaml"))
@@ -126,7 +126,7 @@ def test_missing_file_is_one_message(tmp_path, capsys):
 
 def test_reference_is_up_to_date():
     assert REFERENCE.read_text(encoding="utf-8") == render(), (
-        "docs/contract-reference.md is out of date: run python -m federation.contracts.reference")
+        "docs/contract-reference.md is out of date: run python -m clients.contracts.reference")
 
 
 def test_reference_documents_every_key_and_every_op_parameter():

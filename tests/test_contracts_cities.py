@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from federation.contracts import build_features, load_contract
+from clients.contracts import build_features, load_contract
 from federation.dataset import block_schema
 from federation.errors import ContractError
 from tests.contract_fixtures.cities import WRITERS

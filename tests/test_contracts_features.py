@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.contracts import NodeFeatures, build_features, load_contract
+from clients.contracts import NodeFeatures, build_features, load_contract
 from federation.dataset import block_schema
 from federation.errors import ContractError
 from tests.contract_fixtures import A1, A2, A3, HeerlenFixture, write_csv

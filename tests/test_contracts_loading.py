@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from federation.config import configs_dir
-from federation.contracts import load_contract
+from clients.contracts import load_contract
 from federation.dataset import block_schema
 from federation.errors import ConfigError, ContractError
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from federation.cli import main
-from federation.contracts import build_features, load_contract, write_features
+from clients.contracts import build_features, load_contract, write_features
 from federation.dataset import read_node_features
 from federation.errors import ConfigError
 from tests.contract_fixtures import A3, HeerlenFixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from federation.contracts import build_features, load_contract
-from federation.contracts.reading import MAX_COLUMNS, MAX_LINE_BYTES
+from clients.contracts import build_features, load_contract
+from clients.contracts.reading import MAX_COLUMNS, MAX_LINE_BYTES
 from federation.errors import ContractError
 from tests.contract_fixtures import A1, HeerlenFixture
 from tests.contract_fixtures.cities import write_genk

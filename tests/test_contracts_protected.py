@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from federation.config import configs_dir
-from federation.contracts import build_features, load_contract
-from federation.contracts.protected import dutch_11_test, load_rules
+from clients.contracts import build_features, load_contract
+from clients.contracts.protected import dutch_11_test, load_rules
 from federation.errors import ContractError
 from tests.contract_fixtures import HeerlenFixture
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from federation.contracts.proxies import ProxyRule, describe, load_proxy_rule, proxy_correlations
-from federation.egress.audit import format_audit, run_audit
+from clients.contracts.proxies import ProxyRule, describe, load_proxy_rule, proxy_correlations
+from clients.egress.audit import format_audit, run_audit
 from tests.test_audit import make_node
 
 RULE = ProxyRule(min_abs_correlation=0.8, min_areas=10)

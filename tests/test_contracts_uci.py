@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from federation.config import APP_ROOT, configs_dir
-from federation.contracts import NodeFeatures, build_features, load_contract
-from federation.contracts.protected import load_rules
-from federation.contracts.reading import attribute_names
+from clients.contracts import NodeFeatures, build_features, load_contract
+from clients.contracts.protected import load_rules
+from clients.contracts.reading import attribute_names
 from federation.errors import ContractError
 
 UCI_DIR = APP_ROOT.parent / "shared" / "data" / "uci_communities_crime"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from federation.contracts import build_features, load_contract
+from clients.contracts import build_features, load_contract
 from federation.errors import ContractError
 from tests.contract_fixtures import A1, HeerlenFixture
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from federation.contracts import build_features, load_contract
-from federation.contracts import expr as E
+from clients.contracts import build_features, load_contract
+from clients.contracts import expr as E
 from federation.errors import ContractError
 from tests.contract_fixtures.small_city import AREAS, csv_text, write_small_city
 
@@ -76,8 +76,8 @@ def test_filter_conditions_combine_with_and(where, kept, tmp_path):
         with pytest.raises(ContractError, match="line 5 .* unknown area code '0101'"):
             build_features(load_contract(path), tmp_path)
         return
-    from federation.contracts.reading import read_raw
-    from federation.contracts.rowfilter import filter_rows
+    from clients.contracts.reading import read_raw
+    from clients.contracts.rowfilter import filter_rows
 
     spec = load_contract(path).tables["stats"]
     raw = filter_rows(read_raw(spec, tmp_path), spec)
@@ -223,7 +223,7 @@ def test_member_on_a_plain_file_is_refused(tmp_path):
 
 def test_zip_member_stream_is_closed(tmp_path):
     write_small_city(tmp_path, packing="zip")
-    from federation.contracts.reading import source_of
+    from clients.contracts.reading import source_of
 
     src = source_of(tmp_path / "raw/stats.zip", None)
     with src.open() as fh:

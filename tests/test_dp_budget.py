@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dp_accounting import BudgetCaps, PrivacyLedger, Release, check, get_accountant, ledger_path
+from dp_accounting import BudgetCaps, PrivacyLedger, Release, get_accountant, ledger_path
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_release_past_the_lifetime_cap_is_refused_naming_the_rule_and_nothing_is
         candidate = [release(1)]
         after = ledger.projected_epsilon(candidate, DELTA)
         caps = BudgetCaps(epsilon_per_year=None, epsilon_lifetime=(spent + after) / 2, delta=DELTA)
-        for attempt in (lambda: check(ledger, candidate, caps), lambda: ledger.charge(candidate, caps)):
+        for attempt in (lambda: ledger.check(candidate, caps), lambda: ledger.charge(candidate, caps)):
             with pytest.raises(BudgetExceeded) as refused:
                 attempt()
             message = str(refused.value)
@@ -58,7 +58,7 @@ def test_allowed_charge_records_and_returns_both_projections(tmp_path):
         candidate = [release(1)]
         expected = ledger.projected_epsilon(candidate, DELTA)
         caps = BudgetCaps(epsilon_per_year=expected * 1.01, epsilon_lifetime=expected * 2, delta=DELTA)
-        checked = check(ledger, candidate, caps)
+        checked = ledger.check(candidate, caps)
         assert len(ledger.history()) == 1  # check only reads
         charged = ledger.charge(candidate, caps)
         assert len(ledger.history()) == 2

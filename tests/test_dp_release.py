@@ -8,9 +8,9 @@ from scipy.stats import norm
 
 from clients.release import opendp_gaussian
 from dp_accounting import Release, get_accountant
-from federation.contracts.parsing import parse_privacy
-from federation.contracts.series import bound_pairs
-from federation.contracts.spec import ColumnSpec, TablePrivacy
+from clients.contracts.parsing import parse_privacy
+from clients.contracts.series import bound_pairs
+from clients.contracts.spec import ColumnSpec, TablePrivacy
 from federation.errors import ContractError
 
 
@@ -60,10 +60,10 @@ def test_public_unit_is_refused_for_a_table_with_a_person_column():
 
 def test_max_events_bounds_a_units_dated_records_and_lowers_the_sensitivity_it_justifies(tmp_path):
     """Benefit starts: a household adds at most `max_events` of them; the bound cuts the rest, is reported,
-    and the table's sensitivity follows the formula in federation.contracts.series."""
-    from federation.contracts import build_features, load_contract
-    from federation.contracts.series import _bound_events
-    from federation.synthetic.generator import generate
+    and the table's sensitivity follows the formula in clients.contracts.series."""
+    from clients.contracts import build_features, load_contract
+    from clients.contracts.series import _bound_events
+    from devtools.synthetic.generator import generate
 
     # The bound itself: unit 0 has four dated records (periods 0..3), two survive; unit 1 keeps its one.
     unit = np.array([0, 0, 0, 0, 1])
@@ -91,10 +91,10 @@ def test_emphasis_moves_noise_between_a_tables_series_and_the_sensitivity_still_
     record falls in (never less than any real record's), so the one charged Gaussian release keeps its
     guarantee: the ledger's epsilon is the target, whatever the split."""
     from clients.release import DpRelease
-    from federation.contracts import build_features, load_contract
-    from federation.contracts.builder import read_tables
-    from federation.contracts.series import _record_mask, max_hits, max_load
-    from federation.synthetic.generator import generate
+    from clients.contracts import build_features, load_contract
+    from clients.contracts.builder import read_tables
+    from clients.contracts.series import _record_mask, max_hits, max_load
+    from devtools.synthetic.generator import generate
 
     generate(out=tmp_path, cities=["heerlen"], seed=5, records=30_000, months=6)
     node = tmp_path / "buurtteams"
@@ -142,7 +142,7 @@ def test_emphasis_moves_noise_between_a_tables_series_and_the_sensitivity_still_
 
 
 def test_emphasis_must_be_a_positive_number():
-    from federation.contracts import load_contract
+    from clients.contracts import load_contract
 
     for bad in ("0", "-1", "'x'"):
         with pytest.raises(ContractError, match="emphasis"):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from federation.dataset import make_examples
-from federation.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
+from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.model import build_model
 from tests.test_model import BLOCKS, frames, spec
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
-from federation.egress import bytes_digest, payload_digest
+from clients.egress import bytes_digest, payload_digest
 
 
 def reply(weight: np.ndarray | None = None, loss: float = 0.25, token: bytes = b"\x01\x02", order: str = "amc") -> RecordDict:

@@ -11,9 +11,9 @@ import yaml
 
 from dp_accounting import PrivacyLedger, Release, get_accountant, ledger_path
 from federation.config import configs_dir
-from federation.egress import Egress, EgressGuard, LogTampered
+from clients.egress import Egress, EgressGuard, LogTampered
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
-from federation.site_policy import append_approval
+from clients.site_policy import append_approval
 
 BUNDLE = "c0de" * 16
 PAYLOAD = "ab" * 32
@@ -230,7 +230,7 @@ def _release_psi(node_dir: str, worker: int) -> None:
 
 
 def test_concurrent_processes_keep_one_unbroken_chain(tmp_path):
-    from federation.egress import EgressLog
+    from clients.egress import EgressLog
 
     node_dir = make_node(tmp_path)
     ctx = multiprocessing.get_context("fork")

@@ -12,8 +12,8 @@ import pytest
 from clients.admission import check_proposal, record_approval
 from federation.bundle import CODE_DIRS
 from federation.config import APP_ROOT
-from federation.engine import LocalEngine, NodeLaunch
-from federation.site_policy import load_site_policy
+from devtools.launcher import LocalEngine, NodeLaunch
+from clients.site_policy import load_site_policy
 from server.runs import EXIT_REFUSED, propose, start, wait
 from tests.federation_fixtures import city_nodes
 from tests.test_engine_horizontal import processes_mentioning

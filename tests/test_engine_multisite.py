@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clients.service import CA_FILE
-from federation.engine import engine_env, free_port
+from federation.processes import engine_env, free_port
 from federation.pki import create_node_keypair
 from federation.processes import Supervisor
 from tests.federation_fixtures import city_nodes

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from federation.engine import LocalEngine, NodeLaunch
+from devtools.launcher import LocalEngine, NodeLaunch
 from federation.pki import create_node_keypair
 from tests.federation_fixtures import write_policy
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clients.service import CA_FILE
-from federation.engine import engine_env, free_port
+from federation.processes import engine_env, free_port
 from federation.pki import create_node_keypair
 from tests.federation_fixtures import city_nodes
 from tests.test_engine_horizontal import processes_mentioning

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from federation.cli import main
-from federation.synthetic.generator import generate
+from devtools.synthetic.generator import generate
 from tests.test_engine_horizontal import processes_mentioning
 
 pytestmark = pytest.mark.engine

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from federation.config import configs_dir
-from federation.contracts import build_features, load_contract
+from clients.contracts import build_features, load_contract
 from federation.errors import PulseTwinError
 from federation.proposal import RunProposal
 from tests.contract_fixtures import A1, A2, A3, HeerlenFixture

@@ -7,7 +7,7 @@ import pytest
 from clients.app import app as client_app
 from dp_accounting import PrivacyLedger, ledger_path
 from server.app import run
-from server.inprocess_grid import InProcessGrid
+from devtools.inprocess_grid import InProcessGrid
 from tests.federation_fixtures import city_nodes, write_policy
 
 OVERRIDES = "federation=cities local.rounds=3 local.batch_size=16 dp.target_epsilon=3 node_wait_s=5"
@@ -74,7 +74,7 @@ def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tm
     update re-sent, at no charge."""
     from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
-    from federation.egress import payload_digest
+    from clients.egress import payload_digest
     from federation.messages import DPSettings, TaskSettings, to_config
     from federation.model import build_model
 

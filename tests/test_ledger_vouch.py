@@ -13,10 +13,10 @@ import pytest
 
 from dp_accounting import PrivacyLedger, get_accountant, ledger_path
 from federation.cli import main as cli_main
-from federation.egress import EgressGuard, LogTampered
-from federation.egress.audit import run_audit
-from federation.egress.recover import recover_ledger
-from federation.egress.vouch import LedgerMismatch
+from clients.egress import EgressGuard, LogTampered
+from clients.egress.audit import run_audit
+from clients.egress.recover import recover_ledger
+from clients.egress.vouch import LedgerMismatch
 from tests.test_egress_guard import dp_update, ledger_history, log_records, make_node, release
 
 LOG = Path("state") / "egress.jsonl"
@@ -44,7 +44,7 @@ def sql(node: Path, *statements: str) -> None:
 
 def rewrite_log(node: Path, edit: Callable[[list[dict]], list[dict]], rechain: bool) -> None:
     """Edit the log's records; with `rechain`, recompute every hash and the head as a careful forger would."""
-    from federation.egress.log import GENESIS, record_hash
+    from clients.egress.log import GENESIS, record_hash
 
     records = edit(log_records(node))
     if rechain:
@@ -150,7 +150,7 @@ def test_recovery_of_an_agreeing_ledger_changes_nothing_and_keeps_the_old_one(tm
 
 
 def test_every_record_states_the_ledger_digest_after_it(tmp_path: Path):
-    from federation.egress.vouch import plain_release, running_digests
+    from clients.egress.vouch import plain_release, running_digests
 
     node = charged_node(tmp_path)
     digests = running_digests([plain_release(r) for r in ledger_history(node)])

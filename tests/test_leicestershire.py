@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks.leicestershire import CRIMES_FILE, LABEL_PARTNER, PARTNERS, SOURCE_DIR, prepare
 from federation.config import configs_dir
-from federation.contracts import build_features, load_contract
+from clients.contracts import build_features, load_contract
 from federation.dataset import block_schema
 
 PREPARE_BUDGET_S = 60.0

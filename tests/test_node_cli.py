@@ -11,8 +11,8 @@ import yaml
 import federation.cli
 from dp_accounting import Release
 from federation.config import configs_dir
-from federation.egress import Egress, EgressGuard
-from federation.site_policy import append_approval, load_site_policy
+from clients.egress import Egress, EgressGuard
+from clients.site_policy import append_approval, load_site_policy
 
 BUNDLE = "c0de" * 16
 

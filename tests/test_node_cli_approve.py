@@ -12,12 +12,12 @@ import pytest
 
 import federation.cli
 from federation.bundle import bundle_files, code_hash
-from federation.contracts import build_features, load_contract
-from federation.contracts.output import write_features
-from federation.egress import Egress, EgressGuard
+from clients.contracts import build_features, load_contract
+from clients.contracts.output import write_features
+from clients.egress import Egress, EgressGuard
 from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import PrivacyPlan, RunProposal
-from federation.site_policy import read_approvals
+from clients.site_policy import read_approvals
 from tests.contract_fixtures import HeerlenFixture
 
 PYPROJECT = """\

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from federation.cli import main
-from federation.contracts import build_features, load_contract
+from clients.contracts import build_features, load_contract
 from tests.contract_fixtures.small_city import AREAS, PREFIX, csv_text, write_register, write_small_city
 
 

@@ -3,7 +3,7 @@ audit in the gate, and the ranked table where no boundaries ship (in-process run
 from clients.app import app as client_app
 from federation.cli import main
 from server.app import run
-from server.inprocess_grid import InProcessGrid
+from devtools.inprocess_grid import InProcessGrid
 from tests.federation_fixtures import city_nodes
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from federation.config import configs_dir
 from federation.errors import ConfigError, PolicyRefusal
-from federation.site_policy import (
+from clients.site_policy import (
     RuleRefusal,
     append_approval,
     load_site_policy,

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 from scipy.stats import poisson
 
-from federation.synthetic import generate
-from federation.synthetic.generator import DEFAULT_CBS
+from devtools.synthetic import generate
+from devtools.synthetic.generator import DEFAULT_CBS
 
 CATEGORIES = {
     "woninginbraak": "Criminaliteit_Totaal_diefstal_uit_woning_schuur_ed",

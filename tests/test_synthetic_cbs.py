@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from federation.synthetic.cbs import load_heerlen
-from federation.synthetic.generator import DEFAULT_CBS
+from server.report.cbs import load_heerlen
+from devtools.synthetic.generator import DEFAULT_CBS
 
 YEARS = [2016, 2017, 2018, 2019, 2020, 2021]
 INCOME = "Inkomen_Inkomen_van_personen_Gemiddeld_inkomen_per_inwoner"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from federation.synthetic import generate
+from devtools.synthetic import generate
 
 CITIES = ["heerlen", "genk", "sant_boi", "piraeus"]
 

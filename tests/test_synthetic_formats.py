@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from federation.errors import ConfigError
-from federation.synthetic import generate
-from federation.synthetic.generator import DEFAULT_PROFILES
+from devtools.synthetic import generate
+from devtools.synthetic.generator import DEFAULT_PROFILES
 
 SCORES_NL = ["score_woningvoorraad", "score_fysieke_omgeving", "score_voorzieningen", "score_sociale_samenhang",
              "score_overlast_onveiligheid"]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from federation.errors import ConfigError
-from federation.synthetic.areas import ATTRIBUTES, AreaSet
-from federation.synthetic.intensity import per_area_year, per_city
-from federation.synthetic.latent import DIMENSIONS, simulate
+from devtools.synthetic.areas import ATTRIBUTES, AreaSet
+from devtools.synthetic.intensity import per_area_year, per_city
+from devtools.synthetic.latent import DIMENSIONS, simulate
 
 
 def _areas(count: int = 60) -> AreaSet:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from federation.synthetic import generate
+from devtools.synthetic import generate
 
 DOMAINS = ("schulden", "wonen", "opvoeding", "psychisch", "huiselijk_geweld", "jeugd")
 

@@ -9,9 +9,9 @@ import pytest
 from clients.app import app as client_app
 from dp_accounting import PrivacyLedger, ledger_path
 from federation.cli import main
-from federation.synthetic.generator import generate
+from devtools.synthetic.generator import generate
 from server.app import run
-from server.inprocess_grid import InProcessGrid
+from devtools.inprocess_grid import InProcessGrid
 from tests.federation_fixtures import write_policy
 
 PARTNERS = ("police", "municipality", "buurtteams")

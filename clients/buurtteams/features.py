@@ -6,10 +6,10 @@ Contracts name it `open_cases_by_domain`; Sant Boi's social-services files use i
 """
 from __future__ import annotations
 
-from federation.contracts.ops import PER_1000, TABLE, ColumnUse, Op, Param
-from federation.contracts.placement import interval_segments
-from federation.contracts.series import Series
-from federation.contracts.spec import TIME_TYPES
+from clients.contracts.ops import PER_1000, TABLE, ColumnUse, Op, Param
+from clients.contracts.placement import interval_segments
+from clients.contracts.series import Series
+from clients.contracts.spec import TIME_TYPES
 
 
 class OpenCasesByDomain(Op):

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from federation.contracts.ops import TABLE, ColumnUse, Op, Param, check_clipped, mean_of
-from federation.contracts.placement import event_segments
-from federation.contracts.series import Series, placement_of
-from federation.contracts.spec import NUMERIC_TYPES, TIME_TYPES
+from clients.contracts.ops import TABLE, ColumnUse, Op, Param, check_clipped, mean_of
+from clients.contracts.placement import event_segments
+from clients.contracts.series import Series, placement_of
+from clients.contracts.spec import NUMERIC_TYPES, TIME_TYPES
 
 
 class Liveability(Op):

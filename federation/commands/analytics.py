@@ -147,7 +147,7 @@ def _check_args(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
 
 def _stat_of(name: str, contract: Any) -> Stat | None:
     """`name` as this contract holds it (a feature or a series key), None if it holds no such thing."""
-    from federation.contracts.registry import get_op
+    from clients.contracts.registry import get_op
 
     for feature in contract.features():
         if feature.name != name:
@@ -181,7 +181,7 @@ def _private(name: str, contract: Any, table: str) -> None:
 
 
 def _plans(args: argparse.Namespace) -> list[NodePlan]:
-    from federation.contracts import load_contract
+    from clients.contracts import load_contract
 
     plans = []
     found: set[str] = set()
@@ -193,7 +193,7 @@ def _plans(args: argparse.Namespace) -> list[NodePlan]:
     missing = [name for name in dict.fromkeys(args.stats) if name not in found]
     if missing:
         shown = ", ".join(node_dir.name for node_dir in args.node_dirs)
-        from federation.contracts.registry import get_op
+        from clients.contracts.registry import get_op
 
         names = [f.name for plan in plans for f in plan.contract.features()
                  if get_op(f.op).series(f.params, plan.contract) is not None]
@@ -219,8 +219,8 @@ def _build(plan: NodePlan, args: argparse.Namespace, run_id: str, by: str, first
     import numpy as np
 
     from clients.release import DpRelease
-    from federation.contracts import build_features
-    from federation.site_policy import load_site_policy
+    from clients.contracts import build_features
+    from clients.site_policy import load_site_policy
 
     policy = load_site_policy(plan.node_dir)
     plan.name, plan.accountant = policy.partner, policy.privacy.accountant
@@ -312,7 +312,7 @@ def _register_columns(plan: NodePlan) -> dict[str, dict[str, str]]:
 def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> None:
     """Pass the payload through the node's egress guard (which charges and logs it), then keep the release."""
     from clients.release import RELEASES_DIR
-    from federation.egress import MESSAGE_KINDS, Egress, EgressGuard, bytes_digest
+    from clients.egress import MESSAGE_KINDS, Egress, EgressGuard, bytes_digest
 
     rel = plan.release
     sha, nbytes = bytes_digest(plan.payload)

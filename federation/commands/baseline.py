@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from federation.config import compose
     from federation.dataset import LabelSpec, make_examples, read_node_features, smooth_blocks
     from federation.task import TrainConfig
-    from server.yardstick import model_spec, run_yardstick
+    from devtools.yardstick import model_spec, run_yardstick
 
     cfg = compose("config", args.overrides)
     fed = cfg.federation

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:   # the contracts package pulls in pandas: not for `pulse-twin --help`
-    from federation.contracts.spec import Contract
+    from clients.contracts.spec import Contract
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def summary(contract: Contract) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from federation.contracts import load_contract
+    from clients.contracts import load_contract
 
     contract = load_contract(args.file, overrides=args.override)
     print(f"ok: {contract.path}")
@@ -72,7 +72,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_reference(args: argparse.Namespace) -> int:
-    from federation.contracts.reference import render
+    from clients.contracts.reference import render
 
     text = render()
     if args.out is None:

@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from federation.contracts import build_features, load_contract, write_features
-    from federation.contracts.proxies import describe
+    from clients.contracts import build_features, load_contract, write_features
+    from clients.contracts.proxies import describe
 
     contract = load_contract(args.contract, overrides=args.override)
     features = build_features(contract, node_dir=args.node_dir)

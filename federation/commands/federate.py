@@ -5,10 +5,10 @@ import argparse
 import time
 from pathlib import Path
 
-from federation.engine import LocalEngine, NodeLaunch
+from devtools.launcher import LocalEngine, NodeLaunch
 from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import RunProposal
-from federation.site_policy import load_site_policy
+from clients.site_policy import load_site_policy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

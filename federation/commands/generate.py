@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from federation.errors import ConfigError
-from federation.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS
+from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS
 
 
 def _cities(text: str) -> list[str]:
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"total rows over all written tables, within about 10%% (default: {DEFAULT_RECORDS}; up to 10^7). "
                         "Crime stays at CBS rates; the survey and public-space reports absorb the volume")
     p.add_argument("--cities", type=_cities, default=list(DEFAULT_CITIES), metavar="A,B",
-                   help=f"comma-separated cities, each a profile in configs/synthetic/ "
+                   help=f"comma-separated cities, each a profile in devtools/synthetic/profiles/ "
                         f"(default: {','.join(DEFAULT_CITIES)})")
     p.add_argument("--start", default="2019-01", metavar="YYYY-MM", help="first month (default: 2019-01)")
     p.add_argument("--months", type=int, default=24, help="number of months (default: 24)")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--records: {args.records} is outside 1..20,000,000")
     began = time.perf_counter()
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    from federation.synthetic.generator import generate
+    from devtools.synthetic.generator import generate
 
     summary = generate(out=args.out, cities=args.cities, seed=args.seed, records=args.records, start=args.start,
                        months=args.months, cbs_path=args.cbs, profiles=args.profiles, progress=say)

@@ -17,7 +17,7 @@ from pathlib import Path
 from federation.config import configs_dir
 from federation.errors import ConfigError
 from federation.pki import create_node_keypair
-from federation.site_policy import (
+from clients.site_policy import (
     POLICY_FILE,
     SitePolicy,
     load_site_policy,
@@ -254,7 +254,6 @@ def describe_mechanism(proposal) -> str:
 def run_approve(args: argparse.Namespace) -> int:
     from clients.admission import check_proposal, record_approval
     from dp_accounting import PrivacyLedger, ledger_path
-    from dp_accounting.budget import check
 
     from federation.proposal import RunProposal
 
@@ -278,7 +277,7 @@ def run_approve(args: argparse.Namespace) -> int:
     candidates = proposal.planned_releases()
     with PrivacyLedger(ledger_path(node_dir)) as ledger:
         spent = ledger.epsilon(caps.delta, accountant=caps.accountant)
-        projection = check(ledger, candidates, policy.budget_caps())
+        projection = ledger.check(candidates, policy.budget_caps())
     print(f"This node has spent epsilon {spent:.4g} over its life (delta {caps.delta:g}, {caps.accountant}).")
     print(f"After this run it would reach epsilon {projection.epsilon_lifetime:.4g} over its life "
           f"(cap {caps.epsilon_lifetime:g}) and {projection.epsilon_year:.4g} over the last 365 days "
@@ -318,7 +317,7 @@ def _user() -> str:
 
 def run_start(args: argparse.Namespace) -> int:
     from clients.service import NodeStart, run_node
-    from federation.engine import parse_address
+    from federation.processes import parse_address
 
     parse_address(args.superlink, "--superlink")
     if args.insecure:
@@ -331,7 +330,7 @@ def run_start(args: argparse.Namespace) -> int:
 # node audit
 
 def run_audit_command(args: argparse.Namespace) -> int:
-    from federation.egress.audit import format_audit, run_audit
+    from clients.egress.audit import format_audit, run_audit
 
     report = run_audit(args.node_dir, run=args.run, public_key=args.public_key, resign=args.resign)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_audit(report))
@@ -341,7 +340,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
 # node recover-ledger
 
 def run_recover_ledger(args: argparse.Namespace) -> int:
-    from federation.egress.recover import recover_ledger
+    from clients.egress.recover import recover_ledger
 
     if not args.yes and not _confirm(f"Rebuild the privacy ledger of {args.node_dir} from its egress log? [y/N] "):
         print("nothing changed")

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from federation.contracts import load_contract
-    from federation.contracts.splitting import split
+    from clients.contracts import load_contract
+    from clients.contracts.splitting import split
 
     path = Path(args.contract)
     if not path.is_file():

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from federation.errors import ConfigError
-from federation.site_policy import load_site_policy, policy_path
+from clients.site_policy import load_site_policy, policy_path
 
 
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if caps is None and (args.cap_year is not None or args.cap_life is not None):
         caps = BudgetCaps(epsilon_per_year=args.cap_year, epsilon_lifetime=args.cap_life, delta=delta,
                           accountant=accountant)
-    from federation.contracts.manifest import MANIFEST, read_manifest
+    from clients.contracts.manifest import MANIFEST, read_manifest
 
     manifest_file = args.manifest or node_dir / MANIFEST
     manifest = read_manifest(manifest_file, required=args.manifest is not None)

@@ -15,7 +15,8 @@ from server.report.card import model_card
 from server.report.drivers import drivers_per_area
 from server.report.fairness import FairnessAudit, audit, cbs_statistics, group_labels
 from server.report.gate import Check, failures, gate_checks
-from server.report.inputs import RunOutputs, read_run
+from server.report.inputs import RunOutputs
+from server.report.reading import read_run
 from server.report.intervals import Intervals, conformal_intervals
 from server.report.mia import MembershipAudit, membership_audit
 from server.report.receipt import Receipt, receipts

@@ -51,7 +51,7 @@ class FairnessAudit:
 
 def cbs_statistics(settings: Mapping[str, Any]) -> pd.DataFrame:
     """The audit attributes per area code from the CBS file (one year), via the project's CBS reader."""
-    from federation.synthetic.cbs import load_heerlen
+    from server.report.cbs import load_heerlen
 
     path = Path(str(settings["cbs_path"]))
     path = path if path.is_absolute() else (APP_ROOT / path).resolve()

@@ -7,6 +7,8 @@ drivers on hover or click. It also counts the areas it has drawn (`data-drawn` o
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import json
 import math
@@ -16,7 +18,9 @@ import numpy as np
 
 from server.report import figures
 from server.report.areas import CREDIT, svg_paths
-from server.report.build import Report
+
+if TYPE_CHECKING:  # the report is built by build.py, which renders it here
+    from server.report.build import Report
 
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 

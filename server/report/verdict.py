@@ -13,7 +13,7 @@ from pathlib import Path
 
 from federation.task import r2_mae
 from server.report.inputs import ReportInputError, RunOutputs
-from server.yardstick import YardstickResult
+from server.report.yardstick_result import YardstickResult
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,48 @@
+"""Loading a data contract: Hydra compose (so command-line overrides work), parse, check.
+
+`load_contract("police")` reads `configs/contract/police.yaml`; a path to a YAML file works too (a
+transfer city may keep its contract next to its data). Overrides are Hydra's: `min_population=200`,
+`periods.start=2019-06`, `+key=value` to add a key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from federation.config import compose, configs_dir, to_container
+from clients.contracts.checks import check_contract
+from clients.contracts.parsing import parse_contract
+from clients.contracts.spec import Contract
+from federation.errors import ConfigError
+
+CONTRACT_GROUP = "contract"
+
+
+def _is_path(ref: str | Path) -> bool:
+    text = str(ref)
+    return isinstance(ref, Path) or text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text
+
+
+def _display(path: Path) -> Path:
+    """`configs/contract/x.yaml` for the project's own contracts, the given path otherwise."""
+    try:
+        return path.relative_to(configs_dir().parent)
+    except ValueError:
+        return path
+
+
+def load_contract(contract: str | Path, overrides: Sequence[str] = ()) -> Contract:
+    """The checked contract `contract` (a name in configs/contract/ or a path) with Hydra-style overrides."""
+    if _is_path(contract):
+        path = Path(contract).resolve()
+        if not path.is_file():
+            raise ConfigError(f"{contract}: contract file not found")
+        cfg = compose(path.stem, overrides, group=str(path.parent))  # absolute group: that directory
+        shown = Path(contract)
+    else:
+        cfg = compose(str(contract), overrides, group=CONTRACT_GROUP)
+        shown = _display(configs_dir() / CONTRACT_GROUP / f"{contract}.yaml")
+    data = to_container(cfg)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: a contract must be a mapping")
+    return check_contract(parse_contract(data, shown, default_name=Path(str(contract)).stem))

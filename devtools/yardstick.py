@@ -1,0 +1,89 @@
+"""The yardstick: the pooled non-private model and each partner's local-only model, on held-out areas.
+
+The pooled model sees every block of every partner in one place: the upper bound that nobody may run
+in production. Federated modes are measured against it. Areas are split into folds; each fold's areas
+are predicted by models trained on the other folds, and R² and MAE are computed over all held-out
+predictions together (steadier than one small test split of ~50 areas).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from federation.dataset import Examples, LabelSpec, area_folds, block_widths
+from federation.model import ModelSpec, build_model
+from federation.task import TrainConfig, fit, predict, r2_mae
+from server.report.yardstick_result import YardstickResult
+
+
+def cross_validated(
+    ex: Examples,
+    blocks: Sequence[str],
+    model: ModelSpec,
+    train_cfg: TrainConfig,
+    label: LabelSpec,
+    folds: Mapping[str, int],
+    seed: int,
+    y_eval: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored).
+
+    Trained on `ex.y`; scored against `y_eval` (aligned with `ex`, e.g. the exact label where `ex.y` is a
+    DP release of it), or `ex.y` itself."""
+    keep = np.ones(len(ex), bool) if y_eval is None else ~np.isnan(y_eval)
+    truth = ex.y if y_eval is None else y_eval
+    ex = ex.subset(keep)
+    truth = truth[keep]
+    sub = ex.only_blocks(blocks)
+    truth = truth[ex.present[:, [i for i, b in enumerate(ex.blocks) if b in blocks]].any(axis=1)]
+    fold_of = sub.keys["area_code"].map(folds).to_numpy()
+    pred = np.full(len(sub), np.nan, np.float32)
+    for k in sorted(set(folds.values())):
+        test = fold_of == k
+        if not test.any() or test.all():
+            continue
+        spec = model.only(blocks)
+        net, _ = fit(lambda: build_model(spec, seed=seed + k), sub.subset(~test),
+                     replace(train_cfg, seed=seed + k))
+        pred[test] = predict(net, sub.subset(test))
+    scored = ~np.isnan(pred)
+    frame = sub.keys[scored].reset_index(drop=True)
+    frame["y"] = label.unscale(truth[scored])
+    frame["pred"] = label.unscale(pred[scored])
+    return frame
+
+
+def run_yardstick(
+    federation: str,
+    ex: Examples,
+    groups: Mapping[str, Sequence[str]],
+    model: ModelSpec,
+    train_cfg: TrainConfig,
+    label: LabelSpec,
+    n_folds: int,
+    seed: int,
+    progress=print,
+) -> YardstickResult:
+    """Pooled model on every block, then one local-only model per group of blocks (a partner)."""
+    folds = area_folds(ex.keys["area_code"], n_folds, seed)
+    result = YardstickResult(federation, protocol={
+        "split": f"{n_folds}-fold cross-validation over areas (held-out areas)",
+        "areas": len(folds), "rows": len(ex), "seed": seed,
+        "label": {"center": label.center, "scale": label.scale, "shift_periods": label.shift},
+        "train": train_cfg.__dict__, "model": {"embed_dim": model.embed_dim, "hidden": model.hidden},
+    })
+    jobs = {"pooled (all blocks, non-private)": list(ex.blocks)}
+    jobs.update({f"{name} alone ({', '.join(b)})": list(b) for name, b in groups.items()})
+    for i, (name, blocks) in enumerate(jobs.items(), 1):
+        progress(f"[{i}/{len(jobs)}] {name}: {n_folds} folds ...")
+        frame = cross_validated(ex, blocks, model, train_cfg, label, folds, seed)
+        result.predictions[name] = frame
+        result.models[name] = r2_mae(frame["y"].to_numpy(), frame["pred"].to_numpy())
+    return result
+
+
+def model_spec(blocks: Sequence[str], sizes: Mapping[str, int]) -> ModelSpec:
+    return ModelSpec.from_widths(block_widths(blocks), **{k: int(v) for k, v in sizes.items()})
