@@ -116,7 +116,8 @@ TOP = Section("(top level)", "The contract file itself: one node's raw tables an
                                      "without a register `path`.", default=100),
     Key("tables", "mapping", "The raw tables, by name (see `tables.<name>`).", required=True),
     Key("blocks", "mapping", "Feature blocks: `{block: {feature: {op: ..., params}}}`; each block produces "
-                             "exactly the features of configs/block/<block>.yaml."),
+                             "exactly the features of its block schema: configs/block/<block>.yaml, or the "
+                             "node's own blocks/<block>.yaml next to the contract (see `block schema`)."),
     Key("label", "mapping", "The label, one feature `{op: ..., params}`."),
     Key("partition", "mapping", "How areas split into sub-federations (see `partition`)."),
 ), example="""\
@@ -254,8 +255,35 @@ FEATURE = Section("blocks.<block>.<feature> and label", "One output value per ar
         "target epsilon.", default=1.0),
 ), example="blocks:\n  context:\n    log_population: {op: area_value, table: register, column: population, apply: log}")
 
+BLOCK = Section("block schema", (
+    "A block's features in the model's input order and their public scaling, one YAML file per block: the "
+    "project's in configs/block/<block>.yaml, or a node's own in blocks/<block>.yaml next to its contract (in "
+    "the node directory, where `pulse-twin node init` puts contract.yaml). A node-local block may not reuse a "
+    "project block's name. The node's approval covers it: the hash of every block schema a horizontal run uses "
+    "is in the run's proposal, so a node whose local block changed after approval refuses the run until its "
+    "proposal is approved again. Nodes whose blocks differ train together: a node without a block trains with "
+    "it masked. The coordinator reads each node-local block from the node directory the federation config "
+    "names (its values are public constants, never fitted on rows)."), (
+    Key("name", "text", "The block's name: the file name without .yaml (letters, digits and `_`).", required=True),
+    Key("features", "mapping", "The features, in input order: `{feature: {transform, center, scale}}` (see "
+                               "`block schema features.<feature>`).", required=True),
+), example="""\
+# blocks/la_housing.yaml in the node directory, next to contract.yaml
+name: la_housing
+features:
+  share_owner_occupied: {transform: identity, center: 0.6, scale: 0.15}
+  overcrowded_per_1000:  {transform: log1p, center: 3.0, scale: 1.0}""")
+
+BLOCK_FEATURE = Section("block schema features.<feature>", (
+    "How one feature is scaled for the model: (transform(value) - center) / scale, with public constants "
+    "(center and scale in transformed units)."), (
+    Key("transform", "text", "Applied first.", default="identity", choices=("identity", "log1p")),
+    Key("center", "number", "Subtracted after the transform.", default=0.0),
+    Key("scale", "number", "Divides after centring; must be > 0.", default=1.0),
+), example="overcrowded_per_1000: {transform: log1p, center: 3.0, scale: 1.0}")
+
 SECTIONS: tuple[Section, ...] = (TOP, AREA_REGISTER, PRIVACY_UNIT, PERIODS_MONTH, PERIODS_FIXED, PARTITION,
-                                 TABLE, WHERE, PRIVACY, COLUMN, FEATURE)
+                                 TABLE, WHERE, PRIVACY, COLUMN, FEATURE, BLOCK, BLOCK_FEATURE)
 
 COLUMN_TYPE_DOCS: dict[str, str] = {
     "string": "free text",
