@@ -16,8 +16,8 @@ import pandas as pd
 from flwr.app import Context, Message, RecordDict
 
 from dp_accounting import Release
-from federation.bundle import running_code_hash
 from federation.blocks import BlockSchema, local_blocks
+from federation.bundle import running_code_hash
 from federation.dataset import Examples, area_folds, make_examples
 from federation.egress import Egress, EgressGuard, payload_digest
 from federation.errors import ConfigError, PolicyRefusal
