@@ -151,8 +151,12 @@ def federation_local_blocks(fed: Mapping[str, Any]) -> dict[str, BlockSchema]:
     then mean the same, or the model's inputs would differ between nodes.
     """
     wanted = [b for b in fed.get("blocks") or () if project_block(str(b)) is None]
+    if not wanted:
+        return {}
     found: dict[str, BlockSchema] = {}
     for spec in (fed.get("nodes") or {}).values():
+        if not isinstance(spec, Mapping) or not spec.get("node_dir"):
+            continue
         for name, schema in local_blocks(Path(str(spec["node_dir"]))).items():
             if name not in wanted:
                 continue
