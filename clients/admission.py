@@ -9,11 +9,13 @@ configuration and the message as the SuperNode received them. A run is admitted 
 - the code hash of the bundle the SuperLink shipped, computed here from its bytes, is the approved one,
   and is the code this node has installed (the node runs its own copy, never the shipped one);
 - the approved proposal still passes the site policy as it is now (run kind, delta, unit, noise,
-  sample rate, rounds);
+  sample rate, rounds), and every block schema it names that this node declares itself (`blocks/` in the
+  node directory) still has the approved hash: a node-local block edited after approval needs a new one;
 
 and a message only when every privacy parameter it carries (run name and kind, epsilon, delta, rounds,
 batch size, local epochs, loss noise) is the approved one, with those the node's handler would otherwise
-default present. Anything else is refused naming the rule, before anything leaves: PSI included.
+default present, and the blocks and block schemas it names are the approved ones. Anything else is
+refused naming the rule, before anything leaves: PSI included.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from federation.blocks import local_blocks, schemas_from_json
 from federation.bundle import fab_code_hash, running_code_hash
 from clients.contracts.manifest import MANIFEST, read_manifest
 from federation.errors import ConfigError, PolicyRefusal
@@ -75,6 +78,18 @@ def check_proposal(policy: SitePolicy, proposal: RunProposal, node_dir: Path) ->
     if p.sample_rate < 1.0:   # sample rate 1 claims no amplification (one release per table), as the guard says
         policy.check_sample_rate(p.sample_rate)
     policy.check_rounds(p.rounds)
+    check_local_blocks(proposal, node_dir)
+
+
+def check_local_blocks(proposal: RunProposal, node_dir: Path) -> None:
+    """Each of this node's own block schemas that the proposal names has the hash the proposal states."""
+    for name, schema in local_blocks(node_dir).items():
+        approved = proposal.block_schemas.get(name)
+        if approved is not None and approved != schema.sha256:
+            raise RuleRefusal("block_schemas", f"this node's block '{name}' ({schema.source}) has hash "
+                              f"{schema.sha256[:12]}..., but run '{proposal.run_name}' was proposed and approved "
+                              f"with {approved[:12]}...: the block changed since; the run needs a new proposal "
+                              "and its approval (`pulse-twin node approve`)", where=WHERE)
 
 
 def record_approval(node_dir: Path, proposal: RunProposal, policy: SitePolicy, by: str,
@@ -155,11 +170,31 @@ def admit_message(proposal: RunProposal, message_type: str, config: Mapping[str,
             raise RuleRefusal(field, f"the '{message_type}' message asks {key} = {config[key]!r}, but the "
                               f"approved proposal says {approved[field]!r}: a run with other privacy "
                               "parameters needs its own approval", where=WHERE)
+    _check_blocks(proposal, message_type, config)
     if "server-round" in config:
         rnd = config["server-round"]
         if isinstance(rnd, bool) or not isinstance(rnd, int) or not 1 <= rnd <= proposal.privacy.rounds:
             raise RuleRefusal("rounds", f"round {rnd!r} is not one of the approved {proposal.privacy.rounds} "
                               "rounds", where=WHERE)
+
+
+def _check_blocks(proposal: RunProposal, message_type: str, config: Mapping[str, Any]) -> None:
+    """A training message names only approved blocks, and carries their schemas with the approved hashes."""
+    if message_type != "train":
+        return
+    named = [b for b in str(config.get("blocks", "")).split(",") if b]
+    for name in named:
+        if name not in proposal.block_schemas:
+            raise RuleRefusal("block_schemas", f"the 'train' message names block '{name}', which the approved "
+                              f"proposal does not ({', '.join(proposal.block_schemas) or 'none'})", where=WHERE)
+    try:
+        sent = schemas_from_json(str(config.get("block-schemas", "") or ""), "the 'train' message's block-schemas")
+    except ConfigError as err:
+        raise RuleRefusal("block_schemas", str(err), where=WHERE) from None
+    for name, schema in sent.items():
+        if proposal.block_schemas.get(name) != schema.sha256:
+            raise RuleRefusal("block_schemas", f"the 'train' message carries a schema of block '{name}' with hash "
+                              f"{schema.sha256[:12]}..., not the approved one", where=WHERE)
 
 
 def _same(given: Any, approved: Any) -> bool:

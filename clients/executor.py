@@ -56,9 +56,8 @@ class Executor:
 
     def serve(self) -> None:
         """Claim and answer tasks until `stop` is set."""
-        from clients.app import app  # the node's installed ClientApp, imported once
+        import clients.app  # noqa: F401 (the node's installed ClientApp, imported once, before any task)
 
-        self.app = app
         logging.getLogger("flwr").setLevel(logging.WARNING)
         claims = self._client([RuntimeVersionHttpInterceptor(component_name="SuperExec"),
                                SuperExecAuthHttpInterceptor(master_secret=self.secret,
@@ -108,7 +107,7 @@ class Executor:
 
     def answer(self, message: Message, context: Context, fab_hash: str, fab: bytes) -> Message:
         """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer."""
-        from clients.app import log_error_reply
+        from clients.app import app, log_error_reply
 
         config = message.content.config_records.get("config", {}) if message.has_content() else {}
         try:
@@ -126,7 +125,7 @@ class Executor:
             self.say(f"run {context.run_id} '{proposal.run_name}': admitted (approved proposal "
                      f"{proposal.sha256()[:12]}..., bundle {proposal.bundle_hash[:12]}...)")
         try:
-            return self.app(message=message, context=context)
+            return app(message=message, context=context)
         except Exception as err:  # a bug in a handler: an error reply, logged like every reply
             reason = f"{type(err).__name__}: {err}"
             self.say(f"run {context.run_id}: {message.metadata.message_type} failed: {reason}")

@@ -16,10 +16,11 @@ import pandas as pd
 from flwr.app import Context, Message, RecordDict
 
 from dp_accounting import Release
+from federation.blocks import BlockSchema, local_blocks
 from federation.bundle import running_code_hash
 from federation.dataset import Examples, area_folds, make_examples
 from clients.egress import Egress, EgressGuard, payload_digest
-from federation.errors import ConfigError
+from federation.errors import ConfigError, PolicyRefusal
 from federation.messages import TaskSettings
 
 
@@ -87,6 +88,19 @@ class Node:
         path = self._feature_file("label")
         return None if path is None else pd.read_parquet(path)
 
+    def schemas(self, task: TaskSettings) -> dict[str, BlockSchema]:
+        """The node-local block schemas of the run: the node's own (`<node dir>/blocks/`) for the blocks it
+        declares, the run's for blocks only other nodes hold. A run whose schema of one of this node's own
+        blocks differs from the node's file is refused: the node's features would mean something else."""
+        mine = local_blocks(self.node_dir)
+        run = task.local_schemas()
+        for name in task.blocks:
+            if name in mine and name in run and run[name].sha256 != mine[name].sha256:
+                raise PolicyRefusal(f"rule 'block_schemas': the run's schema of block '{name}' is not this node's "
+                                    f"{mine[name].source} (hash {run[name].sha256[:12]}... vs "
+                                    f"{mine[name].sha256[:12]}...); the node's approval covers its own file")
+        return {**run, **{n: s for n, s in mine.items() if n in task.blocks}}
+
     def training_examples(self, task: TaskSettings) -> Examples:
         """This node's labelled rows for the task; areas of the held-out fold are left out."""
         blocks = self.blocks(task.blocks)
@@ -96,7 +110,7 @@ class Node:
         label = self.label()
         if label is None:
             raise ConfigError(f"node '{self.name}': no label.parquet under its feature directories")
-        ex = make_examples(blocks, task.blocks, label, task.label)
+        ex = make_examples(blocks, task.blocks, label, task.label, local=self.schemas(task))
         if task.holdout_fold >= 0:
             folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
             held_out = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold

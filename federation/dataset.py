@@ -1,55 +1,21 @@
 """From feature blocks to model examples: scaling with public constants, presence flags, next-period labels.
 
 Every party assembles examples the same way, so that a model trained on one node means the same on
-another. Scaling uses the constants of `configs/block/<block>.yaml` (public, never fitted on private
-rows); the label is the liveability of the *next* period (`label.shift` periods ahead) of the same area.
+another. Scaling uses the constants of the block's schema (`federation.blocks`: public, never fitted on
+private rows); the label is the liveability of the *next* period (`label.shift` periods ahead) of the same area.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from federation.config import compose
+from federation.blocks import BlockSchema, block_schema, block_widths  # noqa: F401 (imported from here too)
 from federation.errors import ConfigError
 
 KEYS = ["area_code", "period"]
-
-
-@dataclass(frozen=True)
-class BlockSchema:
-    """Feature names of one block, in model input order, with their public scaling constants."""
-
-    name: str
-    features: tuple[str, ...]
-    log1p: np.ndarray
-    center: np.ndarray
-    scale: np.ndarray
-
-    def scale_values(self, values: np.ndarray) -> np.ndarray:
-        out = np.where(self.log1p, np.log1p(np.clip(values, 0.0, None)), values)
-        return ((out - self.center) / self.scale).astype(np.float32)
-
-
-@lru_cache(maxsize=None)
-def block_schema(name: str) -> BlockSchema:
-    """The schema of block `name` from `configs/block/<name>.yaml`."""
-    cfg = compose(name, group="block")
-    names, log1p, center, scale = [], [], [], []
-    for feature, spec in cfg.features.items():
-        transform = spec.get("transform", "identity")
-        if transform not in ("identity", "log1p"):
-            raise ConfigError(f"configs/block/{name}.yaml: feature '{feature}': unknown transform '{transform}'")
-        if float(spec.get("scale", 1.0)) <= 0:
-            raise ConfigError(f"configs/block/{name}.yaml: feature '{feature}': scale must be positive")
-        names.append(str(feature))
-        log1p.append(transform == "log1p")
-        center.append(float(spec.get("center", 0.0)))
-        scale.append(float(spec.get("scale", 1.0)))
-    return BlockSchema(name, tuple(names), np.array(log1p), np.array(center), np.array(scale))
 
 
 @dataclass(frozen=True)
@@ -142,17 +108,15 @@ def smooth_blocks(blocks: Mapping[str, pd.DataFrame], window: int) -> dict[str, 
     return {name: trailing_mean(frame, window) for name, frame in blocks.items()}
 
 
-def block_widths(blocks: Sequence[str]) -> dict[str, int]:
-    return {name: len(block_schema(name).features) for name in blocks}
-
-
 def make_examples(
     blocks: Mapping[str, pd.DataFrame],
     order: Sequence[str],
     label: pd.DataFrame | None = None,
     label_spec: LabelSpec = LabelSpec(),
+    local: Mapping[str, BlockSchema] | None = None,
 ) -> Examples:
     """Join blocks on (area, period); a row exists where any block has it; absent blocks are zeros.
+    `local`: node-local block schemas (`federation.blocks`) for blocks the project does not define.
 
     With a label, each row's target is the label of the same area `label_spec.shift` periods later,
     and rows without that future label are dropped.
@@ -163,7 +127,7 @@ def make_examples(
     keys = pd.concat(frames).drop_duplicates().sort_values(KEYS).reset_index(drop=True)
     xs, present = [], []
     for name in order:
-        schema = block_schema(name)
+        schema = block_schema(name, local)
         if name not in blocks:
             xs.append(np.zeros((len(keys), len(schema.features)), np.float32))
             present.append(np.zeros(len(keys), np.float32))
@@ -171,7 +135,7 @@ def make_examples(
         frame = blocks[name]
         missing = [f for f in schema.features if f not in frame.columns]
         if missing:
-            raise ConfigError(f"block '{name}' lacks features {missing} of configs/block/{name}.yaml")
+            raise ConfigError(f"block '{name}' lacks features {missing} of {schema.source}")
         joined = keys.merge(frame[KEYS + list(schema.features)], on=KEYS, how="left")
         has = joined[list(schema.features)].notna().all(axis=1).to_numpy()
         values = np.nan_to_num(joined[list(schema.features)].to_numpy(np.float64))

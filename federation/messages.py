@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import pandas as pd
 from flwr.app import ConfigRecord
 
-from federation.dataset import LabelSpec, block_widths
+from federation.blocks import BlockSchema, block_widths, schemas_from_json
+from federation.dataset import LabelSpec
 from federation.errors import ConfigError
 from federation.model import ModelSpec
 
@@ -35,14 +36,20 @@ class TaskSettings:
     holdout_fold: int = -1  # areas of this fold are never trained on (benchmarks); -1 = none
     folds: int = 5
     split_seed: int = 0
+    # The node-local block schemas among `blocks` (`federation.blocks.schemas_json`): every node builds the
+    # same model, also with blocks only other nodes hold; their hashes are in the approved proposal.
+    block_schemas: str = ""
 
     @property
     def label(self) -> LabelSpec:
         return LabelSpec(self.label_center, self.label_scale, self.label_shift)
 
+    def local_schemas(self) -> dict[str, BlockSchema]:
+        return schemas_from_json(self.block_schemas, "the run's block-schemas setting")
+
     def model_spec(self, blocks: tuple[str, ...] | None = None) -> ModelSpec:
-        return ModelSpec.from_widths(block_widths(blocks or self.blocks), embed_dim=self.embed_dim,
-                                     hidden=self.hidden, head_hidden=self.head_hidden)
+        return ModelSpec.from_widths(block_widths(blocks or self.blocks, self.local_schemas()),
+                                     embed_dim=self.embed_dim, hidden=self.hidden, head_hidden=self.head_hidden)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The coordinator's run proposal: what a run will ask of each node, for the node to approve.
 
 The coordinator writes one JSON file per run (which code, which federation config, which privacy
-parameters); each node's staff read it with `pulse-twin node approve`, which projects the epsilon the
-node would reach after the run and records an approval of the bundle's code hash.
+parameters, and for horizontal runs the hash of every block schema, node-local ones included); each
+node's staff read it with `pulse-twin node approve`, which projects the epsilon the node would reach after
+the run and records an approval of the bundle's code hash.
 """
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ class RunProposal:
     bundle_hash: str
     privacy: PrivacyPlan
     federation: dict[str, Any] = field(default_factory=dict)
+    # Horizontal runs: every block schema the run uses, by name -> its hash (`federation.blocks`), so a
+    # node's approval covers its own node-local blocks and a changed one needs a new approval.
+    block_schemas: dict[str, str] = field(default_factory=dict)
 
     def planned_releases(self) -> list[Any]:
         """The releases the run would charge to one node's ledger: one per round."""
@@ -107,7 +111,7 @@ class RunProposal:
         """Validate a proposal; every error names the source and the field."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a JSON object at the top level")
-        _known(data, {"run_name", "run_kind", "bundle_hash", "privacy", "federation"}, source, "")
+        _known(data, {"run_name", "run_kind", "bundle_hash", "privacy", "federation", "block_schemas"}, source, "")
         run_name = data.get("run_name")
         if not isinstance(run_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run_name):
             raise ConfigError(f"{source}: field 'run_name' must be a name of letters, digits, '.', '_', '-'")
@@ -120,6 +124,10 @@ class RunProposal:
         federation = data.get("federation", {})
         if not isinstance(federation, dict):
             raise ConfigError(f"{source}: field 'federation' must be an object")
+        block_schemas = data.get("block_schemas", {})
+        if not isinstance(block_schemas, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in block_schemas.items()):
+            raise ConfigError(f"{source}: field 'block_schemas' must map block names to SHA-256 schema hashes")
         privacy = data.get("privacy")
         if not isinstance(privacy, dict):
             raise ConfigError(f"{source}: field 'privacy' must be an object")
@@ -152,7 +160,8 @@ class RunProposal:
             raise ConfigError(f"{source}: fields 'privacy.steps_per_round' x 'privacy.rounds' plan "
                               f"{plan.steps_per_round * plan.rounds:,} DP steps; a node accounts for at most "
                               f"{MAX_PLANNED_STEPS:,} in one run (such a schedule has no useful guarantee anyway)")
-        return cls(run_name=run_name, run_kind=run_kind, bundle_hash=bundle_hash, privacy=plan, federation=federation)
+        return cls(run_name=run_name, run_kind=run_kind, bundle_hash=bundle_hash, privacy=plan, federation=federation,
+                   block_schemas=block_schemas)
 
 
 MAX_PLANNED_STEPS = 10_000_000

@@ -13,6 +13,7 @@ from typing import Any
 from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
+from federation.blocks import federation_local_blocks, schemas_json
 from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, to_config
 from federation.model import build_model
@@ -28,6 +29,7 @@ def settings(cfg: dict[str, Any], run_name: str) -> tuple[TaskSettings, DPSettin
         label_scale=float(fed["label"]["scale"]), label_shift=int(fed["label"]["shift"]),
         embed_dim=int(model["embed_dim"]), hidden=int(model["hidden"]), head_hidden=int(model["head_hidden"]),
         holdout_fold=int(cfg.get("holdout_fold", -1)), folds=int(cfg["folds"]), split_seed=int(cfg["seed"]),
+        block_schemas=schemas_json(federation_local_blocks(fed)),
     )
     dps = DPSettings(
         target_epsilon=float(dp["target_epsilon"]), delta=float(dp["delta"]), num_rounds=int(local["rounds"]),
@@ -110,7 +112,7 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
         result = strategy.start(grid=grid, initial_arrays=ArrayRecord(state), num_rounds=dp.num_rounds - done,
                                 timeout=timeout, train_config=to_config(task, dp))
         state = result.arrays.to_torch_state_dict()
-    record.model(state, {"blocks": list(task.blocks), **cfg["model"]})
+    record.model(state, {"blocks": list(task.blocks), "block_schemas": task.block_schemas, **cfg["model"]})
     online = set(grid.get_node_ids())
     reachable = [n for n in node_ids if n in online and names[n] not in lost]
     reports = content_or_fail(ask(grid, reachable, "privacy", hello, timeout), names, "privacy")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dp_accounting import noise_multiplier
+from federation.blocks import block_schema, federation_local_blocks
 from federation.bundle import code_hash
 from federation.config import APP_ROOT, compose, to_container
 from federation.units import sample_rate, steps_per_round
@@ -64,7 +65,14 @@ def proposal_for(cfg: dict, run_name: str) -> RunProposal:
                            unit=proposed_unit(topology), mechanism="gaussian")
         note = "one Gaussian release per private table and node, kept and re-used by later runs"
     return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=code_hash(APP_ROOT), privacy=plan,
-                       federation={"name": fed["name"], "strategy": cfg["strategy"]["name"], "note": note})
+                       federation={"name": fed["name"], "strategy": cfg["strategy"]["name"], "note": note},
+                       block_schemas=block_hashes(fed) if topology == "horizontal" else {})
+
+
+def block_hashes(fed: dict) -> dict[str, str]:
+    """The hash of every block schema a horizontal federation uses: the project's and its nodes' own."""
+    local = federation_local_blocks(fed)
+    return {str(b): block_schema(str(b), local).sha256 for b in fed["blocks"]}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import yaml
 from federation.bundle import running_code_hash
 from federation.config import configs_dir
 from federation.dataset import block_schema
-from federation.site_policy import append_approval
+from clients.site_policy import append_approval
 
 
 def write_node(node_dir: Path, prefix: str, blocks: tuple[str, ...], n_areas: int = 20, months: int = 12,

@@ -1,10 +1,11 @@
 """Checks of a contract against the federation, before and after reading the data.
 
-Before (`check_contract`, at load time): every block produces exactly the features of
-`configs/block/<block>.yaml`; every op exists and gets the parameters it knows; every column an op reads
-is declared with a fitting type and is neither an audit column, a person pseudonym, nor a protected
-attribute or person identifier by name. After (`check_data`, at build time): the same for columns that
-only the data file names (`columns_from`), and the content rules (BSNs, names, addresses).
+Before (`check_contract`, at load time): every block produces exactly the features of its schema
+(`configs/block/<block>.yaml`, or the node's own `blocks/<block>.yaml` beside the contract); every op
+exists and gets the parameters it knows; every column an op reads is declared with a fitting type and is
+neither an audit column, a person pseudonym, nor a protected attribute or person identifier by name.
+After (`check_data`, at build time): the same for columns that only the data file names (`columns_from`),
+and the content rules (BSNs, names, addresses).
 """
 from __future__ import annotations
 
@@ -22,28 +23,33 @@ from clients.contracts.validation import Table
 from federation.errors import ConfigError, ContractError
 
 
-def _schema_features(contract: Contract, block: str) -> tuple[str, ...]:
-    from federation.dataset import block_schema
+def _schema(contract: Contract, block: str):
+    from federation.blocks import LOCAL_DIR, project_block
 
     try:
-        return block_schema(block).features
+        schema = project_block(block) or contract.local_blocks.get(block)
     except ConfigError as err:
         raise contract.error(f"block '{block}': no usable block schema configs/block/{block}.yaml ({err})") from None
+    if schema is None:
+        raise contract.error(f"block '{block}': no usable block schema configs/block/{block}.yaml nor "
+                             f"{LOCAL_DIR}/{block}.yaml beside the contract")
+    return schema
 
 
 def _ordered_blocks(contract: Contract) -> dict[str, tuple[FeatureSpec, ...]]:
     """Each block's features in the federation-wide order; refuse extra or missing features."""
     out = {}
     for block, feats in contract.blocks.items():
-        wanted = _schema_features(contract, block)
+        schema = _schema(contract, block)
+        wanted = schema.features
         have = {f.name: f for f in feats}
         for f in feats:
             if f.name not in wanted:
-                raise contract.error(f"block '{block}', feature '{f.name}': not a feature of configs/block/{block}.yaml "
+                raise contract.error(f"block '{block}', feature '{f.name}': not a feature of {schema.source} "
                                      f"(its features: {', '.join(wanted)})")
         for name in wanted:
             if name not in have:
-                raise contract.error(f"block '{block}': feature '{name}' of configs/block/{block}.yaml is not "
+                raise contract.error(f"block '{block}': feature '{name}' of {schema.source} is not "
                                      "produced by the contract")
         out[block] = tuple(have[name] for name in wanted)
     return out

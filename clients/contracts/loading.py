@@ -1,14 +1,16 @@
 """Loading a data contract: Hydra compose (so command-line overrides work), parse, check.
 
 `load_contract("police")` reads `configs/contract/police.yaml`; a path to a YAML file works too (a
-transfer city may keep its contract next to its data). Overrides are Hydra's: `min_population=200`,
-`periods.start=2019-06`, `+key=value` to add a key.
+transfer city may keep its contract next to its data, with its own block schemas in `blocks/` beside it).
+Overrides are Hydra's: `min_population=200`, `periods.start=2019-06`, `+key=value` to add a key.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
+from federation.blocks import local_blocks
 from federation.config import compose, configs_dir, to_container
 from clients.contracts.checks import check_contract
 from clients.contracts.parsing import parse_contract
@@ -45,4 +47,7 @@ def load_contract(contract: str | Path, overrides: Sequence[str] = ()) -> Contra
     data = to_container(cfg)
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: a contract must be a mapping")
-    return check_contract(parse_contract(data, shown, default_name=Path(str(contract)).stem))
+    parsed = parse_contract(data, shown, default_name=Path(str(contract)).stem)
+    if _is_path(contract):
+        parsed = dataclasses.replace(parsed, local_blocks=local_blocks(Path(contract).resolve().parent))
+    return check_contract(parsed)

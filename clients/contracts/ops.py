@@ -17,7 +17,7 @@ from clients.contracts import expr as expression
 from clients.contracts.placement import OpContext, Segments, event_segments, interval_segments
 from clients.contracts.register import asof_years
 from clients.contracts.series import Series, placement_of, where_items
-from clients.contracts.schema import Key as Param
+from federation.grammar import Key as Param
 from clients.contracts.spec import NUMERIC_TYPES, TIME_TYPES, Contract, FeatureSpec
 
 FILTER_TYPES = ("category", "string", "integer")

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from clients.contracts.registry import OPS, get_op
-from clients.contracts.schema import COLUMN_TYPE_DOCS, NO_DEFAULT, SECTIONS, Key, Section
+from clients.contracts.schema import COLUMN_TYPE_DOCS, SECTIONS
+from federation.grammar import NO_DEFAULT, Key, Section
 from clients.contracts.spec import SCALE_UNITS
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "contract-reference.md"

@@ -195,6 +195,8 @@ class Contract:
     min_population: int | None
     partition: PartitionSpec | None
     description: str = ""
+    # The node's own block schemas (`blocks/<block>.yaml` beside the contract file; federation.blocks)
+    local_blocks: Mapping[str, Any] = field(default_factory=dict)
 
     def error(self, message: str) -> ContractError:
         """A ContractError that names this contract's file."""

@@ -2,7 +2,8 @@
 
 For regional set-ups and benchmarks: a national table becomes one node per regional authority, each with
 its rows (written as the source is: same encoding, delimiter, compression and cell text), its slice of the
-area register, the contract's other tables cut to its areas, and a copy of the contract. Rows the table's
+area register, the contract's other tables cut to its areas, and a copy of the contract and of its node-local
+block schemas (`blocks/` beside it). Rows the table's
 own `where` drops go to no node. The table is validated against the contract first, so a bad cell is refused once, naming its row, not once per node.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from federation.blocks import LOCAL_DIR
 from clients.contracts.reading import RawTable, Source, read_raw
 from clients.contracts.rowfilter import filter_rows
 from clients.contracts.spec import Contract, TableSpec
@@ -126,6 +128,9 @@ def split(contract: Contract, contract_file: Path, node_dir: Path, table: str | 
             if s.columns_from:
                 shutil.copyfile(node_dir / s.columns_from, target / s.columns_from)
         shutil.copyfile(contract_file, target / "contract.yaml")
+        for schema in sorted((Path(contract_file).parent / LOCAL_DIR).glob("*.yaml")):
+            (target / LOCAL_DIR).mkdir(exist_ok=True)
+            shutil.copyfile(schema, target / LOCAL_DIR / schema.name)
         parts.append(Part(value=value, node_dir=target, rows=len(rows), areas=len(codes)))
         if progress is not None:
             progress(i + 1, len(names), parts[-1])

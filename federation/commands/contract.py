@@ -49,7 +49,9 @@ def summary(contract: Contract) -> str:
         tables.append(f"{t.name} ({t.format} {t.path}, {len(t.columns)} declared columns; unit: "
                       f"{t.privacy.describe()}{bounds}{extra})")
     n_features = sum(len(f) for f in contract.blocks.values())
-    blocks = ", ".join(f"{b} ({len(f)})" for b, f in contract.blocks.items()) or "none"
+    blocks = ", ".join(f"{b} ({len(f)}" + (f", node-local {contract.local_blocks[b].source}"
+                                           if b in contract.local_blocks else "") + ")"
+                       for b, f in contract.blocks.items()) or "none"
     label = f"; label by op {contract.label.op}" if contract.label is not None else "; no label"
     p = contract.periods
     periods = (f"one fixed period {p.value}" if p.kind == "fixed"

@@ -202,7 +202,8 @@ def _contract_template(partner: str) -> tuple[str, str]:
     examples = sorted(p.name for p in (configs_dir() / "contract").glob("*.yaml")) if (configs_dir() / "contract").is_dir() else []
     text = (
         f"# PULSE-TWIN data contract for node '{partner}': which raw tables this node holds (in raw/) and how\n"
-        "# they aggregate into area-level feature blocks (configs/block/*.yaml). Fill in every field below,\n"
+        "# they aggregate into area-level feature blocks (configs/block/*.yaml, or this node's own\n"
+        "# blocks/<block>.yaml next to this file). Fill in every field below,\n"
         "# then run `pulse-twin features`. Only area-level aggregates are ever built, and protected\n"
         "# attributes (migration background, ethnicity, nationality, religion) are refused as features.\n"
         + (f"# Worked examples: configs/contract/{', configs/contract/'.join(examples)}.\n" if examples else "")
@@ -267,6 +268,13 @@ def run_approve(args: argparse.Namespace) -> int:
     print(f"  the coordinator's target: epsilon {p.target_epsilon:g} at delta {p.delta:g} for this run")
     if proposal.federation:
         print(f"  federation settings: {json.dumps(proposal.federation, sort_keys=True)}")
+    if proposal.block_schemas:
+        from federation.blocks import local_blocks
+
+        mine = local_blocks(node_dir)
+        print("  block schemas (hash): " + ", ".join(
+            f"{n} {h[:12]}..." + (f" (this node's {mine[n].source})" if n in mine else "")
+            for n, h in proposal.block_schemas.items()))
 
     for earlier in read_approvals(node_dir):
         if earlier.get("proposal_sha256") == proposal.sha256() and "proposal" in earlier:

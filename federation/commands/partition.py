@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="For regional set-ups and benchmarks: reads the contract's table from --node-dir (validated "
                     "against the contract), and writes OUT/<value>/ for every value of --by: its rows (same "
                     "format, encoding and compression), its slice of the area register, the contract's other "
-                    "tables cut to its areas, and a copy of the contract. Existing non-empty directories are "
-                    "refused.",
+                    "tables cut to its areas, and a copy of the contract and of its node-local block schemas "
+                    "(blocks/ beside it). Existing non-empty directories are refused.",
     )
     p.add_argument("--contract", required=True, metavar="PATH", help="the contract YAML file (copied to every node)")
     p.add_argument("--node-dir", required=True, type=Path, metavar="DIR", help="the directory holding all the data")

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from federation.blocks import federation_local_blocks
 from federation.errors import ConfigError
 from server.report import figures
 from server.report.areas import Area, boundaries
@@ -60,7 +61,8 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
     drivers_error = None
     if run.model is not None and run.inputs is not None and len(run.inputs):
         found, drivers_error = drivers_per_area(run.model, run.inputs, float(run.config["federation"]["label"]["scale"]),
-                                                run.partners_of_block)
+                                                run.partners_of_block,
+                                                local=federation_local_blocks(run.config["federation"]))
         areas["drivers"] = [found.get(c, {}).get("words", []) for c in areas["area_code"]]
         areas["block_shares"] = [found.get(c, {}).get("blocks", {}) for c in areas["area_code"]]
     else:

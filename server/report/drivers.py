@@ -15,7 +15,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from federation.dataset import Examples, block_schema, block_widths
+from federation.blocks import BlockSchema, block_schema, block_widths, schemas_from_json
+from federation.dataset import Examples
 from federation.model import BlockModel, ModelSpec, build_model
 from server.report.inputs import ReportInputError
 from server.run_record import INPUTS_FILE, read_examples
@@ -77,8 +78,10 @@ def load_model(path: Path) -> BlockModel:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         spec = saved["spec"]
-        model = build_model(ModelSpec.from_widths(block_widths(spec["blocks"]), embed_dim=int(spec["embed_dim"]),
-                                                  hidden=int(spec["hidden"]), head_hidden=int(spec["head_hidden"])))
+        local = schemas_from_json(str(spec.get("block_schemas", "")), f"{path} (block_schemas)")
+        widths = block_widths(spec["blocks"], local)
+        model = build_model(ModelSpec.from_widths(widths, embed_dim=int(spec["embed_dim"]), hidden=int(spec["hidden"]),
+                                                  head_hidden=int(spec["head_hidden"])))
         model.load_state_dict(saved["state_dict"])
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as err:
         raise ReportInputError(f"{path}: not a model this project wrote ({str(err).splitlines()[0]})") from None
@@ -111,11 +114,12 @@ def attributions(model: BlockModel, ex: Examples, label_scale: float) -> tuple[n
     return attr.detach().numpy() * label_scale, float(delta.abs().max()) * label_scale
 
 
-def drivers_per_area(model: BlockModel, ex: Examples, label_scale: float,
-                     owners: Mapping[str, str], top: int = 3) -> tuple[dict[str, dict[str, Any]], float]:
-    """For each area: its blocks' shares and its `top` features, in points and in words."""
+def drivers_per_area(model: BlockModel, ex: Examples, label_scale: float, owners: Mapping[str, str], top: int = 3,
+                     local: Mapping[str, BlockSchema] | None = None) -> tuple[dict[str, dict[str, Any]], float]:
+    """For each area: its blocks' shares and its `top` features, in points and in words (`local`: the run's
+    node-local block schemas)."""
     attr, error = attributions(model, ex, label_scale)
-    columns = [(b, f) for b in ex.blocks for f in block_schema(b).features]
+    columns = [(b, f) for b in ex.blocks for f in block_schema(b, local).features]
     out: dict[str, dict[str, Any]] = {}
     for i, area in enumerate(ex.keys["area_code"].astype(str)):
         row = attr[i]

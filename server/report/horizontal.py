@@ -37,7 +37,8 @@ def read_horizontal(run_dir: Path, config: dict[str, Any], status: dict[str, Any
         if not blocks or label is None:
             raise ReportInputError(f"node '{name}': no built features or label under {', '.join(map(str, dirs))} "
                                    "(the audit of a horizontal run evaluates its model where the features are)")
-        ex = make_examples(blocks, task.blocks, label, task.label)
+        local = node.schemas(task)
+        ex = make_examples(blocks, task.blocks, label, task.label, local=local)
         rows = ex.keys[["area_code", "period"]].astype(str).assign(
             y=task.label.unscale(ex.y), pred=task.label.unscale(predict(model, ex)), node=name)
         fold = ex.keys["area_code"].map(area_folds(ex.keys["area_code"], task.folds, task.split_seed)).to_numpy()
@@ -46,7 +47,7 @@ def read_horizontal(run_dir: Path, config: dict[str, Any], status: dict[str, Any
             train.append(rows[fold != task.holdout_fold])
         else:
             train.append(rows)
-        now = _latest(make_examples(blocks, task.blocks))
+        now = _latest(make_examples(blocks, task.blocks, local=local))
         frame = now.keys[["area_code", "period"]].astype(str).reset_index(drop=True)
         frame["predicted_liveability"] = task.label.unscale(predict(model, now)).round(4)
         current = label.assign(area_code=label["area_code"].astype(str), period=label["period"].astype(str))
