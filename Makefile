@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.pulse-twin-installed
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -35,6 +35,12 @@ browser:
 test: install browser
 	@$(PY) -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$status
+
+# The unit and integration tiers only (no real Flower processes): minutes, for the edit-test loop.
+test-fast: install
+	@$(PY) -m pytest -q tests/unit tests/integration; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
 bench: install

@@ -1,0 +1,46 @@
+"""The real engine on loopback: SuperLink + 3 SuperNodes (TLS, registered node keys), 2 rounds."""
+import json
+
+import pytest
+
+from federation.cli import main
+from tests.support.federation_fixtures import city_nodes
+from tests.support.processes import processes_mentioning
+
+pytestmark = pytest.mark.engine
+
+
+def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
+    city_nodes(tmp_path / "nodes", approve=False)
+    code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
+                 f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
+                 "local.rounds=2", "local.batch_size=16", "--auto-approve", "--run-name", "it"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = tmp_path / "runs" / "it"
+    rounds = json.loads((run / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert all(set(r["nodes"]) == {"heerlen", "genk", "sant_boi"} for r in rounds)
+    assert "TLS, node authentication" in out and "round 2/2" in out
+    for node in ("heerlen", "genk", "sant_boi"):
+        report = json.loads((run / "privacy" / f"{node}.json").read_text())
+        assert report["epsilon"] > 0
+    # Every process the run started is gone.
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
+    """Flower's simulation engine (Ray) runs the same ServerApp and ClientApp; each virtual node finds its
+    own node directory, ledger and policy through the run config."""
+    city_nodes(tmp_path / "nodes", approve=False)
+    code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
+                 f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
+                 "local.rounds=2", "local.batch_size=16", "--auto-approve", "--simulation", "--run-name", "sim"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "simulation engine" in out
+    rounds = json.loads((tmp_path / "runs" / "sim" / "rounds.json").read_text())
+    assert all(set(r["nodes"]) == {"heerlen", "genk", "sant_boi"} for r in rounds)
+    for node in ("heerlen", "genk", "sant_boi"):
+        assert (tmp_path / "nodes" / node / "state" / "ledger.sqlite").is_file()
+    assert processes_mentioning(str(tmp_path)) == []

@@ -1,0 +1,82 @@
+"""Vertical federation on person-level DP releases, through the real ServerApp/ClientApp code, no Ray."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clients.app import app as client_app
+from dp_accounting import PrivacyLedger, ledger_path
+from federation.cli import main
+from devtools.synthetic.generator import generate
+from server.app import run
+from devtools.inprocess_grid import InProcessGrid
+from tests.support.federation_fixtures import write_policy
+
+PARTNERS = ("police", "municipality", "buurtteams")
+
+
+def heerlen_raw_nodes(root: Path) -> dict[int, dict[str, str]]:
+    """Small synthetic raw records for the three partners, each node set up and its features built."""
+    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
+    nodes = {}
+    for i, partner in enumerate(PARTNERS, 1):
+        assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
+        assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
+        write_policy(root / partner, partner)
+        nodes[i] = {"partner": partner, "data-dir": str(root / partner)}
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    return heerlen_raw_nodes(tmp_path_factory.mktemp("vertical") / "nodes")
+
+
+def run_once(nodes, run_dir: Path) -> dict:
+    root = Path(nodes[1]["data-dir"]).parent
+    grid = InProcessGrid(client_app, nodes)
+    run(grid, {"overrides": f"federation=heerlen federation.data_root={root} node_wait_s=5 holdout_fold=0",
+               "run-name": run_dir.name, "run-dir": str(run_dir)})
+    return json.loads((run_dir / "status.json").read_text())
+
+
+def test_vertical_run_releases_once_per_table_trains_and_predicts_then_reuses(nodes, tmp_path):
+    status = run_once(nodes, tmp_path / "first")
+    assert status["state"] == "completed", status
+    predictions = pd.read_csv(tmp_path / "first" / "predictions.csv")
+    assert len(predictions) == status["predicted_areas"] > 40
+    assert predictions["predicted_liveability"].between(2, 6).all()
+    # Held-out areas: the fusion model and each partner alone on its own release, for the same rows.
+    held = pd.read_csv(tmp_path / "first" / "holdout_predictions.csv")
+    assert {"pred", "y_dp", "pred_alone_police", "pred_alone_municipality", "pred_alone_buurtteams"} <= set(held.columns)
+    assert held[["pred", "pred_alone_police"]].notna().all().all() and len(held) > 0
+    assert not np.allclose(held["pred"], held["pred_alone_police"])
+    tables = {}
+    for cfg in nodes.values():
+        with PrivacyLedger(ledger_path(cfg["data-dir"])) as ledger:
+            history = ledger.history()
+        assert all(r.mechanism == "gaussian" and r.sample_rate == 1.0 and r.kind == "dp-aggregate" for r in history)
+        tables[cfg["partner"]] = sorted(r.table for r in history)
+    # One release per private table; the public register is never charged.
+    assert tables == {"police": ["incidents"], "municipality": ["enquete", "meldingen", "uitkeringen"],
+                      "buurtteams": ["casussen"]}
+    # A second run on the same window re-uses every kept release and is charged nothing.
+    status = run_once(nodes, tmp_path / "second")
+    assert status["state"] == "completed", status
+    for cfg in nodes.values():
+        with PrivacyLedger(ledger_path(cfg["data-dir"])) as ledger:
+            assert sorted(r.table for r in ledger.history()) == tables[cfg["partner"]]
+    log = [json.loads(line) for line in (Path(nodes[1]["data-dir"]) / "state" / "egress.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in log if r["kind"].startswith("dp-aggregate")] == ["dp-aggregate", "dp-aggregate-reused"]
+
+
+def test_split_learning_is_gone():
+    import clients.vertical as partner
+
+    assert not hasattr(partner, "embed") and not hasattr(partner, "PartnerEncoder")
+    from federation.config import configs_dir
+
+    text = (configs_dir() / "vertical" / "default.yaml").read_text()
+    assert "exchanges" not in text and "embed_dim" not in text and "clip" not in text
