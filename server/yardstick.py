@@ -27,7 +27,7 @@ class YardstickResult:
     federation: str
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     protocol: dict[str, object] = field(default_factory=dict)
-    # Out-of-fold predictions per model (area_code, period, y, pred in label units), to score any subset.
+    # Out-of-fold predictions per model (area_code, period, y, pred in label units, fold), to score any subset.
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def score_on(self, areas: set[str]) -> dict[str, dict[str, float]]:
@@ -75,7 +75,8 @@ def cross_validated(
     seed: int,
     y_eval: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored).
+    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored), with
+    each row's fold.
 
     Trained on `ex.y`; scored against `y_eval` (aligned with `ex`, e.g. the exact label where `ex.y` is a
     DP release of it), or `ex.y` itself."""
@@ -99,6 +100,7 @@ def cross_validated(
     frame = sub.keys[scored].reset_index(drop=True)
     frame["y"] = label.unscale(truth[scored])
     frame["pred"] = label.unscale(pred[scored])
+    frame["fold"] = fold_of[scored]  # so that two estimates can be shown to share their folds
     return frame
 
 

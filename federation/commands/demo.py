@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     step(f"vertical federation on Flower's real engine (epsilon {args.epsilon:g} per unit, delta 1e-5)")
     run_name = "demo-heerlen"
     shutil.rmtree(runs_dir / run_name, ignore_errors=True)
-    code = cli_main(["federate", *overrides, f"dp.target_epsilon={args.epsilon}", "holdout_fold=0",
-                     "--auto-approve", "--run-name", run_name])
+    code = cli_main(["federate", *overrides, f"dp.target_epsilon={args.epsilon}", "--auto-approve",
+                     "--run-name", run_name])
     if code != 0:
         return code
 
