@@ -89,3 +89,14 @@ def test_split_learning_is_gone():
 
     text = (configs_dir() / "vertical" / "default.yaml").read_text()
     assert "exchanges" not in text and "embed_dim" not in text and "clip" not in text
+
+
+def test_a_vertical_run_with_a_holdout_fold_is_refused_before_anything_is_asked(tmp_path):
+    """Vertical runs are scored over every fold; a single held-out fold would leave the predicting model's
+    training areas ambiguous, so it is refused before any node is asked (nothing released)."""
+    grid = InProcessGrid(client_app, {})
+    run(grid, {"overrides": f"federation=heerlen federation.data_root={tmp_path} node_wait_s=1 holdout_fold=0",
+               "run-name": "refused", "run-dir": str(tmp_path / "refused")})
+    status = json.loads((tmp_path / "refused" / "status.json").read_text())
+    assert status["state"] == "failed" and "holdout_fold applies to horizontal runs only" in status["error"]
+    assert grid.sent_by_nodes == []
