@@ -35,7 +35,8 @@ from clients.contracts import build_features, load_contract
 from federation.dataset import LabelSpec, aligned_label, area_folds, make_examples
 from federation.shrinkage import ShrinkageConfig, released_features
 from federation.task import TrainConfig, r2_mae
-from devtools.yardstick import cross_validated, model_spec
+from devtools.yardstick import model_spec
+from federation.task import cross_validated
 
 EPSILONS = (0.5, 1.0, 3.0, 8.0)
 DELTA = 1e-5

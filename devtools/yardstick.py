@@ -7,53 +7,12 @@ predictions together (steadier than one small test split of ~50 areas).
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Mapping, Sequence
 
-import numpy as np
-import pandas as pd
-
 from federation.dataset import Examples, LabelSpec, area_folds, block_widths
-from federation.model import ModelSpec, build_model
-from federation.task import TrainConfig, fit, predict, r2_mae
+from federation.model import ModelSpec
+from federation.task import TrainConfig, cross_validated, r2_mae
 from server.report.yardstick_result import YardstickResult
-
-
-def cross_validated(
-    ex: Examples,
-    blocks: Sequence[str],
-    model: ModelSpec,
-    train_cfg: TrainConfig,
-    label: LabelSpec,
-    folds: Mapping[str, int],
-    seed: int,
-    y_eval: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Out-of-fold predictions of a model on `blocks` only (rows lacking all of them are not scored).
-
-    Trained on `ex.y`; scored against `y_eval` (aligned with `ex`, e.g. the exact label where `ex.y` is a
-    DP release of it), or `ex.y` itself."""
-    keep = np.ones(len(ex), bool) if y_eval is None else ~np.isnan(y_eval)
-    truth = ex.y if y_eval is None else y_eval
-    ex = ex.subset(keep)
-    truth = truth[keep]
-    sub = ex.only_blocks(blocks)
-    truth = truth[ex.present[:, [i for i, b in enumerate(ex.blocks) if b in blocks]].any(axis=1)]
-    fold_of = sub.keys["area_code"].map(folds).to_numpy()
-    pred = np.full(len(sub), np.nan, np.float32)
-    for k in sorted(set(folds.values())):
-        test = fold_of == k
-        if not test.any() or test.all():
-            continue
-        spec = model.only(blocks)
-        net, _ = fit(lambda: build_model(spec, seed=seed + k), sub.subset(~test),
-                     replace(train_cfg, seed=seed + k))
-        pred[test] = predict(net, sub.subset(test))
-    scored = ~np.isnan(pred)
-    frame = sub.keys[scored].reset_index(drop=True)
-    frame["y"] = label.unscale(truth[scored])
-    frame["pred"] = label.unscale(pred[scored])
-    return frame
 
 
 def run_yardstick(

@@ -5,8 +5,9 @@ The partners hold different blocks about the same areas. The label partner first
 are aligned by PSI (only the coordinator learns the intersection); then every partner releases its
 blocks for the aligned keys once, with person-level DP (`clients.release`). Everything the coordinator
 does afterwards is post-processing: trailing means, their shrinkage by the releases' known noise
-(`vertical.shrinkage`), the blocks' public scaling, training the fusion
-model for as many epochs as it likes, scoring held-out areas and predicting next month for every area.
+(`vertical.shrinkage`), the blocks' public scaling, scoring the fusion model by cross-validation over
+areas (`vertical.cross_validate`), training it on every area for as many epochs as it likes, and
+predicting next month for every area.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from federation.messages import TaskSettings, to_config
 from federation.model import build_model
 from federation.psi import CoordinatorPsi, encode_key
 from federation.shrinkage import ShrinkageConfig, released_features
-from federation.task import TrainConfig, fit, predict, r2_mae
+from federation.task import TrainConfig, cross_validated, fit, predict, r2_mae
 from server.queries import RunFailed, ask, content_or_fail
 from server.run_record import RunRecord
 from server.strategies import wait_for_nodes
@@ -68,6 +69,10 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     timeout, seed = float(cfg["reply_timeout_s"]), int(cfg["seed"])
     order = tuple(b for p in fed["partners"].values() for b in p["blocks"])
     task = task_settings(cfg, run_name, order)
+    if task.holdout_fold >= 0:  # refused before anything is released
+        raise RunFailed("a vertical run is scored by cross-validation over every fold of areas "
+                        "(vertical.cross_validate) and predicts with a model trained on every area; "
+                        "holdout_fold applies to horizontal runs only")
     source = str(fed["label"].get("source", "dp_release"))
 
     node_ids = wait_for_nodes(grid, len(fed["partners"]), float(cfg["node_wait_s"]))
@@ -145,34 +150,20 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     features = released_features(blocks, window, noise, ShrinkageConfig.from_cfg(v.get("shrinkage")))
     ex = make_examples(features, order, label, task.label)
     ex = ex.subset(np.array([(a, p) in set(train_rows) for a, p in zip(ex.keys["area_code"], ex.keys["period"])]))
-    folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
-    held = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
     train_cfg = TrainConfig(**{**cfg["train"], "seed": seed})
-    model, weight_decay = fit(lambda: build_model(task.model_spec(order), seed=seed), ex.subset(~held), train_cfg)
-    record.say(f"fusion model trained on {int((~held).sum())} rows (weight decay {weight_decay:g}, "
+    evaluation, held_areas = None, []
+    if bool(v["cross_validate"]):
+        held = held_out_predictions(ex, task, {p: tuple(s["blocks"]) for p, s in fed["partners"].items()},
+                                    train_cfg, seed)
+        held.to_csv(record.run_dir / "holdout_predictions.csv", index=False)
+        evaluation = r2_mae(held["y_dp"].to_numpy(), held["pred"].to_numpy())
+        held_areas = sorted(set(held["area_code"].astype(str)))
+        record.say(f"{task.folds}-fold cross-validation over {len(held_areas)} areas (each held out once): "
+                   f"R² {evaluation['r2']:.3f} against the DP label ({evaluation['n']} rows)")
+    model, weight_decay = fit(lambda: build_model(task.model_spec(order), seed=seed), ex, train_cfg)
+    record.say(f"fusion model trained on every area, {len(ex)} rows (weight decay {weight_decay:g}, "
                "chosen by cross-validation over the training areas)")
-    evaluation = None
-    if held.any():
-        test = ex.subset(held)
-        pred = predict(model, test)
-        evaluation = r2_mae(task.label.unscale(test.y), task.label.unscale(pred))
-        frame = test.keys.copy()
-        frame["y_dp"] = task.label.unscale(test.y)
-        frame["pred"] = task.label.unscale(pred)
-        # Each partner alone on its own release (same rows, same training): what the federation adds.
-        for partner, spec in fed["partners"].items():
-            own = list(spec["blocks"])
-            alone, _ = fit(lambda: build_model(task.model_spec(own), seed=seed), ex.subset(~held).only_blocks(own),
-                           train_cfg)
-            has = test.present[:, [test.blocks.index(b) for b in own]].any(axis=1)
-            column = np.full(len(test), np.nan)
-            column[has] = task.label.unscale(predict(alone, test.only_blocks(own)))
-            frame[f"pred_alone_{partner}"] = column
-        frame.to_csv(record.run_dir / "holdout_predictions.csv", index=False)
     record.add_round({"round": 1, "epsilon": eps, "holdout": evaluation})
-    if evaluation:
-        record.say(f"held-out areas (fold {task.holdout_fold}): R² {evaluation['r2']:.3f} against the DP label "
-                   f"({evaluation['n']} rows)")
 
     predictions, inputs = _predict(model, features, order, predict_rows, task)
     # This month's liveability as released (DP label or published index), for the change to next month.
@@ -184,9 +175,9 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     record.model(model.state_dict(), {"blocks": list(order), **cfg["model"]})
     if inputs is not None:
         record.inputs(inputs)
-    record.result("evaluation", {"federated_dp_holdout": evaluation, "holdout_fold": task.holdout_fold,
-                                 "label": source,
-                                 "holdout_areas": sorted(set(ex.keys.loc[held, "area_code"].astype(str)))})
+    record.result("evaluation", {"federated_dp_holdout": evaluation, "label": source,
+                                 "split": f"{task.folds}-fold cross-validation over areas (seed {task.split_seed})",
+                                 "holdout_areas": held_areas})
     record.say(f"predictions for {len(predictions)} areas (period {predict_keys[0][1]} -> next): "
                f"{record.run_dir / 'predictions.csv'}")
     reports = content_or_fail(ask(grid, ordered, "privacy", RecordDict({"config": ConfigRecord(common)}), timeout),
@@ -196,6 +187,24 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     return {"refusals": [], "rounds": 1, "partners": [names[n] for n in ordered],
             "aligned_training_rows": len(train_rows), "predicted_areas": len(predictions),
             "federated_dp_holdout": evaluation}
+
+
+def held_out_predictions(ex: Examples, task: TaskSettings, partners: dict[str, tuple[str, ...]],
+                         train_cfg: TrainConfig, seed: int) -> pd.DataFrame:
+    """Out-of-fold predictions over `task.folds` folds of areas, every area held out once: the fusion model
+    (`pred`) and each partner alone on its own release (`pred_alone_<partner>`), against the label as
+    released (`y_dp`), with each row's `fold`. The yardstick's estimator (`federation.task.cross_validated`)
+    on the same split as its pooled model, so the two can be compared fold by fold. Post-processing of
+    releases already charged: it costs no privacy, however often it runs."""
+    folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
+    order = tuple(ex.blocks)
+    frame = cross_validated(ex, order, task.model_spec(order), train_cfg, task.label, folds, seed)
+    frame = frame.rename(columns={"y": "y_dp"})
+    for partner, own in partners.items():
+        alone = cross_validated(ex, own, task.model_spec(order), train_cfg, task.label, folds, seed)
+        frame = frame.merge(alone[KEYS + ["pred"]].rename(columns={"pred": f"pred_alone_{partner}"}),
+                            on=KEYS, how="left")
+    return frame
 
 
 def _predict(model, features, order, predict_rows: list[Key],

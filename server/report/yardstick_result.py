@@ -21,7 +21,7 @@ class YardstickResult:
     federation: str
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     protocol: dict[str, object] = field(default_factory=dict)
-    # Out-of-fold predictions per model (area_code, period, y, pred in label units), to score any subset.
+    # Out-of-fold predictions per model (area_code, period, y, pred in label units, fold), to score any subset.
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def score_on(self, areas: set[str]) -> dict[str, dict[str, float]]:

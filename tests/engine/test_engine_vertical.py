@@ -18,7 +18,7 @@ def test_vertical_run_on_three_supernodes(tmp_path, capsys):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
     code = main(["federate", "federation=heerlen", f"federation.data_root={root}",
-                 f"runs_dir={tmp_path / 'runs'}", "holdout_fold=0", "--auto-approve", "--run-name", "vt"])
+                 f"runs_dir={tmp_path / 'runs'}", "--auto-approve", "--run-name", "vt"])
     out = capsys.readouterr().out
     assert code == 0, out
     run = tmp_path / "runs" / "vt"

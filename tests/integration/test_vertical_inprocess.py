@@ -8,6 +8,7 @@ import pytest
 
 from clients.app import app as client_app
 from dp_accounting import PrivacyLedger, ledger_path
+from federation.dataset import area_folds
 from federation.cli import main
 from devtools.synthetic.generator import generate
 from server.app import run
@@ -37,7 +38,7 @@ def nodes(tmp_path_factory):
 def run_once(nodes, run_dir: Path) -> dict:
     root = Path(nodes[1]["data-dir"]).parent
     grid = InProcessGrid(client_app, nodes)
-    run(grid, {"overrides": f"federation=heerlen federation.data_root={root} node_wait_s=5 holdout_fold=0",
+    run(grid, {"overrides": f"federation=heerlen federation.data_root={root} node_wait_s=5",
                "run-name": run_dir.name, "run-dir": str(run_dir)})
     return json.loads((run_dir / "status.json").read_text())
 
@@ -48,11 +49,16 @@ def test_vertical_run_releases_once_per_table_trains_and_predicts_then_reuses(no
     predictions = pd.read_csv(tmp_path / "first" / "predictions.csv")
     assert len(predictions) == status["predicted_areas"] > 40
     assert predictions["predicted_liveability"].between(2, 6).all()
-    # Held-out areas: the fusion model and each partner alone on its own release, for the same rows.
-    held = pd.read_csv(tmp_path / "first" / "holdout_predictions.csv")
-    assert {"pred", "y_dp", "pred_alone_police", "pred_alone_municipality", "pred_alone_buurtteams"} <= set(held.columns)
-    assert held[["pred", "pred_alone_police"]].notna().all().all() and len(held) > 0
+    # Cross-validated over areas: every predicted area held out once, in the fold the yardstick's split gives it;
+    # the fusion model and each partner alone on its own release, for the same rows.
+    held = pd.read_csv(tmp_path / "first" / "holdout_predictions.csv", dtype={"area_code": str})
+    assert {"pred", "y_dp", "fold", "pred_alone_police", "pred_alone_municipality", "pred_alone_buurtteams"} <= set(held.columns)
+    assert held[["pred", "pred_alone_police"]].notna().all().all()
     assert not np.allclose(held["pred"], held["pred_alone_police"])
+    assert set(held["area_code"]) == set(predictions["area_code"].astype(str))
+    assert held.groupby("area_code")["fold"].nunique().max() == 1
+    expected = area_folds(held["area_code"], 5, 0)
+    assert (held["fold"] == held["area_code"].map(expected)).all() and held["fold"].nunique() == 5
     tables = {}
     for cfg in nodes.values():
         with PrivacyLedger(ledger_path(cfg["data-dir"])) as ledger:
@@ -62,9 +68,12 @@ def test_vertical_run_releases_once_per_table_trains_and_predicts_then_reuses(no
     # One release per private table; the public register is never charged.
     assert tables == {"police": ["incidents"], "municipality": ["enquete", "meldingen", "uitkeringen"],
                       "buurtteams": ["casussen"]}
-    # A second run on the same window re-uses every kept release and is charged nothing.
+    # A second run on the same window re-uses every kept release and is charged nothing, its cross-validation
+    # (post-processing) included; it scores the same rows, in the same folds.
     status = run_once(nodes, tmp_path / "second")
     assert status["state"] == "completed", status
+    again = pd.read_csv(tmp_path / "second" / "holdout_predictions.csv", dtype={"area_code": str})
+    assert again[["area_code", "period", "fold"]].equals(held[["area_code", "period", "fold"]])
     for cfg in nodes.values():
         with PrivacyLedger(ledger_path(cfg["data-dir"])) as ledger:
             assert sorted(r.table for r in ledger.history()) == tables[cfg["partner"]]
@@ -80,3 +89,14 @@ def test_split_learning_is_gone():
 
     text = (configs_dir() / "vertical" / "default.yaml").read_text()
     assert "exchanges" not in text and "embed_dim" not in text and "clip" not in text
+
+
+def test_a_vertical_run_with_a_holdout_fold_is_refused_before_anything_is_asked(tmp_path):
+    """Vertical runs are scored over every fold; a single held-out fold would leave the predicting model's
+    training areas ambiguous, so it is refused before any node is asked (nothing released)."""
+    grid = InProcessGrid(client_app, {})
+    run(grid, {"overrides": f"federation=heerlen federation.data_root={tmp_path} node_wait_s=1 holdout_fold=0",
+               "run-name": "refused", "run-dir": str(tmp_path / "refused")})
+    status = json.loads((tmp_path / "refused" / "status.json").read_text())
+    assert status["state"] == "failed" and "holdout_fold applies to horizontal runs only" in status["error"]
+    assert grid.sent_by_nodes == []
