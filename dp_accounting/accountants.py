@@ -137,11 +137,41 @@ def gaussian_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
     return high
 
 
+@lru_cache(maxsize=4096)
+def _rdp_curve(q: float, sigma: float, orders: tuple[float, ...]) -> np.ndarray:
+    """Opacus's RDP of ONE step of the subsampled Gaussian at each order: the costly part of both accountants
+    (a series per fractional order, in Python), and a pure function of (q, sigma)."""
+    return _OPACUS_COMPUTE_RDP[0](q=q, noise_multiplier=sigma, steps=1, orders=list(orders))
+
+
+_OPACUS_COMPUTE_RDP: list = []
+
+
+def _curve_times_steps(*, q: float, noise_multiplier: float, steps: int, orders):
+    """Opacus's `compute_rdp` (RDP of `steps` steps = steps x the one-step curve), from the cached curve."""
+    if isinstance(orders, float):
+        return _OPACUS_COMPUTE_RDP[0](q=q, noise_multiplier=noise_multiplier, steps=steps, orders=orders)
+    return _rdp_curve(float(q), float(noise_multiplier), tuple(orders)) * steps
+
+
+def _share_rdp_curves() -> None:
+    """Make Opacus's accountants read the one-step RDP curve of each (noise multiplier, sample rate) from
+    `_rdp_curve`: its RDP accountant, and the PRV accountant's domain (which runs an RDP accountant on the
+    whole history and on each entry), recompute the same curve for every history, every round and every
+    report; the numbers are the same, bit for bit (Opacus multiplies the curve by the steps as well)."""
+    from opacus.accountants.analysis import rdp as analysis
+
+    if not _OPACUS_COMPUTE_RDP:
+        _OPACUS_COMPUTE_RDP.append(analysis.compute_rdp)
+        analysis.compute_rdp = _curve_times_steps
+
+
 @lru_cache(maxsize=1024)
 def _rdp_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
     """Opacus RDP epsilon of a compressed history (cached: the PRV accountant asks for it too)."""
     if not entries:
         return 0.0
+    _share_rdp_curves()
     from opacus.accountants import RDPAccountant as OpacusRDP
 
     accountant = OpacusRDP()
@@ -156,6 +186,7 @@ def _rdp_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
 def _prv_upper(entries: tuple[Entry, ...], delta: float, eps_error: float) -> float:
     """Opacus PRV upper estimate; a pure function of the compressed history, hence cached (a report
     asks for the same prefix several times, the egress guard asks before and after a charge)."""
+    _share_rdp_curves()
     from opacus.accountants import PRVAccountant as OpacusPRV
 
     accountant = OpacusPRV()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from opacus.accountants import PRVAccountant as OpacusPRV
 from opacus.accountants import RDPAccountant as OpacusRDP
@@ -93,3 +94,22 @@ def test_gaussian_dp_is_never_offered_and_bad_delta_is_refused():
         with pytest.raises(ConfigError, match="delta"):
             get_accountant("rdp").epsilon([schedule(1.0, 0.01, 10)], delta)
     assert get_accountant(" PRV ").name == "prv"
+
+
+def test_shared_rdp_curves_give_opacus_numbers_bit_for_bit():
+    """The one-step RDP curve is computed once per (noise, rate) and scaled by the steps; Opacus's own
+    computation gives the very same array, and a second history with the same pair reuses the curve."""
+    from opacus.accountants import RDPAccountant as OpacusRDP
+
+    from dp_accounting import accountants
+
+    accountants._share_rdp_curves()
+    original = accountants._OPACUS_COMPUTE_RDP[0]
+    orders = OpacusRDP.DEFAULT_ALPHAS
+    for steps in (1, 7, 600):
+        shared = accountants._curve_times_steps(q=0.013, noise_multiplier=1.1, steps=steps, orders=orders)
+        assert np.array_equal(shared, original(q=0.013, noise_multiplier=1.1, steps=steps, orders=orders))
+    before = accountants._rdp_curve.cache_info().misses
+    get_accountant("prv").epsilon([Release(noise_multiplier=1.1, sample_rate=0.013, steps=40, run_id="r", round=1,
+                                           kind="t")], 1e-5)
+    assert accountants._rdp_curve.cache_info().misses == before
