@@ -109,7 +109,31 @@ def test_shared_rdp_curves_give_opacus_numbers_bit_for_bit():
     for steps in (1, 7, 600):
         shared = accountants._curve_times_steps(q=0.013, noise_multiplier=1.1, steps=steps, orders=orders)
         assert np.array_equal(shared, original(q=0.013, noise_multiplier=1.1, steps=steps, orders=orders))
-    before = accountants._rdp_curve.cache_info().misses
+    before = accountants.computed["curves"]
     get_accountant("prv").epsilon([Release(noise_multiplier=1.1, sample_rate=0.013, steps=40, run_id="r", round=1,
                                            kind="t")], 1e-5)
-    assert accountants._rdp_curve.cache_info().misses == before
+    assert accountants.computed["curves"] == before
+
+
+def test_a_nodes_kept_accountant_values_travel_as_plain_data_and_give_the_same_epsilon():
+    """What a node keeps in its run state (JSON) lets another process answer without recomputing, with the
+    same numbers; values of other nodes' (noise, rate) pairs are not part of it."""
+    import json
+
+    from dp_accounting import accountants
+
+    mine = [Release(noise_multiplier=1.3, sample_rate=0.021, steps=30, run_id="r", round=i, kind="t")
+            for i in (1, 2)]
+    other = [Release(noise_multiplier=0.9, sample_rate=0.05, steps=5, run_id="r", round=1, kind="t")]
+    prv = get_accountant("prv")
+    expected = [prv.epsilon(mine[:1], 1e-5), prv.epsilon(mine, 1e-5)]
+    prv.epsilon(other, 1e-5)
+    memo = json.loads(json.dumps(accountants.memo_of(mine)))
+    assert all(sigma == 1.3 for sigma, _, _ in (e for entry in memo["prv"] for e in entry[0]))
+    accountants._CURVES.clear()
+    accountants._PRV.clear()
+    accountants._rdp_epsilon.cache_clear()
+    accountants.recall(memo)
+    before = dict(accountants.computed)
+    assert [prv.epsilon(mine[:1], 1e-5), prv.epsilon(mine, 1e-5)] == expected
+    assert accountants.computed == before
