@@ -3,16 +3,17 @@
 Writes N regional node directories (one per regional authority, one period, blocks `context` and `social`
 with a known signal, about 104 areas per region as 32,844 areas over 317 authorities; the benchmark site
 policy), then runs `pulse-twin federate federation=regions ... --simulation --auto-approve` in a child
-process and reports its wall time, the time of each round (from the moment its progress line appears),
-the time after the last round (privacy reports, shutdown), and the peak resident memory of the whole
-process tree (sampled from /proc). `--idle-supernode` measures instead the resident memory of one idle
-`pulse-twin node start` process tree on the real engine (SuperLink on loopback, insecure).
+process and reports its wall time, when each round ended and the time after the last round (the nodes'
+privacy reports), both by the ServerApp's own clock (`rounds.json`, `status.json`), and the peak resident
+memory of the whole process tree (sampled from /proc). `--idle-supernode` measures instead the resident
+memory of one idle `pulse-twin node start` process tree on the real engine (SuperLink on loopback, insecure).
 
     python -m benchmarks.scale [--nodes 10 50 150 317] [--rounds 3] [--timeout 900] [--idle-supernode]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,11 +128,22 @@ def run_scale(n: int, rounds: int, timeout: float, extra: list[str]) -> dict:
     wall = time.monotonic() - started
     if code != 0:
         print(f"{n} nodes: `pulse-twin federate` exited {code}:\n" + "\n".join(tail), flush=True)
-    ends = [marks[r] for r in sorted(marks)]
+    # The ServerApp's own clock (rounds.json, status.json): the printed lines lag by the command's polling.
+    run_dir = root / "runs" / f"scale-{n}"
+    ends = [float(r["elapsed_s"]) for r in _json(run_dir / "rounds.json", [])]
+    total = _json(run_dir / "status.json", {}).get("elapsed_s")
     per_round = [b - a for a, b in zip(ends, ends[1:])]
     return {"nodes": n, "rounds": rounds, "exit_code": code, "wall_s": wall, "round_end_s": ends, "round_s": per_round,
-            "until_round_1_s": ends[0] if ends else None, "after_last_round_s": wall - ends[-1] if ends else None,
+            "until_round_1_s": ends[0] if ends else None,
+            "after_last_round_s": float(total) - ends[-1] if ends and total is not None else None,
             "peak_rss_mb": sampler.peak_kb / 1024}
+
+
+def _json(path: Path, default: object) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
 
 
 def idle_supernode(settle_s: float = 20.0) -> dict:
