@@ -14,7 +14,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from clients import horizontal, vertical
-from clients.node import Node, run_key, send
+from clients.node import Node, recall_accountant, run_key, send
 from dp_accounting import privacy_report
 from clients.egress import EgressGuard, bytes_digest
 from federation.errors import PulseTwinError
@@ -82,6 +82,7 @@ def privacy(msg: Message, context: Context) -> Message:
     node = Node.from_context(context)
     config = msg.content["config"]
     guard = EgressGuard.open(node.node_dir)
+    recall_accountant(context)
     p = guard.policy.privacy
     k, source = node.person_rows()
     report = privacy_report(guard.ledger, p.delta, k=k, k_source=source, max_rounds=50,

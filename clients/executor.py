@@ -56,8 +56,6 @@ class Executor:
 
     def serve(self) -> None:
         """Claim and answer tasks until `stop` is set."""
-        import clients.app  # noqa: F401 (the node's installed ClientApp, imported once, before any task)
-
         logging.getLogger("flwr").setLevel(logging.WARNING)
         claims = self._client([RuntimeVersionHttpInterceptor(component_name="SuperExec"),
                                SuperExecAuthHttpInterceptor(master_secret=self.secret,
@@ -124,6 +122,10 @@ class Executor:
             self._seen.add(context.run_id)
             self.say(f"run {context.run_id} '{proposal.run_name}': admitted (approved proposal "
                      f"{proposal.sha256()[:12]}..., bundle {proposal.bundle_hash[:12]}...)")
+        # The node's installed ClientApp, imported with its first message: torch, Opacus and pandas are most of
+        # a node's memory, and an idle node (waiting for runs, most of its life) does not need them.
+        from clients.app import app
+
         try:
             return app(message=message, context=context)
         except Exception as err:  # a bug in a handler: an error reply, logged like every reply

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from clients.node import Node, run_key, send
+from clients.node import Node, keep_accountant, recall_accountant, run_key, send
 from dp_accounting import Release, get_accountant
 from dp_accounting.calibrate import noise_multiplier
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
@@ -42,6 +42,7 @@ def train(msg: Message, context: Context) -> Message:
     rnd = int(config["server-round"])
     run_id = run_key(task.run_name, context)
     guard = EgressGuard.open(node.node_dir)
+    recall_accountant(context)
     ex = node.training_examples(task)
     q = sample_rate(len(ex), dp.batch_size)
     steps = steps_per_round(q, dp.local_epochs)
@@ -94,8 +95,10 @@ def train(msg: Message, context: Context) -> Message:
     metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
     content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
     _keep_reply(node.reply_path(run_id, rnd), received, model.state_dict(), metrics)
-    return send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
-                charges=charges, rows=len(ex), params=params)
+    reply = send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
+                 charges=charges, rows=len(ex), params=params)
+    keep_accountant(context, history)
+    return reply
 
 
 def _keep_reply(path: Path, received: str, state: dict, metrics: dict) -> None:

@@ -6,6 +6,7 @@ directories whose `features/` it may read, for a city node that holds several pa
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import pandas as pd
-from flwr.app import Context, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Message, RecordDict
 
 from dp_accounting import Release
 from federation.blocks import BlockSchema, local_blocks
@@ -69,7 +70,7 @@ class Node:
 
     def blocks(self, wanted: tuple[str, ...]) -> dict[str, pd.DataFrame]:
         """The node's built blocks among `wanted` (a missing block is simply absent)."""
-        return {b: pd.read_parquet(self._feature_file(b)) for b in self.available_blocks(wanted)}
+        return {b: _read_features(self._feature_file(b)) for b in self.available_blocks(wanted)}
 
     def person_rows(self) -> tuple[int | None, str | None]:
         """k, the most area-period rows one person appears in, from the node's own features manifest (its
@@ -86,7 +87,7 @@ class Node:
 
     def label(self) -> pd.DataFrame | None:
         path = self._feature_file("label")
-        return None if path is None else pd.read_parquet(path)
+        return None if path is None else _read_features(path)
 
     def schemas(self, task: TaskSettings) -> dict[str, BlockSchema]:
         """The node-local block schemas of the run: the node's own (`<node dir>/blocks/`) for the blocks it
@@ -134,6 +135,39 @@ class Node:
     def reply_path(self, run_id: str, rnd: int) -> Path:
         """Where the node keeps a round's model update until the run is over (see `clients.horizontal`)."""
         return self.node_dir / "state" / "runs" / _safe(run_id) / f"round-{rnd}.pt"
+
+
+def _read_features(path: Path) -> pd.DataFrame:
+    """A built features file, read once per process while it stays the same file (a worker process of the
+    simulation engine answers many nodes' rounds); a rebuilt or accepted build is read again."""
+    stat = path.stat()
+    return _read_parquet(str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino).copy()
+
+
+@functools.lru_cache(maxsize=2048)
+def _read_parquet(path: str, mtime_ns: int, size: int, inode: int) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+ACCOUNTANT_STATE = "accountant"
+
+
+def recall_accountant(context: Context) -> None:
+    """Recall the accountant values this node kept in its run state (`keep_accountant`): under the simulation
+    engine a node's messages go to any worker process, and recomputing them cost most of a round."""
+    from dp_accounting.accountants import recall
+
+    if ACCOUNTANT_STATE in context.state:
+        recall(json.loads(str(context.state[ACCOUNTANT_STATE]["memo"])))
+
+
+def keep_accountant(context: Context, history: Sequence[Release]) -> None:
+    """Keep the accountant values of this node's release history in its run state, as plain data. The run
+    state lives in the node's own memory (Flower never fills it from a message); the values are those of pure
+    functions of the history, so the ledger stays the only record and epsilon is still recomputed from it."""
+    from dp_accounting.accountants import memo_of
+
+    context.state[ACCOUNTANT_STATE] = ConfigRecord({"memo": json.dumps(memo_of(history))})
 
 
 def run_key(run_name: object, context: Context) -> str:

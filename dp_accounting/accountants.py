@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar, Protocol
@@ -137,11 +137,58 @@ def gaussian_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
     return high
 
 
+# Values of pure functions of a compressed history, kept per process (and per node as plain data, see
+# `memo_of`): the one-step RDP curve per (sample rate, noise multiplier, orders), and PRV upper estimates.
+_CURVES: dict[tuple[float, float, tuple[float, ...]], np.ndarray] = {}
+_PRV: dict[tuple[tuple[Entry, ...], float, float], float] = {}
+MEMO_LIMIT = 50_000
+computed = {"curves": 0, "prv": 0}   # how many values were computed, not recalled (for tests and profiling)
+
+
+def _keep(memo: dict, key: object, value: object) -> None:
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
+def _rdp_curve(q: float, sigma: float, orders: tuple[float, ...]) -> np.ndarray:
+    """Opacus's RDP of ONE step of the subsampled Gaussian at each order: the costly part of both accountants
+    (a series per fractional order, in Python), and a pure function of (q, sigma)."""
+    key = (q, sigma, orders)
+    if key not in _CURVES:
+        computed["curves"] += 1
+        _keep(_CURVES, key, _OPACUS_COMPUTE_RDP[0](q=q, noise_multiplier=sigma, steps=1, orders=list(orders)))
+    return _CURVES[key]
+
+
+_OPACUS_COMPUTE_RDP: list = []
+
+
+def _curve_times_steps(*, q: float, noise_multiplier: float, steps: int, orders):
+    """Opacus's `compute_rdp` (RDP of `steps` steps = steps x the one-step curve), from the cached curve."""
+    if isinstance(orders, float):
+        return _OPACUS_COMPUTE_RDP[0](q=q, noise_multiplier=noise_multiplier, steps=steps, orders=orders)
+    return _rdp_curve(float(q), float(noise_multiplier), tuple(orders)) * steps
+
+
+def _share_rdp_curves() -> None:
+    """Make Opacus's accountants read the one-step RDP curve of each (noise multiplier, sample rate) from
+    `_rdp_curve`: its RDP accountant, and the PRV accountant's domain (which runs an RDP accountant on the
+    whole history and on each entry), recompute the same curve for every history, every round and every
+    report; the numbers are the same, bit for bit (Opacus multiplies the curve by the steps as well)."""
+    from opacus.accountants.analysis import rdp as analysis
+
+    if not _OPACUS_COMPUTE_RDP:
+        _OPACUS_COMPUTE_RDP.append(analysis.compute_rdp)
+        analysis.compute_rdp = _curve_times_steps
+
+
 @lru_cache(maxsize=1024)
 def _rdp_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
     """Opacus RDP epsilon of a compressed history (cached: the PRV accountant asks for it too)."""
     if not entries:
         return 0.0
+    _share_rdp_curves()
     from opacus.accountants import RDPAccountant as OpacusRDP
 
     accountant = OpacusRDP()
@@ -152,10 +199,18 @@ def _rdp_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
         return max(0.0, float(accountant.get_epsilon(delta=delta)))
 
 
-@lru_cache(maxsize=1024)
 def _prv_upper(entries: tuple[Entry, ...], delta: float, eps_error: float) -> float:
-    """Opacus PRV upper estimate; a pure function of the compressed history, hence cached (a report
-    asks for the same prefix several times, the egress guard asks before and after a charge)."""
+    """Opacus PRV upper estimate; a pure function of the compressed history, hence kept (a report asks for
+    the same prefix several times, the egress guard asks before and after a charge)."""
+    key = (entries, delta, eps_error)
+    if key not in _PRV:
+        computed["prv"] += 1
+        _keep(_PRV, key, _prv_compute(entries, delta, eps_error))
+    return _PRV[key]
+
+
+def _prv_compute(entries: tuple[Entry, ...], delta: float, eps_error: float) -> float:
+    _share_rdp_curves()
     from opacus.accountants import PRVAccountant as OpacusPRV
 
     accountant = OpacusPRV()
@@ -174,6 +229,28 @@ def _prv_upper(entries: tuple[Entry, ...], delta: float, eps_error: float) -> fl
     if not math.isfinite(value):
         raise ConfigError(f"the PRV accountant gave a non-finite epsilon ({value}) at delta {delta:g}")
     return max(0.0, value)
+
+
+def memo_of(history: Sequence[Release]) -> dict[str, list]:
+    """The kept accountant values that involve only the (noise multiplier, sample rate) pairs of `history`, as
+    plain data (JSON-safe, exact): a node keeps them in its own run state, so whichever worker process answers
+    its next round or its report recalls them instead of recomputing the same numbers."""
+    pairs = {(r.sample_rate, r.noise_multiplier) for r in history}
+    return {
+        "curves": [[q, sigma, list(orders), curve.tolist()] for (q, sigma, orders), curve in _CURVES.items()
+                   if (q, sigma) in pairs],
+        "prv": [[[list(e) for e in entries], delta, error, value] for (entries, delta, error), value in _PRV.items()
+                if all((q, sigma) in pairs for sigma, q, _ in entries)],
+    }
+
+
+def recall(memo: Mapping[str, list]) -> None:
+    """Keep the values of `memo_of` in this process (values of pure functions, from the node's own memory)."""
+    for q, sigma, orders, curve in memo.get("curves", []):
+        _keep(_CURVES, (float(q), float(sigma), tuple(orders)), np.array(curve, dtype=np.float64))
+    for entries, delta, error, value in memo.get("prv", []):
+        key = (tuple((float(s), float(q), int(n)) for s, q, n in entries), float(delta), float(error))
+        _keep(_PRV, key, float(value))
 
 
 ACCOUNTANTS: dict[str, type] = {"prv": PRVAccountant, "rdp": RDPAccountant}

@@ -49,13 +49,9 @@ def noise_multiplier(
             f"spend epsilon {spent:.4g} ({chosen.name.upper()}, delta {delta:g})"
         )
 
-    guess = 1.0
-    if chosen.name != "rdp":
-        # RDP is cheap and (almost always) looser: its answer is a good, usually feasible, start.
-        try:
-            guess = _bisect(_epsilon_fn(get_accountant("rdp"), prior, delta, sample_rate, steps), target_epsilon, 1.0)
-        except ConfigError:
-            guess = 1.0
+    # Start near the answer (each accountant evaluation is costly): the moments accountant's rule of thumb
+    # sigma ~ q sqrt(T log(1/delta)) / epsilon, with a constant fitted here; only the start, never the result.
+    guess = max(0.3, 1.7 * sample_rate * math.sqrt(steps * math.log(1 / delta)) / target_epsilon)
     return _bisect(_epsilon_fn(chosen, prior, delta, sample_rate, steps), target_epsilon, guess)
 
 
@@ -71,8 +67,21 @@ def _planned(sigma: float, sample_rate: float, steps: int) -> Release:
     )
 
 
+def _between(lo: float, hi: float, eps_lo: float, eps_hi: float, aim: float) -> float:
+    """The next sigma to try inside (lo, hi): where log epsilon, interpolated linearly in log sigma, meets
+    `aim` (epsilon falls smoothly, roughly as 1/sigma, so this lands in the band in a step or two, where
+    halving the bracket takes five to ten accountant evaluations), kept off the bracket's ends so that the
+    bracket always shrinks; the geometric midpoint when the ends give nothing to interpolate."""
+    if not (math.isfinite(eps_lo) and eps_lo > aim > eps_hi > 0):
+        return math.sqrt(lo * hi)
+    share = math.log(eps_lo / aim) / math.log(eps_lo / eps_hi)
+    share = min(0.9, max(0.1, share))
+    return lo * (hi / lo) ** share
+
+
 def _bisect(epsilon_at: Callable[[float], float], target: float, guess: float) -> float:
-    """Geometric bisection on sigma; epsilon falls as sigma grows. Returns a sigma with eps <= target."""
+    """Bracketing search on sigma (interpolated, see `_between`); epsilon falls as sigma grows. Returns a sigma
+    with eps <= target."""
     floor = (1 - BAND) * target
 
     def safe(sigma: float) -> float:
@@ -85,8 +94,10 @@ def _bisect(epsilon_at: Callable[[float], float], target: float, guess: float) -
 
     hi, eps_hi = guess, epsilon_at(guess)
     lo: float | None = None
+    eps_lo = math.inf
     while eps_hi > target:
-        lo, hi = hi, hi * 2
+        # Epsilon falls roughly as 1/sigma: step up by about the overshoot (at least 1.25x, at most 2x).
+        lo, hi, eps_lo = hi, hi * min(2.0, max(1.25, 1.05 * eps_hi / target)), eps_hi
         if hi > MAX_NOISE_MULTIPLIER:
             raise ConfigError(
                 f"target epsilon {target:g} is unreachable: even noise multiplier {MAX_NOISE_MULTIPLIER:g} "
@@ -98,7 +109,7 @@ def _bisect(epsilon_at: Callable[[float], float], target: float, guess: float) -
     if lo is None:
         lo = hi
         while True:
-            lo *= 0.8
+            lo *= min(0.8, max(0.5, eps_hi / target))
             if lo < MIN_NOISE_MULTIPLIER:
                 raise ConfigError(
                     f"target epsilon {target:g} is met even with noise multiplier {hi:.3g} "
@@ -111,12 +122,12 @@ def _bisect(epsilon_at: Callable[[float], float], target: float, guess: float) -
             if eps_hi >= floor:
                 return hi
     for _ in range(200):
-        mid = math.sqrt(lo * hi)
+        mid = _between(lo, hi, eps_lo, eps_hi, (1 + floor / target) / 2 * target)
         if not lo < mid < hi:
             break
         eps_mid = safe(mid)
         if eps_mid > target:
-            lo = mid
+            lo, eps_lo = mid, eps_mid
         else:
             hi, eps_hi = mid, eps_mid
             if eps_hi >= floor:

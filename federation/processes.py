@@ -22,9 +22,10 @@ from typing import Mapping
 from federation.errors import ConfigError
 
 PR_SET_CHILD_SUBREAPER = 36
-# Programs of the engine: an adopted orphan running one of these is ours to stop.
+# Programs of the engine: an adopted orphan running one of these is ours to stop. Under the simulation
+# engine `flwr-simulation` starts Ray, whose daemons and workers outlive it when it is stopped first.
 OURS: tuple[str, ...] = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp",
-                         "flwr-clientapp", "flwr", "pulse-twin")
+                         "flwr-clientapp", "flwr", "pulse-twin", "raylet", "gcs_server", "ray::", "/ray/")
 
 
 def become_subreaper() -> None:
@@ -173,8 +174,10 @@ class Supervisor:
         for proc in self.processes.values():
             proc.poll()
         self.processes.clear()
-        orphans = adopted()
-        if orphans:
+        for _ in range(3):   # an orphan may start another before it stops (Ray restarts its workers)
+            orphans = adopted()
+            if not orphans:
+                break
             stop_pids([p for o in orphans for p in (o, *descendants(o))], self.grace_s)
 
 

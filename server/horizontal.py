@@ -51,8 +51,8 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
     hello = config_content(**{"run-name": run_name, "blocks": ",".join(task.blocks), "run-kind": "horizontal"})
     described = content_or_fail(ask(grid, node_ids, "describe", hello, timeout), {}, "describe")
     names = {n: str(c["node"]["name"]) for n, c in described.items()}
-    for n in node_ids:
-        record.say(f"node {names[n]}: blocks {described[n]['node']['blocks'] or '(none)'}")
+    for line in blocks_summary({names[n]: str(described[n]["node"]["blocks"]) for n in node_ids}):
+        record.say(line)
     refusals: list[dict[str, Any]] = []
     lost: dict[str, str] = {}
 
@@ -124,6 +124,19 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
 
 
 LIST_NODES_UP_TO = 8   # beyond this many nodes a round's line summarises instead of listing
+
+
+def blocks_summary(blocks: dict[str, str]) -> list[str]:
+    """Which blocks each node has: a line per node for a few nodes; for many, a line per set of blocks with
+    how many nodes hold it (named when there are few)."""
+    blocks = {name: have or "(none)" for name, have in blocks.items()}
+    if len(blocks) <= LIST_NODES_UP_TO:
+        return [f"node {name}: blocks {have}" for name, have in blocks.items()]
+    lines = []
+    for have in sorted(set(blocks.values())):
+        holders = sorted(name for name, b in blocks.items() if b == have)
+        lines.append(f"{len(holders)} nodes: blocks {have}" + (f" ({', '.join(holders)})" if len(holders) <= 5 else ""))
+    return lines
 
 
 def epsilon_summary(nodes: dict[str, dict[str, Any]]) -> str:

@@ -8,9 +8,18 @@ A contract is YAML in `configs/contract/` (no code): the raw tables, their colum
 ops that aggregate them per (area_code, period). Bad input raises one ContractError naming the file,
 row and column; protected attributes and person identifiers are refused as features.
 """
-from clients.contracts.builder import NodeFeatures, build_features
-from clients.contracts.loading import load_contract
-from clients.contracts.output import write_features
-from clients.contracts.spec import Contract
+import importlib
+from typing import Any
+
+# Where each name lives; imported when first used, so that importing a light submodule (the features
+# manifest, which a node's executor reads for every run) does not load pandas into an idle node.
+_MODULES = {"Contract": "spec", "NodeFeatures": "builder", "build_features": "builder", "load_contract": "loading",
+            "write_features": "output"}
 
 __all__ = ["Contract", "NodeFeatures", "build_features", "load_contract", "write_features"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module 'clients.contracts' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"clients.contracts.{_MODULES[name]}"), name)

@@ -130,3 +130,14 @@ def test_a_rounds_epsilon_line_lists_few_nodes_and_summarises_many():
     assert line.startswith("301 nodes: min 1.00, median 2.50, max 9.00 (late)")
     assert "2 refused (r1, r2)" in line and "7 failed" in line and "f0" not in line
     assert len(line) < 200
+
+
+def test_the_blocks_of_few_nodes_are_listed_and_of_many_summarised_per_set():
+    from server.horizontal import blocks_summary
+
+    assert blocks_summary({"genk": "context,safety", "piraeus": ""}) == ["node genk: blocks context,safety",
+                                                                         "node piraeus: blocks (none)"]
+    many = {f"r{i:03d}": "context,social" for i in range(300)}
+    many.update({"odd": "context", "bare": ""})
+    assert blocks_summary(many) == ["1 nodes: blocks (none) (bare)", "1 nodes: blocks context (odd)",
+                                    "300 nodes: blocks context,social"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from opacus.accountants import PRVAccountant as OpacusPRV
 from opacus.accountants import RDPAccountant as OpacusRDP
@@ -93,3 +94,46 @@ def test_gaussian_dp_is_never_offered_and_bad_delta_is_refused():
         with pytest.raises(ConfigError, match="delta"):
             get_accountant("rdp").epsilon([schedule(1.0, 0.01, 10)], delta)
     assert get_accountant(" PRV ").name == "prv"
+
+
+def test_shared_rdp_curves_give_opacus_numbers_bit_for_bit():
+    """The one-step RDP curve is computed once per (noise, rate) and scaled by the steps; Opacus's own
+    computation gives the very same array, and a second history with the same pair reuses the curve."""
+    from opacus.accountants import RDPAccountant as OpacusRDP
+
+    from dp_accounting import accountants
+
+    accountants._share_rdp_curves()
+    original = accountants._OPACUS_COMPUTE_RDP[0]
+    orders = OpacusRDP.DEFAULT_ALPHAS
+    for steps in (1, 7, 600):
+        shared = accountants._curve_times_steps(q=0.013, noise_multiplier=1.1, steps=steps, orders=orders)
+        assert np.array_equal(shared, original(q=0.013, noise_multiplier=1.1, steps=steps, orders=orders))
+    before = accountants.computed["curves"]
+    get_accountant("prv").epsilon([Release(noise_multiplier=1.1, sample_rate=0.013, steps=40, run_id="r", round=1,
+                                           kind="t")], 1e-5)
+    assert accountants.computed["curves"] == before
+
+
+def test_a_nodes_kept_accountant_values_travel_as_plain_data_and_give_the_same_epsilon():
+    """What a node keeps in its run state (JSON) lets another process answer without recomputing, with the
+    same numbers; values of other nodes' (noise, rate) pairs are not part of it."""
+    import json
+
+    from dp_accounting import accountants
+
+    mine = [Release(noise_multiplier=1.3, sample_rate=0.021, steps=30, run_id="r", round=i, kind="t")
+            for i in (1, 2)]
+    other = [Release(noise_multiplier=0.9, sample_rate=0.05, steps=5, run_id="r", round=1, kind="t")]
+    prv = get_accountant("prv")
+    expected = [prv.epsilon(mine[:1], 1e-5), prv.epsilon(mine, 1e-5)]
+    prv.epsilon(other, 1e-5)
+    memo = json.loads(json.dumps(accountants.memo_of(mine)))
+    assert all(sigma == 1.3 for sigma, _, _ in (e for entry in memo["prv"] for e in entry[0]))
+    accountants._CURVES.clear()
+    accountants._PRV.clear()
+    accountants._rdp_epsilon.cache_clear()
+    accountants.recall(memo)
+    before = dict(accountants.computed)
+    assert [prv.epsilon(mine[:1], 1e-5), prv.epsilon(mine, 1e-5)] == expected
+    assert accountants.computed == before
