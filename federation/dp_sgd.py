@@ -64,7 +64,7 @@ class DPSGDConfig:
 
     noise_multiplier: float
     max_grad_norm: float = 1.0
-    batch_size: int = 32          # expected batch size; sample rate q = batch_size / rows
+    sample_rate: float = 0.05     # Poisson rate q: the expected batch is q x rows
     local_epochs: float = 1.0     # steps per round = ceil(local_epochs / q)
     lr: float = 0.05
     momentum: float = 0.9
@@ -72,9 +72,23 @@ class DPSGDConfig:
     block_dropout: float = 0.1
 
 
-def sample_rate(rows: int, batch_size: int) -> float:
-    """Poisson sampling rate for an expected batch size (capped at 1)."""
-    return min(1.0, batch_size / max(rows, 1))
+def expected_batch(rows: int, q: float) -> float:
+    """The expected batch of a node of `rows` rows at Poisson rate q: the run proposes q, not a batch size,
+    so every node gets the same rate (and noise) and a small node a small batch, not a large rate."""
+    return q * rows
+
+
+def too_small_text(name: str, rows: int, min_rows: int, q: float) -> str:
+    """Why a node does not train with DP-SGD in a run, in one sentence naming it, its rows and the minimum."""
+    return (f"node '{name}' has {rows} training rows, fewer than the {min_rows} DP-SGD needs at this run's privacy "
+            f"(sample rate {q:g}: an expected batch of {q * rows:.2g} rows); it takes part through its person-level "
+            "DP release of its blocks and label instead")
+
+
+def min_rows_for_dp_sgd(q: float, noise_multiplier: float, min_signal_to_noise: float) -> int:
+    """Fewest rows for which a step's expected batch holds `min_signal_to_noise` rows per unit of noise
+    multiplier: below it the noise on a step's averaged gradient outweighs the clipped signal."""
+    return max(1, math.ceil(min_signal_to_noise * noise_multiplier / q - 1e-9))
 
 
 def steps_per_round(q: float, local_epochs: float) -> int:
@@ -105,7 +119,7 @@ def dp_train(
     """
     if ex.y is None or len(ex) == 0:
         raise ValueError("DP-SGD needs labelled rows")
-    q = sample_rate(len(ex), cfg.batch_size)
+    q = cfg.sample_rate
     steps = steps_per_round(q, cfg.local_epochs)
     x, present, y = tensors(ex)
     # Only block dropout (a training choice, no part of the guarantee) uses torch's generator.
@@ -115,7 +129,7 @@ def dp_train(
         torch.optim.SGD(gsm.parameters(), lr=cfg.lr, momentum=cfg.momentum),
         noise_multiplier=cfg.noise_multiplier,
         max_grad_norm=cfg.max_grad_norm,
-        expected_batch_size=max(1, round(q * len(ex))),
+        expected_batch_size=max(1, round(expected_batch(len(ex), q))),
         loss_reduction="mean",
     )
     loss_fn = nn.MSELoss()

@@ -33,6 +33,7 @@ class TaskSettings:
     holdout_fold: int = -1  # areas of this fold are never trained on (benchmarks); -1 = none
     folds: int = 5
     split_seed: int = 0
+    dry_run: bool = False   # train and evaluate on the node's synthetic twin; charge nothing on its real ledger
 
     @property
     def label(self) -> LabelSpec:
@@ -51,12 +52,14 @@ class DPSettings:
     delta: float
     num_rounds: int
     max_grad_norm: float = 1.0
-    batch_size: int = 32
+    sample_rate: float = 0.05    # Poisson rate q: each node's expected batch is q x its rows
     local_epochs: float = 1.0
     lr: float = 0.05
     momentum: float = 0.9
     block_dropout: float = 0.1
     loss_noise_multiplier: float = 0.0  # > 0: nodes also release a noised training loss (charged)
+    min_rows: int = 1                   # fewest rows for DP-SGD at this privacy; fewer: the node releases instead
+    eval_noise_multiplier: float = 0.0  # > 0: nodes release noised held-out sums after each round (charged)
 
 
 def _encode(value: Any) -> Any:

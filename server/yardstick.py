@@ -20,6 +20,9 @@ from federation.model import ModelSpec, build_model
 from federation.task import TrainConfig, fit, predict, r2_mae
 
 
+POOLED = "pooled (all blocks, non-private)"
+
+
 @dataclass
 class YardstickResult:
     """Held-out R² and MAE per model, with the protocol that produced them."""
@@ -37,6 +40,14 @@ class YardstickResult:
             rows = frame[frame["area_code"].isin(areas)]
             out[name] = r2_mae(rows["y"].to_numpy(), rows["pred"].to_numpy())
         return out
+
+    def pooled_on_fold(self, fold: int) -> dict[str, float] | None:
+        """R² and MAE of the pooled model on the areas of one fold (a horizontal run's held-out areas)."""
+        frame = self.predictions.get(POOLED)
+        if frame is None or "fold" not in frame.columns:
+            return None
+        rows = frame[frame["fold"] == fold]
+        return r2_mae(rows["y"].to_numpy(), rows["pred"].to_numpy()) if len(rows) > 1 else None
 
     def to_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +108,7 @@ def cross_validated(
         pred[test] = predict(net, sub.subset(test))
     scored = ~np.isnan(pred)
     frame = sub.keys[scored].reset_index(drop=True)
+    frame["fold"] = fold_of[scored]
     frame["y"] = label.unscale(truth[scored])
     frame["pred"] = label.unscale(pred[scored])
     return frame
@@ -112,16 +124,19 @@ def run_yardstick(
     n_folds: int,
     seed: int,
     progress=print,
+    folds: Mapping[str, int] | None = None,
 ) -> YardstickResult:
-    """Pooled model on every block, then one local-only model per group of blocks (a partner)."""
-    folds = area_folds(ex.keys["area_code"], n_folds, seed)
+    """Pooled model on every block, then one local-only model per group of blocks (a partner). `folds`: each
+    area's fold when the folds are not drawn over all areas together (a horizontal federation's nodes draw
+    their own, and the yardstick must hold out the very areas they do)."""
+    folds = dict(folds) if folds is not None else area_folds(ex.keys["area_code"], n_folds, seed)
     result = YardstickResult(federation, protocol={
         "split": f"{n_folds}-fold cross-validation over areas (held-out areas)",
-        "areas": len(folds), "rows": len(ex), "seed": seed,
+        "areas": len(folds), "rows": len(ex), "seed": seed, "folds": n_folds,
         "label": {"center": label.center, "scale": label.scale, "shift_periods": label.shift},
         "train": train_cfg.__dict__, "model": {"embed_dim": model.embed_dim, "hidden": model.hidden},
     })
-    jobs = {"pooled (all blocks, non-private)": list(ex.blocks)}
+    jobs = {POOLED: list(ex.blocks)}
     jobs.update({f"{name} alone ({', '.join(b)})": list(b) for name, b in groups.items()})
     for i, (name, blocks) in enumerate(jobs.items(), 1):
         progress(f"[{i}/{len(jobs)}] {name}: {n_folds} folds ...")
