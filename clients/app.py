@@ -17,7 +17,7 @@ from clients import evaluation, horizontal, vertical
 from clients.node import Node, run_key, send
 from dp_accounting import privacy_report
 from federation.egress import EgressGuard, bytes_digest
-from federation.errors import PulseTwinError
+from federation.errors import ConfigError, PulseTwinError
 from federation.messages import DPSettings, TaskSettings, from_config
 
 app = ClientApp()
@@ -74,8 +74,11 @@ def describe(msg: Message, context: Context) -> Message:
     facts: dict[str, str | int] = {"name": node.name, "blocks": ",".join(node.available_blocks(wanted))}
     if "min-rows" in config:   # a horizontal run: can this node train with DP-SGD at the run's privacy?
         task, dp = from_config(TaskSettings, config), from_config(DPSettings, config)
-        rows = len(node.training_examples(task))
-        facts.update({"rows": rows, "role": "dp-sgd" if rows >= dp.min_rows else "release"})
+        try:
+            rows = len(node.training_examples(task))
+            facts.update({"rows": rows, "role": "dp-sgd" if rows >= dp.min_rows else "release"})
+        except ConfigError:   # no rows to train on: its train replies will say why, naming the node
+            facts["role"] = "dp-sgd"
     content = RecordDict({"node": ConfigRecord(facts)})
     return send(msg, content, EgressGuard.open(node.node_dir), run_id=run_key(config["run-name"], context),
                 round=0, kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))
