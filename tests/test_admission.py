@@ -66,11 +66,12 @@ def test_every_bound_privacy_parameter_of_a_message_must_be_the_approved_one(tmp
     p = proposal.privacy
     train = {"run-name": "r1", "target-epsilon": p.target_epsilon, "delta": p.delta, "num-rounds": p.rounds,
              "sample-rate": p.sample_rate, "local-epochs": p.local_epochs,
-             "loss-noise-multiplier": p.loss_noise_multiplier, "min-rows": p.min_rows, "server-round": 1}
+             "loss-noise-multiplier": p.loss_noise_multiplier, "min-rows": p.min_rows, "dry-run": False,
+             "server-round": 1}
     admit_message(proposal, "train", train)
     for key, value, rule in (("target-epsilon", 20.0, "target_epsilon"), ("delta", 1e-3, "delta"),
                              ("num-rounds", 30, "rounds"), ("sample-rate", 0.2, "sample_rate"),
-                             ("min-rows", 1, "min_rows"),
+                             ("min-rows", 1, "min_rows"), ("dry-run", True, "dry_run"),
                              ("local-epochs", 9.0, "local_epochs"), ("server-round", 4, "rounds"),
                              ("run-name", "other", "run_name")):
         with pytest.raises(PolicyRefusal, match=f"'{rule}'"):
@@ -83,9 +84,10 @@ def test_every_bound_privacy_parameter_of_a_message_must_be_the_approved_one(tmp
     with pytest.raises(PolicyRefusal, match="'message.kind'"):
         admit_message(proposal, "query.unknown", {})
     # The held-out evaluation's noise is bound too: a coordinator cannot make the sums less noisy.
-    admit_message(proposal, "evaluate", {"run-name": "r1", "eval-noise-multiplier": p.eval_noise_multiplier})
+    evaluate = {"run-name": "r1", "eval-noise-multiplier": p.eval_noise_multiplier, "dry-run": False}
+    admit_message(proposal, "evaluate", evaluate)
     with pytest.raises(PolicyRefusal, match="'eval_noise_multiplier'"):
-        admit_message(proposal, "evaluate", {"run-name": "r1", "eval-noise-multiplier": 0.1})
+        admit_message(proposal, "evaluate", {**evaluate, "eval-noise-multiplier": 0.1})
 
 
 def test_psi_of_a_vertical_run_at_another_epsilon_is_refused_before_it_runs(tmp_path):
