@@ -30,7 +30,7 @@ import yaml
 
 from federation.config import APP_ROOT, compose, configs_dir, to_container
 from clients.contracts import NodeFeatures, build_features, load_contract, write_features
-from federation.dataset import Examples, area_folds
+from federation.dataset import Examples, area_folds, concat, held_out_mask  # noqa: F401  (concat: used by the benchmarks)
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
 from federation.model import BlockModel, build_model
@@ -247,16 +247,8 @@ def privacy_epsilons(run_dir: Path) -> dict[str, float]:
 def split_holdout(ex: Examples, task: TaskSettings) -> tuple[Examples, Examples]:
     """(training rows, held-out rows) of one node, with the fold assignment the node itself uses
     (`clients.node.Node.training_examples`: folds over the node's own areas)."""
-    folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
-    held_out = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
+    held_out = held_out_mask(ex.keys["area_code"], task.folds, task.split_seed, task.holdout_fold)
     return ex.subset(~held_out), ex.subset(held_out)
-
-
-def concat(parts: Sequence[Examples]) -> Examples:
-    """Rows of several nodes in one set (the pooled yardstick); all parts share the block order."""
-    return Examples(pd.concat([p.keys for p in parts], ignore_index=True), parts[0].blocks,
-                    np.concatenate([p.x for p in parts]), np.concatenate([p.present for p in parts]),
-                    np.concatenate([p.y for p in parts]))
 
 
 def load_run_model(run_dir: Path, task: TaskSettings) -> BlockModel:

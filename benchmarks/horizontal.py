@@ -191,11 +191,12 @@ def throughput(extra: Sequence[str] = (), repeats: int = 3) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         dp_rate = timed(lambda: dp_train(build_model(task.model_spec(), seed=0), ex, DPSGDConfig(
-            noise_multiplier=1.0, max_grad_norm=dp.max_grad_norm, batch_size=dp.batch_size, local_epochs=epochs,
+            noise_multiplier=1.0, max_grad_norm=dp.max_grad_norm, sample_rate=dp.sample_rate, local_epochs=epochs,
             lr=dp.lr, momentum=dp.momentum, block_dropout=dp.block_dropout)))
+    batch = max(1, round(dp.sample_rate * len(ex)))   # DP-SGD's expected batch
     plain_rate = timed(lambda: train(build_model(task.model_spec(), seed=0), ex, TrainConfig(
-        epochs=epochs, batch_size=dp.batch_size, block_dropout=dp.block_dropout, seed=0)))
-    return {"rows": len(ex), "batch_size": dp.batch_size, "dp_sgd_examples_per_s": dp_rate,
+        epochs=epochs, batch_size=batch, block_dropout=dp.block_dropout, seed=0)))
+    return {"rows": len(ex), "batch_size": batch, "dp_sgd_examples_per_s": dp_rate,
             "non_private_examples_per_s": plain_rate, "slowdown": plain_rate / dp_rate}
 
 
@@ -207,7 +208,7 @@ def throughput_line(t: dict[str, float]) -> str:
 
 def parser():
     return sweep_parser("python -m benchmarks.horizontal", __doc__.split("\n\n")[0], DATASETS, "node",
-                        "local.batch_size=64 strategy=fedprox")
+                        "local.sample_rate=0.1 strategy=fedprox")
 
 
 def main(argv: list[str] | None = None) -> int:

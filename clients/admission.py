@@ -13,9 +13,9 @@ configuration and the message as the SuperNode received them. A run is admitted 
   node directory) still has the approved hash: a node-local block edited after approval needs a new one;
 
 and a message only when every privacy parameter it carries (run name and kind, epsilon, delta, rounds,
-batch size, local epochs, loss noise) is the approved one, with those the node's handler would otherwise
-default present, and the blocks and block schemas it names are the approved ones. Anything else is
-refused naming the rule, before anything leaves: PSI included.
+sample rate, local epochs, loss noise, the minimum rows for DP-SGD, the held-out evaluation's noise) is the
+approved one, with those the node's handler would otherwise default present, and the blocks and block schemas
+it names are the approved ones. Anything else is refused naming the rule, before anything leaves: PSI included.
 """
 from __future__ import annotations
 
@@ -41,20 +41,25 @@ BOUND: dict[str, str] = {
     "target-epsilon": "target_epsilon",
     "delta": "delta",
     "num-rounds": "rounds",
-    "batch-size": "batch_size",
+    "sample-rate": "sample_rate",
     "local-epochs": "local_epochs",
     "loss-noise-multiplier": "loss_noise_multiplier",
+    "min-rows": "min_rows",
+    "eval-noise-multiplier": "eval_noise_multiplier",
+    "dry-run": "dry_run",
 }
 # Per message type: the run kinds it belongs to, and the bound keys it must carry (the node's handler
 # reads them, some with a default, so an omitted key would slip past an equality check).
 MESSAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "train": (("horizontal",), ("run-name", "target-epsilon", "delta", "num-rounds", "batch-size",
-                                "local-epochs", "loss-noise-multiplier")),
+    "train": (("horizontal",), ("run-name", "target-epsilon", "delta", "num-rounds", "sample-rate",
+                                "local-epochs", "loss-noise-multiplier", "min-rows", "dry-run")),
+    "evaluate": (("horizontal",), ("run-name", "eval-noise-multiplier", "dry-run")),
     "query.describe": (("horizontal", "vertical", "analytics"), ("run-name", "run-kind")),
     "query.privacy": (("horizontal", "vertical", "analytics"), ("run-name", "run-kind")),
     "query.psi": (("vertical",), ("run-name", "run-kind", "target-epsilon", "delta")),
     "query.align": (("vertical",), ("run-name", "run-kind", "target-epsilon", "delta")),
-    "query.release": (("vertical", "analytics"), ("run-name", "run-kind", "target-epsilon", "delta")),
+    # A horizontal run's node too small for DP-SGD takes part through this same person-level release.
+    "query.release": (("vertical", "analytics", "horizontal"), ("run-name", "run-kind", "target-epsilon", "delta")),
 }
 
 
@@ -92,8 +97,52 @@ def check_local_blocks(proposal: RunProposal, node_dir: Path) -> None:
                               "and its approval (`pulse-twin node approve`)", where=WHERE)
 
 
+def training_rows(node_dir: Path, proposal: RunProposal, feature_dirs: tuple[Path, ...] = ()) -> int | None:
+    """This node's training rows for a horizontal proposal; None for other runs or when its features are not
+    built in the directories given (then the run's own `describe` decides, and says so once)."""
+    fed = proposal.federation
+    if proposal.run_kind != "horizontal" or "blocks" not in fed:
+        return None
+    from clients.node import Node
+    from federation.messages import TaskSettings
+
+    try:
+        label = fed["label"]
+        task = TaskSettings(run_name=proposal.run_name, blocks=tuple(fed["blocks"]),
+                            label_center=float(label["center"]), label_scale=float(label["scale"]),
+                            label_shift=int(label["shift"]), holdout_fold=int(fed["holdout_fold"]),
+                            folds=int(fed["folds"]), split_seed=int(fed["seed"]))
+        node = Node(Path(node_dir).name, Path(node_dir), tuple(Path(d) for d in feature_dirs) or (Path(node_dir),))
+        return len(node.training_examples(task))
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None
+
+
+def planned_for_node(policy: SitePolicy, proposal: RunProposal, node_dir: Path,
+                     rows: int | None) -> tuple[list[Any], str | None]:
+    """What the run would charge to this node's ledger, and, for a node too small for DP-SGD at the proposed
+    privacy, the one message that says so: such a node makes the person-level DP release of its private tables
+    (one Gaussian release each at the run's epsilon per unit) and, if asked, the held-out sums."""
+    from dp_accounting import Release, noise_multiplier
+    from federation import heldout
+    from federation.units import too_small_text
+
+    p = proposal.privacy
+    if rows is None or p.min_rows is None or rows >= p.min_rows:
+        return proposal.planned_releases(), None
+    note = too_small_text(policy.partner, rows, p.min_rows, p.sample_rate)
+    accountant, delta = policy.privacy.accountant, min(p.delta, policy.privacy.delta)
+    sigma = noise_multiplier(p.target_epsilon, delta, 1.0, 1, accountant)
+    planned = [Release(mechanism="gaussian", noise_multiplier=sigma, sample_rate=1.0, steps=1, unit=unit,
+                       run_id=proposal.run_name, round=0, kind="dp-aggregate", table=table)
+               for table, unit in table_units(node_dir).items() if unit != "public"]
+    if p.eval_noise_multiplier:
+        planned += [heldout.release(p.eval_noise_multiplier, proposal.run_name, r) for r in range(1, p.rounds + 1)]
+    return planned, note
+
+
 def record_approval(node_dir: Path, proposal: RunProposal, policy: SitePolicy, by: str,
-                    projection: Any = None) -> dict[str, Any]:
+                    projection: Any = None, note: str | None = None) -> dict[str, Any]:
     """Append the approval of `proposal` (the whole proposal, so the executor can compare every parameter)."""
     record: dict[str, Any] = {
         "approved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -107,6 +156,9 @@ def record_approval(node_dir: Path, proposal: RunProposal, policy: SitePolicy, b
         "delta": policy.privacy.delta,
         "accountant": policy.privacy.accountant,
     }
+    if note is not None:
+        record["takes_part_by"] = "person-level DP release"
+        record["note"] = note
     if projection is not None:
         record["projected_epsilon_lifetime"] = projection.epsilon_lifetime
         record["projected_epsilon_year"] = projection.epsilon_year
@@ -200,6 +252,8 @@ def _check_blocks(proposal: RunProposal, message_type: str, config: Mapping[str,
 def _same(given: Any, approved: Any) -> bool:
     if approved is None:
         return False
+    if isinstance(approved, bool) or isinstance(given, bool):
+        return isinstance(given, bool) and isinstance(approved, bool) and given == approved
     if isinstance(approved, str) or isinstance(given, str):
         return str(given) == str(approved)
     if isinstance(given, bool) or not isinstance(given, (int, float)):

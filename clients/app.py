@@ -13,11 +13,12 @@ from typing import Callable
 from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients import horizontal, vertical
+from clients import evaluation, horizontal, vertical
 from clients.node import Node, recall_accountant, run_key, send
 from dp_accounting import privacy_report
 from clients.egress import EgressGuard, bytes_digest
-from federation.errors import PulseTwinError
+from federation.errors import ConfigError, PulseTwinError
+from federation.messages import DPSettings, TaskSettings, from_config
 
 app = ClientApp()
 
@@ -57,6 +58,7 @@ def log_error_reply(msg: Message, context: Context, reason: str, node_dir: Path 
 
 # The node's roles: horizontal DP-SGD rounds, and the vertical partner's PSI, alignment and DP release.
 app.train()(refusals_as_error_replies(horizontal.train))
+app.evaluate()(refusals_as_error_replies(evaluation.evaluate))
 for _action, _handler in {"psi": vertical.psi, "align": vertical.align, "release": vertical.release}.items():
     app.query(_action)(refusals_as_error_replies(_handler))
 
@@ -64,13 +66,20 @@ for _action, _handler in {"psi": vertical.psi, "align": vertical.align, "release
 @app.query("describe")
 @refusals_as_error_replies
 def describe(msg: Message, context: Context) -> Message:
-    """Who this node is and which blocks it has built: public facts the coordinator plans with."""
+    """Who this node is, which blocks it has built and, in a horizontal run, its training rows (every update
+    states them anyway) and whether it trains with DP-SGD or takes part through its DP release."""
     node = Node.from_context(context)
     config = msg.content["config"]
     wanted = tuple(str(config.get("blocks", "")).split(","))
-    content = RecordDict({"node": ConfigRecord({
-        "name": node.name, "blocks": ",".join(node.available_blocks(wanted)),
-    })})
+    facts: dict[str, str | int] = {"name": node.name, "blocks": ",".join(node.available_blocks(wanted))}
+    if "min-rows" in config:   # a horizontal run: can this node train with DP-SGD at the run's privacy?
+        task, dp = from_config(TaskSettings, config), from_config(DPSettings, config)
+        try:
+            rows = len(node.training_examples(task))
+            facts.update({"rows": rows, "role": "dp-sgd" if rows >= dp.min_rows else "release"})
+        except ConfigError:   # no rows to train on: its train replies will say why, naming the node
+            facts["role"] = "dp-sgd"
+    content = RecordDict({"node": ConfigRecord(facts)})
     return send(msg, content, EgressGuard.open(node.node_dir), run_id=run_key(config["run-name"], context),
                 round=0, kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))
 

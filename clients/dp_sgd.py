@@ -28,7 +28,7 @@ from torch import nn
 from federation.dataset import Examples
 from federation.model import BlockModel
 from federation.task import drop_blocks, tensors
-from federation.units import sample_rate, steps_per_round
+from federation.units import expected_batch, steps_per_round
 
 
 def secure_uniform(n: int) -> np.ndarray:
@@ -64,7 +64,7 @@ class DPSGDConfig:
 
     noise_multiplier: float
     max_grad_norm: float = 1.0
-    batch_size: int = 32          # expected batch size; sample rate q = batch_size / rows
+    sample_rate: float = 0.05     # Poisson rate q: the expected batch is q x rows
     local_epochs: float = 1.0     # steps per round = ceil(local_epochs / q)
     lr: float = 0.05
     momentum: float = 0.9
@@ -95,7 +95,7 @@ def dp_train(
     """
     if ex.y is None or len(ex) == 0:
         raise ValueError("DP-SGD needs labelled rows")
-    q = sample_rate(len(ex), cfg.batch_size)
+    q = cfg.sample_rate
     steps = steps_per_round(q, cfg.local_epochs)
     x, present, y = tensors(ex)
     # Only block dropout (a training choice, no part of the guarantee) uses torch's generator.
@@ -105,7 +105,7 @@ def dp_train(
         torch.optim.SGD(gsm.parameters(), lr=cfg.lr, momentum=cfg.momentum),
         noise_multiplier=cfg.noise_multiplier,
         max_grad_norm=cfg.max_grad_norm,
-        expected_batch_size=max(1, round(q * len(ex))),
+        expected_batch_size=max(1, round(expected_batch(len(ex), q))),
         loss_reduction="mean",
     )
     loss_fn = nn.MSELoss()

@@ -105,6 +105,8 @@ class Executor:
 
     def answer(self, message: Message, context: Context, fab_hash: str, fab: bytes) -> Message:
         """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer."""
+        # The node's installed ClientApp, imported with its first message: torch, Opacus and pandas are most of
+        # a node's memory, and an idle node (waiting for runs, most of its life) does not need them.
         from clients.app import app, log_error_reply
 
         config = message.content.config_records.get("config", {}) if message.has_content() else {}
@@ -122,10 +124,6 @@ class Executor:
             self._seen.add(context.run_id)
             self.say(f"run {context.run_id} '{proposal.run_name}': admitted (approved proposal "
                      f"{proposal.sha256()[:12]}..., bundle {proposal.bundle_hash[:12]}...)")
-        # The node's installed ClientApp, imported with its first message: torch, Opacus and pandas are most of
-        # a node's memory, and an idle node (waiting for runs, most of its life) does not need them.
-        from clients.app import app
-
         try:
             return app(message=message, context=context)
         except Exception as err:  # a bug in a handler: an error reply, logged like every reply

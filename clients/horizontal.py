@@ -23,9 +23,9 @@ from clients.node import Node, keep_accountant, recall_accountant, run_key, send
 from dp_accounting import Release, get_accountant
 from dp_accounting.calibrate import noise_multiplier
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
-from federation.units import sample_rate, steps_per_round
+from federation.units import steps_per_round, too_small_text
 from clients.egress import EgressGuard, payload_digest
-from federation.errors import PolicyRefusal
+from federation.errors import ConfigError, PolicyRefusal
 from federation.messages import DPSettings, TaskSettings, from_config
 from federation.units import ROW_UNIT
 from federation.model import build_model
@@ -44,7 +44,9 @@ def train(msg: Message, context: Context) -> Message:
     guard = EgressGuard.open(node.node_dir)
     recall_accountant(context)
     ex = node.training_examples(task)
-    q = sample_rate(len(ex), dp.batch_size)
+    if len(ex) < dp.min_rows:
+        raise ConfigError(too_small_text(node.name, len(ex), dp.min_rows, dp.sample_rate))
+    q = dp.sample_rate
     steps = steps_per_round(q, dp.local_epochs)
     accountant = guard.policy.privacy.accountant
     # The run's delta is the node's own (site policy), whatever the coordinator proposed.
@@ -57,12 +59,13 @@ def train(msg: Message, context: Context) -> Message:
     sigma = float(plan["noise_multiplier"])
     params = {"noise_multiplier": sigma, "sample_rate": q, "rounds": dp.num_rounds}
     received = payload_digest(RecordDict({"arrays": msg.content["arrays"]}))[0]
-    past = guard.ledger.history(run_id=run_id)   # nothing of this run is charged until `send` below
+    ledger = node.charge_ledger(task, guard)   # a dry run's own ledger, never the node's real one
+    past = ledger.history(run_id=run_id)   # nothing of this run is charged until `send` below
     released = any(r.round == rnd for r in past)
     kept = _kept_reply(node.reply_path(run_id, rnd), received) if released else None
     if kept is not None:
-        return send(msg, kept, guard, run_id=run_id, round=rnd, kind="dp-model-update-resent",
-                    run_kind="horizontal", rows=len(ex), params=params)
+        return send(msg, kept, guard, run_id=run_id, round=rnd, run_kind="horizontal", rows=len(ex), params=params,
+                    kind="dry-run-update" if task.dry_run else "dp-model-update-resent")
     if rnd > int(plan["rounds"]) or released:
         raise PolicyRefusal(f"rule 'planned schedule': round {rnd} is not one of the {plan['rounds']} rounds, each "
                             f"released once (and re-sent only from the same global model), that run {run_id}'s "
@@ -81,7 +84,7 @@ def train(msg: Message, context: Context) -> Message:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         outcome = dp_train(model, ex, DPSGDConfig(
-            noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm, batch_size=dp.batch_size,
+            noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm, sample_rate=q,
             local_epochs=dp.local_epochs, lr=dp.lr, momentum=dp.momentum,
             proximal_mu=float(config.get("proximal-mu", 0.0)), block_dropout=dp.block_dropout,
         ), global_params=global_params)
@@ -95,10 +98,14 @@ def train(msg: Message, context: Context) -> Message:
     metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
     content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
     _keep_reply(node.reply_path(run_id, rnd), received, model.state_dict(), metrics)
-    reply = send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
-                 charges=charges, rows=len(ex), params=params)
     keep_accountant(context, history)
-    return reply
+    if task.dry_run:   # trained on the synthetic twin: logged as it leaves, charged only on the dry-run ledger
+        reply = send(msg, content, guard, run_id=run_id, round=rnd, kind="dry-run-update", run_kind="horizontal",
+                     rows=len(ex), params=params)
+        ledger.record_many(charges)
+        return reply
+    return send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
+                charges=charges, rows=len(ex), params=params)
 
 
 def _keep_reply(path: Path, received: str, state: dict, metrics: dict) -> None:

@@ -19,7 +19,7 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from dp_accounting import Release
 from federation.blocks import BlockSchema, local_blocks
 from federation.bundle import running_code_hash
-from federation.dataset import Examples, area_folds, make_examples
+from federation.dataset import Examples, held_out_mask, make_examples
 from clients.egress import Egress, EgressGuard, payload_digest
 from federation.errors import ConfigError, PolicyRefusal
 from federation.messages import TaskSettings
@@ -112,11 +112,37 @@ class Node:
         if label is None:
             raise ConfigError(f"node '{self.name}': no label.parquet under its feature directories")
         ex = make_examples(blocks, task.blocks, label, task.label, local=self.schemas(task))
-        if task.holdout_fold >= 0:
-            folds = area_folds(ex.keys["area_code"], task.folds, task.split_seed)
-            held_out = ex.keys["area_code"].map(folds).to_numpy() == task.holdout_fold
-            ex = ex.subset(~held_out)
-        return ex
+        ex = self._twin_if_dry(ex, task)
+        return ex.subset(~held_out(ex, task)) if task.holdout_fold >= 0 else ex
+
+    def heldout_examples(self, task: TaskSettings) -> Examples:
+        """This node's labelled rows of the held-out fold's areas: what `training_examples` leaves out."""
+        if task.holdout_fold < 0:
+            raise ConfigError(f"node '{self.name}': the run holds out no areas (holdout_fold = -1), so there is "
+                              "nothing to evaluate on; run with holdout_fold=K (0 to folds-1)")
+        blocks, label = self.blocks(task.blocks), self.label()
+        if not blocks or label is None:
+            raise ConfigError(f"node '{self.name}': no built blocks or no label.parquet to evaluate on")
+        ex = make_examples(blocks, task.blocks, label, task.label, local=self.schemas(task))
+        return self._twin_if_dry(ex, task).subset(held_out(ex, task))
+
+    def _twin_if_dry(self, ex: Examples, task: TaskSettings) -> Examples:
+        if not task.dry_run:
+            return ex
+        from clients.twin import twin
+
+        return twin(ex, self.name)
+
+    def charge_ledger(self, task: TaskSettings, guard: EgressGuard):
+        """The ledger a run's releases are charged to: the node's own, or for a dry run (synthetic twin) a
+        separate one under state/dry-run/, so the run's would-be epsilon is still computed from a history."""
+        if not task.dry_run:
+            return guard.ledger
+        from dp_accounting import PrivacyLedger
+
+        path = self.node_dir / "state" / "dry-run" / "ledger.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return PrivacyLedger(path)
 
     def run_plan(self, run_id: str, make: Callable[[], dict]) -> dict:
         """The node's plan for a run, made once and kept on disk so no later round can change it
@@ -168,6 +194,11 @@ def keep_accountant(context: Context, history: Sequence[Release]) -> None:
     from dp_accounting.accountants import memo_of
 
     context.state[ACCOUNTANT_STATE] = ConfigRecord({"memo": json.dumps(memo_of(history))})
+
+
+def held_out(ex: Examples, task: TaskSettings):
+    """Which rows of `ex` belong to the held-out fold's areas (folds over the node's own areas)."""
+    return held_out_mask(ex.keys["area_code"], task.folds, task.split_seed, task.holdout_fold)
 
 
 def run_key(run_name: object, context: Context) -> str:

@@ -98,6 +98,8 @@ def release(msg: Message, context: Context) -> Message:
     dp = DpRelease(node.node_dir, float(config["target-epsilon"]), delta, rid, accountant=p.accountant)
     built = build_features(node_contract(node), node.node_dir, release=dp)
     want_label = bool(config.get("want-label", False))
+    # also a horizontal run's node too small for DP-SGD, which takes part through this release
+    run_kind = str(config.get("run-kind", "vertical"))
     aligned_file = run_dir(node, rid) / "aligned.json"
     keys = None
     if aligned_file.is_file():
@@ -134,11 +136,11 @@ def release(msg: Message, context: Context) -> Message:
                for name, r in dp.report.items()}
     content["release"]["summary"] = json.dumps(summary, default=float)
     if dp.charges:
-        reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate", run_kind="vertical",
+        reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate", run_kind=run_kind,
                      charges=dp.charges, rows=rows,
                      params={"noise_multiplier": min(r.noise_multiplier for r in dp.charges)})
     else:  # every table re-used: the same release again, already charged when it first left
-        reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate-reused", run_kind="vertical",
+        reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate-reused", run_kind=run_kind,
                      rows=rows, params={"reused_tables": ",".join(dp.reused)})
     dp.commit()
     return reply

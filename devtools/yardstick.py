@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 from federation.dataset import Examples, LabelSpec, area_folds, block_widths
 from federation.model import ModelSpec
 from federation.task import TrainConfig, cross_validated, r2_mae
-from server.report.yardstick_result import YardstickResult
+from server.report.yardstick_result import POOLED, YardstickResult
 
 
 def run_yardstick(
@@ -25,16 +25,19 @@ def run_yardstick(
     n_folds: int,
     seed: int,
     progress=print,
+    folds: Mapping[str, int] | None = None,
 ) -> YardstickResult:
-    """Pooled model on every block, then one local-only model per group of blocks (a partner)."""
-    folds = area_folds(ex.keys["area_code"], n_folds, seed)
+    """Pooled model on every block, then one local-only model per group of blocks (a partner). `folds`: each
+    area's fold when the folds are not drawn over all areas together (a horizontal federation's nodes draw
+    their own, and the yardstick must hold out the very areas they do)."""
+    folds = dict(folds) if folds is not None else area_folds(ex.keys["area_code"], n_folds, seed)
     result = YardstickResult(federation, protocol={
         "split": f"{n_folds}-fold cross-validation over areas (held-out areas)",
-        "areas": len(folds), "rows": len(ex), "seed": seed,
+        "areas": len(folds), "rows": len(ex), "seed": seed, "folds": n_folds,
         "label": {"center": label.center, "scale": label.scale, "shift_periods": label.shift},
         "train": train_cfg.__dict__, "model": {"embed_dim": model.embed_dim, "hidden": model.hidden},
     })
-    jobs = {"pooled (all blocks, non-private)": list(ex.blocks)}
+    jobs = {POOLED: list(ex.blocks)}
     jobs.update({f"{name} alone ({', '.join(b)})": list(b) for name, b in groups.items()})
     for i, (name, blocks) in enumerate(jobs.items(), 1):
         progress(f"[{i}/{len(jobs)}] {name}: {n_folds} folds ...")

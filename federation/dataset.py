@@ -172,6 +172,19 @@ def area_folds(areas: Sequence[str], n_folds: int, seed: int) -> dict[str, int]:
     return {str(unique[i]): int(rank % n_folds) for rank, i in enumerate(order)}
 
 
+def concat(parts: Sequence[Examples]) -> Examples:
+    """Rows of several nodes in one set (the pooled yardstick); all parts share the block order."""
+    return Examples(pd.concat([p.keys for p in parts], ignore_index=True), parts[0].blocks,
+                    np.concatenate([p.x for p in parts]), np.concatenate([p.present for p in parts]),
+                    np.concatenate([p.y for p in parts]))
+
+
+def held_out_mask(areas: pd.Series, n_folds: int, seed: int, fold: int) -> np.ndarray:
+    """Which rows (by area code) belong to fold `fold` of the areas' own folds: a node's held-out rows."""
+    folds = area_folds(areas, n_folds, seed)
+    return areas.map(folds).to_numpy() == fold
+
+
 def read_node_features(node_dir, blocks: Sequence[str], with_label: bool = False):
     """A node's built blocks (`<node_dir>/features/<block>.parquet`) and optionally its label frame."""
     from pathlib import Path

@@ -39,6 +39,7 @@ class TaskSettings:
     # The node-local block schemas among `blocks` (`federation.blocks.schemas_json`): every node builds the
     # same model, also with blocks only other nodes hold; their hashes are in the approved proposal.
     block_schemas: str = ""
+    dry_run: bool = False   # train and evaluate on the node's synthetic twin; charge nothing on its real ledger
 
     @property
     def label(self) -> LabelSpec:
@@ -60,12 +61,14 @@ class DPSettings:
     delta: float
     num_rounds: int
     max_grad_norm: float = 1.0
-    batch_size: int = 32
+    sample_rate: float = 0.05    # Poisson rate q: each node's expected batch is q x its rows
     local_epochs: float = 1.0
     lr: float = 0.05
     momentum: float = 0.9
     block_dropout: float = 0.1
     loss_noise_multiplier: float = 0.0  # > 0: nodes also release a noised training loss (charged)
+    min_rows: int = 1                   # fewest rows for DP-SGD at this privacy; fewer: the node releases instead
+    eval_noise_multiplier: float = 0.0  # > 0: nodes release noised held-out sums after each round (charged)
 
 
 def _encode(value: Any) -> Any:

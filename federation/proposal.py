@@ -39,11 +39,15 @@ class PrivacyPlan:
     rounds: int
     unit: str = ROW_UNIT
     mechanism: str = "subsampled_gaussian"
-    # DP-SGD's schedule (horizontal runs): each node derives its own sample rate and noise from these and
-    # its own rows, so the approval binds them; None for runs of one Gaussian release per table.
-    batch_size: int | None = None
+    # DP-SGD's schedule (horizontal runs): every node samples at `sample_rate` (its expected batch is that
+    # times its rows) and calibrates the same noise; a node with fewer than `min_rows` rows takes part
+    # through its person-level DP release instead. None for runs of one Gaussian release per table.
     local_epochs: float | None = None
     loss_noise_multiplier: float | None = None
+    min_rows: int | None = None
+    eval_noise_multiplier: float | None = None
+    # A dry run trains on each node's synthetic twin: nothing is charged on a node's real ledger.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,25 @@ class RunProposal:
     block_schemas: dict[str, str] = field(default_factory=dict)
 
     def planned_releases(self) -> list[Any]:
-        """The releases the run would charge to one node's ledger: one per round."""
+        """The releases the run would charge to one DP-SGD node's ledger: per round the update, and the
+        noised training loss and held-out sums when the run asks for them."""
         from dp_accounting import Release
+        from federation import heldout
 
         p = self.privacy
-        return [
-            Release(
-                mechanism=p.mechanism, noise_multiplier=p.noise_multiplier, sample_rate=p.sample_rate,
-                steps=p.steps_per_round, unit=p.unit, run_id=self.run_name, round=r,
-                kind=RELEASE_KINDS[self.run_kind],
-            )
-            for r in range(1, p.rounds + 1)
-        ]
+        out = []
+        if p.dry_run:
+            return out
+        for r in range(1, p.rounds + 1):
+            out.append(Release(mechanism=p.mechanism, noise_multiplier=p.noise_multiplier, sample_rate=p.sample_rate,
+                               steps=p.steps_per_round, unit=p.unit, run_id=self.run_name, round=r,
+                               kind=RELEASE_KINDS[self.run_kind]))
+            if self.run_kind == "horizontal" and p.loss_noise_multiplier:
+                out.append(Release(noise_multiplier=p.loss_noise_multiplier, sample_rate=p.sample_rate, steps=1,
+                                   unit=p.unit, run_id=self.run_name, round=r, kind="horizontal-loss"))
+            if self.run_kind == "horizontal" and p.eval_noise_multiplier:
+                out.append(heldout.release(p.eval_noise_multiplier, self.run_name, r))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,7 +143,8 @@ class RunProposal:
         if not isinstance(privacy, dict):
             raise ConfigError(f"{source}: field 'privacy' must be an object")
         fields = {"target_epsilon", "delta", "noise_multiplier", "sample_rate", "steps_per_round", "rounds",
-                  "unit", "mechanism", "batch_size", "local_epochs", "loss_noise_multiplier"}
+                  "unit", "mechanism", "local_epochs", "loss_noise_multiplier", "min_rows", "eval_noise_multiplier",
+                  "dry_run"}
         _known(privacy, fields, source, "privacy.")
         unit = privacy.get("unit", PrivacyPlan.unit)
         mechanism = privacy.get("mechanism", PrivacyPlan.mechanism)
@@ -152,9 +164,11 @@ class RunProposal:
             rounds=int(_num(privacy, "rounds", source, positive=True, integer=True)),
             unit=unit,
             mechanism=mechanism,
-            batch_size=_optional(privacy, "batch_size", source, integer=True),
             local_epochs=_optional(privacy, "local_epochs", source),
             loss_noise_multiplier=_optional(privacy, "loss_noise_multiplier", source, zero_ok=True),
+            min_rows=_optional(privacy, "min_rows", source, integer=True),
+            eval_noise_multiplier=_optional(privacy, "eval_noise_multiplier", source, zero_ok=True),
+            dry_run=_flag(privacy, "dry_run", source),
         )
         if plan.steps_per_round * plan.rounds > MAX_PLANNED_STEPS:
             raise ConfigError(f"{source}: fields 'privacy.steps_per_round' x 'privacy.rounds' plan "
@@ -171,6 +185,13 @@ def _known(data: dict, known: set[str], source: str, prefix: str) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown field '{prefix}{unknown[0]}' (known: {', '.join(sorted(known))})")
+
+
+def _flag(data: dict, name: str, source: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: field 'privacy.{name}' must be true or false, got {value!r}")
+    return value
 
 
 def _optional(data: dict, name: str, source: str, integer: bool = False, zero_ok: bool = False) -> Any:

@@ -21,14 +21,12 @@ from dp_accounting import noise_multiplier
 from federation.blocks import block_schema, federation_local_blocks
 from federation.bundle import code_hash
 from federation.config import APP_ROOT, compose, to_container
-from federation.units import sample_rate, steps_per_round
 from federation.errors import ConfigError, PulseTwinError
 from federation.proposal import PrivacyPlan, RunProposal
 from federation.units import RECORD_UNIT, ROW_UNIT
 from server.coordinator import CONNECTION, Coordinator, CoordinatorError
 from server.run_record import read_status, update_status
 
-NOMINAL_ROWS = 1000  # rows a horizontal proposal's sample rate and noise are shown for; each node uses its own
 PROPOSAL_KEY = "proposal-sha256"
 EXIT_COMPLETED, EXIT_FAILED, EXIT_REFUSED, EXIT_RUNNING = 0, 1, 3, 6
 
@@ -51,21 +49,27 @@ def proposal_for(cfg: dict, run_name: str) -> RunProposal:
     epsilon, delta = float(dp["target_epsilon"]), float(dp["delta"])
     topology = fed["topology"]
     if topology == "horizontal":
-        q = sample_rate(NOMINAL_ROWS, int(local["batch_size"]))
-        steps = steps_per_round(q, float(local["local_epochs"]))
-        rounds = int(local["rounds"])
-        plan = PrivacyPlan(epsilon, delta, noise_multiplier(epsilon, delta, q, steps * rounds), q, steps, rounds,
-                           unit=proposed_unit(topology), batch_size=int(local["batch_size"]),
-                           local_epochs=float(local["local_epochs"]),
-                           loss_noise_multiplier=float(dp["loss_noise_multiplier"]))
-        note = (f"sample rate and noise shown for a node of {NOMINAL_ROWS} rows; each node calibrates its own "
-                "noise for its own rows to the target")
+        from server.horizontal import dry_run, schedule
+
+        s = schedule(cfg)
+        plan = PrivacyPlan(epsilon, delta, s.noise_multiplier, s.sample_rate, s.steps_per_round, int(local["rounds"]),
+                           unit=proposed_unit(topology), local_epochs=float(local["local_epochs"]),
+                           loss_noise_multiplier=float(dp["loss_noise_multiplier"]), min_rows=s.min_rows,
+                           eval_noise_multiplier=float(dp["eval_noise_multiplier"]), dry_run=dry_run(cfg))
+        note = (f"every node samples each row with probability {s.sample_rate:g} per step (its expected batch is "
+                f"that times its rows); a node of fewer than {s.min_rows} rows takes part through its "
+                "person-level DP release of its blocks instead")
     else:
         plan = PrivacyPlan(epsilon, delta, noise_multiplier(epsilon, delta, 1.0, 1), 1.0, 1, 1,
                            unit=proposed_unit(topology), mechanism="gaussian")
         note = "one Gaussian release per private table and node, kept and re-used by later runs"
+    federation = {"name": fed["name"], "strategy": cfg["strategy"]["name"], "note": note}
+    if topology == "horizontal":   # what a node needs to count its training rows at approval
+        federation.update({"blocks": list(fed["blocks"]), "label": dict(fed["label"]),
+                           "holdout_fold": int(cfg.get("holdout_fold", -1)), "folds": int(cfg["folds"]),
+                           "seed": int(cfg["seed"])})
     return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=code_hash(APP_ROOT), privacy=plan,
-                       federation={"name": fed["name"], "strategy": cfg["strategy"]["name"], "note": note},
+                       federation=federation,
                        block_schemas=block_hashes(fed) if topology == "horizontal" else {})
 
 

@@ -56,7 +56,7 @@ def label_keys(label: pd.DataFrame, shift: int) -> tuple[list[Key], dict[Key, fl
     return sorted(train), train, predict
 
 
-def _released(reply: RecordDict, part: str = "block") -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
+def released_frames(reply: RecordDict, part: str = "block") -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
     """A partner's released blocks (`part="noise"`: their per-cell noise sd) and label, if sent."""
     record = reply["release"]
     blocks = {k.split(":", 1)[1]: from_parquet(bytes(v)) for k, v in record.items() if k.startswith(f"{part}:")}
@@ -96,7 +96,7 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
             raise RunFailed(f"the label partner '{fed['label']['partner']}' is not among the connected nodes")
         got = content_or_fail(ask(grid, holder, "release", RecordDict({"config": ConfigRecord(
             {**common, "want-label": True})}), timeout), names, "release (label)")
-        _, label = _released(got[holder[0]])
+        _, label = released_frames(got[holder[0]])
         eps[names[holder[0]]] = float(got[holder[0]]["metrics"]["epsilon"])
         record.say(f"label: DP release of {names[holder[0]]}'s survey, {len(label)} area-period rows")
     elif source == "published":
@@ -135,9 +135,9 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     blocks: dict[str, pd.DataFrame] = {}
     noise: dict[str, pd.DataFrame] = {}
     for n in ordered:
-        released, _ = _released(got[n])
+        released, _ = released_frames(got[n])
         blocks.update(released)
-        noise.update(_released(got[n], "noise")[0])
+        noise.update(released_frames(got[n], "noise")[0])
         eps[names[n]] = float(got[n]["metrics"]["epsilon"])
         reused = int(got[n]["metrics"]["new-releases"]) == 0
         record.say(f"{names[n]}: released {', '.join(released)} ({int(got[n]['metrics']['rows'])} rows"

@@ -31,9 +31,12 @@ from clients.site_policy import RuleRefusal, SitePolicy, load_site_policy
 # Every kind of message a node may send, and whether it carries DP releases (then it must charge them).
 MESSAGE_KINDS: dict[str, bool] = {
     "dp-model-update": True,           # horizontal: a DP-SGD model update
+    "dp-heldout-sums": True,           # horizontal: noised sums of the global model's held-out errors
     "dp-aggregate": True,              # a person-level DP release of the node's tables (blocks, label, analytics)
     "dp-aggregate-reused": False,      # the same release again, already charged when it first left the node
-    "dp-model-update-resent": False,   # the same model update again (same bytes), after the coordinator lost it
+    "dp-model-update-resent": False,
+    "dry-run-update": False,           # a dry run: a model update trained on the node's synthetic twin only
+    "dry-run-heldout-sums": False,     # a dry run: noised held-out sums of the synthetic twin   # the same model update again (same bytes), after the coordinator lost it
     "psi": False,                      # private set intersection protocol message (discloses a set size)
     "public-fact": False,              # facts declared public, e.g. the public area register
     "error": False,                    # an error reply: a short text, never data

@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "The yardstick the federated modes are measured against. Reads every partner's built feature "
             "blocks (run `pulse-twin features` on each node first), trains the pooled non-private model on "
             "all blocks together (an upper bound nobody may run in production) and each partner's "
-            "local-only model, and reports R² and MAE on held-out areas (cross-validated over areas)."
+            "local-only model, and reports R² and MAE on held-out areas (cross-validated over areas). For a "
+            "horizontal federation: the pooled model on every node's rows, each area in the fold its own node puts "
+            "it in, with R² per fold (what `federate ... holdout_fold=K` prints its held-out R² against)."
         ),
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -33,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = compose("config", args.overrides)
     fed = cfg.federation
+    if fed.topology == "horizontal":
+        return run_horizontal(cfg, args.out)
     if fed.topology != "vertical":
-        raise ConfigError(f"federation '{fed.name}': baseline supports vertical federations; got '{fed.topology}'")
+        raise ConfigError(f"federation '{fed.name}': baseline supports vertical and horizontal federations; got "
+                          f"'{fed.topology}'")
     blocks, groups, label = {}, {}, None
     for partner, pcfg in fed.partners.items():
         partner_blocks, partner_label = read_node_features(
@@ -57,4 +62,46 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(result.table())
     print(f"\nwritten: {out}")
+    return 0
+
+
+def run_horizontal(cfg, out: Path | None) -> int:
+    """The pooled yardstick of a horizontal federation: every node's rows in one place (the nodes' own
+    features, unsmoothed, as DP-SGD sees them), with each area in the fold its own node puts it in, so fold
+    K's predictions are of the very areas a run with holdout_fold=K holds out on each node."""
+    from clients.node import Node
+    from federation.dataset import LabelSpec, area_folds, concat, make_examples
+    from federation.task import TrainConfig
+    from devtools.yardstick import model_spec, run_yardstick
+
+    fed = cfg.federation
+    blocks = tuple(fed.blocks)
+    label_spec = LabelSpec(float(fed.label.center), float(fed.label.scale), int(fed.label.shift))
+    parts, folds = [], {}
+    for name, spec in fed.nodes.items():
+        node = Node.from_config({"partner": name, "data-dir": str(spec.node_dir),
+                                 "feature-dirs": ",".join(str(d) for d in spec.get("feature_dirs") or [])})
+        label = node.label()
+        if label is None or not node.available_blocks(blocks):
+            raise ConfigError(f"node '{name}': no label.parquet or none of the blocks {', '.join(blocks)} under "
+                              f"{', '.join(str(d) for d in node.feature_dirs)} (run `pulse-twin features` first)")
+        ex = make_examples(node.blocks(blocks), blocks, label, label_spec)
+        parts.append(ex)
+        folds.update(area_folds(ex.keys["area_code"], int(cfg.folds), int(cfg.seed)))
+    ex = concat(parts)
+    print(f"yardstick for '{fed.name}' (horizontal): {len(ex)} area-period rows of {len(parts)} nodes, "
+          f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(blocks)}; each node's areas in its own folds")
+    train_cfg = TrainConfig(**{k: v for k, v in cfg.train.items()}, seed=int(cfg.seed))
+    result = run_yardstick(fed.name, ex, {}, model_spec(blocks, cfg.model), train_cfg, label_spec,
+                           int(cfg.folds), int(cfg.seed), folds=folds)
+    result.protocol["split"] = f"{cfg.folds}-fold cross-validation over each node's own areas (as the nodes hold out)"
+    path = out or Path(cfg.runs_dir) / f"baseline-{fed.name}.json"
+    result.to_json(path)
+    print()
+    print(result.table())
+    for k in range(int(cfg.folds)):
+        scores = result.pooled_on_fold(k)
+        if scores is not None:
+            print(f"  pooled on fold {k}'s areas (a run with holdout_fold={k}): R² {scores['r2']:.3f}, MAE {scores['mae']:.3f}")
+    print(f"\nwritten: {path}")
     return 0

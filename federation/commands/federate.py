@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="start a failed or stopped run of this name again: a horizontal run continues after its "
                         "last completed round (e.g. after the SuperLink was lost)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="horizontal runs: every node trains and evaluates on a synthetic twin of its rows (same "
+                        "schema, made-up values) and nothing is charged on any node's real ledger: for tuning "
+                        "(the same as the override dry_run=true; the proposal says it, so nodes approve it as such)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds the whole run may take (default 3600)")
     p.add_argument("--verbose", action="store_true", help="show Flower's own log lines too")
     p.set_defaults(func=run)
@@ -62,7 +66,7 @@ def node_launches(fed: dict) -> list[NodeLaunch]:
 def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_file: Path, auto: bool) -> None:
     """Every local node has approved this run's proposal (with --auto-approve: approve it now, after the same
     site-policy checks as `pulse-twin node approve`)."""
-    from clients.admission import approved_proposal, check_proposal, record_approval
+    from clients.admission import approved_proposal, check_proposal, planned_for_node, record_approval, training_rows
 
     missing = [n for n in launches if approved_proposal(n.node_dir, proposal.sha256()) is None]
     if not missing:
@@ -71,7 +75,11 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
         for n in missing:
             policy = load_site_policy(n.node_dir)
             check_proposal(policy, proposal, n.node_dir)
-            record_approval(n.node_dir, proposal, policy, "pulse-twin federate --auto-approve")
+            dirs = tuple(Path(d) for d in str(n.node_config.get("feature-dirs", "")).split(",") if d)
+            _, note = planned_for_node(policy, proposal, n.node_dir, training_rows(n.node_dir, proposal, dirs))
+            if note is not None:   # said once, at approval
+                print(note)
+            record_approval(n.node_dir, proposal, policy, "pulse-twin federate --auto-approve", note=note)
         print(f"approved run '{proposal.run_name}' (proposal {proposal.sha256()[:12]}..., code bundle "
               f"{proposal.bundle_hash[:12]}...) on {len(missing)} local node(s) (--auto-approve)")
         return
@@ -83,7 +91,10 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
 def run(args: argparse.Namespace) -> int:
     from server.runs import RunFailed, outcome_lines, propose, start, wait
 
-    rd, proposal, cfg = propose(list(args.overrides), args.run_name)
+    overrides = list(args.overrides) + (["dry_run=true"] if args.dry_run else [])
+    rd, proposal, cfg = propose(overrides, args.run_name)
+    if proposal.privacy.dry_run:
+        print("DRY RUN: the nodes train on synthetic twins of their data; nothing is charged on any real ledger")
     fed = cfg["federation"]
     launches = node_launches(fed)
     ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)

@@ -242,18 +242,25 @@ def describe_mechanism(proposal) -> str:
         return (f"one Gaussian release per private table of this node (noise multiplier {p.noise_multiplier:g} for "
                 f"epsilon {p.target_epsilon:g} at delta {p.delta:g} per unit), kept and re-used by later runs; "
                 "PSI discloses the number of this node's keys; unit of privacy: one " + p.unit)
-    schedule = (f"batch size {p.batch_size}, {p.local_epochs:g} local epoch(s) per round"
-                if p.batch_size is not None else f"{p.steps_per_round} steps per round")
+    if p.dry_run:
+        return ("DRY RUN on a synthetic twin of this node's rows (same schema and keys, made-up values): nothing is "
+                f"charged on this node's ledger; {p.rounds} rounds of DP-SGD at sample rate {p.sample_rate:g}, noise "
+                f"multiplier {p.noise_multiplier:g}, as a real run at epsilon {p.target_epsilon:g} would")
+    epochs = f", {p.local_epochs:g} local epoch(s)" if p.local_epochs is not None else ""
     loss = (f"; each round also a noised training loss (noise multiplier {p.loss_noise_multiplier:g})"
             if p.loss_noise_multiplier else "")
-    return (f"{p.rounds} rounds of DP-SGD ({schedule}); for a node of the proposal's nominal size: Poisson sample "
-            f"rate {p.sample_rate:g}, noise multiplier {p.noise_multiplier:g}; this node calibrates its own noise "
-            f"for its own rows to epsilon {p.target_epsilon:g} at delta {p.delta:g}{loss}; unit of privacy: one "
-            + p.unit)
+    held = (f"; each round also noised sums of the global model's errors on this node's held-out areas (noise "
+            f"multiplier {p.eval_noise_multiplier:g})" if p.eval_noise_multiplier else "")
+    small = (f"; a node of fewer than {p.min_rows} training rows does not train and makes its person-level DP "
+             "release of its blocks and label instead" if p.min_rows else "")
+    return (f"{p.rounds} rounds of DP-SGD ({p.steps_per_round} steps per round{epochs}): each step samples each row "
+            f"with probability {p.sample_rate:g} (an expected batch of {p.sample_rate:g} x this node's rows), noise "
+            f"multiplier {p.noise_multiplier:g}, calibrated on the node to epsilon {p.target_epsilon:g} at delta "
+            f"{p.delta:g}{loss}{held}{small}; unit of privacy: one " + p.unit)
 
 
 def run_approve(args: argparse.Namespace) -> int:
-    from clients.admission import check_proposal, record_approval
+    from clients.admission import check_proposal, planned_for_node, record_approval, training_rows
     from dp_accounting import PrivacyLedger, ledger_path
 
     from federation.proposal import RunProposal
@@ -282,7 +289,9 @@ def run_approve(args: argparse.Namespace) -> int:
             return 0
 
     check_proposal(policy, proposal, node_dir)
-    candidates = proposal.planned_releases()
+    candidates, note = planned_for_node(policy, proposal, node_dir, training_rows(node_dir, proposal))
+    if note is not None:   # said once, here: the run's rounds do not ask this node to train
+        print(f"  {note}.")
     with PrivacyLedger(ledger_path(node_dir)) as ledger:
         spent = ledger.epsilon(caps.delta, accountant=caps.accountant)
         projection = ledger.check(candidates, policy.budget_caps())
@@ -300,7 +309,7 @@ def run_approve(args: argparse.Namespace) -> int:
                                      f"on node '{policy.partner}'? [y/N] "):
         print("Not approved; nothing recorded.")
         return 1
-    record_approval(node_dir, proposal, policy, args.by or _user(), projection)
+    record_approval(node_dir, proposal, policy, args.by or _user(), projection, note)
     print(f"Approved: recorded in {node_dir / 'state' / 'approvals.jsonl'}.")
     return 0
 

@@ -13,6 +13,8 @@ import pandas as pd
 
 from federation.task import r2_mae
 
+POOLED = "pooled (all blocks, non-private)"
+
 
 @dataclass
 class YardstickResult:
@@ -31,6 +33,14 @@ class YardstickResult:
             rows = frame[frame["area_code"].isin(areas)]
             out[name] = r2_mae(rows["y"].to_numpy(), rows["pred"].to_numpy())
         return out
+
+    def pooled_on_fold(self, fold: int) -> dict[str, float] | None:
+        """R² and MAE of the pooled model on the areas of one fold (a horizontal run's held-out areas)."""
+        frame = self.predictions.get(POOLED)
+        if frame is None or "fold" not in frame.columns:
+            return None
+        rows = frame[frame["fold"] == fold]
+        return r2_mae(rows["y"].to_numpy(), rows["pred"].to_numpy()) if len(rows) > 1 else None
 
     def to_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.engine
 
 NODES = ("genk", "sant_boi")
 OVERRIDES = ["federation=cities", "~federation.nodes.piraeus", "~federation.nodes.heerlen", "local.rounds=2",
-             "local.batch_size=16", "reply_timeout_s=120", "node_wait_s=60"]
+             "local.sample_rate=0.07", "reply_timeout_s=120", "node_wait_s=60"]
 
 EVIL_CLIENT_APP = '''
 """A coordinator's modified ClientApp: it reads the node's raw/ and sends it back."""

@@ -35,7 +35,7 @@ def federate_argv(tmp_path, nodes: tuple[str, ...], run_name: str, *extra: str) 
     return [sys.executable, "-m", "federation.cli", "federate", "federation=cities",
             *(f"~federation.nodes.{n}" for n in CITIES if n not in nodes),
             f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}", "local.rounds=3",
-            "local.batch_size=16", *extra, "--auto-approve", "--run-name", run_name]
+            "local.sample_rate=0.07", *extra, "--auto-approve", "--run-name", run_name]
 
 
 def fault_after_round_1(argv: list[str], fault: Callable[[subprocess.Popen], None], bound_s: float) -> tuple[int, str]:

@@ -14,7 +14,7 @@ def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
     city_nodes(tmp_path / "nodes", approve=False)
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
                  f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
-                 "local.rounds=2", "local.batch_size=16", "--auto-approve", "--run-name", "it"])
+                 "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--run-name", "it"])
     out = capsys.readouterr().out
     assert code == 0, out
     run = tmp_path / "runs" / "it"
@@ -35,7 +35,7 @@ def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
     city_nodes(tmp_path / "nodes", approve=False)
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
                  f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
-                 "local.rounds=2", "local.batch_size=16", "--auto-approve", "--simulation", "--run-name", "sim"])
+                 "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--simulation", "--run-name", "sim"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "simulation engine" in out

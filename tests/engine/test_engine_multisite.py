@@ -83,7 +83,7 @@ def test_coordinator_and_nodes_on_their_own_sites_complete_a_run(tmp_path):
         wait_for(supervisor, "coordinator", "SuperLink ready")
         overrides = ["federation=cities", "~federation.nodes.piraeus", "~federation.nodes.heerlen",
                      f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}", "local.rounds=1",
-                     "local.batch_size=16"]
+                     "local.sample_rate=0.07"]
         assert run_cli(sites, "run", "propose", *overrides, "--run-name", "ms").returncode == 0
         for n in NODES:
             node_dir = tmp_path / "nodes" / n

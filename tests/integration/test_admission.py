@@ -65,22 +65,29 @@ def test_every_bound_privacy_parameter_of_a_message_must_be_the_approved_one(tmp
     _, proposal = node(tmp_path)
     p = proposal.privacy
     train = {"run-name": "r1", "target-epsilon": p.target_epsilon, "delta": p.delta, "num-rounds": p.rounds,
-             "batch-size": p.batch_size, "local-epochs": p.local_epochs,
-             "loss-noise-multiplier": p.loss_noise_multiplier, "server-round": 1}
+             "sample-rate": p.sample_rate, "local-epochs": p.local_epochs,
+             "loss-noise-multiplier": p.loss_noise_multiplier, "min-rows": p.min_rows, "dry-run": False,
+             "server-round": 1}
     admit_message(proposal, "train", train)
     for key, value, rule in (("target-epsilon", 20.0, "target_epsilon"), ("delta", 1e-3, "delta"),
-                             ("num-rounds", 30, "rounds"), ("batch-size", 4, "batch_size"),
+                             ("num-rounds", 30, "rounds"), ("sample-rate", 0.2, "sample_rate"),
+                             ("min-rows", 1, "min_rows"), ("dry-run", True, "dry_run"),
                              ("local-epochs", 9.0, "local_epochs"), ("server-round", 4, "rounds"),
                              ("run-name", "other", "run_name")):
         with pytest.raises(PolicyRefusal, match=f"'{rule}'"):
             admit_message(proposal, "train", {**train, key: value})
-    missing = {k: v for k, v in train.items() if k != "batch-size"}
-    with pytest.raises(PolicyRefusal, match="does not state 'batch-size'"):   # the handler would default it
+    missing = {k: v for k, v in train.items() if k != "sample-rate"}
+    with pytest.raises(PolicyRefusal, match="does not state 'sample-rate'"):   # the handler would default it
         admit_message(proposal, "train", missing)
     with pytest.raises(PolicyRefusal, match="'run_kind'"):
         admit_message(proposal, "query.psi", {"run-name": "r1", "run-kind": "vertical"})
     with pytest.raises(PolicyRefusal, match="'message.kind'"):
-        admit_message(proposal, "evaluate", {})
+        admit_message(proposal, "query.unknown", {})
+    # The held-out evaluation's noise is bound too: a coordinator cannot make the sums less noisy.
+    evaluate = {"run-name": "r1", "eval-noise-multiplier": p.eval_noise_multiplier, "dry-run": False}
+    admit_message(proposal, "evaluate", evaluate)
+    with pytest.raises(PolicyRefusal, match="'eval_noise_multiplier'"):
+        admit_message(proposal, "evaluate", {**evaluate, "eval-noise-multiplier": 0.1})
 
 
 def test_psi_of_a_vertical_run_at_another_epsilon_is_refused_before_it_runs(tmp_path):

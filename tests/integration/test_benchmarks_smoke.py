@@ -69,8 +69,8 @@ def test_each_benchmark_prints_finite_figures(tiny, capsys):
     assert saved[0]["dp"]["8"]["federated"]["r2"] == pytest.approx(fed[0], abs=5e-4)
 
     # Overhead: per-round times and their difference, from the run records. The nodes keep the site
-    # policies `pulse-twin node init` gave them (sample rate at most 0.1): small batches for 4 months.
-    assert overhead.main(["--rounds", "2", "--set", "local.batch_size=8"]) == 0
+    # policies `pulse-twin node init` gave them (sample rate at most 0.1).
+    assert overhead.main(["--rounds", "2", "--set", "local.sample_rate=0.05"]) == 0
     out = capsys.readouterr().out
     later = next(line for line in out.splitlines() if line.startswith("later rounds"))
     engine_s, inproc_s, diff = numbers(later)

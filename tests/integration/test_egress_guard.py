@@ -90,7 +90,7 @@ REFUSALS = [
     ({}, {"params": {"noise_multiplier": 0.3}}, "bounds.min_noise_multiplier"),
     ({}, {"charges": [release(rate=0.2)]}, "bounds.max_sample_rate"),
     ({}, {"params": {"sample_rate": 0.5}}, "bounds.max_sample_rate"),
-    ({}, {"rows": 19}, "bounds.min_rows_per_release"),
+    ({"bounds__min_rows_per_release": 20}, {"rows": 19}, "bounds.min_rows_per_release"),
     ({}, {"rows": None}, "bounds.min_rows_per_release"),
     ({"bounds__max_rounds_per_run": 3}, {"round": 4, "charges": [release(round=4)]}, "bounds.max_rounds_per_run"),
     ({"bounds__max_rounds_per_run": 3}, {"params": {"rounds": 5}}, "bounds.max_rounds_per_run"),

@@ -10,7 +10,7 @@ from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from tests.support.federation_fixtures import city_nodes, write_policy
 
-OVERRIDES = "federation=cities local.rounds=3 local.batch_size=16 dp.target_epsilon=3 node_wait_s=5"
+OVERRIDES = "federation=cities local.rounds=3 local.sample_rate=0.07 dp.target_epsilon=3 node_wait_s=5"
 
 
 def run_cities(tmp_path, extra: str = "", approve: bool = True):
@@ -81,7 +81,7 @@ def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tm
     nodes = city_nodes(tmp_path / "nodes")
     grid = InProcessGrid(client_app, {11: nodes[11]})
     task = TaskSettings(run_name="s", blocks=("context", "safety", "social", "care"))
-    config = to_config(task, DPSettings(target_epsilon=3.0, delta=1e-5, num_rounds=3, batch_size=16))
+    config = to_config(task, DPSettings(target_epsilon=3.0, delta=1e-5, num_rounds=3, sample_rate=0.07))
     arrays = ArrayRecord(build_model(task.model_spec(), seed=0).state_dict())
 
     other = ArrayRecord(build_model(task.model_spec(), seed=1).state_dict())
@@ -119,7 +119,7 @@ def test_min_nodes_must_be_a_count_within_the_federation():
 
 
 def test_a_rounds_epsilon_line_lists_few_nodes_and_summarises_many():
-    from server.horizontal import epsilon_summary
+    from server.quality import epsilon_summary
 
     few = {"genk": {"epsilon": 1.5}, "piraeus": {"refused": "rule x"}, "sant_boi": {"failed": "gone"}}
     assert epsilon_summary(few) == "genk 1.50, piraeus refused, sant_boi failed"

@@ -10,7 +10,7 @@ from tests.support.federation_fixtures import city_nodes
 def test_horizontal_report_audits_membership_and_the_gate_names_it(tmp_path, capsys):
     nodes = city_nodes(tmp_path / "nodes")
     run(InProcessGrid(client_app, nodes), {
-        "overrides": f"federation=cities local.rounds=1 local.batch_size=16 dp.target_epsilon=3 node_wait_s=5 "
+        "overrides": f"federation=cities local.rounds=1 local.sample_rate=0.07 dp.target_epsilon=3 node_wait_s=5 "
                      f"holdout_fold=0 federation.data_root={tmp_path / 'nodes'}",
         "run-name": "h", "run-dir": str(tmp_path / "h")})
     capsys.readouterr()

@@ -17,7 +17,7 @@ from clients.site_policy import append_approval
 
 
 def write_node(node_dir: Path, prefix: str, blocks: tuple[str, ...], n_areas: int = 20, months: int = 12,
-               seed: int = 0, with_label: bool = True) -> Path:
+               seed: int = 0, with_label: bool = True, label_shift: int = 1) -> Path:
     rng = np.random.default_rng(seed)
     periods = pd.period_range("2020-01", periods=months, freq="M").astype(str)
     keys = pd.MultiIndex.from_product([[f"{prefix}{i:04d}" for i in range(n_areas)], periods],
@@ -30,7 +30,7 @@ def write_node(node_dir: Path, prefix: str, blocks: tuple[str, ...], n_areas: in
         pd.concat([keys, pd.DataFrame(cols)], axis=1).to_parquet(node_dir / "features" / f"{name}.parquet")
     if with_label:
         label = keys.copy()
-        label["period"] = (pd.PeriodIndex(keys["period"], freq="M") + 1).astype(str)
+        label["period"] = (pd.PeriodIndex(keys["period"], freq="M") + label_shift).astype(str)
         label["label"] = 4.1 + 0.1 * latent
         # The survey covers the same months as the features: the last month's successor is unknown.
         label[label["period"] <= periods[-1]].to_parquet(node_dir / "features" / "label.parquet")

@@ -39,7 +39,7 @@ def test_secure_uniform_covers_the_unit_interval():
 def test_dp_sgd_noise_is_not_reproducible_by_seeding_torch():
     blocks, label = frames(n_areas=20, months=4)
     ex = make_examples(blocks, BLOCKS, label)
-    cfg = DPSGDConfig(noise_multiplier=1.0, max_grad_norm=1.0, batch_size=16, local_epochs=1.0, lr=0.1,
+    cfg = DPSGDConfig(noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.2, local_epochs=1.0, lr=0.1,
                       momentum=0.0, proximal_mu=0.0, block_dropout=0.0)
     runs = []
     for _ in range(2):
