@@ -6,7 +6,10 @@ import time
 from pathlib import Path
 
 from devtools.launcher import LocalEngine, NodeLaunch
+from federation.commands.options import add_data_root, add_overrides, add_runs_dir, run_name, run_overrides
+from federation.config import node_dir as member_dir
 from federation.errors import ConfigError, PolicyRefusal
+from federation.output import log, progress
 from federation.proposal import RunProposal
 from clients.site_policy import load_site_policy
 
@@ -25,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "130: interrupted."
         ),
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="Hydra overrides, e.g. federation=cities dp.target_epsilon=8 local.rounds=5 strategy=fedprox")
-    p.add_argument("--run-name", default=None, help="name of the run (default: <federation>-<time>)")
+    add_overrides(p, "federation=cities dp.target_epsilon=8 local.rounds=5 strategy=fedprox", multirun=True)
+    add_data_root(p)
+    add_runs_dir(p)
+    p.add_argument("--run-name", default=None,
+                   help="name of the run (default: <federation>-<time>; with -m, the combination's number is added)")
     p.add_argument("--insecure", action="store_true",
                    help="no TLS and no node authentication (debugging only; prints a warning)")
     p.add_argument("--auto-approve", action="store_true",
@@ -49,7 +54,7 @@ def node_launches(fed: dict) -> list[NodeLaunch]:
     members = fed.get("nodes") or fed.get("partners") or {}
     launches = []
     for name, spec in members.items():
-        node_dir = Path(spec["node_dir"]).resolve()
+        node_dir = member_dir(fed, name).resolve()
         if not (node_dir / "site_policy.yaml").is_file():
             raise ConfigError(f"node '{name}': {node_dir} has no site_policy.yaml "
                               f"(set it up with `pulse-twin node init --partner {name} --node-dir {node_dir}`)")
@@ -72,7 +77,7 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
             policy = load_site_policy(n.node_dir)
             check_proposal(policy, proposal, n.node_dir)
             record_approval(n.node_dir, proposal, policy, "pulse-twin federate --auto-approve")
-        print(f"approved run '{proposal.run_name}' (proposal {proposal.sha256()[:12]}..., code bundle "
+        progress(f"approved run '{proposal.run_name}' (proposal {proposal.sha256()[:12]}..., code bundle "
               f"{proposal.bundle_hash[:12]}...) on {len(missing)} local node(s) (--auto-approve)")
         return
     steps = "\n".join(f"  pulse-twin node approve --node-dir {n.node_dir} --proposal {proposal_file}" for n in missing)
@@ -83,12 +88,12 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
 def run(args: argparse.Namespace) -> int:
     from server.runs import RunFailed, outcome_lines, propose, start, wait
 
-    rd, proposal, cfg = propose(list(args.overrides), args.run_name)
+    rd, proposal, cfg = propose(run_overrides(args), run_name(args))
     fed = cfg["federation"]
     launches = node_launches(fed)
     ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)
     if args.insecure:
-        print("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
+        log.warning("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
     print(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
     extra = {}
     if args.simulation:
