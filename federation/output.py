@@ -56,11 +56,10 @@ def _plain(value: Any) -> Any:
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> str:
     """An aligned text table (rich's, without colour or box-drawing, so it reads the same in a log file)."""
-    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    grid = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
+    grid = Table(title=title, box=None, title_justify="left", pad_edge=False)
     for i, name in enumerate(header):
         grid.add_column(name, justify="left" if i == 0 else "right")
     for row in rows:
@@ -68,4 +67,4 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], title: str | Non
     console = Console(width=120, no_color=True, highlight=False, force_terminal=False)
     with console.capture() as captured:
         console.print(grid)
-    return captured.get().rstrip("\n")
+    return "\n".join(line.rstrip() for line in captured.get().rstrip("\n").splitlines())

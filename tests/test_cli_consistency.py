@@ -119,6 +119,30 @@ def test_multirun_runs_the_command_once_per_combination_and_says_which(monkeypat
     assert "1: train.lr=0.01 seed=1: ok" in out and "2: train.lr=0.03 seed=1: ok" in out
 
 
+def test_baseline_multirun_writes_one_result_per_combination_named_by_its_overrides(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    import devtools.yardstick as yardstick
+
+    root = tmp_path / "nodes"
+    assert run(capsys, "generate", "--data-root", str(root), "--cities", "heerlen", "--records", "12000", "--months",
+               "3", "--quiet")[0] == 0
+    for partner in ("police", "municipality", "buurtteams"):
+        assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner))[0] == 0
+    # Training is not what is tested here: a "model" that predicts its number of epochs.
+    monkeypatch.setattr(yardstick, "fit", lambda make, ex, cfg: (cfg.epochs, None))
+    monkeypatch.setattr(yardstick, "predict", lambda net, ex: np.full(len(ex), float(net), np.float32))
+    code, out, err = run(capsys, "baseline", "-m", "train.epochs=1,2", "folds=2", "--data-root", str(root),
+                         "--runs-dir", str(tmp_path / "runs"))
+    assert code == 0, err
+    for number, epochs in ((1, 1), (2, 2)):
+        written = json.loads((tmp_path / "runs" / f"baseline-heerlen-{number}.json").read_text())
+        assert written["protocol"]["overrides"][0] == f"train.epochs={epochs}"
+        assert written["protocol"]["train"]["epochs"] == epochs
+        assert f"{number}: train.epochs={epochs} folds=2: ok" in out
+    assert "multirun 2/2: train.epochs=2 folds=2" in err and "yardstick for 'heerlen'" in err
+
+
 def test_multirun_is_offered_where_run_configuration_overrides_are():
     for name in ("baseline", "federate", "run propose", "run start"):
         assert "--multirun" in options(dict(all_parsers())[name]) and "-m" in options(dict(all_parsers())[name])

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
              f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(order)}")
     train_cfg = TrainConfig(**{k: v for k, v in cfg.train.items()}, seed=int(cfg.seed))
     outcome = run_yardstick(fed.name, ex, groups, model_spec(order, cfg.model), train_cfg, label_spec,
-                            int(cfg.folds), int(cfg.seed))
+                            int(cfg.folds), int(cfg.seed), progress=progress)
     out = args.out or Path(cfg.runs_dir) / f"baseline-{fed.name}.json"
     sweep = getattr(args, "sweep", None)
     if sweep is not None:
