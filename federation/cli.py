@@ -2,15 +2,26 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
+import os
 import sys
+from typing import NoReturn
 
 from federation.commands import COMMANDS
 from federation.errors import PulseTwinError
+from federation.output import progress, setup_logging
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake in one line naming the command, as every other mistake is (not argparse's usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pulse-twin",
         description=(
             "PULSE-TWIN: federated, privacy-preserving analytics of neighbourhood liveability. "
@@ -35,8 +46,9 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging()
     try:
-        return int(args.func(args) or 0)
+        return _multirun(args) if getattr(args, "multirun", False) else int(args.func(args) or 0)
     except PulseTwinError as err:
         print(f"pulse-twin {args.command}: {err}", file=sys.stderr)
         return err.exit_code
@@ -48,6 +60,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pulse-twin {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:   # a bug, not a user's mistake: still one line, the traceback on request
+        if os.environ.get("PULSE_TWIN_DEBUG"):
+            raise
+        print(f"pulse-twin {args.command}: unexpected error ({type(err).__name__}: {err}); "
+              "PULSE_TWIN_DEBUG=1 shows the traceback", file=sys.stderr)
+        return 1
+
+
+def _multirun(args: argparse.Namespace) -> int:
+    """`-m`: the command once per combination of the swept overrides, each told which one it is (`sweep`:
+    its number and overrides, for the names of what it writes), then one line per combination."""
+    from federation.config import sweep
+
+    combinations = sweep(args.overrides)
+    outcomes = []
+    for number, overrides in enumerate(combinations, 1):
+        label = " ".join(overrides)
+        progress(f"== multirun {number}/{len(combinations)}: {label}")
+        one = copy.copy(args)
+        one.overrides, one.sweep = overrides, (number, label)
+        outcomes.append(int(one.func(one) or 0))
+    print(f"multirun of {len(combinations)}:")
+    for number, (overrides, code) in enumerate(zip(combinations, outcomes), 1):
+        print(f"  {number}: {' '.join(overrides)}: {'ok' if code == 0 else f'exit {code}'}")
+    return max(outcomes, key=lambda code: code != 0)
 
 
 if __name__ == "__main__":

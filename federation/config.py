@@ -6,11 +6,12 @@ runs), next to the import packages; `PULSE_TWIN_CONFIGS` points elsewhere when a
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from federation.errors import ConfigError
 
@@ -25,14 +26,20 @@ def configs_dir() -> Path:
     return path
 
 
-def compose(config_name: str, overrides: Sequence[str] = (), group: str | None = None) -> DictConfig:
-    """Compose `configs/[group/]config_name.yaml` with Hydra-style overrides (`key=value`, `group=option`)."""
+def compose(config_name: str, overrides: Sequence[str] = (), group: str | None = None,
+            new_keys: bool = False) -> DictConfig:
+    """Compose `configs/[group/]config_name.yaml` with Hydra-style overrides (`key=value`, `group=option`).
+
+    Only settings the configuration has may be set: Hydra's own `hydra.*` settings (which pulse-twin never
+    reads) and, unless `new_keys` (a file whose own schema refuses unknown keys, such as a contract), keys
+    added with `+` are refused rather than silently ignored."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     root = configs_dir() / group if group else configs_dir()
+    _refuse_unread(overrides, new_keys)
     if not (root / f"{config_name}.yaml").is_file():
         choices = sorted(p.stem for p in root.glob("*.yaml")) if root.is_dir() else []
         raise ConfigError(
@@ -40,14 +47,19 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
         )
     try:
         with initialize_config_dir(config_dir=str(root), version_base="1.3"):
-            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+            choices = dict(cfg.hydra.runtime.choices)
+            with open_dict(cfg):
+                del cfg["hydra"]
             values = [o for o in overrides if _is_value(o, root)]
             if values:
                 defaults = hydra_compose(config_name=config_name, overrides=[o for o in overrides if o not in values])
                 _check_types(values, defaults, cfg)
+            if group is None:
+                _anchor_paths(cfg, root, choices, overrides)
             return cfg
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(f"{root / (config_name + '.yaml')}: {err}") from None
+        raise ConfigError(f"{root / (config_name + '.yaml')}: {_one_line(str(err), new_keys)}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -55,6 +67,127 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
         raise ConfigError(f"{root / (config_name + '.yaml')}: not valid YAML{at}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{root / (config_name + '.yaml')}: not a UTF-8 text file") from None
+
+
+def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    deleted = {o.split("=", 1)[0][1:] for o in overrides if o.startswith("~")}
+    for override in overrides:
+        try:
+            parser.parse_override(override)
+        except HydraException as err:
+            raise ConfigError(f"{override}: not a KEY=VALUE override ({_one_line(str(err))})") from None
+        key = override.split("=", 1)[0]
+        if key.lstrip("+~").split(".")[0].split("/")[0] == "hydra":
+            raise ConfigError(f"{override}: Hydra's own settings are not used by pulse-twin (where runs go is "
+                              "runs_dir=DIR or --runs-dir)")
+        if key.startswith("+") and not new_keys and key.lstrip("+") not in deleted:
+            raise ConfigError(f"{override}: '{key.lstrip('+')}' is not a setting of the configuration; only "
+                              f"existing settings can be overridden (to replace one, delete it first: ~{key.lstrip('+')})")
+
+
+def _one_line(message: str, new_keys: bool = False) -> str:
+    """Hydra's and OmegaConf's messages, which span several lines, as one line saying what to do."""
+    sweep = re.match(r"Ambiguous value for argument '([^']*)'", message)
+    if sweep:
+        return (f"{sweep.group(1)}: several values; sweep them with -m/--multirun, or write a list as "
+                "key=[a,b] or a string as key='a,b'")
+    unknown = re.match(r"Could not override '([^']*)'", message)
+    if unknown:
+        key = unknown.group(1)
+        return f"{key}: no such setting" + (f" (to add it: +{key}=VALUE)" if new_keys else " in the configuration")
+    missing = re.search(r"Could not find '([^/']*)/([^']*)'", message)
+    if missing:
+        options = re.findall(r"^\t(\S+)$", message.split("Config search path")[0], flags=re.M)
+        return (f"{missing.group(1)}={missing.group(2)}: no such option"
+                + (f" (choose from: {', '.join(options)})" if options else ""))
+    return " ".join(line.strip() for line in message.splitlines() if line.strip() and not line.startswith("See "))
+
+
+def sweep(overrides: Sequence[str]) -> list[list[str]]:
+    """Every combination of a multirun's overrides (`train.lr=0.01,0.03 seed=1,2` gives four), in Hydra's
+    grammar (`a,b`, `range(1,4)`, `choice(...)`), each a plain override list."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as err:
+        raise ConfigError(_one_line(str(err))) from None
+    choices = []
+    for text, o in zip(overrides, parsed):
+        if o.is_sweep_override():
+            prefix = text.split("=", 1)[0]
+            choices.append([f"{prefix}={value}" for value in o.sweep_string_iterator()])
+        else:
+            choices.append([text])
+    return [list(combination) for combination in itertools.product(*choices)]
+
+
+MEMBER_PATHS = ("node_dir", "feature_dirs", "contract")   # per partner (vertical) or node (horizontal)
+
+
+def _anchor_paths(cfg: DictConfig, root: Path, choices: dict, overrides: Sequence[str]) -> None:
+    """A relative path written in a config file is relative to that file, wherever pulse-twin runs from; one
+    typed on the command line stays relative to the working directory. The federation records its file
+    (`federation.config_file`) so that a path that is not there can be traced to the file that named it."""
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    given = {key for key in given if not (root / key).is_dir()}   # a group choice (federation=X) sets no path
+    written = OmegaConf.to_container(cfg, resolve=False)
+
+    def anchor(key: str, base: Path) -> None:
+        value: Any = written
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        typed = any(key == g or key.startswith(g + ".") for g in given)   # set on the command line
+        if typed or (key.endswith(".contract") and isinstance(value, str) and not _is_path(value)):
+            return
+        new = [_anchored(v, base) for v in value] if isinstance(value, list) else _anchored(value, base)
+        if new != value:
+            OmegaConf.update(cfg, key, new)
+
+    if "runs_dir" in cfg:
+        anchor("runs_dir", root)
+    if "federation" not in cfg or "federation" not in choices:
+        return
+    source = root / "federation" / f"{choices['federation']}.yaml"
+    with open_dict(cfg):
+        cfg.federation.config_file = str(source)
+    for key in ("data_root", "label.path"):
+        anchor(f"federation.{key}", source.parent)
+    for members in ("partners", "nodes"):
+        for name in cfg.federation.get(members) or {}:
+            for key in MEMBER_PATHS:
+                anchor(f"federation.{members}.{name}.{key}", source.parent)
+
+
+def _anchored(value: Any, base: Path) -> Any:
+    """`value` made absolute against `base` if it is a relative path as written (not an interpolation)."""
+    if not isinstance(value, str) or "${" in value or Path(value).is_absolute():
+        return value
+    return os.path.normpath(base / value)
+
+
+def _is_path(text: str) -> bool:
+    return "/" in text or text.endswith((".yaml", ".yml"))
+
+
+def node_dir(fed: Any, member: str) -> Path:
+    """The node directory of a federation's partner or node, or one error naming the config that set it."""
+    spec = (fed.get("partners") or fed.get("nodes") or {})[member]
+    path = Path(str(spec["node_dir"]))
+    if not path.is_dir():
+        source = fed.get("config_file")
+        where = (f" (federation '{fed.get('name')}' of {source}: a relative path there is relative to that file, "
+                 "one on the command line to the working directory; set --data-root DIR or "
+                 "federation.data_root=DIR)") if source else ""
+        raise ConfigError(f"{path}: no node directory for '{member}'{where}")
+    return path
 
 
 _KINDS = {bool: "true or false", int: "a whole number", float: "a number"}

@@ -95,7 +95,7 @@ def load_ca(directory: Path) -> CertificateAuthority:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     except FileNotFoundError as err:
-        raise ConfigError(f"{err.filename}: no CA here (run `pulse-twin pki init --dir {directory}`)") from None
+        raise ConfigError(f"{err.filename}: no CA here (run `pulse-twin pki init --coordinator-dir {directory.parent}`)") from None
     except ValueError as err:
         raise ConfigError(f"{directory}: CA files are not readable PEM ({err})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):

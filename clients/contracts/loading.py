@@ -39,10 +39,10 @@ def load_contract(contract: str | Path, overrides: Sequence[str] = ()) -> Contra
         path = Path(contract).resolve()
         if not path.is_file():
             raise ConfigError(f"{contract}: contract file not found")
-        cfg = compose(path.stem, overrides, group=str(path.parent))  # absolute group: that directory
+        cfg = compose(path.stem, overrides, group=str(path.parent), new_keys=True)  # absolute group: that directory
         shown = Path(contract)
     else:
-        cfg = compose(str(contract), overrides, group=CONTRACT_GROUP)
+        cfg = compose(str(contract), overrides, group=CONTRACT_GROUP, new_keys=True)
         shown = _display(configs_dir() / CONTRACT_GROUP / f"{contract}.yaml")
     data = to_container(cfg)
     if not isinstance(data, dict):

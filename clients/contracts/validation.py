@@ -1,8 +1,9 @@
 """Checking raw cells against the contract and turning them into typed columns, vectorised.
 
 Every check builds a boolean mask over the whole column and reports only the FIRST offending row
-(`np.flatnonzero(mask)[0]`), with how many more there are: 10^7 rows cost seconds, not minutes, and the
-user gets one message naming file, row and column.
+(`np.flatnonzero(mask)[0]`), with how many more there are: 10^7 rows cost seconds, not minutes. Every kind
+of problem found in a file is reported at once (up to MAX_PROBLEMS, one line each naming file, row and
+column), so that fixing one does not only then reveal the next.
 """
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ class Table:
             idx = (values.dt.year * 12 + values.dt.month - 1).to_numpy(dtype="float64")
             self._months[column] = np.where(np.isnan(idx), -1, idx).astype(np.int64)
         return self._months[column]
+
+
+MAX_PROBLEMS = 20   # kinds of problem reported per file; each line says how many more rows are like it
 
 
 def _fail(raw: RawTable, mask: np.ndarray, column: str, what: str) -> ContractError:
@@ -105,9 +109,18 @@ def _number_text(series: pd.Series, missing: np.ndarray, table: TableSpec) -> tu
     return out, np.where(codes >= 0, reason.to_numpy(dtype=object)[rows], "")
 
 
-def _numeric(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: TableSpec, raw: RawTable) -> pd.Series:
+def _numeric(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: TableSpec, raw: RawTable,
+             problems: list[ContractError]) -> pd.Series:
+    """Numbers of one column. Each kind of bad cell is added to `problems` and its cells are then left out
+    of the later checks, so one pass names non-numbers, fractions and out-of-range values alike."""
     if pd.api.types.is_bool_dtype(series):
         raise _fail(raw, ~missing, col.name, f"expected {col.type} values, the file stores booleans")
+
+    def found(mask: np.ndarray, what) -> None:
+        nonlocal missing
+        problems.append(_fail(raw, mask, col.name, what))
+        missing = missing | mask
+
     if pd.api.types.is_numeric_dtype(series):
         arr = series.astype("float64").to_numpy()
     else:
@@ -116,35 +129,34 @@ def _numeric(series: pd.Series, missing: np.ndarray, col: ColumnSpec, table: Tab
         if bad.any():
             decimal = "" if table.decimal == "." else f" with decimal {table.decimal!r}"
             kind = "an integer" if col.type == "integer" else "a number"
-            raise _fail(raw, bad, col.name,
-                        lambda r: f"{_show(series.iloc[r])} "
-                                  + (f"is not {kind}{decimal}" if why[r] == "NaN" else why[r]))
+            found(bad, lambda r: f"{_show(series.iloc[r])} " + (f"is not {kind}{decimal}" if why[r] == "NaN" else why[r]))
     inf = ~missing & ~np.isfinite(np.where(missing, 0.0, arr))
     if inf.any():
-        raise _fail(raw, inf, col.name, lambda r: f"{_show(series.iloc[r])} is not a finite number")
+        found(inf, lambda r: f"{_show(series.iloc[r])} is not a finite number")
     if col.type == "integer":
         frac = ~missing & (np.where(missing, 0.0, arr) % 1 != 0)
         if frac.any():
-            raise _fail(raw, frac, col.name, lambda r: f"{_show(series.iloc[r])} is not an integer")
+            found(frac, lambda r: f"{_show(series.iloc[r])} is not an integer")
         # Beyond 2^53 a float no longer holds every integer, and beyond 2^63 int64 wraps around (a population
         # of 10^20 would become negative and suppress its area): no count in an export is that large.
         huge = ~missing & (np.abs(np.where(missing, 0.0, arr)) >= 2.0**53)
         if huge.any():
-            raise _fail(raw, huge, col.name, lambda r: f"{_show(series.iloc[r])} is too large for an integer "
-                                                        "count or code (at most 2^53 - 1): a damaged or mistyped value")
+            found(huge, lambda r: f"{_show(series.iloc[r])} is too large for an integer count or code (at most "
+                                  "2^53 - 1): a damaged or mistyped value")
     unit = f" (the contract declares unit {col.unit})" if col.unit else ""
     if col.min is not None:
         low = ~missing & (np.where(missing, col.min, arr) < col.min)
         if low.any():
             kind = "negative value" if col.min == 0 else "value"
-            raise _fail(raw, low, col.name,
-                        lambda r: f"{kind} {arr[r]:g} is below the minimum {col.min:g} allowed for this column{unit}"
-                                  + (" (negative counts or amounts are not allowed)" if col.min == 0 else ""))
+            found(low, lambda r: f"{kind} {arr[r]:g} is below the minimum {col.min:g} allowed for this column{unit}"
+                                 + (" (negative counts or amounts are not allowed)" if col.min == 0 else ""))
     if col.max is not None:
         high = ~missing & (np.where(missing, col.max, arr) > col.max)
         if high.any():
             hint = "; a percentage where a share is declared?" if col.unit == "share" else ""
-            raise _fail(raw, high, col.name, lambda r: f"value {arr[r]:g} is above the maximum {col.max:g}{unit}{hint}")
+            found(high, lambda r: f"value {arr[r]:g} is above the maximum {col.max:g}{unit}{hint}")
+    if problems:
+        return pd.Series(arr, index=series.index)
     _check_percent_scale(arr[~missing], col, raw)
     out = pd.Series(arr, index=series.index)
     if col.type == "integer" and not missing.any():
@@ -255,12 +267,18 @@ def _area(series: pd.Series, missing: np.ndarray, col: ColumnSpec, raw: RawTable
 
 def parse_column(series: pd.Series, col: ColumnSpec, table: TableSpec, raw: RawTable,
                  known_areas: np.ndarray | None, register: str) -> pd.Series:
-    """Typed values of one column; the first bad cell raises a ContractError."""
+    """Typed values of one column; a ContractError names every kind of bad cell found in it."""
     missing = _missing(series, table)
+    problems: list[ContractError] = []
     if missing.any() and not col.nullable:
-        raise _fail(raw, missing, col.name, "missing value (this column may not be empty)")
+        problems.append(_fail(raw, missing, col.name, "missing value (this column may not be empty)"))
     if col.type in ("integer", "float"):
-        return _numeric(series, missing, col, table, raw)
+        values = _numeric(series, missing, col, table, raw, problems)
+        if problems:
+            raise _together(problems)
+        return values
+    if problems:
+        raise problems[0]
     if col.type in ("date", "datetime", "month"):
         return _temporal(series, missing, col, table, raw)
     if col.type in ("category", "multi_category"):
@@ -311,6 +329,18 @@ def _template_areas(spec: TableSpec, data: pd.DataFrame, raw: RawTable) -> np.nd
     return out.to_numpy(dtype=object)
 
 
+def _together(problems: list[ContractError], path: object = None) -> ContractError:
+    """One error for every problem found: the single message as it was, or a count and one line each."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:MAX_PROBLEMS]
+    more = f" (the first {MAX_PROBLEMS} shown)" if len(problems) > MAX_PROBLEMS else ""
+    head = f"{path}: " if path is not None else ""
+    err = ContractError(f"{head}{len(problems)} kinds of problem{more}:\n" + "\n".join(f"  {p}" for p in shown))
+    err.problems = problems
+    return err
+
+
 def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.ndarray | None,
              register: str) -> Table:
     """The typed table, or one ContractError for the first thing wrong with the file."""
@@ -336,8 +366,15 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
                             f"or remove them from the export")
     if len(raw.frame) == 0:
         raise ContractError(f"{raw.path}: the table is empty (no data rows after {header})")
-    data = pd.DataFrame({name: parse_column(raw.frame[name], col, spec, raw, known_areas, register)
-                         for name, col in columns.items()}, index=raw.frame.index)
+    parsed, problems = {}, []
+    for name, col in columns.items():
+        try:
+            parsed[name] = parse_column(raw.frame[name], col, spec, raw, known_areas, register)
+        except ContractError as err:
+            problems.extend(getattr(err, "problems", [err]))
+    if problems:
+        raise _together(problems, raw.path)
+    data = pd.DataFrame(parsed, index=raw.frame.index)
     if spec.id:
         dup = data[spec.id].duplicated(keep="first").to_numpy() & data[spec.id].notna().to_numpy()
         if dup.any():

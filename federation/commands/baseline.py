@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from federation.commands.options import add_data_root, add_json, add_overrides, add_runs_dir, run_overrides
 from federation.errors import ConfigError
+from federation.output import emit_json, progress, result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,20 +22,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "it in, with R² per fold (what `federate ... holdout_fold=K` prints its held-out R² against)."
         ),
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="Hydra overrides, e.g. federation.data_root=data/nodes train.epochs=80 folds=5 seed=1")
-    p.add_argument("--out", type=Path, default=None,
-                   help="JSON file for the results (default: <runs_dir>/baseline-<federation>.json)")
+    add_overrides(p, "federation=heerlen train.epochs=80 folds=5 seed=1", multirun=True)
+    add_data_root(p)
+    add_runs_dir(p)
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="JSON file for the results (default: <runs_dir>/baseline-<federation>.json; with -m, "
+                        "the combination's number is added to the name)")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from federation.config import compose
+    from federation.config import compose, node_dir
     from federation.dataset import LabelSpec, make_examples, read_node_features, smooth_blocks
     from federation.task import TrainConfig
     from devtools.yardstick import model_spec, run_yardstick
 
-    cfg = compose("config", args.overrides)
+    cfg = compose("config", run_overrides(args))
     fed = cfg.federation
     if fed.topology == "horizontal":
         return run_horizontal(cfg, args.out)
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     blocks, groups, label = {}, {}, None
     for partner, pcfg in fed.partners.items():
         partner_blocks, partner_label = read_node_features(
-            Path(pcfg.node_dir), list(pcfg.blocks), with_label=(partner == fed.label.partner)
+            node_dir(fed, partner), list(pcfg.blocks), with_label=(partner == fed.label.partner)
         )
         blocks.update(partner_blocks)
         groups[partner] = list(pcfg.blocks)
@@ -52,16 +57,23 @@ def run(args: argparse.Namespace) -> int:
     label_spec = LabelSpec(float(fed.label.center), float(fed.label.scale), int(fed.label.shift))
     # The same pipeline as the coordinator's on released blocks: trailing means, then the public scaling.
     ex = make_examples(smooth_blocks(blocks, int(cfg.trailing_periods)), order, label, label_spec)
-    print(f"yardstick for '{fed.name}': {len(ex)} area-period rows, "
-          f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(order)}")
+    progress(f"yardstick for '{fed.name}': {len(ex)} area-period rows, "
+             f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(order)}")
     train_cfg = TrainConfig(**{k: v for k, v in cfg.train.items()}, seed=int(cfg.seed))
-    result = run_yardstick(fed.name, ex, groups, model_spec(order, cfg.model), train_cfg, label_spec,
-                           int(cfg.folds), int(cfg.seed))
+    outcome = run_yardstick(fed.name, ex, groups, model_spec(order, cfg.model), train_cfg, label_spec,
+                            int(cfg.folds), int(cfg.seed), progress=progress)
     out = args.out or Path(cfg.runs_dir) / f"baseline-{fed.name}.json"
-    result.to_json(out)
-    print()
-    print(result.table())
-    print(f"\nwritten: {out}")
+    sweep = getattr(args, "sweep", None)
+    if sweep is not None:
+        out = out.with_name(f"{out.stem}-{sweep[0]}{out.suffix}")
+    outcome.protocol["overrides"] = list(args.overrides)
+    outcome.to_json(out)
+    if args.json:
+        emit_json({"federation": outcome.federation, "models": outcome.models, "overrides": list(args.overrides),
+                   "written": str(out)})
+    else:
+        result(outcome.table())
+        result(f"written: {out}")
     return 0
 
 

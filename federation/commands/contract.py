@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from federation.commands.options import add_json, add_overrides
+from federation.output import emit_json
+
 if TYPE_CHECKING:   # the contracts package pulls in pandas: not for `pulse-twin --help`
     from clients.contracts.spec import Contract
 
@@ -26,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "summary, or one message naming the file, the key and what is wrong (exit code 2).",
     )
     check.add_argument("file", metavar="FILE", help="the contract YAML file (or a name in configs/contract/)")
-    check.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                       help="Hydra-style override of a contract field, as for `pulse-twin features`")
+    add_overrides(check, "min_population=200 (fields of the contract, as for `pulse-twin features`)")
+    add_json(check)
     check.set_defaults(func=run_check)
     ref = sub.add_parser(
         "reference",
@@ -67,7 +70,14 @@ def summary(contract: Contract) -> str:
 def run_check(args: argparse.Namespace) -> int:
     from clients.contracts import load_contract
 
-    contract = load_contract(args.file, overrides=args.override)
+    contract = load_contract(args.file, overrides=args.overrides)
+    if args.json:
+        emit_json({"ok": True, "path": str(contract.path), "name": contract.name, "summary": summary(contract),
+                   "tables": {t.name: {"path": str(t.path), "format": t.format, "unit": t.privacy.describe()}
+                              for t in contract.tables.values()},
+                   "blocks": {b: list(f) for b, f in contract.blocks.items()},
+                   "label": contract.label is not None})
+        return 0
     print(f"ok: {contract.path}")
     print(summary(contract))
     return 0

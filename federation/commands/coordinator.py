@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from federation.output import log
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -51,7 +53,8 @@ def run_start(args: argparse.Namespace) -> int:
     from server.coordinator import Coordinator, serve
 
     if args.insecure:
-        print("WARNING: --insecure: no TLS and no node authentication; anyone who reaches the port can join or listen.")
+        log.warning("WARNING: --insecure: no TLS and no node authentication; anyone who reaches the port can join or "
+                    "listen.")
     return serve(Coordinator(args.coordinator_dir.resolve()), args.address, args.insecure, tuple(args.host),
                  say=lambda line: print(line, flush=True))
 

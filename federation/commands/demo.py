@@ -23,6 +23,9 @@ from federation.cli import main as cli_main
 from federation.commands.report import NOT_RELEASABLE
 from federation.config import compose, to_container
 from federation.errors import PulseTwinError
+from federation.output import progress
+from federation.commands.generate import check_records
+from devtools.synthetic.defaults import DEFAULT_RECORDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,9 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data-root", type=Path, default=Path("data/nodes"), help="node directories (default data/nodes)")
-    p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="run directories (default runs)")
-    p.add_argument("--records", type=int, default=150_000, help="raw records to generate (default 150000)")
+    p.add_argument("--data-root", type=Path, default=Path("data/nodes"), metavar="DIR",
+                   help="the folder of node directories (default data/nodes in the working directory: the demo "
+                        "runs wherever it is started, also from an installed package)")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
+                   help="the folder of run directories (default runs in the working directory)")
+    p.add_argument("--records", type=int, default=DEFAULT_RECORDS,
+                   help=f"raw records to generate (default {DEFAULT_RECORDS}, as `pulse-twin generate`)")
     p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     p.add_argument("--epsilon", type=float, default=3.0, help="target epsilon per partner for the run (default 3)")
     p.add_argument("--skip-federation", action="store_true", help="stop after the yardstick (no Flower run)")
@@ -45,10 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def step(text: str) -> None:
-    print(f"\n== {text}", flush=True)
+    progress(f"\n== {text}")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_records(args.records)
     data_root, runs_dir = args.data_root.resolve(), args.runs_dir.resolve()
     overrides = ["federation=heerlen", f"federation.data_root={data_root}", f"runs_dir={runs_dir}"]
     fed = to_container(compose("config", overrides))["federation"]
@@ -56,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     reset_demo_nodes(data_root, list(partners) + ["coordinator"])
     step(f"generating raw records for {', '.join(partners)} (seed {args.seed}, ~{args.records:,} records)")
-    _cli(["generate", "--out", str(data_root), "--cities", "heerlen", "--seed", str(args.seed),
+    _cli(["generate", "--data-root", str(data_root), "--cities", "heerlen", "--seed", str(args.seed),
           "--records", str(args.records)])
 
     step("setting up each node and building its features on its own")
@@ -111,7 +119,7 @@ def reset_demo_nodes(data_root: Path, nodes: list[str]) -> None:
     data_root.mkdir(parents=True, exist_ok=True)
     marker.write_text("synthetic demo nodes, recreated by every `pulse-twin demo`\n")
     if existing:
-        print(f"recreated the demo's synthetic nodes under {data_root} (fresh ledgers)")
+        progress(f"recreated the demo's synthetic nodes under {data_root} (fresh ledgers)")
 
 
 def comparison_table(run_dir: Path, baseline_json: Path, exact_label: Path) -> str:

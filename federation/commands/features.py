@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from federation.commands.options import add_json, add_overrides
+from federation.output import emit_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,9 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="write the features to DIR/features/ instead of <node-dir>/features/ (for a read-only "
                         "data folder such as the UCI data)")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="Hydra-style override of a contract field, e.g. min_population=200 or "
-                        "periods.start=2019-06; repeat for several")
+    add_overrides(p, "min_population=200 periods.start=2019-06 (fields of the contract)")
+    add_json(p)
     p.add_argument("--accept", action="store_true",
                    help="make this build current even if a feature moved far from the last accepted build "
                         "(after checking that the change is real)")
@@ -42,10 +43,16 @@ def run(args: argparse.Namespace) -> int:
     from clients.contracts import build_features, load_contract, write_features
     from clients.contracts.proxies import describe
 
-    contract = load_contract(args.contract, overrides=args.override)
+    contract = load_contract(args.contract, overrides=args.overrides)
     features = build_features(contract, node_dir=args.node_dir)
     written = write_features(features, args.out or args.node_dir, accept=args.accept)
     stats = features.stats
+    build = json.loads(written[-1].read_text(encoding="utf-8"))["build"]
+    if args.json:
+        emit_json({"contract": contract.name, "contract_path": str(contract.path), "node_dir": str(args.node_dir),
+                   "stats": stats, "suppressed_areas": list(features.suppressed_areas),
+                   "privacy_unit_k": features.privacy_unit_k, "build": build, "written": [str(p) for p in written]})
+        return 0
     periods = stats["periods"]
     print(f"contract {contract.name} ({contract.path}) on {args.node_dir}")
     print(f"  periods: {periods['first']} .. {periods['last']} ({periods['count']})")
@@ -69,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
           + (f" (largest seen in the data: {observed})" if observed is not None else ""))
     for proxy in stats["protected_proxies"]:
         print(f"  warning: {describe(proxy)}")
-    build = json.loads(written[-1].read_text(encoding="utf-8"))["build"]
     print(f"  build {build['id']} accepted" + (f" (previous {build['previous']})" if build["previous"] else ""))
     for line in build["shifts"]:
         print(f"  accepted with --accept although it moved: {line}")

@@ -6,7 +6,10 @@ import time
 from pathlib import Path
 
 from devtools.launcher import LocalEngine, NodeLaunch
+from federation.commands.options import add_data_root, add_overrides, add_runs_dir, run_name, run_overrides
+from federation.config import node_dir as member_dir
 from federation.errors import ConfigError, PolicyRefusal
+from federation.output import log, progress
 from federation.proposal import RunProposal
 from clients.site_policy import load_site_policy
 
@@ -25,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "130: interrupted."
         ),
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="Hydra overrides, e.g. federation=cities dp.target_epsilon=8 local.rounds=5 strategy=fedprox")
-    p.add_argument("--run-name", default=None, help="name of the run (default: <federation>-<time>)")
+    add_overrides(p, "federation=cities dp.target_epsilon=8 local.rounds=5 strategy=fedprox", multirun=True)
+    add_data_root(p)
+    add_runs_dir(p)
+    p.add_argument("--run-name", default=None,
+                   help="name of the run (default: <federation>-<time>; with -m, the combination's number is added)")
     p.add_argument("--insecure", action="store_true",
                    help="no TLS and no node authentication (debugging only; prints a warning)")
     p.add_argument("--auto-approve", action="store_true",
@@ -53,7 +58,7 @@ def node_launches(fed: dict) -> list[NodeLaunch]:
     members = fed.get("nodes") or fed.get("partners") or {}
     launches = []
     for name, spec in members.items():
-        node_dir = Path(spec["node_dir"]).resolve()
+        node_dir = member_dir(fed, name).resolve()
         if not (node_dir / "site_policy.yaml").is_file():
             raise ConfigError(f"node '{name}': {node_dir} has no site_policy.yaml "
                               f"(set it up with `pulse-twin node init --partner {name} --node-dir {node_dir}`)")
@@ -78,9 +83,9 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
             dirs = tuple(Path(d) for d in str(n.node_config.get("feature-dirs", "")).split(",") if d)
             _, note = planned_for_node(policy, proposal, n.node_dir, training_rows(n.node_dir, proposal, dirs))
             if note is not None:   # said once, at approval
-                print(note)
+                progress(note)
             record_approval(n.node_dir, proposal, policy, "pulse-twin federate --auto-approve", note=note)
-        print(f"approved run '{proposal.run_name}' (proposal {proposal.sha256()[:12]}..., code bundle "
+        progress(f"approved run '{proposal.run_name}' (proposal {proposal.sha256()[:12]}..., code bundle "
               f"{proposal.bundle_hash[:12]}...) on {len(missing)} local node(s) (--auto-approve)")
         return
     steps = "\n".join(f"  pulse-twin node approve --node-dir {n.node_dir} --proposal {proposal_file}" for n in missing)
@@ -91,15 +96,15 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
 def run(args: argparse.Namespace) -> int:
     from server.runs import RunFailed, outcome_lines, propose, start, wait
 
-    overrides = list(args.overrides) + (["dry_run=true"] if args.dry_run else [])
-    rd, proposal, cfg = propose(overrides, args.run_name)
+    overrides = run_overrides(args) + (["dry_run=true"] if args.dry_run else [])
+    rd, proposal, cfg = propose(overrides, run_name(args))
     if proposal.privacy.dry_run:
-        print("DRY RUN: the nodes train on synthetic twins of their data; nothing is charged on any real ledger")
+        progress("DRY RUN: the nodes train on synthetic twins of their data; nothing is charged on any real ledger")
     fed = cfg["federation"]
     launches = node_launches(fed)
     ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)
     if args.insecure:
-        print("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
+        log.warning("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
     print(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
     extra = {}
     if args.simulation:

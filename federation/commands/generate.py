@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from federation.commands.options import configured_data_root
 from federation.errors import ConfigError
+from federation.output import progress
 from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS
 
 
@@ -29,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "area and month drives all tables. The same arguments give byte-identical files."
         ),
     )
-    p.add_argument("--out", type=Path, default=Path("data/nodes"), metavar="DIR",
-                   help="directory that receives one folder per node (default: data/nodes)")
+    p.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                   help="the folder of node directories: receives one folder per node (default: data_root of the "
+                        "configured federation, where `baseline` and `federate` look: the checkout's data/nodes)")
     p.add_argument("--seed", type=int, default=7, help="random seed; same seed and arguments, same files (default: 7)")
     p.add_argument("--records", type=int, default=DEFAULT_RECORDS, metavar="N",
                    help=f"total rows over all written tables, within about 10%% (default: {DEFAULT_RECORDS}; up to 10^7). "
@@ -48,14 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_records(records: int) -> None:
+    if records < 1 or records > 20_000_000:
+        raise ConfigError(f"--records: {records} is outside 1..20,000,000")
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.records < 1 or args.records > 20_000_000:
-        raise ConfigError(f"--records: {args.records} is outside 1..20,000,000")
+    check_records(args.records)
+    if args.months < 1:
+        raise ConfigError(f"--months: {args.months} is not a number of months >= 1")
     began = time.perf_counter()
-    say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    say = None if args.quiet else progress
     from devtools.synthetic.generator import generate
 
-    summary = generate(out=args.out, cities=args.cities, seed=args.seed, records=args.records, start=args.start,
+    summary = generate(out=args.data_root or configured_data_root(), cities=args.cities, seed=args.seed, records=args.records, start=args.start,
                        months=args.months, cbs_path=args.cbs, profiles=args.profiles, progress=say)
     seconds = time.perf_counter() - began
     nodes = sorted({t.node for t in summary.tables})

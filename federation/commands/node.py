@@ -16,6 +16,7 @@ from pathlib import Path
 
 from federation.config import configs_dir
 from federation.errors import ConfigError
+from federation.output import log
 from federation.pki import create_node_keypair
 from clients.site_policy import (
     POLICY_FILE,
@@ -338,7 +339,7 @@ def run_start(args: argparse.Namespace) -> int:
 
     parse_address(args.superlink, "--superlink")
     if args.insecure:
-        print("WARNING: --insecure: no TLS and no node authentication.")
+        log.warning("WARNING: --insecure: no TLS and no node authentication.")
     start = NodeStart(node_dir=args.node_dir, superlink=args.superlink, ca=args.ca, insecure=args.insecure,
                       feature_dirs=tuple(args.feature_dir), max_wait_s=args.max_wait)
     return run_node(start, say=lambda line: print(line, flush=True))

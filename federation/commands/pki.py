@@ -22,10 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="create a CA and a SuperLink TLS certificate signed by it",
         description=(
             "Create ca.crt/ca.key (the federation's CA) and server.pem/server.key (the SuperLink's TLS "
-            "certificate, with a SAN for every --host) in --dir. Private keys are written with mode 0600."
+            "certificate, with a SAN for every --host) in COORDINATOR_DIR/pki, where `pulse-twin coordinator "
+            "start --coordinator-dir COORDINATOR_DIR` uses them. Private keys are written with mode 0600."
         ),
     )
-    init.add_argument("--dir", required=True, type=Path, help="directory for the CA and SuperLink files")
+    init.add_argument("--coordinator-dir", required=True, type=Path,
+                      help="the coordinator's directory (the files go to its pki/)")
     init.add_argument(
         "--host", action="append", default=None, metavar="NAME_OR_IP",
         help=f"DNS name or IP address the SuperLink is reached at (repeatable; default: {', '.join(DEFAULT_HOSTS)})",
@@ -35,15 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    directory: Path = args.dir
+    directory: Path = args.coordinator_dir / "pki"
     hosts = tuple(args.host) if args.host else DEFAULT_HOSTS
     ca = create_ca(directory, force=args.force)
     cert_path, key_path = create_superlink_cert(ca, directory, hosts=hosts)
     print(f"Created the federation CA:      {ca.cert_path} (key {ca.key_path}, keep it offline if you can)")
     print(f"Created the SuperLink certificate {cert_path} (key {key_path}) for: {', '.join(hosts)}")
     print("Next steps:")
-    print("  1. Start the SuperLink with: pulse-twin coordinator start --coordinator-dir DIR (with these files in DIR/pki)")
+    print(f"  1. Start the SuperLink with: pulse-twin coordinator start --coordinator-dir {args.coordinator_dir}")
     print(f"  2. Give each node {ca.cert_path.name} (public), as its keys/federation-ca.crt.")
     print("  3. Register each node's public key (keys/node.pub, sent to you by the node) with:")
-    print("     pulse-twin coordinator register NODE.pub --coordinator-dir DIR")
+    print(f"     pulse-twin coordinator register NODE.pub --coordinator-dir {args.coordinator_dir}")
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from federation.commands.options import add_json, add_overrides
 from federation.config import compose, to_container
+from federation.output import emit_json
 
 NOT_RELEASABLE = 3
 
@@ -26,12 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a completed run directory (runs/<run>)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="overrides of configs/report/default.yaml, e.g. fairness.max_mae_gap=0.03")
+    add_overrides(p, "fairness.max_mae_gap=0.03 (thresholds of configs/report/default.yaml)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default RUN_DIR/report)")
     p.add_argument("--baseline", type=Path, default=None,
                    help="the yardstick file of `pulse-twin baseline` (default runs/baseline-<federation>.json "
                         "beside the run, when present)")
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -41,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     settings = to_container(compose("default", args.overrides, group="report"))
     report = build_report(args.run_dir, settings, args.baseline)
     path = write_report(report, args.out or args.run_dir / "report")
+    if args.json:
+        emit_json({"report": str(path.resolve()), "releasable": report.releasable, "verdict": report.verdict.words,
+                   "checks": [{"name": c.name, "passed": c.passed, "text": c.text} for c in report.checks],
+                   "notes": report.notes})
+        return NOT_RELEASABLE if report.refused else 0
     for words in report.verdict.words:
         print(words)
     if report.intervals is not None:

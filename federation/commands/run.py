@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from federation.commands.options import add_data_root, add_json, add_overrides, add_runs_dir, run_name, run_overrides
+
 EXIT_CODES = ("Exit codes: 0 completed; 1 failed or stopped; 2 usage or configuration mistake; 3 a node refused "
               "(named in the output); 6 (status) not finished yet; 130 interrupted.")
 
@@ -20,58 +22,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = parser.add_subparsers(dest="run_command", metavar="ACTION", required=True)
 
-    def common(p: argparse.ArgumentParser, overrides: bool) -> None:
-        if overrides:
-            p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                           help="Hydra overrides, e.g. federation=cities dp.target_epsilon=8 local.rounds=5")
-        p.add_argument("--run-name", required=not overrides, default=None,
-                       help="the run's name (its directory under runs_dir)")
-        p.add_argument("--runs-dir", type=Path, default=None, help="where run directories are (default: runs_dir "
-                       "of the configuration)")
+    def common(p: argparse.ArgumentParser) -> None:
+        add_overrides(p, "federation=cities dp.target_epsilon=8 local.rounds=5", multirun=True)
+        p.add_argument("--run-name", default=None,
+                       help="the run's name (its directory under runs_dir; with -m, the combination's number is added)")
+        add_data_root(p)
+        add_runs_dir(p)
 
     propose = sub.add_parser("propose", help="write the run's proposal for the nodes to approve",
                              description="Compose the configuration and write <runs_dir>/<run>/proposal.json: the code "
                                          "hash and the exact privacy parameters every node approves with `pulse-twin "
                                          "node approve`. " + EXIT_CODES)
-    common(propose, True)
+    common(propose)
     propose.set_defaults(func=run_propose)
 
     start = sub.add_parser("start", help="start a proposed run on the SuperLink",
                            description="Start the run on the SuperLink (proposing it first if it was not). Each node "
                                        "checks the run's bundle and privacy parameters against its own approvals "
                                        "before anything runs. " + EXIT_CODES)
-    common(start, True)
+    common(start)
     start.add_argument("--coordinator-dir", required=True, type=Path, help="the coordinator's directory")
     start.add_argument("--wait", action="store_true", help="follow the run's progress until it ends")
     start.add_argument("--resume", action="store_true",
                        help="start a failed or stopped run again: a horizontal run continues after its last completed "
                             "round; nodes re-send an update they already released at no charge")
     start.add_argument("--timeout", type=float, default=3600, help="seconds --wait follows the run (default 3600)")
-    start.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    add_json(start)
     start.set_defaults(func=run_start)
 
     for action, text in (("status", "the run's state: its own status file and Flower's"),
                          ("log", "the run's log on the SuperLink"), ("stop", "stop the run on the SuperLink")):
         p = sub.add_parser(action, help=text, description=f"{text[0].upper()}{text[1:]}. " + EXIT_CODES)
         p.add_argument("run", metavar="RUN", help="the run's name")
-        p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories are (default runs)")
+        add_runs_dir(p)
         p.add_argument("--coordinator-dir", required=True, type=Path, help="the coordinator's directory")
         if action == "log":
             p.add_argument("--follow", action="store_true", help="keep following until the run ends")
             p.add_argument("--timeout", type=float, default=3600, help="seconds to follow (default 3600)")
         else:
-            p.add_argument("--json", action="store_true", help="print as JSON")
+            add_json(p)
         p.set_defaults(func={"status": run_status, "log": run_log, "stop": run_stop}[action])
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    return list(args.overrides) + ([f"runs_dir={args.runs_dir.resolve()}"] if args.runs_dir else [])
 
 
 def run_propose(args: argparse.Namespace) -> int:
     from server.runs import propose
 
-    rd, proposal, _ = propose(_overrides(args), args.run_name)
+    rd, proposal, _ = propose(run_overrides(args), run_name(args))
     print(f"run '{rd.path.name}': proposal {rd.proposal_file} (sha256 {proposal.sha256()})")
     print(f"each node approves it with: pulse-twin node approve --node-dir NODE_DIR --proposal {rd.proposal_file}")
     return 0
@@ -98,7 +94,7 @@ def run_start(args: argparse.Namespace) -> int:
     from server.runs import propose, start, wait
 
     coordinator = Coordinator(args.coordinator_dir.resolve())
-    rd, proposal, _ = propose(_overrides(args), args.run_name)
+    rd, proposal, _ = propose(run_overrides(args), run_name(args))
     run_id = start(coordinator, rd, resume=args.resume)
     if not args.json:
         print(f"run '{rd.path.name}' started on the SuperLink (run {run_id}); proposal {proposal.sha256()[:12]}...")
@@ -111,9 +107,10 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def _run_dir(args: argparse.Namespace):
+    from federation.config import compose
     from server.runs import run_dir
 
-    return run_dir(args.runs_dir, args.run)
+    return run_dir(args.runs_dir or Path(compose("config").runs_dir), args.run)
 
 
 def run_status(args: argparse.Namespace) -> int:

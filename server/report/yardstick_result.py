@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from federation.output import table
 from federation.task import r2_mae
 
 POOLED = "pooled (all blocks, non-private)"
@@ -63,7 +64,5 @@ class YardstickResult:
         return result
 
     def table(self) -> str:
-        rows = [f"{'model':<40} {'R²':>7} {'MAE':>7} {'rows':>7}"]
-        for name, m in self.models.items():
-            rows.append(f"{name:<40} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>7d}")
-        return "\n".join(rows)
+        return table(["model", "R²", "MAE", "rows"],
+                     [[name, float(m["r2"]), float(m["mae"]), int(m["n"])] for name, m in self.models.items()])

@@ -23,7 +23,7 @@ PREFIX = {"police": "BU0917", "municipality": "BU0917", "buurtteams": "BU0917",
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("generated")
-    assert main(["generate", "--out", str(root), "--records", "30000", "--months", "3", "--seed", "11",
+    assert main(["generate", "--data-root", str(root), "--records", "30000", "--months", "3", "--seed", "11",
                  "--quiet"]) == 0
     for node in NODES:
         assert main(["features", "--contract", node, "--node-dir", str(root / node)]) == 0

@@ -41,7 +41,7 @@ def test_written_files_read_back_as_built(tmp_path):
 
 def test_cli_builds_writes_and_summarises(tmp_path, capsys):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    code = main(["features", "--contract", "police", "--node-dir", str(node), "--override", "min_population=1500"])
+    code = main(["features", "--contract", "police", "--node-dir", str(node), "min_population=1500"])
     out = capsys.readouterr().out
     assert code == 0
     assert "block safety: 3 area-period rows" in out
@@ -68,7 +68,7 @@ def test_cli_bad_input_exits_with_one_message_and_keeps_earlier_features(tmp_pat
 
 def test_cli_bad_override_is_a_user_error(tmp_path, capsys):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    assert main(["features", "--contract", "police", "--node-dir", str(node), "--override", "min_pop=1"]) == 2
+    assert main(["features", "--contract", "police", "--node-dir", str(node), "min_pop=1"]) == 2
     assert "min_pop" in capsys.readouterr().err
 
 
@@ -105,7 +105,7 @@ def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["features", "--help"])
     out = capsys.readouterr().out
-    for option in ("--contract", "--node-dir", "--out", "--override"):
+    for option in ("--contract", "--node-dir", "--out", "KEY=VALUE"):
         assert option in out
     assert "min_population=200" in out
 

@@ -111,14 +111,15 @@ def _pulse_twin(monkeypatch, *argv: str) -> int:
 
 
 def test_pki_init_command_creates_ca_and_superlink_cert_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
-    assert _pulse_twin(monkeypatch, "pki", "init", "--dir", str(tmp_path), "--host", "link.example", "--host", "10.1.2.3") == 0
+    pki = tmp_path / "pki"
+    assert _pulse_twin(monkeypatch, "pki", "init", "--coordinator-dir", str(tmp_path), "--host", "link.example", "--host", "10.1.2.3") == 0
     out = capsys.readouterr().out
     assert "pulse-twin coordinator register" in out and "pulse-twin coordinator start" in out
-    _verify(tmp_path / "server.pem", tmp_path / "ca.crt", "link.example")
-    _verify(tmp_path / "server.pem", tmp_path / "ca.crt", "10.1.2.3")
-    before = (tmp_path / "ca.crt").read_bytes()
-    assert _pulse_twin(monkeypatch, "pki", "init", "--dir", str(tmp_path)) == 2
+    _verify(pki / "server.pem", pki / "ca.crt", "link.example")
+    _verify(pki / "server.pem", pki / "ca.crt", "10.1.2.3")
+    before = (pki / "ca.crt").read_bytes()
+    assert _pulse_twin(monkeypatch, "pki", "init", "--coordinator-dir", str(tmp_path)) == 2
     assert "already exists" in capsys.readouterr().err
-    assert (tmp_path / "ca.crt").read_bytes() == before
-    assert _pulse_twin(monkeypatch, "pki", "init", "--dir", str(tmp_path), "--force") == 0
-    assert (tmp_path / "ca.crt").read_bytes() != before
+    assert (pki / "ca.crt").read_bytes() == before
+    assert _pulse_twin(monkeypatch, "pki", "init", "--coordinator-dir", str(tmp_path), "--force") == 0
+    assert (pki / "ca.crt").read_bytes() != before
