@@ -14,8 +14,8 @@ import federation.cli
 from federation.cli import build_parser, main
 from federation.config import APP_ROOT, compose, configs_dir, sweep, to_container
 from federation.errors import ConfigError
-from tests.contract_fixtures import HeerlenFixture
-from tests.test_cli_help import all_parsers
+from tests.support.contract_fixtures import HeerlenFixture
+from tests.integration.test_cli_help import all_parsers
 
 
 def options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:

@@ -19,8 +19,8 @@ from clients.site_policy import load_site_policy
 from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from server.runs import proposal_for
-from tests.contract_fixtures.small_city import HEADER, PREFIX, contract
-from tests.federation_fixtures import write_node, write_policy
+from tests.support.contract_fixtures.small_city import HEADER, PREFIX, contract
+from tests.support.federation_fixtures import write_node, write_policy
 
 # Three nodes in the shape of configs/federation/cities.yaml without Heerlen; one period's label (shift 0).
 OVERRIDES = ("federation=cities ~federation.nodes.heerlen federation.blocks=[context] federation.label.shift=0 "
