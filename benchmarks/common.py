@@ -34,7 +34,7 @@ from federation.dataset import Examples, area_folds, concat, held_out_mask  # no
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
 from federation.model import BlockModel, build_model
-from federation.task import TrainConfig, fit, predict, r2_mae
+from federation.task import TrainConfig, fit_blocks, predict, r2_mae
 
 RESULTS_DIR = APP_ROOT / "runs" / "bench"
 UCI_DIR = APP_ROOT.parent / "shared" / "data" / "uci_communities_crime"
@@ -262,12 +262,9 @@ def load_run_model(run_dir: Path, task: TaskSettings) -> BlockModel:
 def pooled_model(train_ex: Examples, task: TaskSettings, train_cfg: Mapping[str, Any], seed: int,
                  blocks: Sequence[str] | None = None) -> BlockModel:
     """The yardstick's non-private model (configs/train settings) on `train_ex`, on `blocks` only if given
-    (a partner's local-only model); rows lacking all of those blocks are left out."""
+    (a partner's local-only model): `federation.task.fit_blocks`, as the yardstick trains it per fold."""
     blocks = tuple(blocks or train_ex.blocks)
-    spec = task.model_spec(blocks)
-    model, _ = fit(lambda: build_model(spec, seed=seed), train_ex.only_blocks(blocks),
-                   TrainConfig(**{**train_cfg, "seed": seed}))
-    return model
+    return fit_blocks(train_ex, blocks, task.model_spec(tuple(train_ex.blocks)), TrainConfig(**train_cfg), seed)
 
 
 @dataclass

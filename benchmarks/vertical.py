@@ -89,7 +89,7 @@ def run_dataset(name: str, epsilons: tuple[float, ...], window: int, n_folds: in
     root = make_root()
     cfg = common.compose_cfg([f"federation={fed_name}", f"federation.data_root={root}", *overrides])
     fed = cfg["federation"]
-    spec = LabelSpec(float(fed["label"]["center"]), float(fed["label"]["scale"]), int(fed["label"]["shift"]))
+    spec = LabelSpec.from_config(fed["label"])
     order = [b for p in fed["partners"].values() for b in p["blocks"]]
     groups = {p: list(s["blocks"]) for p, s in fed["partners"].items()}
     train_cfg = TrainConfig(**{**cfg["train"], "seed": seed})

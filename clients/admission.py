@@ -107,11 +107,9 @@ def training_rows(node_dir: Path, proposal: RunProposal, feature_dirs: tuple[Pat
     from federation.messages import TaskSettings
 
     try:
-        label = fed["label"]
-        task = TaskSettings(run_name=proposal.run_name, blocks=tuple(fed["blocks"]),
-                            label_center=float(label["center"]), label_scale=float(label["scale"]),
-                            label_shift=int(label["shift"]), holdout_fold=int(fed["holdout_fold"]),
-                            folds=int(fed["folds"]), split_seed=int(fed["seed"]))
+        task = TaskSettings.from_config(proposal.run_name, fed["blocks"], fed["label"],
+                                        holdout_fold=int(fed["holdout_fold"]), folds=int(fed["folds"]),
+                                        split_seed=int(fed["seed"]))
         node = Node(Path(node_dir).name, Path(node_dir), tuple(Path(d) for d in feature_dirs) or (Path(node_dir),))
         return len(node.training_examples(task))
     except (ConfigError, KeyError, TypeError, ValueError):

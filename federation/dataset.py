@@ -7,7 +7,7 @@ private rows); the label is the liveability of the *next* period (`label.shift` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,17 @@ KEYS = ["area_code", "period"]
 
 @dataclass(frozen=True)
 class LabelSpec:
-    """How the label is scaled for training and how far ahead it lies."""
+    """How the label is scaled for training and how far ahead it lies (public constants of the federation's
+    YAML, `label: {center, scale, shift}`: the one place they are set)."""
 
-    center: float = 4.10
-    scale: float = 0.25
-    shift: int = 1
+    center: float
+    scale: float
+    shift: int
+
+    @classmethod
+    def from_config(cls, label: Any) -> "LabelSpec":
+        """From a federation's `label` settings (a mapping or a config node)."""
+        return cls(float(label["center"]), float(label["scale"]), int(label["shift"]))
 
     def scale_values(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.center) / self.scale).astype(np.float32)
@@ -112,7 +118,7 @@ def make_examples(
     blocks: Mapping[str, pd.DataFrame],
     order: Sequence[str],
     label: pd.DataFrame | None = None,
-    label_spec: LabelSpec = LabelSpec(),
+    label_spec: LabelSpec | None = None,
     local: Mapping[str, BlockSchema] | None = None,
 ) -> Examples:
     """Join blocks on (area, period); a row exists where any block has it; absent blocks are zeros.
@@ -147,6 +153,8 @@ def make_examples(
     keys, x, pres = keys[keep].reset_index(drop=True), x[keep], pres[keep]
     if label is None:
         return Examples(keys, tuple(order), x, pres, None)
+    if label_spec is None:
+        raise ConfigError("a label needs its scaling: pass the federation's LabelSpec (label.center, scale, shift)")
     target = label[KEYS + ["label"]].copy()
     target["period"] = next_period(target["period"], -label_spec.shift)
     joined = keys.merge(target, on=KEYS, how="left")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 
 import pandas as pd
 from flwr.app import ConfigRecord
@@ -27,9 +27,9 @@ class TaskSettings:
 
     run_name: str
     blocks: tuple[str, ...]
-    label_center: float = 4.10
-    label_scale: float = 0.25
-    label_shift: int = 1
+    label_center: float
+    label_scale: float
+    label_shift: int
     embed_dim: int = 8
     hidden: int = 32
     head_hidden: int = 32
@@ -40,6 +40,16 @@ class TaskSettings:
     # same model, also with blocks only other nodes hold; their hashes are in the approved proposal.
     block_schemas: str = ""
     dry_run: bool = False   # train and evaluate on the node's synthetic twin; charge nothing on its real ledger
+
+    @classmethod
+    def from_config(cls, run_name: str, blocks: Sequence[str], label: Any, model: Any = None,
+                    **fields: Any) -> "TaskSettings":
+        """The task of a run from the federation's `label` settings and (optionally) the `model` sizes: the one
+        place a run's settings are built, by the coordinator and by a node counting its rows at approval."""
+        spec = LabelSpec.from_config(label)
+        sizes = {} if model is None else {k: int(model[k]) for k in ("embed_dim", "hidden", "head_hidden")}
+        return cls(run_name=run_name, blocks=tuple(blocks), label_center=spec.center, label_scale=spec.scale,
+                   label_shift=spec.shift, **sizes, **fields)
 
     @property
     def label(self) -> LabelSpec:

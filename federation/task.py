@@ -128,6 +128,14 @@ def evaluate(model: BlockModel, ex: Examples, label: LabelSpec) -> dict[str, flo
     return r2_mae(label.unscale(ex.y), label.unscale(predict(model, ex)))
 
 
+def fit_blocks(ex: Examples, blocks: Sequence[str], model: ModelSpec, train_cfg: TrainConfig, seed: int) -> BlockModel:
+    """The yardstick's non-private model on `blocks` only (rows lacking all of them left out), seeded with
+    `seed`: what cross-validation trains per fold, and what a benchmark with its own split trains."""
+    net, _ = fit(lambda: build_model(model.only(blocks), seed=seed), ex.only_blocks(blocks),
+                 replace(train_cfg, seed=seed))
+    return net
+
+
 def cross_validated(
     ex: Examples,
     blocks: Sequence[str],
@@ -155,9 +163,7 @@ def cross_validated(
         test = fold_of == k
         if not test.any() or test.all():
             continue
-        spec = model.only(blocks)
-        net, _ = fit(lambda: build_model(spec, seed=seed + k), sub.subset(~test),
-                     replace(train_cfg, seed=seed + k))
+        net = fit_blocks(sub.subset(~test), blocks, model, train_cfg, seed + k)
         pred[test] = predict(net, sub.subset(test))
     scored = ~np.isnan(pred)
     frame = sub.keys[scored].reset_index(drop=True)

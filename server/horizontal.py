@@ -63,13 +63,10 @@ def dry_run(cfg: dict[str, Any]) -> bool:
 def settings(cfg: dict[str, Any], run_name: str) -> tuple[TaskSettings, DPSettings]:
     fed, model, dp, local = cfg["federation"], cfg["model"], cfg["dp"], cfg["local"]
     plan = schedule(cfg)
-    task = TaskSettings(
-        run_name=run_name, blocks=tuple(fed["blocks"]), label_center=float(fed["label"]["center"]),
-        label_scale=float(fed["label"]["scale"]), label_shift=int(fed["label"]["shift"]),
-        embed_dim=int(model["embed_dim"]), hidden=int(model["hidden"]), head_hidden=int(model["head_hidden"]),
-        holdout_fold=int(cfg.get("holdout_fold", -1)), folds=int(cfg["folds"]), split_seed=int(cfg["seed"]),
-        block_schemas=schemas_json(federation_local_blocks(fed)),
-        dry_run=dry_run(cfg),
+    task = TaskSettings.from_config(
+        run_name, tuple(fed["blocks"]), fed["label"], model, holdout_fold=int(cfg.get("holdout_fold", -1)),
+        folds=int(cfg["folds"]), split_seed=int(cfg["seed"]),
+        block_schemas=schemas_json(federation_local_blocks(fed)), dry_run=dry_run(cfg),
     )
     dps = DPSettings(
         target_epsilon=float(dp["target_epsilon"]), delta=float(dp["delta"]), num_rounds=int(local["rounds"]),

@@ -36,12 +36,9 @@ Key = tuple[str, str]
 
 def task_settings(cfg: dict[str, Any], run_name: str, blocks: tuple[str, ...]) -> TaskSettings:
     fed, model = cfg["federation"], cfg["model"]
-    return TaskSettings(
-        run_name=run_name, blocks=blocks, label_center=float(fed["label"]["center"]),
-        label_scale=float(fed["label"]["scale"]), label_shift=int(fed["label"]["shift"]),
-        embed_dim=int(model["embed_dim"]), hidden=int(model["hidden"]), head_hidden=int(model["head_hidden"]),
-        holdout_fold=int(cfg.get("holdout_fold", -1)), folds=int(cfg["folds"]), split_seed=int(cfg["seed"]),
-    )
+    return TaskSettings.from_config(run_name, blocks, fed["label"], model,
+                                    holdout_fold=int(cfg.get("holdout_fold", -1)), folds=int(cfg["folds"]),
+                                    split_seed=int(cfg["seed"]))
 
 
 def label_keys(label: pd.DataFrame, shift: int) -> tuple[list[Key], dict[Key, float], list[Key]]:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         groups[partner] = list(pcfg.blocks)
         label = partner_label if partner_label is not None else label
     order = [b for g in groups.values() for b in g]
-    label_spec = LabelSpec(float(fed.label.center), float(fed.label.scale), int(fed.label.shift))
+    label_spec = LabelSpec.from_config(fed.label)
     # The same pipeline as the coordinator's on released blocks: trailing means, then the public scaling.
     ex = make_examples(smooth_blocks(blocks, int(cfg.trailing_periods)), order, label, label_spec)
     progress(f"yardstick for '{fed.name}': {len(ex)} area-period rows, "
@@ -88,7 +88,7 @@ def run_horizontal(cfg, out: Path | None) -> int:
 
     fed = cfg.federation
     blocks = tuple(fed.blocks)
-    label_spec = LabelSpec(float(fed.label.center), float(fed.label.scale), int(fed.label.shift))
+    label_spec = LabelSpec.from_config(fed.label)
     parts, folds = [], {}
     for name, spec in fed.nodes.items():
         node = Node.from_config({"partner": name, "data-dir": str(spec.node_dir),

@@ -122,7 +122,7 @@ def test_multirun_runs_the_command_once_per_combination_and_says_which(monkeypat
 def test_baseline_multirun_writes_one_result_per_combination_named_by_its_overrides(tmp_path, monkeypatch, capsys):
     import numpy as np
 
-    import devtools.yardstick as yardstick
+    import federation.task as task
 
     root = tmp_path / "nodes"
     assert run(capsys, "generate", "--data-root", str(root), "--cities", "heerlen", "--records", "12000", "--months",
@@ -130,8 +130,8 @@ def test_baseline_multirun_writes_one_result_per_combination_named_by_its_overri
     for partner in ("police", "municipality", "buurtteams"):
         assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner))[0] == 0
     # Training is not what is tested here: a "model" that predicts its number of epochs.
-    monkeypatch.setattr(yardstick, "fit", lambda make, ex, cfg: (cfg.epochs, None))
-    monkeypatch.setattr(yardstick, "predict", lambda net, ex: np.full(len(ex), float(net), np.float32))
+    monkeypatch.setattr(task, "fit", lambda make, ex, cfg: (cfg.epochs, None))
+    monkeypatch.setattr(task, "predict", lambda net, ex: np.full(len(ex), float(net), np.float32))
     code, out, err = run(capsys, "baseline", "-m", "train.epochs=1,2", "folds=2", "--data-root", str(root),
                          "--runs-dir", str(tmp_path / "runs"))
     assert code == 0, err

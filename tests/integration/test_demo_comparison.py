@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from federation.commands.demo import comparison_table, fold_ratios
+from devtools.demo import comparison_table, fold_ratios
 from federation.dataset import area_folds
 from federation.errors import PulseTwinError
 from server.report.yardstick_result import YardstickResult

@@ -80,7 +80,8 @@ def test_node_refuses_rounds_beyond_the_schedule_its_noise_was_calibrated_for(tm
 
     nodes = city_nodes(tmp_path / "nodes")
     grid = InProcessGrid(client_app, {11: nodes[11]})
-    task = TaskSettings(run_name="s", blocks=("context", "safety", "social", "care"))
+    task = TaskSettings(run_name="s", blocks=("context", "safety", "social", "care"), label_center=4.10,
+                        label_scale=0.25, label_shift=1)
     config = to_config(task, DPSettings(target_epsilon=3.0, delta=1e-5, num_rounds=3, sample_rate=0.07))
     arrays = ArrayRecord(build_model(task.model_spec(), seed=0).state_dict())
 

@@ -82,7 +82,7 @@ def overrides(root: Path) -> list[str]:
     nodes = ",".join(f"{a}:{{node_dir:{root / a}}}" for a in AUTHORITIES)
     return ["federation=cities", "federation.name=small_cities", "federation.blocks=[context,sc_care]",
             "federation.label.shift=0", "~federation.nodes", f"+federation.nodes={{{nodes}}}",
-            "local.rounds=2", "local.batch_size=4", "dp.target_epsilon=3", "node_wait_s=5"]
+            "local.rounds=2", "local.sample_rate=0.1", "dp.target_epsilon=3", "node_wait_s=5"]
 
 
 def propose_and_approve(root: Path, name: str, capsys) -> str:
@@ -181,8 +181,8 @@ def test_a_node_approves_only_its_own_block_and_runs_only_approved_schemas(tmp_p
 
     p = proposal.privacy
     train = {"run-name": "r", "target-epsilon": p.target_epsilon, "delta": p.delta, "num-rounds": p.rounds,
-             "batch-size": p.batch_size, "local-epochs": p.local_epochs,
-             "loss-noise-multiplier": p.loss_noise_multiplier, "blocks": "context,sc_care",
+             "sample-rate": p.sample_rate, "local-epochs": p.local_epochs,
+             "loss-noise-multiplier": p.loss_noise_multiplier, "min-rows": p.min_rows, "dry-run": p.dry_run, "blocks": "context,sc_care",
              "block-schemas": schemas_json({"sc_care": mine})}
     admit_message(proposal, "train", train)
     with pytest.raises(PolicyRefusal, match="names block 'safety', which the approved proposal does not"):

@@ -10,7 +10,7 @@ import torch
 from federation.dataset import make_examples
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.model import build_model
-from tests.unit.test_model import BLOCKS, frames, spec
+from tests.unit.test_model import BLOCKS, LABEL, frames, spec
 
 
 def test_secure_normal_has_its_stated_distribution():
@@ -38,7 +38,7 @@ def test_secure_uniform_covers_the_unit_interval():
 
 def test_dp_sgd_noise_is_not_reproducible_by_seeding_torch():
     blocks, label = frames(n_areas=20, months=4)
-    ex = make_examples(blocks, BLOCKS, label)
+    ex = make_examples(blocks, BLOCKS, label, LABEL)
     cfg = DPSGDConfig(noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.2, local_epochs=1.0, lr=0.1,
                       momentum=0.0, proximal_mu=0.0, block_dropout=0.0)
     runs = []

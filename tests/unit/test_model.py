@@ -12,6 +12,8 @@ from federation.task import TrainConfig, evaluate, fit, predict, train
 
 BLOCKS = ("context", "safety", "social", "care")
 
+LABEL = LabelSpec(center=4.10, scale=0.25, shift=1)   # the Heerlen federations' public label scaling
+
 
 def spec() -> ModelSpec:
     return ModelSpec.from_widths(block_widths(BLOCKS))
@@ -68,30 +70,30 @@ def frames(n_areas=30, months=12, seed=0):
 def test_make_examples_aligns_next_period_label_and_presence():
     blocks, label = frames()
     blocks["care"] = blocks["care"].iloc[::2]  # care missing for half the rows
-    ex = make_examples(blocks, BLOCKS, label, LabelSpec(shift=1))
+    ex = make_examples(blocks, BLOCKS, label, LABEL)
     assert ex.x.shape[1] == spec().input_width
     assert set(np.unique(ex.present[:, 3])) == {0.0, 1.0}
     assert (ex.present[:, :3] == 1).all()
     # Row (area, t) carries the label stated for period t+1.
     lookup = label.set_index(["area_code", "period"])["label"]
     nxt = (pd.PeriodIndex(ex.keys["period"], freq="M") + 1).astype(str)
-    expected = LabelSpec().scale_values(lookup.loc[list(zip(ex.keys["area_code"], nxt))].to_numpy())
+    expected = LABEL.scale_values(lookup.loc[list(zip(ex.keys["area_code"], nxt))].to_numpy())
     assert np.allclose(ex.y, expected)
 
 
 def test_training_learns_a_signal():
     blocks, label = frames(n_areas=40)
-    ex = make_examples(blocks, BLOCKS, label)
+    ex = make_examples(blocks, BLOCKS, label, LABEL)
     test = ex.keys["area_code"].isin([f"BU{i:04d}" for i in range(30, 40)]).to_numpy()
     model = train(build_model(spec(), seed=0), ex.subset(~test), TrainConfig(epochs=40))
-    assert evaluate(model, ex.subset(test), LabelSpec())["r2"] > 0.8
+    assert evaluate(model, ex.subset(test), LABEL)["r2"] > 0.8
     assert predict(model, ex.subset(test)).shape == (int(test.sum()),)
 
 
 def test_fit_chooses_weight_decay_by_inner_cross_validation():
     """`fit` trains the choice with the least held-out error over the training areas, and nothing else."""
     blocks, label = frames(n_areas=30, months=6)
-    ex = make_examples(blocks, BLOCKS, label)
+    ex = make_examples(blocks, BLOCKS, label, LABEL)
     cfg = TrainConfig(epochs=10, weight_decay_choices=[0.0, 30.0], inner_folds=3)
     model, chosen = fit(lambda: build_model(spec(), seed=0), ex, cfg)
     # A real signal: heavy shrinkage flattens every prediction, so the small weight decay wins.
@@ -99,7 +101,7 @@ def test_fit_chooses_weight_decay_by_inner_cross_validation():
     same = train(build_model(spec(), seed=0), ex, TrainConfig(epochs=10, weight_decay=0.0))
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), same.parameters()))
     # Pure noise as the label: fitting it only hurts held-out areas, so the strong shrinkage wins.
-    noise = make_examples(blocks, BLOCKS, label.assign(label=4.1 + np.random.default_rng(1).normal(size=len(label))))
+    noise = make_examples(blocks, BLOCKS, label.assign(label=4.1 + np.random.default_rng(1).normal(size=len(label))), LABEL)
     assert fit(lambda: build_model(spec(), seed=0), noise, TrainConfig(epochs=30, weight_decay_choices=[0.0, 30.0]))[1] == 30.0
     # One choice, or none, is plain training with it.
     assert fit(lambda: build_model(spec(), seed=0), ex, TrainConfig(epochs=1, weight_decay_choices=[0.5]))[1] == 0.5
