@@ -42,16 +42,20 @@ def ask(grid: Grid, node_ids: list[int], action: str, content: dict[int, RecordD
 
 
 def content_or_fail(replies: dict[int, Message], names: dict[int, str], action: str) -> dict[int, RecordDict]:
-    """The content of every reply; the first error reply fails the run with the node's own reason."""
-    out = {}
+    """The content of every reply; error replies fail the run: refusals all together, each with the node's own
+    reason (every node that refuses says why, not only the first), else the first node that failed."""
+    out, refusals = {}, []
     for node_id, reply in replies.items():
         name = names.get(node_id, node_id)
         if is_refusal(reply):
-            raise NodeRefused(f"node '{name}' refused '{action}': {reply.error.reason}",
-                              [{"round": 0, "node": str(name), "action": action, "reason": reply.error.reason}])
-        if reply.has_error():
+            refusals.append({"round": 0, "node": str(name), "action": action, "reason": reply.error.reason})
+        elif reply.has_error():
             raise RunFailed(f"node '{name}' failed to answer '{action}': {reply.error.reason}")
-        out[node_id] = reply.content
+        else:
+            out[node_id] = reply.content
+    if refusals:
+        raise NodeRefused("; ".join(f"node '{r['node']}' refused '{action}': {r['reason']}" for r in refusals),
+                          refusals)
     return out
 
 
