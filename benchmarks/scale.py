@@ -98,7 +98,7 @@ def run_scale(n: int, rounds: int, timeout: float, extra: list[str]) -> dict:
     nodes = regional_nodes(root / "nodes", n)
     spec = "{" + ",".join(f"{name}:{{node_dir:'{path}'}}" for name, path in nodes.items()) + "}"
     argv = [sys.executable, "-m", "federation.cli", "federate", "federation=regions",
-            f"federation.data_root={root / 'nodes'}", f"++federation.nodes={spec}", f"runs_dir={root / 'runs'}",
+            f"federation.data_root={root / 'nodes'}", "~federation.nodes", f"+federation.nodes={spec}", f"runs_dir={root / 'runs'}",
             f"local.rounds={rounds}", *extra, "--simulation", "--auto-approve", "--run-name", f"scale-{n}",
             "--timeout", f"{timeout:g}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
