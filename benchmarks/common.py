@@ -35,6 +35,7 @@ from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
 from federation.model import BlockModel, build_model
 from federation.task import TrainConfig, fit_blocks, predict, r2_mae
+from federation.flower_config import node_config as flower_node_config
 
 RESULTS_DIR = APP_ROOT / "runs" / "bench"
 UCI_DIR = APP_ROOT.parent / "shared" / "data" / "uci_communities_crime"
@@ -199,7 +200,7 @@ def members(fed: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def node_config(name: str, spec: Mapping[str, Any], data_dir: Path) -> dict[str, str]:
     """A node's `--node-config`: its own directory, and where its built features are."""
     dirs = spec.get("feature_dirs") or [spec["node_dir"]]
-    return {"partner": name, "data-dir": str(data_dir), "feature-dirs": ",".join(str(Path(d).resolve()) for d in dirs)}
+    return flower_node_config(name, data_dir, dirs)
 
 
 def fresh_nodes(fed: Mapping[str, Any], ledgers: Path, only: Iterable[str] | None = None) -> dict[int, dict[str, str]]:

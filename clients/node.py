@@ -1,8 +1,8 @@
 """What a node knows about itself: its directory, its built features, its guard and its run plans.
 
 Everything here comes from the node's own disk and its `--node-config`, never from the server:
-`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (comma-separated
-directories whose `features/` it may read, for a city node that holds several partners' blocks).
+`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (the directories whose
+`features/` it may read, for a city node that holds several partners' blocks; federation/flower_config.py).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from federation.dataset import Examples, held_out_mask, make_examples
 from clients.egress import Egress, EgressGuard, payload_digest
 from federation.errors import ConfigError, PolicyRefusal
 from federation.messages import TaskSettings
+from federation.flower_config import feature_dirs, sim_nodes
 
 
 @dataclass(frozen=True)
@@ -34,28 +35,25 @@ class Node:
     @classmethod
     def from_config(cls, node_config: Mapping[str, object]) -> "Node":
         if "data-dir" not in node_config:
-            raise ConfigError("node config lacks 'data-dir' (start the SuperNode with --node-config 'data-dir=\"...\"')")
+            raise ConfigError("node config lacks 'data-dir' (start the node with `pulse-twin node start --node-dir DIR`)")
         node_dir = Path(str(node_config["data-dir"])).resolve()
         if not node_dir.is_dir():
             raise ConfigError(f"node data directory {node_dir} does not exist")
-        dirs = str(node_config.get("feature-dirs", "") or "")
-        feature_dirs = tuple(Path(d).resolve() for d in dirs.split(",") if d) or (node_dir,)
-        return cls(str(node_config.get("partner", node_dir.name)), node_dir, feature_dirs)
+        dirs = tuple(d.resolve() for d in feature_dirs(node_config)) or (node_dir,)
+        return cls(str(node_config.get("partner", node_dir.name)), node_dir, dirs)
 
     @classmethod
     def from_context(cls, context) -> "Node":
         """The node this ClientApp serves. On a SuperNode that is its --node-config; under Flower's
         simulation engine a virtual node has only a `partition-id`, which picks its entry in the run
-        config's `sim-nodes` ("name=node_dir|feature_dir,...;name=...")."""
+        config's `sim-nodes` (federation/flower_config.py)."""
         config = dict(context.node_config)
         if "data-dir" not in config and "partition-id" in config:
-            specs = [s for s in str(context.run_config.get("sim-nodes", "")).split(";") if s]
+            specs = sim_nodes(context.run_config)
             index = int(config["partition-id"])
             if index >= len(specs):
                 raise ConfigError(f"simulation: virtual node {index} has no entry in run config 'sim-nodes'")
-            name, _, dirs = specs[index].partition("=")
-            node_dir, _, features = dirs.partition("|")
-            config = {"partner": name, "data-dir": node_dir, "feature-dirs": features}
+            config = specs[index]
         return cls.from_config(config)
 
     def _feature_file(self, name: str) -> Path | None:

@@ -25,10 +25,12 @@ from federation.errors import ConfigError, PulseTwinError
 from federation.pki import NODE_KEY
 from federation.processes import Supervisor, raise_interrupt
 from clients.site_policy import load_site_policy
+from federation.flower_config import node_config, write_toml
 
 CA_FILE = Path("keys") / "federation-ca.crt"   # the coordinator's CA certificate (public), given to the node
 SECRET_FILE = Path("state") / "runtime.secret"
 LOG_DIR = Path("state") / "logs"
+NODE_CONFIG_FILE = Path("state") / "node-config.toml"   # what the SuperNode hands its ClientApp
 RETRY_S = 5.0   # pause before the SuperNode is started again (SuperLink restarting, or still holding the old session)
 
 
@@ -62,7 +64,7 @@ def _write_secret(node_dir: Path) -> Path:
 
 
 def supernode_argv(start: NodeStart, partner: str, port: int, secret: Path) -> list[str]:
-    """The `flower-supernode` command line for this node."""
+    """The `flower-supernode` command line for this node (its node config written beside its state)."""
     node_dir = start.node_dir
     if start.insecure:
         security = ["--insecure"]
@@ -74,13 +76,10 @@ def supernode_argv(start: NodeStart, partner: str, port: int, secret: Path) -> l
             if not Path(path).is_file():
                 raise ConfigError(f"{path}: missing: {what}")
         security = ["--root-certificates", str(ca), "--auth-supernode-private-key", str(key)]
-    config = {"partner": partner, "data-dir": str(node_dir)}
-    if start.feature_dirs:
-        config["feature-dirs"] = ",".join(str(Path(d).resolve()) for d in start.feature_dirs)
+    config = write_toml(node_dir / NODE_CONFIG_FILE, node_config(partner, node_dir, start.feature_dirs))
     return [str(BIN / "flower-supernode"), *security, "--superlink", start.superlink, "--isolation", "process",
             "--host", "127.0.0.1", "--port", str(port), "--superexec-auth-secret-file", str(secret),
-            "--max-wait-time", f"{start.max_wait_s:g}",
-            "--node-config", " ".join(f'{k}="{v}"' for k, v in config.items())]
+            "--max-wait-time", f"{start.max_wait_s:g}", "--node-config", str(config)]
 
 
 def run_node(start: NodeStart, say: Callable[[str], None] = print) -> int:

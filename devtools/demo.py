@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from federation.cli import main as cli_main
 from federation.commands.report import NOT_RELEASABLE
-from federation.config import compose, to_container
+from federation.config import compose, to_container, value_override
 from federation.errors import PulseTwinError
 from federation.output import progress
 from federation.commands.generate import check_records
@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     check_records(args.records)
     _single_threaded()
     data_root, runs_dir = args.data_root.resolve(), args.runs_dir.resolve()
-    overrides = ["federation=heerlen", f"federation.data_root={data_root}", f"runs_dir={runs_dir}"]
+    overrides = ["federation=heerlen", value_override("federation.data_root", data_root),
+                 value_override("runs_dir", runs_dir)]
     fed = to_container(compose("config", overrides))["federation"]
     partners = fed["partners"]
 

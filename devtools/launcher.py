@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 
 from federation.errors import PulseTwinError
 from federation.processes import BIN, Supervisor, engine_env, free_port, raise_interrupt
+from federation.flower_config import feature_dirs
 
 class EngineError(PulseTwinError):
     """A Flower process could not be started or stopped, or the run did not finish."""
@@ -140,8 +141,7 @@ class LocalEngine:
     def node_argv(self, node: NodeLaunch, plaintext: bool = False) -> list[str]:
         from clients.service import CA_FILE
 
-        extra = [arg for d in str(node.node_config.get("feature-dirs", "")).split(",") if d
-                 for arg in ("--feature-dir", d)]
+        extra = [arg for d in feature_dirs(node.node_config) for arg in ("--feature-dir", str(d))]
         if self.insecure or plaintext:
             extra.append("--insecure")
         else:

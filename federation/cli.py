@@ -44,8 +44,20 @@ def _version() -> str:
         return "(not installed)"
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; `KEY=VALUE` overrides may come before, between or after options (argparse alone
+    takes one run of positionals, so `federate A --data-root X B` would refuse B)."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and hasattr(args, "overrides") and not any(r.startswith("-") for r in rest):
+        args.overrides = [*(args.overrides or []), *rest]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     setup_logging()
     try:
         return _multirun(args) if getattr(args, "multirun", False) else int(args.func(args) or 0)

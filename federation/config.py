@@ -234,3 +234,16 @@ def load_yaml(path: Path) -> dict:
 def to_container(cfg: DictConfig) -> dict:
     """Plain dict of a composed config, interpolations resolved."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def value_override(key: str, value: object) -> str:
+    """`key='value'`, quoted for Hydra's override grammar: a path with a space, a comma, a quote or `${` is
+    one plain string, not a sweep, a list or an interpolation."""
+    def escape(m: re.Match) -> str:   # backslashes before a quote, `${` or the end are doubled; then escape it
+        return m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else "")
+
+    quoted = _SPECIAL.sub(escape, str(value))
+    return f"{key}='{quoted}'"
+
+
+_SPECIAL = re.compile(r"(\\*)('|\$\{|$)")

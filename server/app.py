@@ -1,7 +1,7 @@
 """The ServerApp the coordinator runs: composes the configuration and runs the chosen topology.
 
-Run config keys (from `flwr run --run-config` or pyproject defaults): `overrides` (Hydra overrides,
-space-separated, e.g. "federation=cities dp.target_epsilon=3"), `run-name`, `run-dir`, `resume` ("true":
+Run config keys (from `flwr run --run-config` or pyproject defaults): `overrides` (Hydra overrides
+as a JSON list, e.g. '["federation=cities", "dp.target_epsilon=3"]'; see federation/flower_config.py), `run-name`, `run-dir`, `resume` ("true":
 a horizontal run continues after its checkpoint's round). The run's
 outcome is written to `<run-dir>/status.json`, because `flwr run` itself exits 0 even on failure.
 """
@@ -17,6 +17,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.config import compose, to_container
 from federation.errors import PulseTwinError
+from federation.flower_config import overrides
 from server.queries import NodeRefused
 from server.run_record import RunRecord
 
@@ -25,7 +26,7 @@ app = ServerApp()
 
 def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
     """Run one federation from its run config; returns the record (status written either way)."""
-    cfg = to_container(compose("config", str(run_config.get("overrides", "")).split()))
+    cfg = to_container(compose("config", overrides(run_config)))
     name = str(run_config.get("run-name") or f"{cfg['federation']['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
     record = RunRecord(Path(str(run_config.get("run-dir") or Path(cfg["runs_dir"]) / name)))
     record.config(cfg)

@@ -20,14 +20,16 @@ from typing import Any, Callable
 from dp_accounting import noise_multiplier
 from federation.blocks import block_schema, federation_local_blocks
 from federation.bundle import code_hash
-from federation.config import APP_ROOT, compose, to_container
+from federation.config import APP_ROOT, compose, to_container, value_override
 from federation.errors import ConfigError, PulseTwinError
+from federation.flower_config import OVERRIDES, encode, write_toml
 from federation.proposal import PrivacyPlan, RunProposal
 from federation.units import RECORD_UNIT, ROW_UNIT
 from server.coordinator import CONNECTION, Coordinator, CoordinatorError
 from server.run_record import read_status, update_status
 
 PROPOSAL_KEY = "proposal-sha256"
+RUN_CONFIG_FILE = "run-config.toml"   # what `flwr run` was given, kept in the run directory
 EXIT_COMPLETED, EXIT_FAILED, EXIT_REFUSED, EXIT_RUNNING = 0, 1, 3, 6
 
 
@@ -119,7 +121,8 @@ def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProp
     rd = run_dir(Path(cfg["runs_dir"]), name)
     rd.path.mkdir(parents=True, exist_ok=True)
     proposal = proposal_for(cfg, name)
-    absolute = [f"federation.data_root={Path(fed['data_root']).resolve()}", f"runs_dir={Path(cfg['runs_dir']).resolve()}"]
+    absolute = [value_override("federation.data_root", Path(fed["data_root"]).resolve()),
+                value_override("runs_dir", Path(cfg["runs_dir"]).resolve())]
     if rd.proposal_file.is_file():
         earlier = RunProposal.load(rd.proposal_file)
         if earlier.sha256() != proposal.sha256():
@@ -147,10 +150,11 @@ def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dic
             raise ConfigError(f"run '{rd.path.name}' is {state} (its status.json); only a failed or stopped run is "
                               "resumed")
         update_status(rd.path, state="pending", error=None)   # not the failed attempt's outcome
-    config = {"overrides": " ".join(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
+    config = {OVERRIDES: encode(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
               PROPOSAL_KEY: launch["proposal_sha256"], **({"resume": "true"} if resume else {}), **(extra or {})}
-    run_config = " ".join(f'{k}="{v}"' for k, v in config.items())
-    out = coordinator.flwr(["run", str(app_dir), CONNECTION, "--run-config", run_config, "--format", "json"], timeout)
+    run_config = write_toml(rd.path / RUN_CONFIG_FILE, config)
+    out = coordinator.flwr(["run", str(app_dir), CONNECTION, "--run-config", str(run_config), "--format", "json"],
+                           timeout)
     try:
         answer = json.loads(out.stdout)
         run_id = int(answer["run-id"])

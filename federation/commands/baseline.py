@@ -83,6 +83,7 @@ def run_horizontal(cfg, out: Path | None) -> int:
     K's predictions are of the very areas a run with holdout_fold=K holds out on each node."""
     from clients.node import Node
     from federation.dataset import LabelSpec, area_folds, concat, make_examples
+    from federation.flower_config import node_config
     from federation.task import TrainConfig
     from devtools.yardstick import model_spec, run_yardstick
 
@@ -91,8 +92,7 @@ def run_horizontal(cfg, out: Path | None) -> int:
     label_spec = LabelSpec.from_config(fed.label)
     parts, folds = [], {}
     for name, spec in fed.nodes.items():
-        node = Node.from_config({"partner": name, "data-dir": str(spec.node_dir),
-                                 "feature-dirs": ",".join(str(d) for d in spec.get("feature_dirs") or [])})
+        node = Node.from_config(node_config(name, spec.node_dir, spec.get("feature_dirs") or []))
         label = node.label()
         if label is None or not node.available_blocks(blocks):
             raise ConfigError(f"node '{name}': no label.parquet or none of the blocks {', '.join(blocks)} under "

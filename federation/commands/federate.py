@@ -11,6 +11,7 @@ from federation.config import node_dir as member_dir
 from federation.errors import ConfigError, PolicyRefusal
 from federation.output import log, progress
 from federation.proposal import RunProposal
+from federation.flower_config import SIM_NODES, encode, feature_dirs, node_config
 from clients.site_policy import load_site_policy
 
 
@@ -62,9 +63,7 @@ def node_launches(fed: dict) -> list[NodeLaunch]:
         if not (node_dir / "site_policy.yaml").is_file():
             raise ConfigError(f"node '{name}': {node_dir} has no site_policy.yaml "
                               f"(set it up with `pulse-twin node init --partner {name} --node-dir {node_dir}`)")
-        extra = {"feature-dirs": ",".join(str(Path(d).resolve()) for d in spec["feature_dirs"])} \
-            if spec.get("feature_dirs") else {}
-        launches.append(NodeLaunch(name, node_dir, extra))
+        launches.append(NodeLaunch(name, node_dir, node_config(name, node_dir, spec.get("feature_dirs") or [])))
     return launches
 
 
@@ -80,7 +79,7 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
         for n in missing:
             policy = load_site_policy(n.node_dir)
             check_proposal(policy, proposal, n.node_dir)
-            dirs = tuple(Path(d) for d in str(n.node_config.get("feature-dirs", "")).split(",") if d)
+            dirs = feature_dirs(n.node_config)
             _, note = planned_for_node(policy, proposal, n.node_dir, training_rows(n.node_dir, proposal, dirs))
             if note is not None:   # said once, at approval
                 progress(note)
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
     extra = {}
     if args.simulation:
-        extra["sim-nodes"] = ";".join(f"{n.name}={n.node_dir}|{n.node_config.get('feature-dirs', '')}" for n in launches)
+        extra[SIM_NODES] = encode([dict(n.node_config) for n in launches])
     started = time.time()
     try:
         with LocalEngine(rd.path / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:

@@ -60,9 +60,11 @@ def run_name(args: argparse.Namespace) -> str | None:
 def run_overrides(args: argparse.Namespace) -> list[str]:
     """The command's overrides with `--data-root` and `--runs-dir` folded in (absolute, from the working
     directory they were typed in)."""
+    from federation.config import value_override
+
     extra = []
     if getattr(args, "data_root", None) is not None:
-        extra.append(f"federation.data_root={args.data_root.resolve()}")
+        extra.append(value_override("federation.data_root", args.data_root.resolve()))
     if getattr(args, "runs_dir", None) is not None:
-        extra.append(f"runs_dir={args.runs_dir.resolve()}")
+        extra.append(value_override("runs_dir", args.runs_dir.resolve()))
     return list(getattr(args, "overrides", []) or []) + extra

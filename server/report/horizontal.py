@@ -20,6 +20,7 @@ from federation.task import predict
 from server.horizontal import settings
 from server.report.drivers import load_model
 from server.report.inputs import ReportInputError, RunOutputs, privacy_reports
+from federation.flower_config import node_config
 
 
 def read_horizontal(run_dir: Path, config: dict[str, Any], status: dict[str, Any]) -> RunOutputs:
@@ -31,7 +32,7 @@ def read_horizontal(run_dir: Path, config: dict[str, Any], status: dict[str, Any
     held, train, latest, inputs = [], [], [], []
     for name, spec in config["federation"]["nodes"].items():
         dirs = spec.get("feature_dirs") or [spec["node_dir"]]
-        node = Node.from_config({"partner": name, "data-dir": spec["node_dir"], "feature-dirs": ",".join(map(str, dirs))})
+        node = Node.from_config(node_config(name, spec["node_dir"], dirs))
         blocks = node.blocks(task.blocks)
         label = node.label()
         if not blocks or label is None:

@@ -8,12 +8,13 @@ from tests.support.federation_fixtures import city_nodes
 from tests.support.processes import processes_mentioning
 
 pytestmark = pytest.mark.engine
+AWKWARD = "site data, 2026"   # a folder name with a space and a comma reaches every node as it was typed
 
 
 def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
-    city_nodes(tmp_path / "nodes", approve=False)
+    city_nodes(tmp_path / AWKWARD, approve=False)
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
-                 f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
+                 "--data-root", str(tmp_path / AWKWARD), f"runs_dir={tmp_path / 'runs'}",
                  "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--run-name", "it"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -32,9 +33,9 @@ def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
 def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
     """Flower's simulation engine (Ray) runs the same ServerApp and ClientApp; each virtual node finds its
     own node directory, ledger and policy through the run config."""
-    city_nodes(tmp_path / "nodes", approve=False)
+    city_nodes(tmp_path / AWKWARD, approve=False)
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
-                 f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}",
+                 "--data-root", str(tmp_path / AWKWARD), f"runs_dir={tmp_path / 'runs'}",
                  "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--simulation", "--run-name", "sim"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -42,5 +43,5 @@ def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
     rounds = json.loads((tmp_path / "runs" / "sim" / "rounds.json").read_text())
     assert all(set(r["nodes"]) == {"heerlen", "genk", "sant_boi"} for r in rounds)
     for node in ("heerlen", "genk", "sant_boi"):
-        assert (tmp_path / "nodes" / node / "state" / "ledger.sqlite").is_file()
+        assert (tmp_path / AWKWARD / node / "state" / "ledger.sqlite").is_file()
     assert processes_mentioning(str(tmp_path)) == []

@@ -321,3 +321,13 @@ def test_tables_are_drawn_by_one_helper():
 
     lines = table(["model", "R²"], [["pooled", 0.5], ["alone", 0.25]]).splitlines()
     assert [line.split() for line in lines if "0." in line] == [["pooled", "0.500"], ["alone", "0.250"]]
+
+
+def test_overrides_may_come_before_between_and_after_options():
+    args = federation.cli.parse(["federate", "federation=cities", "--data-root", "/x", "train.epochs=2", "--auto-approve",
+                                 "seed=3"])
+    assert args.overrides == ["federation=cities", "train.epochs=2", "seed=3"] and args.auto_approve
+    with pytest.raises(SystemExit):
+        federation.cli.parse(["federate", "federation=cities", "--data-root", "/x", "--nope"])
+    with pytest.raises(SystemExit):
+        federation.cli.parse(["generate", "--records", "5000", "seed=3"])   # a command without overrides

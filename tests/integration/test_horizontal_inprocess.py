@@ -9,21 +9,22 @@ from dp_accounting import PrivacyLedger, ledger_path
 from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from tests.support.federation_fixtures import city_nodes, write_policy
+from federation.flower_config import encode
 
-OVERRIDES = "federation=cities local.rounds=3 local.sample_rate=0.07 dp.target_epsilon=3 node_wait_s=5"
+OVERRIDES = ["federation=cities", "local.rounds=3", "local.sample_rate=0.07", "dp.target_epsilon=3", "node_wait_s=5"]
 
 
-def run_cities(tmp_path, extra: str = "", approve: bool = True):
+def run_cities(tmp_path, extra: tuple[str, ...] = (), approve: bool = True):
     nodes = city_nodes(tmp_path / "nodes", approve=approve)
     grid = InProcessGrid(client_app, nodes)
-    record = run(grid, {"overrides": f"{OVERRIDES} federation.data_root={tmp_path / 'nodes'} {extra}",
+    record = run(grid, {"overrides": encode([*OVERRIDES, f"federation.data_root={tmp_path / 'nodes'}", *extra]),
                         "run-name": "t", "run-dir": str(tmp_path / "run")})
     return record, nodes
 
 
 @pytest.mark.parametrize("strategy", ["fedavg", "fedprox", "fedadam"])
 def test_horizontal_run_completes_and_reports_per_node_privacy(tmp_path, strategy):
-    record, nodes = run_cities(tmp_path, f"strategy={strategy}")
+    record, nodes = run_cities(tmp_path, (f"strategy={strategy}",))
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "completed", status
     rounds = json.loads((tmp_path / "run" / "rounds.json").read_text())
@@ -52,7 +53,7 @@ def test_node_refuses_release_past_its_cap_and_run_reports_it(tmp_path):
 
     write_policy(Path(genk["data-dir"]), "genk", approve=False, epsilon_per_year=1.0, epsilon_lifetime=1.0)
     grid = InProcessGrid(client_app, nodes)
-    run(grid, {"overrides": f"{OVERRIDES} federation.data_root={tmp_path / 'nodes'}",
+    run(grid, {"overrides": encode([*OVERRIDES, f"federation.data_root={tmp_path / 'nodes'}"]),
                "run-name": "t", "run-dir": str(tmp_path / "run")})
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "completed-with-refusals"

@@ -21,6 +21,7 @@ from devtools.inprocess_grid import InProcessGrid
 from server.runs import proposal_for
 from tests.support.contract_fixtures.small_city import HEADER, PREFIX, contract
 from tests.support.federation_fixtures import write_node, write_policy
+from federation.flower_config import encode
 
 # Three nodes in the shape of configs/federation/cities.yaml without Heerlen; one period's label (shift 0).
 OVERRIDES = ("federation=cities ~federation.nodes.heerlen federation.blocks=[context] federation.label.shift=0 "
@@ -84,7 +85,7 @@ def test_nodes_of_5_50_and_500_rows_take_part_and_the_run_reports_held_out_r2(tm
     assert "pooled (all blocks, non-private)" in capsys.readouterr().out
 
     nodes = {10 + i: {"partner": c, "data-dir": str(root / c)} for i, c in enumerate(("genk", "sant_boi", "piraeus"))}
-    record = run(InProcessGrid(client_app, nodes), {"overrides": overrides, "run-name": "small",
+    record = run(InProcessGrid(client_app, nodes), {"overrides": encode(overrides.split()), "run-name": "small",
                                                     "run-dir": str(tmp_path / "run")})
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "completed", status
@@ -125,7 +126,7 @@ def test_a_dry_run_trains_on_synthetic_twins_and_charges_no_real_ledger(tmp_path
     proposal = proposal_for(cfg, "dry")
     assert proposal.privacy.dry_run and proposal.planned_releases() == []   # approval projects no charge
     nodes = {10 + i: {"partner": c, "data-dir": str(root / c)} for i, c in enumerate(("genk", "sant_boi", "piraeus"))}
-    run(InProcessGrid(client_app, nodes), {"overrides": overrides, "run-name": "dry", "run-dir": str(tmp_path / "run")})
+    run(InProcessGrid(client_app, nodes), {"overrides": encode(overrides.split()), "run-name": "dry", "run-dir": str(tmp_path / "run")})
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "completed" and status["dry_run"] is True, status
     log = (tmp_path / "run" / "progress.log").read_text()

@@ -29,6 +29,7 @@ from server.runs import proposal_for
 from tests.support.contract_fixtures.small_city import HEADER, PREFIX, contract
 from tests.support.federation_fixtures import write_policy
 from tests.integration.test_admission import fab_of
+from federation.flower_config import encode
 
 LOCAL = {"name": "sc_care", "features": {
     "elderly_per_child": {"transform": "identity", "center": 1.0, "scale": 0.5},
@@ -104,7 +105,7 @@ def federate(root: Path, name: str, sha: str, run_dir: Path) -> dict:
     executors = {i: Executor(Path(c["data-dir"]), "", b"", say=lambda line: None) for i, c in nodes.items()}
     grid = InProcessGrid(lambda message, context: executors[context.node_id].answer(message, context, "fab", fab),
                          nodes, run_config={"run-name": name, "proposal-sha256": sha})
-    run(grid, {"overrides": " ".join(overrides(root)), "run-name": name, "run-dir": str(run_dir)})
+    run(grid, {"overrides": encode(overrides(root)), "run-name": name, "run-dir": str(run_dir)})
     return json.loads((run_dir / "status.json").read_text())
 
 

@@ -5,13 +5,14 @@ from federation.cli import main
 from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from tests.support.federation_fixtures import city_nodes
+from federation.flower_config import encode
 
 
 def test_horizontal_report_audits_membership_and_the_gate_names_it(tmp_path, capsys):
     nodes = city_nodes(tmp_path / "nodes")
     run(InProcessGrid(client_app, nodes), {
-        "overrides": f"federation=cities local.rounds=1 local.sample_rate=0.07 dp.target_epsilon=3 node_wait_s=5 "
-                     f"holdout_fold=0 federation.data_root={tmp_path / 'nodes'}",
+        "overrides": encode(["federation=cities", "local.rounds=1", "local.sample_rate=0.07", "dp.target_epsilon=3",
+                             "node_wait_s=5", "holdout_fold=0", f"federation.data_root={tmp_path / 'nodes'}"]),
         "run-name": "h", "run-dir": str(tmp_path / "h")})
     capsys.readouterr()
     assert main(["report", str(tmp_path / "h"), "mia.max_auc=0.0"]) == 3

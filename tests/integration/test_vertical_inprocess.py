@@ -14,6 +14,7 @@ from devtools.synthetic.generator import generate
 from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from tests.support.federation_fixtures import write_policy
+from federation.flower_config import encode
 
 PARTNERS = ("police", "municipality", "buurtteams")
 
@@ -38,7 +39,7 @@ def nodes(tmp_path_factory):
 def run_once(nodes, run_dir: Path) -> dict:
     root = Path(nodes[1]["data-dir"]).parent
     grid = InProcessGrid(client_app, nodes)
-    run(grid, {"overrides": f"federation=heerlen federation.data_root={root} node_wait_s=5",
+    run(grid, {"overrides": encode(["federation=heerlen", f"federation.data_root={root}", "node_wait_s=5"]),
                "run-name": run_dir.name, "run-dir": str(run_dir)})
     return json.loads((run_dir / "status.json").read_text())
 
@@ -95,7 +96,8 @@ def test_a_vertical_run_with_a_holdout_fold_is_refused_before_anything_is_asked(
     """Vertical runs are scored over every fold; a single held-out fold would leave the predicting model's
     training areas ambiguous, so it is refused before any node is asked (nothing released)."""
     grid = InProcessGrid(client_app, {})
-    run(grid, {"overrides": f"federation=heerlen federation.data_root={tmp_path} node_wait_s=1 holdout_fold=0",
+    run(grid, {"overrides": encode(["federation=heerlen", f"federation.data_root={tmp_path}", "node_wait_s=1",
+                            "holdout_fold=0"]),
                "run-name": "refused", "run-dir": str(tmp_path / "refused")})
     status = json.loads((tmp_path / "refused" / "status.json").read_text())
     assert status["state"] == "failed" and "holdout_fold applies to horizontal runs only" in status["error"]

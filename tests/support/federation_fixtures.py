@@ -14,6 +14,7 @@ from federation.bundle import running_code_hash
 from federation.config import configs_dir
 from federation.dataset import block_schema
 from clients.site_policy import append_approval
+from federation.flower_config import node_config
 
 
 def write_node(node_dir: Path, prefix: str, blocks: tuple[str, ...], n_areas: int = 20, months: int = 12,
@@ -54,8 +55,7 @@ def city_nodes(root: Path, approve: bool = True) -> dict[int, dict[str, str]]:
         write_node(root / part, "BU0917", blocks, seed=1)  # same areas and latent: one city's partners
     (root / "heerlen").mkdir(parents=True)
     write_policy(root / "heerlen", "heerlen", approve)
-    configs[10] = {"partner": "heerlen", "data-dir": str(root / "heerlen"),
-                   "feature-dirs": ",".join(str(root / p) for p in heerlen_parts)}
+    configs[10] = node_config("heerlen", root / "heerlen", [root / p for p in heerlen_parts])
     for node_id, (city, prefix, blocks) in enumerate([
         ("genk", "BE-GNK:", ("context", "safety", "social")),
         ("sant_boi", "ES-SBL:", ("context", "social", "care")),
