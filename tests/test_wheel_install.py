@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -41,7 +42,21 @@ def _console_scripts(bin_dir: Path, python: Path) -> None:
 
 
 def _run(argv: list, cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    """Run a command in its own process group; past the timeout the command is stopped with SIGTERM (pulse-twin
+    then stops every process it started: the demo's SuperLink and SuperNodes), then its group killed."""
+    proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        pytest.fail(f"{' '.join(map(str, argv))}: no answer within {timeout:.0f} s\n{(out + err)[-4000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="module")
