@@ -49,7 +49,7 @@ bench: install
 # The wheel, in $(WHEEL_DIR): the packages with their package data (the CBS files, the synthetic profiles) and,
 # copied in by setup.py, pyproject.toml and configs/. Built offline with the venv's setuptools (after `make
 # install`); build/ goes first so that no module of an earlier build slips into the wheel.
-# tests/test_wheel_install.py installs it into a fresh venv and runs `pulse-twin demo` from an empty directory.
+# tests/engine/test_wheel_install.py installs it into a fresh venv and runs `pulse-twin demo` from an empty directory.
 WHEEL_DIR ?= dist
 wheel:
 	rm -rf build
