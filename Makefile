@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.pulse-twin-installed
 
-.PHONY: install browser demo test test-fast bench clean
+.PHONY: install browser demo test test-fast bench wheel clean
 
 install: $(STAMP)
 
@@ -46,5 +46,14 @@ test-fast: install
 bench: install
 	$(PY) -m benchmarks
 
+# The wheel, in $(WHEEL_DIR): the packages with their package data (the CBS files, the synthetic profiles) and,
+# copied in by setup.py, pyproject.toml and configs/. Built offline with the venv's setuptools (after `make
+# install`); build/ goes first so that no module of an earlier build slips into the wheel.
+# tests/engine/test_wheel_install.py installs it into a fresh venv and runs `pulse-twin demo` from an empty directory.
+WHEEL_DIR ?= dist
+wheel:
+	rm -rf build
+	$(PIP) wheel --quiet --no-deps --no-build-isolation --wheel-dir $(WHEEL_DIR) .
+
 clean:
-	rm -rf data runs .pytest_cache
+	rm -rf data runs .pytest_cache build dist

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from federation.cli import main as cli_main
 from federation.commands.report import NOT_RELEASABLE
 from federation.config import compose, to_container, value_override
-from federation.errors import PulseTwinError
+from federation.errors import ConfigError, PulseTwinError
 from federation.output import progress
 from federation.commands.generate import check_records
 
@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     check_records(args.records)
     _single_threaded()
     data_root, runs_dir = args.data_root.resolve(), args.runs_dir.resolve()
-    overrides = ["federation=heerlen", value_override("federation.data_root", data_root),
-                 value_override("runs_dir", runs_dir)]
+    overrides = ["federation=heerlen", *demo_overrides(args.overrides),
+                 value_override("federation.data_root", data_root), value_override("runs_dir", runs_dir)]
     fed = to_container(compose("config", overrides))["federation"]
     partners = fed["partners"]
 
@@ -73,6 +73,19 @@ def run(args: argparse.Namespace) -> int:
         return code
     print(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
     return 0
+
+
+def demo_overrides(given: list[str]) -> list[str]:
+    """The user's overrides, for the yardstick and the run alike; the demo generates Heerlen's partners, so it
+    refuses another federation, and its folders are set by --data-root and --runs-dir."""
+    for item in given:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key == "federation" or key in ("federation.data_root", "runs_dir"):
+            hint = ("the demo generates and federates Heerlen's partners; run another federation with "
+                    "`pulse-twin federate federation=NAME`" if key == "federation" else
+                    "set it with --data-root or --runs-dir")
+            raise ConfigError(f"override {item!r}: {hint}")
+    return list(given)
 
 
 DEMO_MARKER = ".pulse-twin-demo-nodes"

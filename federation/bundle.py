@@ -7,24 +7,34 @@ approve that hash, and the node recomputes it from the unpacked bundle it is abo
 The hash covers only files that `flwr run` packs unchanged (Python, TOML, YAML, JSON under the code
 and config folders), and `pyproject.toml` by its parsed content, because Flower rewrites that file
 when it builds the bundle. Computed from the repository or from the unpacked bundle, it is the same.
+
+An installed wheel has the same code in site-packages and carries pyproject.toml and configs/ as package
+data (`federation/data/`, copied there by setup.py at build time). `app_dir` lays those files out as a
+checkout in a private temporary directory: the code hash and the bundle `flwr run` builds from it are then
+those of a checkout of the same version, so a node installed from the wheel admits runs launched from a
+checkout and the other way round.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import shutil
+import tempfile
 import tomllib
 import zipfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
+from federation.config import APP_ROOT, PYPROJECT, SHIPPED_APP, installed
 from federation.errors import ConfigError
 
 CODE_DIRS: tuple[str, ...] = ("federation", "clients", "server", "dp_accounting", "configs")
 CODE_SUFFIXES: frozenset[str] = frozenset({".py", ".toml", ".yaml", ".yml", ".json", ".jsonl"})
 SKIP_DIRS: frozenset[str] = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".venv", "data", "runs"})
-PYPROJECT = "pyproject.toml"
+CONFIG_DIR = "configs"
 
 
 def _covered(rel: PurePosixPath) -> bool:
@@ -35,11 +45,11 @@ def _covered(rel: PurePosixPath) -> bool:
     return rel.suffix in CODE_SUFFIXES and not (rel.name.startswith("test_") or rel.stem.endswith("_test"))
 
 
-def bundle_files(app_root: Path) -> list[str]:
-    """Relative POSIX paths of the files the code hash covers, sorted."""
+def bundle_files(app_root: Path, folders: Iterable[str] = CODE_DIRS) -> list[str]:
+    """Relative POSIX paths of the files the code hash covers (in `folders`), sorted."""
     root = Path(app_root)
     paths: list[str] = []
-    for folder in CODE_DIRS:
+    for folder in folders:
         base = root / folder
         if not base.is_dir():
             continue
@@ -103,9 +113,31 @@ def _canonical_pyproject(config: Mapping) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
 
 
+@contextmanager
+def app_dir() -> Iterator[Path]:
+    """The app root of the code this process runs, laid out as a checkout: the checkout (or unpacked bundle)
+    itself, or for an installed wheel a private temporary copy of its packages' code, pyproject.toml and
+    configs/, removed on exit."""
+    if not installed():
+        yield APP_ROOT
+        return
+    if not (SHIPPED_APP / PYPROJECT).is_file():
+        raise ConfigError(f"{SHIPPED_APP}: this installed PULSE-TWIN carries no {PYPROJECT} (a wheel built "
+                          "without setup.py's build hook); reinstall it from a wheel built from a checkout")
+    with tempfile.TemporaryDirectory(prefix="pulse-twin-app-") as tmp:
+        stage = Path(tmp)
+        code = [f for f in CODE_DIRS if f != CONFIG_DIR]
+        # site-packages may hold another distribution's configs/: the wheel's own come from its package data.
+        copies = [(APP_ROOT, rel) for rel in bundle_files(APP_ROOT, code)]
+        copies += [(SHIPPED_APP, rel) for rel in [PYPROJECT, *bundle_files(SHIPPED_APP, [CONFIG_DIR])]]
+        for base, rel in copies:
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(base / rel, stage / rel)
+        yield stage
+
+
 @lru_cache(maxsize=1)
 def running_code_hash() -> str:
-    """Hash of the app code this process is running (the unpacked bundle on a node), for the approval check."""
-    from federation.config import APP_ROOT
-
-    return code_hash(APP_ROOT)
+    """Hash of the app code this process is running (the node's installed PULSE-TWIN), for the approval check."""
+    with app_dir() as root:
+        return code_hash(root)

@@ -1,7 +1,9 @@
 """Hydra configuration: where `configs/` is, and composing it with command-line overrides.
 
 `configs/` sits at the root of the app (the repository, or the unpacked Flower app bundle a SuperNode
-runs), next to the import packages; `PULSE_TWIN_CONFIGS` points elsewhere when a node keeps its own.
+runs), next to the import packages. An installed wheel has no app root around its packages: it carries
+`configs/` and `pyproject.toml` as package data in `federation/data/` (copied there by setup.py when the
+wheel is built). `PULSE_TWIN_CONFIGS` points elsewhere when a node keeps its own.
 """
 from __future__ import annotations
 
@@ -15,12 +17,25 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from federation.errors import ConfigError
 
-APP_ROOT = Path(__file__).resolve().parent.parent
+APP_ROOT = Path(__file__).resolve().parent.parent   # the folder of the import packages
+SHIPPED_APP = Path(__file__).resolve().parent / "data"   # an installed wheel's pyproject.toml and configs/
+PYPROJECT = "pyproject.toml"
+
+
+def installed() -> bool:
+    """Whether this code runs from an installed wheel (no pyproject.toml beside its packages), not from a
+    checkout or an unpacked app bundle."""
+    return not (APP_ROOT / PYPROJECT).is_file()
+
+
+def app_files_root() -> Path:
+    """Where pyproject.toml and configs/ are: the app root, or the package data of an installed wheel."""
+    return SHIPPED_APP if installed() else APP_ROOT
 
 
 def configs_dir() -> Path:
-    """The configuration root: `$PULSE_TWIN_CONFIGS` or `<app root>/configs`."""
-    path = Path(os.environ.get("PULSE_TWIN_CONFIGS", APP_ROOT / "configs"))
+    """The configuration root: `$PULSE_TWIN_CONFIGS`, else `configs/` of the app (checkout or wheel)."""
+    path = Path(os.environ.get("PULSE_TWIN_CONFIGS", app_files_root() / "configs"))
     if not path.is_dir():
         raise ConfigError(f"configuration directory {path} does not exist (set PULSE_TWIN_CONFIGS)")
     return path

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from dp_accounting import noise_multiplier
 from federation.blocks import block_schema, federation_local_blocks
+from federation.bundle import app_dir as running_app_dir
 from federation.bundle import code_hash
-from federation.config import APP_ROOT, compose, to_container, value_override
+from federation.config import compose, to_container, value_override
 from federation.errors import ConfigError, PulseTwinError
 from federation.flower_config import OVERRIDES, encode, write_toml
 from federation.proposal import PrivacyPlan, RunProposal
@@ -70,7 +72,9 @@ def proposal_for(cfg: dict, run_name: str) -> RunProposal:
         federation.update({"blocks": list(fed["blocks"]), "label": dict(fed["label"]),
                            "holdout_fold": int(cfg.get("holdout_fold", -1)), "folds": int(cfg["folds"]),
                            "seed": int(cfg["seed"])})
-    return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=code_hash(APP_ROOT), privacy=plan,
+    with running_app_dir() as app_root:
+        bundle_hash = code_hash(app_root)
+    return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=bundle_hash, privacy=plan,
                        federation=federation,
                        block_schemas=block_hashes(fed) if topology == "horizontal" else {})
 
@@ -136,8 +140,9 @@ def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProp
 
 
 def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dict[str, str] | None = None,
-          app_dir: Path = APP_ROOT, resume: bool = False) -> int:
-    """Submit the proposed run to the SuperLink (the app bundle built from `app_dir`); returns Flower's run
+          app_dir: Path | None = None, resume: bool = False) -> int:
+    """Submit the proposed run to the SuperLink (the app bundle built from `app_dir`, by default the app this
+    process runs: the checkout, or a copy laid out from the installed wheel); returns Flower's run
     id (kept in launch.json). `resume`: start the same approved run again after it failed or was stopped; a
     horizontal run continues after its last completed round."""
     launch = rd.launch()
@@ -153,8 +158,9 @@ def start(coordinator: Coordinator, rd: RunDir, timeout: float = 120, extra: dic
     config = {OVERRIDES: encode(launch["overrides"]), "run-name": rd.path.name, "run-dir": str(rd.path),
               PROPOSAL_KEY: launch["proposal_sha256"], **({"resume": "true"} if resume else {}), **(extra or {})}
     run_config = write_toml(rd.path / RUN_CONFIG_FILE, config)
-    out = coordinator.flwr(["run", str(app_dir), CONNECTION, "--run-config", str(run_config), "--format", "json"],
-                           timeout)
+    with running_app_dir() if app_dir is None else nullcontext(app_dir) as app_root:
+        out = coordinator.flwr(["run", str(app_root), CONNECTION, "--run-config", str(run_config), "--format", "json"],
+                               timeout)
     try:
         answer = json.loads(out.stdout)
         run_id = int(answer["run-id"])

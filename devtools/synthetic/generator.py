@@ -12,7 +12,7 @@ from devtools.synthetic.city import AREAS_FILE, City
 from devtools.synthetic.timeline import Window
 from devtools.synthetic.writer import FileFormat, write
 
-from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS, REPO_ROOT  # noqa: F401
+from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS  # noqa: F401
 
 
 @dataclass(frozen=True)

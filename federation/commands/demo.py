@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from devtools.synthetic.defaults import DEFAULT_RECORDS
+from federation.commands.options import add_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     p.add_argument("--epsilon", type=float, default=3.0, help="target epsilon per partner for the run (default 3)")
     p.add_argument("--skip-federation", action="store_true", help="stop after the yardstick (no Flower run)")
+    add_overrides(p, "train.epochs=5 folds=3 (applied alike to the yardstick and the federated run; the "
+                     "federation stays heerlen)")
     p.set_defaults(func=_run)
 
 

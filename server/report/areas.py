@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from importlib import resources
+
+from server.report import DATA_DIR
 
 BOUNDARY_FILES = ("heerlen_buurten_2019.geojson",)
 CREDIT = "Boundaries: CBS / Kadaster, Wijk- en buurtkaart 2019 (generalised), CC BY 4.0"
@@ -25,7 +26,7 @@ def boundaries() -> dict[str, Area]:
     """Every area with a shipped boundary, by code."""
     out: dict[str, Area] = {}
     for name in BOUNDARY_FILES:
-        data = json.loads(resources.files("server.report").joinpath("data", name).read_text(encoding="utf-8"))
+        data = json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
         for feature in data["features"]:
             props, geometry = feature["properties"], feature["geometry"]
             polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]

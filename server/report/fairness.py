@@ -20,8 +20,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from federation.config import APP_ROOT
+from federation.config import configs_dir
 from federation.errors import ConfigError
+from server.report import CBS_FILE
 
 METRICS = ("mae", "bias", "calibration", "flag_excess")
 THRESHOLD_OF = {"mae": "max_mae_gap", "bias": "max_bias_gap", "calibration": "max_calibration_gap",
@@ -53,10 +54,18 @@ def cbs_statistics(settings: Mapping[str, Any]) -> pd.DataFrame:
     """The audit attributes per area code from the CBS file (one year), via the project's CBS reader."""
     from server.report.cbs import load_heerlen
 
-    path = Path(str(settings["cbs_path"]))
-    path = path if path.is_absolute() else (APP_ROOT / path).resolve()
+    path = cbs_file(settings.get("cbs_path"))
     areas = load_heerlen(path, [int(settings["cbs_year"])])
     return pd.DataFrame({k: v[:, 0] for k, v in areas.attributes.items()}, index=pd.Index(areas.codes, name="area_code"))
+
+
+def cbs_file(setting: Any) -> Path:
+    """The CBS file of `fairness.cbs_path`: unset, the one shipped with the package (a checkout and an installed
+    wheel read the same file); a relative path resolves against the report's configuration folder."""
+    if setting in (None, ""):
+        return CBS_FILE
+    path = Path(str(setting)).expanduser()
+    return path if path.is_absolute() else (configs_dir() / "report" / path).resolve()
 
 
 def group_labels(stats: pd.DataFrame, groups: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def test_the_folder_of_run_directories_is_runs_dir(command):
 
 def test_overrides_are_positional_key_value_everywhere():
     with_overrides = [name for name, p in all_parsers() if any(a.dest == "overrides" for a in p._actions)]
-    assert {"baseline", "federate", "run propose", "run start", "report", "features", "contract check"} <= set(
+    assert {"demo", "baseline", "federate", "run propose", "run start", "report", "features", "contract check"} <= set(
         with_overrides)
     for name, p in all_parsers():
         for action in p._actions:
@@ -179,6 +179,8 @@ def bad_invocations(tmp: Path) -> list[list[str]]:
         ["contract", "check", str(tmp / "missing.yaml")], ["contract", "check", str(tmp / "bad.yaml")],
         ["contract", "check", "police", "min_population=abc"], ["report", nowhere], ["report", empty],
         ["report", empty, "fairness.max_mae_gap=abc"], ["generate", "--records", "0"], ["demo", "--records", "0"],
+        ["demo", "federation=leicestershire", "--data-root", nowhere], ["demo", "runs_dir=x", "--data-root", nowhere],
+        ["demo", "train.epochs=two", "--data-root", nowhere], ["demo", "nope.key=1", "--data-root", nowhere],
         ["generate", "--months", "0", "--data-root", nowhere], ["generate", "--start", "2019-13", "--data-root", nowhere],
         ["run", "status", "x", "--coordinator-dir", nowhere, "--runs-dir", nowhere],
         ["analytics", "--node-dir", nowhere, "--stat", "x"], ["analytics", "--node-dir", empty, "--stat", "x"],
