@@ -30,12 +30,12 @@ import yaml
 
 from federation.config import APP_ROOT, compose, configs_dir, to_container
 from clients.contracts import NodeFeatures, build_features, load_contract, write_features
-from federation.dataset import Examples, area_folds, concat, held_out_mask  # noqa: F401  (concat: used by the benchmarks)
+from federation.dataset import Examples, held_out_mask
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
 from federation.model import BlockModel, build_model
 from federation.task import TrainConfig, fit_blocks, predict, r2_mae
-from federation.flower_config import node_config as flower_node_config
+from federation.flower_config import encode, node_config as flower_node_config
 
 RESULTS_DIR = APP_ROOT / "runs" / "bench"
 UCI_DIR = APP_ROOT.parent / "shared" / "data" / "uci_communities_crime"
@@ -219,18 +219,14 @@ def fresh_nodes(fed: Mapping[str, Any], ledgers: Path, only: Iterable[str] | Non
 def run_inprocess(overrides: Sequence[str], nodes: Mapping[int, Mapping[str, str]], run_dir: Path) -> Path:
     """One federation run on the in-process grid (the real ServerApp and ClientApp code); its run dir.
     A run that does not complete cleanly is an error: a benchmark figure needs every node's part."""
-    import contextlib
-    import io
-
     from clients.app import app as client_app
     from server.app import run
     from devtools.inprocess_grid import InProcessGrid
 
     quiet_flower()
     shutil.rmtree(run_dir, ignore_errors=True)
-    with contextlib.redirect_stdout(io.StringIO()):  # the run's own progress lines; the record keeps them
-        record = run(InProcessGrid(client_app, nodes), {"overrides": " ".join(overrides), "run-name": run_dir.name,
-                                                          "run-dir": str(run_dir)})
+    record = run(InProcessGrid(client_app, nodes), {"overrides": encode(list(overrides)), "run-name": run_dir.name,
+                                                      "run-dir": str(run_dir)})   # progress: the record's progress.log
     status = json.loads((record.run_dir / "status.json").read_text())
     if status["state"] != "completed":
         raise PulseTwinError(f"benchmark run {run_dir.name} ended '{status['state']}': "

@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 from benchmarks import common
 from benchmarks.common import Predictions, chosen_folds, fmt, say, sweep_parser
 from clients.node import Node
+from federation.dataset import concat
 from federation.errors import PulseTwinError
 from server.horizontal import settings
 
@@ -80,7 +81,7 @@ def run_fold(dataset: str, root: Path, fold: int, epsilons: Sequence[float], ext
     task, _ = settings(cfg, "bench")
     work = common.work_dir() / "horizontal" / dataset / f"fold{fold}"
     splits = node_splits(cfg, task, common.fresh_nodes(cfg["federation"], work / "probe"))
-    pooled = common.pooled_model(common.concat([tr for tr, _ in splits.values()]), task, cfg["train"], int(cfg["seed"]))
+    pooled = common.pooled_model(concat([tr for tr, _ in splits.values()]), task, cfg["train"], int(cfg["seed"]))
     for name, (_, test) in splits.items():
         preds["pooled"][name].add(pooled, test, task)
     names = list(cfg["federation"]["nodes"])
@@ -176,7 +177,7 @@ def throughput(extra: Sequence[str] = (), repeats: int = 3) -> dict[str, float]:
                               *DATASETS["cities"].overrides, *extra])
     task, dp = settings(cfg, "throughput")
     nodes = common.fresh_nodes(cfg["federation"], common.work_dir() / "throughput")
-    ex = common.concat([tr for tr, _ in node_splits(cfg, task, nodes).values()])
+    ex = concat([tr for tr, _ in node_splits(cfg, task, nodes).values()])
     epochs = 2
 
     def timed(fit: Callable[[], Any]) -> float:

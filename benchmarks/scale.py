@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import work_dir, write_bench_policy, write_json
-from federation.dataset import block_schema
+from federation.blocks import block_schema
 from federation.processes import descendants
 
 BLOCKS: tuple[str, ...] = ("context", "social")

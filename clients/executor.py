@@ -34,6 +34,7 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 from clients.admission import admit_message, admit_run, refusal_reason
 from federation.bundle import fab_code_hash
 from federation.errors import PolicyRefusal, PulseTwinError
+from federation.output import progress
 
 ERROR_CODE_REFUSED = 403          # as the ClientApp's own refusals (clients.app)
 HEARTBEAT_S = 10.0                # Flower expires a claimed task after 60 s without a heartbeat
@@ -48,7 +49,7 @@ class Executor:
     runtime_address: str
     secret: bytes
     poll_s: float = 0.2
-    say: Callable[[str], None] = print
+    say: Callable[[str], None] = progress
     stop: threading.Event = field(default_factory=threading.Event)
     busy: threading.Event = field(default_factory=threading.Event)     # set while a task is being answered
     _hashes: dict[str, str] = field(default_factory=dict)               # Flower's FAB hash -> our code hash

@@ -26,6 +26,7 @@ from federation.pki import NODE_KEY
 from federation.processes import Supervisor, raise_interrupt
 from clients.site_policy import load_site_policy
 from federation.flower_config import node_config, write_toml
+from federation.output import progress
 
 CA_FILE = Path("keys") / "federation-ca.crt"   # the coordinator's CA certificate (public), given to the node
 SECRET_FILE = Path("state") / "runtime.secret"
@@ -82,7 +83,7 @@ def supernode_argv(start: NodeStart, partner: str, port: int, secret: Path) -> l
             "--max-wait-time", f"{start.max_wait_s:g}", "--node-config", str(config)]
 
 
-def run_node(start: NodeStart, say: Callable[[str], None] = print) -> int:
+def run_node(start: NodeStart, say: Callable[[str], None] = progress) -> int:
     """Run the node until interrupted; returns the exit code (130 after SIGINT or SIGTERM)."""
     from clients.executor import Executor
 

@@ -12,7 +12,8 @@ import zlib
 
 import numpy as np
 
-from federation.dataset import Examples, block_widths
+from federation.dataset import Examples
+from federation.blocks import block_widths
 
 SIGNAL_NOISE = 0.5   # standard deviation of the twin's label around its linear signal (scaled units)
 

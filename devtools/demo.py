@@ -14,7 +14,7 @@ from federation.cli import main as cli_main
 from federation.commands.report import NOT_RELEASABLE
 from federation.config import compose, to_container, value_override
 from federation.errors import ConfigError, PulseTwinError
-from federation.output import progress
+from federation.output import progress, result
 from federation.commands.generate import check_records
 
 if TYPE_CHECKING:
@@ -62,16 +62,16 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     step("federated DP against the yardstick, on the same folds of areas (every area held out once)")
-    print(comparison_table(runs_dir / run_name, baseline_json, exact_label))
-    print(f"\nper-partner privacy reports: {runs_dir / run_name / 'privacy'}")
-    print(f"predictions for the latest period: {runs_dir / run_name / 'predictions.csv'}")
-    print("what left each node: pulse-twin node audit --node-dir <node dir>")
+    result(comparison_table(runs_dir / run_name, baseline_json, exact_label))
+    result(f"\nper-partner privacy reports: {runs_dir / run_name / 'privacy'}")
+    result(f"predictions for the latest period: {runs_dir / run_name / 'predictions.csv'}")
+    result("what left each node: pulse-twin node audit --node-dir <node dir>")
 
     step("the report: map, intervals, drivers, privacy receipts, model card and the release gate")
     code = cli_main(["report", str(runs_dir / run_name), "--baseline", str(baseline_json)])
     if code not in (0, NOT_RELEASABLE):
         return code
-    print(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
+    result(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
     return 0
 
 

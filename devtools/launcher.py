@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 from federation.errors import PulseTwinError
 from federation.processes import BIN, Supervisor, engine_env, free_port, raise_interrupt
 from federation.flower_config import feature_dirs
+from federation.output import progress
 
 class EngineError(PulseTwinError):
     """A Flower process could not be started or stopped, or the run did not finish."""
@@ -49,7 +50,7 @@ class LocalEngine:
     work_dir: Path
     nodes: list[NodeLaunch]
     insecure: bool = False
-    say: Callable[[str], None] = print
+    say: Callable[[str], None] = progress
     simulation: bool = False
     start_timeout_s: float = 90
     # A SuperLink restarted on the same database holds a node that was online as online for up to two missed

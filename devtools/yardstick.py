@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from federation.dataset import Examples, LabelSpec, area_folds, block_widths
+from federation.dataset import Examples, LabelSpec, area_folds
+from federation.blocks import block_widths
 from federation.model import ModelSpec
 from federation.task import TrainConfig, cross_validated, r2_mae
 from server.report.yardstick_result import POOLED, YardstickResult
+from federation.output import progress
 
 
 def run_yardstick(
@@ -24,7 +26,6 @@ def run_yardstick(
     label: LabelSpec,
     n_folds: int,
     seed: int,
-    progress=print,
     folds: Mapping[str, int] | None = None,
 ) -> YardstickResult:
     """Pooled model on every block, then one local-only model per group of blocks (a partner). `folds`: each

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from federation.commands import COMMANDS
 from federation.errors import PulseTwinError
-from federation.output import progress, setup_logging
+from federation.output import log, progress, result, setup_logging
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,21 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _multirun(args) if getattr(args, "multirun", False) else int(args.func(args) or 0)
     except PulseTwinError as err:
-        print(f"pulse-twin {args.command}: {err}", file=sys.stderr)
+        log.error(f"pulse-twin {args.command}: {err}")
         return err.exit_code
     except OSError as err:
         # A file or directory the user named that cannot be read or written: one line, never a traceback.
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""
-        print(f"pulse-twin {args.command}: {where}{err.strerror or err}", file=sys.stderr)
+        log.error(f"pulse-twin {args.command}: {where}{err.strerror or err}")
         return 2
     except KeyboardInterrupt:
-        print(f"pulse-twin {args.command}: interrupted", file=sys.stderr)
+        log.error(f"pulse-twin {args.command}: interrupted")
         return 130
     except Exception as err:   # a bug, not a user's mistake: still one line, the traceback on request
         if os.environ.get("PULSE_TWIN_DEBUG"):
             raise
-        print(f"pulse-twin {args.command}: unexpected error ({type(err).__name__}: {err}); "
-              "PULSE_TWIN_DEBUG=1 shows the traceback", file=sys.stderr)
+        log.error(f"pulse-twin {args.command}: unexpected error ({type(err).__name__}: {err}); "
+                  "PULSE_TWIN_DEBUG=1 shows the traceback")
         return 1
 
 
@@ -93,9 +93,9 @@ def _multirun(args: argparse.Namespace) -> int:
         one = copy.copy(args)
         one.overrides, one.sweep = overrides, (number, label)
         outcomes.append(int(one.func(one) or 0))
-    print(f"multirun of {len(combinations)}:")
+    result(f"multirun of {len(combinations)}:")
     for number, (overrides, code) in enumerate(zip(combinations, outcomes), 1):
-        print(f"  {number}: {' '.join(overrides)}: {'ok' if code == 0 else f'exit {code}'}")
+        result(f"  {number}: {' '.join(overrides)}: {'ok' if code == 0 else f'exit {code}'}")
     return max(outcomes, key=lambda code: code != 0)
 
 

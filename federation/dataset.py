@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from federation.blocks import BlockSchema, block_schema, block_widths  # noqa: F401 (imported from here too)
+from federation.blocks import BlockSchema, block_schema
 from federation.errors import ConfigError
 
 KEYS = ["area_code", "period"]

@@ -18,6 +18,7 @@ from flwr.serverapp import Grid, ServerApp
 from federation.config import compose, to_container
 from federation.errors import PulseTwinError
 from federation.flower_config import overrides
+from federation.output import setup_logging
 from server.queries import NodeRefused
 from server.run_record import RunRecord
 
@@ -64,4 +65,5 @@ def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
 def main(grid: Grid, context: Context) -> None:
     from server.polling import PromptGrid
 
+    setup_logging()   # progress on stderr, which Flower keeps in the run's log (`flwr log`)
     run(PromptGrid(grid), dict(context.run_config))

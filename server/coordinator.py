@@ -22,6 +22,7 @@ from federation.processes import BIN, engine_env, parse_address
 from federation.errors import ConfigError, PulseTwinError
 from federation.pki import CA_CERT, DEFAULT_HOSTS, create_ca, create_superlink_cert, load_ca
 from federation.processes import Supervisor, raise_interrupt
+from federation.output import progress
 
 CONNECTION = "lab"          # the connection's name in flower-home/config.toml
 READY = "SuperLink ready"   # printed once the SuperLink serves (launchers wait for it)
@@ -123,7 +124,7 @@ def cert_hosts(host: str, extra: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def serve(coordinator: Coordinator, address: str, insecure: bool, hosts: tuple[str, ...],
-          say: Callable[[str], None] = print, start_timeout_s: float = 60) -> int:
+          say: Callable[[str], None] = progress, start_timeout_s: float = 60) -> int:
     """Run the SuperLink in the foreground until SIGINT or SIGTERM; 130 then, 1 if it exits on its own."""
     host, port = parse_address(address)
     coordinator.root.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 import torch
 
 from federation.dataset import Examples
+from federation.output import progress
 
 INPUTS_FILE = "prediction_inputs.parquet"
 
@@ -46,8 +46,7 @@ class RunRecord:
     def say(self, text: str) -> None:
         """Progress for the person watching: in Flower's log of the run, and in `progress.log` of the run
         directory (what `pulse-twin run start --wait` and `federate` show)."""
-        print(f"[pulse-twin] {text}", flush=True)
-        sys.stdout.flush()
+        progress(f"[pulse-twin] {text}")
         with open(self.run_dir / "progress.log", "a", encoding="utf-8") as handle:
             handle.write(text + "\n")
 

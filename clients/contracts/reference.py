@@ -16,6 +16,7 @@ from clients.contracts.registry import OPS, get_op
 from clients.contracts.schema import COLUMN_TYPE_DOCS, SECTIONS
 from federation.grammar import NO_DEFAULT, Key, Section
 from clients.contracts.spec import SCALE_UNITS
+from federation.output import log, result, setup_logging
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "contract-reference.md"
 _HEADER = """\
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/contract-reference.md is out of date")
     parser.add_argument("--out", type=Path, default=REFERENCE, help=f"where to write it (default {REFERENCE})")
     args = parser.parse_args(argv)
+    setup_logging()
     text = render()
     if args.stdout:
         sys.stdout.write(text)
@@ -109,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
         if current != text:
-            print(f"{args.out} is out of date: run python -m clients.contracts.reference", file=sys.stderr)
+            log.error(f"{args.out} is out of date: run python -m clients.contracts.reference")
             return 1
-        print(f"{args.out} is up to date")
+        result(f"{args.out} is up to date")
         return 0
     args.out.write_text(text, encoding="utf-8")
-    print(f"written: {args.out}")
+    result(f"written: {args.out}")
     return 0
 
 

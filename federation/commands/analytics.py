@@ -35,6 +35,7 @@ from typing import Any
 
 from federation.bundle import running_code_hash
 from federation.errors import ConfigError, PolicyRefusal
+from federation.output import emit_json, result
 
 BY = ("area", "wijk", "city")
 CONTRACT_FILE = "contract.yaml"
@@ -492,9 +493,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         _write_csv(args.out, rows, by, nodes)
     if args.json:
-        print(json.dumps({"run_id": run_id, "by": by, "rows": rows, "nodes": nodes}, indent=2))
+        emit_json({"run_id": run_id, "by": by, "rows": rows, "nodes": nodes})
     else:
-        print(_text(run_id, by, rows, nodes, plans, args.out))
+        result(_text(run_id, by, rows, nodes, plans, args.out))
     return 0
 
 

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
              f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(order)}")
     train_cfg = TrainConfig(**{k: v for k, v in cfg.train.items()}, seed=int(cfg.seed))
     outcome = run_yardstick(fed.name, ex, groups, model_spec(order, cfg.model), train_cfg, label_spec,
-                            int(cfg.folds), int(cfg.seed), progress=progress)
+                            int(cfg.folds), int(cfg.seed))
     out = args.out or Path(cfg.runs_dir) / f"baseline-{fed.name}.json"
     sweep = getattr(args, "sweep", None)
     if sweep is not None:
@@ -101,19 +101,19 @@ def run_horizontal(cfg, out: Path | None) -> int:
         parts.append(ex)
         folds.update(area_folds(ex.keys["area_code"], int(cfg.folds), int(cfg.seed)))
     ex = concat(parts)
-    print(f"yardstick for '{fed.name}' (horizontal): {len(ex)} area-period rows of {len(parts)} nodes, "
-          f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(blocks)}; each node's areas in its own folds")
+    result(f"yardstick for '{fed.name}' (horizontal): {len(ex)} area-period rows of {len(parts)} nodes, "
+           f"{ex.keys['area_code'].nunique()} areas, blocks {', '.join(blocks)}; each node's areas in its own folds")
     train_cfg = TrainConfig(**{k: v for k, v in cfg.train.items()}, seed=int(cfg.seed))
-    result = run_yardstick(fed.name, ex, {}, model_spec(blocks, cfg.model), train_cfg, label_spec,
-                           int(cfg.folds), int(cfg.seed), folds=folds)
-    result.protocol["split"] = f"{cfg.folds}-fold cross-validation over each node's own areas (as the nodes hold out)"
+    outcome = run_yardstick(fed.name, ex, {}, model_spec(blocks, cfg.model), train_cfg, label_spec,
+                            int(cfg.folds), int(cfg.seed), folds=folds)
+    outcome.protocol["split"] = f"{cfg.folds}-fold cross-validation over each node's own areas (as the nodes hold out)"
     path = out or Path(cfg.runs_dir) / f"baseline-{fed.name}.json"
-    result.to_json(path)
-    print()
-    print(result.table())
+    outcome.to_json(path)
+    result()
+    result(outcome.table())
     for k in range(int(cfg.folds)):
-        scores = result.pooled_on_fold(k)
+        scores = outcome.pooled_on_fold(k)
         if scores is not None:
-            print(f"  pooled on fold {k}'s areas (a run with holdout_fold={k}): R² {scores['r2']:.3f}, MAE {scores['mae']:.3f}")
-    print(f"\nwritten: {path}")
+            result(f"  pooled on fold {k}'s areas (a run with holdout_fold={k}): R² {scores['r2']:.3f}, MAE {scores['mae']:.3f}")
+    result(f"\nwritten: {path}")
     return 0

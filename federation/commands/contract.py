@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from federation.commands.options import add_json, add_overrides
-from federation.output import emit_json
+from federation.output import emit_json, result
 
 if TYPE_CHECKING:   # the contracts package pulls in pandas: not for `pulse-twin --help`
     from clients.contracts.spec import Contract
@@ -78,8 +78,8 @@ def run_check(args: argparse.Namespace) -> int:
                    "blocks": {b: list(f) for b, f in contract.blocks.items()},
                    "label": contract.label is not None})
         return 0
-    print(f"ok: {contract.path}")
-    print(summary(contract))
+    result(f"ok: {contract.path}")
+    result(summary(contract))
     return 0
 
 
@@ -91,5 +91,5 @@ def run_reference(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         args.out.write_text(text, encoding="utf-8")
-        print(f"written: {args.out}")
+        result(f"written: {args.out}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from federation.output import log
+from federation.output import log, progress, result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,12 +56,12 @@ def run_start(args: argparse.Namespace) -> int:
         log.warning("WARNING: --insecure: no TLS and no node authentication; anyone who reaches the port can join or "
                     "listen.")
     return serve(Coordinator(args.coordinator_dir.resolve()), args.address, args.insecure, tuple(args.host),
-                 say=lambda line: print(line, flush=True))
+                 say=progress)
 
 
 def run_register(args: argparse.Namespace) -> int:
     from server.coordinator import ALREADY_REGISTERED, Coordinator, register_node
 
     answer = register_node(Coordinator(args.coordinator_dir.resolve()), args.public_key)
-    print(f"{args.public_key}: {answer}" if answer == ALREADY_REGISTERED else f"registered {args.public_key}: {answer}")
+    result(f"{args.public_key}: {answer}" if answer == ALREADY_REGISTERED else f"registered {args.public_key}: {answer}")
     return 0

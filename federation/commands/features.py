@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from federation.commands.options import add_json, add_overrides
-from federation.output import emit_json
+from federation.output import emit_json, result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,30 +54,30 @@ def run(args: argparse.Namespace) -> int:
                    "privacy_unit_k": features.privacy_unit_k, "build": build, "written": [str(p) for p in written]})
         return 0
     periods = stats["periods"]
-    print(f"contract {contract.name} ({contract.path}) on {args.node_dir}")
-    print(f"  periods: {periods['first']} .. {periods['last']} ({periods['count']})")
+    result(f"contract {contract.name} ({contract.path}) on {args.node_dir}")
+    result(f"  periods: {periods['first']} .. {periods['last']} ({periods['count']})")
     for table, kept in stats["row_filters"].items():
-        print(f"  table {table}: row filter ({kept['where']}) kept {kept['rows_kept']:,} of {kept['rows_read']:,} "
-              f"rows ({kept['rows_dropped']:,} dropped)")
+        result(f"  table {table}: row filter ({kept['where']}) kept {kept['rows_kept']:,} of {kept['rows_read']:,} "
+               f"rows ({kept['rows_dropped']:,} dropped)")
     for block, rows in stats["rows_per_block"].items():
         dropped = stats["rows_incomplete_dropped"].get(block, 0)
-        print(f"  block {block}: {rows} area-period rows" + (f" ({dropped} incomplete rows left out)" if dropped else ""))
+        result(f"  block {block}: {rows} area-period rows" + (f" ({dropped} incomplete rows left out)" if dropped else ""))
     if stats["label_rows"] is not None:
-        print(f"  label: {stats['label_rows']} area-period rows")
+        result(f"  label: {stats['label_rows']} area-period rows")
     suppressed = features.suppressed_areas
     shown = ", ".join(suppressed[:10]) + (" ..." if len(suppressed) > 10 else "")
     if contract.min_population is None:
-        print("  suppressed areas: none (the contract sets no min_population; see its comment)")
+        result("  suppressed areas: none (the contract sets no min_population; see its comment)")
     else:
-        print(f"  suppressed areas (population < {contract.min_population}): {len(suppressed)}"
-              + (f" ({shown})" if suppressed else ""))
+        result(f"  suppressed areas (population < {contract.min_population}): {len(suppressed)}"
+               + (f" ({shown})" if suppressed else ""))
     observed = stats["observed_max_rows_per_person"]
-    print(f"  privacy unit: area-period row, k = {features.privacy_unit_k} rows per person"
-          + (f" (largest seen in the data: {observed})" if observed is not None else ""))
+    result(f"  privacy unit: area-period row, k = {features.privacy_unit_k} rows per person"
+           + (f" (largest seen in the data: {observed})" if observed is not None else ""))
     for proxy in stats["protected_proxies"]:
-        print(f"  warning: {describe(proxy)}")
-    print(f"  build {build['id']} accepted" + (f" (previous {build['previous']})" if build["previous"] else ""))
+        result(f"  warning: {describe(proxy)}")
+    result(f"  build {build['id']} accepted" + (f" (previous {build['previous']})" if build["previous"] else ""))
     for line in build["shifts"]:
-        print(f"  accepted with --accept although it moved: {line}")
-    print(f"  written: {', '.join(str(p) for p in written)}")
+        result(f"  accepted with --accept although it moved: {line}")
+    result(f"  written: {', '.join(str(p) for p in written)}")
     return 0

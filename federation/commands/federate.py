@@ -9,7 +9,7 @@ from devtools.launcher import LocalEngine, NodeLaunch
 from federation.commands.options import add_data_root, add_overrides, add_runs_dir, run_name, run_overrides
 from federation.config import node_dir as member_dir
 from federation.errors import ConfigError, PolicyRefusal
-from federation.output import log, progress
+from federation.output import log, progress, result
 from federation.proposal import RunProposal
 from federation.flower_config import SIM_NODES, encode, feature_dirs, node_config
 from clients.site_policy import load_site_policy
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)
     if args.insecure:
         log.warning("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
-    print(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
+    result(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
     extra = {}
     if args.simulation:
         extra[SIM_NODES] = encode([dict(n.node_config) for n in launches])
@@ -112,18 +112,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         with LocalEngine(rd.path / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:
             start(engine.coordinator, rd, extra=extra, resume=args.resume)
-            now = wait(engine.coordinator, rd, args.timeout, lambda line: print(line, flush=True),
+            now = wait(engine.coordinator, rd, args.timeout, progress,
                        superlink_lost=engine.superlink_lost)
             if args.verbose:
                 from server.runs import logs
 
-                print(logs(engine.coordinator, rd, follow=False, timeout=60), end="")
+                result(logs(engine.coordinator, rd, follow=False, timeout=60).rstrip("\n"))
     except KeyboardInterrupt:
-        print("interrupted: every process this run started has been stopped")
+        log.warning("interrupted: every process this run started has been stopped")
         return 130
-    print(f"run {now['state']} in {time.time() - started:.0f} s; results in {rd.path}")
+    result(f"run {now['state']} in {time.time() - started:.0f} s; results in {rd.path}")
     for line in outcome_lines(now):
-        print(line)
+        result(line)
     if now["state"] in ("completed", "completed-with-refusals", "refused"):
         return int(now["exit_code"])
     raise RunFailed(f"run {now['state']}: {now['error'] or 'no status written; see ' + str(rd.path / 'engine' / 'logs')}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from federation.commands.options import configured_data_root
 from federation.errors import ConfigError
-from federation.output import progress
+from federation.output import progress, result
 from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS
 
 
@@ -67,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
                        months=args.months, cbs_path=args.cbs, profiles=args.profiles, progress=say)
     seconds = time.perf_counter() - began
     nodes = sorted({t.node for t in summary.tables})
-    print(f"wrote {summary.records_written:,} records (asked {summary.records_requested:,}) for "
-          f"node(s) {', '.join(nodes)} under {summary.out} in {seconds:.1f} s, seed {summary.seed}")
+    result(f"wrote {summary.records_written:,} records (asked {summary.records_requested:,}) for "
+           f"node(s) {', '.join(nodes)} under {summary.out} in {seconds:.1f} s, seed {summary.seed}")
     return 0

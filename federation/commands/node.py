@@ -16,7 +16,7 @@ from pathlib import Path
 
 from federation.config import configs_dir
 from federation.errors import ConfigError
-from federation.output import log
+from federation.output import emit_json, log, progress, result
 from federation.pki import create_node_keypair
 from clients.site_policy import (
     POLICY_FILE,
@@ -164,20 +164,20 @@ def run_init(args: argparse.Namespace) -> int:
         _write_new(contract_path, contract_text)
 
     policy = load_site_policy(node_dir)
-    print(f"Created node '{partner}' in {node_dir}:")
-    print(f"  {', '.join(d + '/' for d in NODE_DIRS)}")
-    print(f"  key pair {keys.private_key} (private, mode 0600, never leaves this machine) and {keys.public_key}")
-    print(f"  site policy {node_dir / POLICY_FILE} (from {policy_source.name}; version {policy.policy_version[:12]}...)")
-    print(f"  data contract {contract_path} (from {contract_source})")
-    print("Next steps:")
-    print(f"  1. Send {keys.public_key} (and only that file) to the coordinator, who registers it.")
-    print(f"  2. Read and adjust {node_dir / POLICY_FILE}: it decides what this node releases.")
-    print(f"  3. Fill in {contract_path} and put the organisation's records in {node_dir / 'raw'}/.")
-    print(f"  4. Build the feature blocks with `pulse-twin features --node-dir {node_dir} --contract {contract_path}`"
-          f" (they stay in {node_dir / 'features'}/).")
-    print(f"  5. Put the coordinator's CA certificate (public) at {node_dir / 'keys' / 'federation-ca.crt'} and start "
-          f"the node with `pulse-twin node start --node-dir {node_dir} --superlink HOST:PORT`.")
-    print(f"  6. Approve each run the coordinator proposes with `pulse-twin node approve --node-dir {node_dir} --proposal FILE`.")
+    result(f"Created node '{partner}' in {node_dir}:")
+    result(f"  {', '.join(d + '/' for d in NODE_DIRS)}")
+    result(f"  key pair {keys.private_key} (private, mode 0600, never leaves this machine) and {keys.public_key}")
+    result(f"  site policy {node_dir / POLICY_FILE} (from {policy_source.name}; version {policy.policy_version[:12]}...)")
+    result(f"  data contract {contract_path} (from {contract_source})")
+    result("Next steps:")
+    result(f"  1. Send {keys.public_key} (and only that file) to the coordinator, who registers it.")
+    result(f"  2. Read and adjust {node_dir / POLICY_FILE}: it decides what this node releases.")
+    result(f"  3. Fill in {contract_path} and put the organisation's records in {node_dir / 'raw'}/.")
+    result(f"  4. Build the feature blocks with `pulse-twin features --node-dir {node_dir} --contract {contract_path}`"
+           f" (they stay in {node_dir / 'features'}/).")
+    result(f"  5. Put the coordinator's CA certificate (public) at {node_dir / 'keys' / 'federation-ca.crt'} and start "
+           f"the node with `pulse-twin node start --node-dir {node_dir} --superlink HOST:PORT`.")
+    result(f"  6. Approve each run the coordinator proposes with `pulse-twin node approve --node-dir {node_dir} --proposal FILE`.")
     return 0
 
 
@@ -270,48 +270,48 @@ def run_approve(args: argparse.Namespace) -> int:
     policy = load_site_policy(node_dir)
     proposal = RunProposal.load(args.proposal)
     p, caps = proposal.privacy, policy.privacy
-    print(f"Run proposal {args.proposal} for node '{policy.partner}':")
-    print(f"  run '{proposal.run_name}', a {proposal.run_kind} run, code bundle {proposal.bundle_hash}")
-    print(f"  mechanism: {describe_mechanism(proposal)}")
-    print(f"  the coordinator's target: epsilon {p.target_epsilon:g} at delta {p.delta:g} for this run")
+    result(f"Run proposal {args.proposal} for node '{policy.partner}':")
+    result(f"  run '{proposal.run_name}', a {proposal.run_kind} run, code bundle {proposal.bundle_hash}")
+    result(f"  mechanism: {describe_mechanism(proposal)}")
+    result(f"  the coordinator's target: epsilon {p.target_epsilon:g} at delta {p.delta:g} for this run")
     if proposal.federation:
-        print(f"  federation settings: {json.dumps(proposal.federation, sort_keys=True)}")
+        result(f"  federation settings: {json.dumps(proposal.federation, sort_keys=True)}")
     if proposal.block_schemas:
         from federation.blocks import local_blocks
 
         mine = local_blocks(node_dir)
-        print("  block schemas (hash): " + ", ".join(
-            f"{n} {h[:12]}..." + (f" (this node's {mine[n].source})" if n in mine else "")
-            for n, h in proposal.block_schemas.items()))
+        result("  block schemas (hash): " + ", ".join(
+             f"{n} {h[:12]}..." + (f" (this node's {mine[n].source})" if n in mine else "")
+             for n, h in proposal.block_schemas.items()))
 
     for earlier in read_approvals(node_dir):
         if earlier.get("proposal_sha256") == proposal.sha256() and "proposal" in earlier:
-            print(f"Already approved on {earlier.get('approved_at')} by {earlier.get('by')}; nothing recorded.")
+            result(f"Already approved on {earlier.get('approved_at')} by {earlier.get('by')}; nothing recorded.")
             return 0
 
     check_proposal(policy, proposal, node_dir)
     candidates, note = planned_for_node(policy, proposal, node_dir, training_rows(node_dir, proposal))
     if note is not None:   # said once, here: the run's rounds do not ask this node to train
-        print(f"  {note}.")
+        result(f"  {note}.")
     with PrivacyLedger(ledger_path(node_dir)) as ledger:
         spent = ledger.epsilon(caps.delta, accountant=caps.accountant)
         projection = ledger.check(candidates, policy.budget_caps())
-    print(f"This node has spent epsilon {spent:.4g} over its life (delta {caps.delta:g}, {caps.accountant}).")
-    print(f"After this run it would reach epsilon {projection.epsilon_lifetime:.4g} over its life "
-          f"(cap {caps.epsilon_lifetime:g}) and {projection.epsilon_year:.4g} over the last 365 days "
-          f"(cap {caps.epsilon_per_year:g}), at delta {caps.delta:g} ({caps.accountant}).")
+    result(f"This node has spent epsilon {spent:.4g} over its life (delta {caps.delta:g}, {caps.accountant}).")
+    result(f"After this run it would reach epsilon {projection.epsilon_lifetime:.4g} over its life "
+           f"(cap {caps.epsilon_lifetime:g}) and {projection.epsilon_year:.4g} over the last 365 days "
+           f"(cap {caps.epsilon_per_year:g}), at delta {caps.delta:g} ({caps.accountant}).")
     if p.delta < caps.delta:
-        print(f"Note: the proposal's target is stated at delta {p.delta:g}; this node accounts at its own "
-              f"delta {caps.delta:g}.")
-    print("Only this run, with exactly these privacy parameters, is approved: the node refuses any message of it "
-          "that asks for others.")
+        result(f"Note: the proposal's target is stated at delta {p.delta:g}; this node accounts at its own "
+               f"delta {caps.delta:g}.")
+    result("Only this run, with exactly these privacy parameters, is approved: the node refuses any message of it "
+           "that asks for others.")
 
     if not args.yes and not _confirm(f"Approve run '{proposal.run_name}' (code bundle {proposal.bundle_hash[:12]}...) "
                                      f"on node '{policy.partner}'? [y/N] "):
-        print("Not approved; nothing recorded.")
+        result("Not approved; nothing recorded.")
         return 1
     record_approval(node_dir, proposal, policy, args.by or _user(), projection, note)
-    print(f"Approved: recorded in {node_dir / 'state' / 'approvals.jsonl'}.")
+    result(f"Approved: recorded in {node_dir / 'state' / 'approvals.jsonl'}.")
     return 0
 
 
@@ -342,7 +342,7 @@ def run_start(args: argparse.Namespace) -> int:
         log.warning("WARNING: --insecure: no TLS and no node authentication.")
     start = NodeStart(node_dir=args.node_dir, superlink=args.superlink, ca=args.ca, insecure=args.insecure,
                       feature_dirs=tuple(args.feature_dir), max_wait_s=args.max_wait)
-    return run_node(start, say=lambda line: print(line, flush=True))
+    return run_node(start, say=progress)
 
 
 # node audit
@@ -351,7 +351,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from clients.egress.audit import format_audit, run_audit
 
     report = run_audit(args.node_dir, run=args.run, public_key=args.public_key, resign=args.resign)
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_audit(report))
+    result(json.dumps(report, indent=2, sort_keys=True) if args.json else format_audit(report))
     return 0
 
 
@@ -361,17 +361,17 @@ def run_recover_ledger(args: argparse.Namespace) -> int:
     from clients.egress.recover import recover_ledger
 
     if not args.yes and not _confirm(f"Rebuild the privacy ledger of {args.node_dir} from its egress log? [y/N] "):
-        print("nothing changed")
+        result("nothing changed")
         return 1
     done = recover_ledger(args.node_dir)
     if done["status"] == "unchanged":
-        print(f"the ledger already holds exactly the {done['releases']} releases the egress log records: nothing to do")
+        result(f"the ledger already holds exactly the {done['releases']} releases the egress log records: nothing to do")
         return 0
-    print(f"ledger rebuilt from the egress log: {done['releases']} releases ({done['reason']})")
+    result(f"ledger rebuilt from the egress log: {done['releases']} releases ({done['reason']})")
     if done["old_ledger"]:
-        print(f"the old ledger is kept as {done['old_ledger']}")
+        result(f"the old ledger is kept as {done['old_ledger']}")
     if done["dropped"]:
-        print(f"{done['dropped']} release(s) of the old ledger that no log record charges were dropped (never sent)")
+        result(f"{done['dropped']} release(s) of the old ledger that no log record charges were dropped (never sent)")
     return 0
 
 
@@ -390,21 +390,21 @@ def run_policy(args: argparse.Namespace) -> int:
             history = ledger.history()
     spent = project(history, [], caps)
     if args.json:
-        print(json.dumps(_policy_dict(policy) | {"spent": spent.to_dict()}, indent=2, sort_keys=True))
+        emit_json(_policy_dict(policy) | {"spent": spent.to_dict()})
         return 0
     b, pr = policy.bounds, policy.privacy
-    print(f"Site policy of node '{policy.partner}': {policy.path} (version {policy.policy_version})")
-    print(f"  run kinds allowed: {', '.join(policy.allowed_run_kinds)}")
-    print(f"  privacy caps: epsilon {pr.epsilon_per_year:g} per 365 days, {pr.epsilon_lifetime:g} for life, at delta "
-          f"{pr.delta:g} ({pr.accountant} accountant)")
-    print(f"  every DP release: noise multiplier >= {b.min_noise_multiplier:g}, sample rate <= {b.max_sample_rate:g}, "
-          f"computed from >= {b.min_rows_per_release} rows")
-    print(f"  every run: at most {b.max_rounds_per_run} rounds; every message: at most {b.max_bytes_per_message:,} bytes")
-    print(f"  approved code bundles: {len(policy.approved_bundles)}")
+    result(f"Site policy of node '{policy.partner}': {policy.path} (version {policy.policy_version})")
+    result(f"  run kinds allowed: {', '.join(policy.allowed_run_kinds)}")
+    result(f"  privacy caps: epsilon {pr.epsilon_per_year:g} per 365 days, {pr.epsilon_lifetime:g} for life, at delta "
+           f"{pr.delta:g} ({pr.accountant} accountant)")
+    result(f"  every DP release: noise multiplier >= {b.min_noise_multiplier:g}, sample rate <= {b.max_sample_rate:g}, "
+           f"computed from >= {b.min_rows_per_release} rows")
+    result(f"  every run: at most {b.max_rounds_per_run} rounds; every message: at most {b.max_bytes_per_message:,} bytes")
+    result(f"  approved code bundles: {len(policy.approved_bundles)}")
     for bundle in sorted(policy.approved_bundles):
-        print(f"    {bundle}")
-    print(f"Spent so far: epsilon {spent.epsilon_lifetime:.4g} for life, {spent.epsilon_year:.4g} over the last "
-          f"365 days ({len(history)} releases in the ledger).")
+        result(f"    {bundle}")
+    result(f"Spent so far: epsilon {spent.epsilon_lifetime:.4g} for life, {spent.epsilon_year:.4g} over the last "
+           f"365 days ({len(history)} releases in the ledger).")
     return 0
 
 

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from federation.errors import ConfigError
+from federation.output import progress, result
 
 EVERY_LINE = 20   # up to this many partitions, one line each; beyond, a line per tenth and a summary
 
@@ -39,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.node_dir}: node directory not found")
     contract = load_contract(path)
 
-    def progress(done, total, part):
+    def report(done, total, part):
         if total <= EVERY_LINE or done == total or done % max(total // 10, 1) == 0:
-            print(f"  [{done}/{total}] {part.node_dir}: {part.rows:,} rows, {part.areas:,} areas", flush=True)
+            progress(f"  [{done}/{total}] {part.node_dir}: {part.rows:,} rows, {part.areas:,} areas")
 
-    parts = split(contract, path, args.node_dir, args.table, args.by, args.out, progress)
+    parts = split(contract, path, args.node_dir, args.table, args.by, args.out, report)
     rows = sorted(p.rows for p in parts)
-    print(f"wrote {len(parts)} node directories under {args.out} (rows per node: min {rows[0]:,}, "
-          f"median {rows[len(rows) // 2]:,}, max {rows[-1]:,})")
+    result(f"wrote {len(parts)} node directories under {args.out} (rows per node: min {rows[0]:,}, "
+           f"median {rows[len(rows) // 2]:,}, max {rows[-1]:,})")
     return 0

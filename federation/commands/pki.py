@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from federation.pki import DEFAULT_HOSTS, create_ca, create_superlink_cert
+from federation.output import result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,11 +42,11 @@ def run_init(args: argparse.Namespace) -> int:
     hosts = tuple(args.host) if args.host else DEFAULT_HOSTS
     ca = create_ca(directory, force=args.force)
     cert_path, key_path = create_superlink_cert(ca, directory, hosts=hosts)
-    print(f"Created the federation CA:      {ca.cert_path} (key {ca.key_path}, keep it offline if you can)")
-    print(f"Created the SuperLink certificate {cert_path} (key {key_path}) for: {', '.join(hosts)}")
-    print("Next steps:")
-    print(f"  1. Start the SuperLink with: pulse-twin coordinator start --coordinator-dir {args.coordinator_dir}")
-    print(f"  2. Give each node {ca.cert_path.name} (public), as its keys/federation-ca.crt.")
-    print("  3. Register each node's public key (keys/node.pub, sent to you by the node) with:")
-    print(f"     pulse-twin coordinator register NODE.pub --coordinator-dir {args.coordinator_dir}")
+    result(f"Created the federation CA:      {ca.cert_path} (key {ca.key_path}, keep it offline if you can)")
+    result(f"Created the SuperLink certificate {cert_path} (key {key_path}) for: {', '.join(hosts)}")
+    result("Next steps:")
+    result(f"  1. Start the SuperLink with: pulse-twin coordinator start --coordinator-dir {args.coordinator_dir}")
+    result(f"  2. Give each node {ca.cert_path.name} (public), as its keys/federation-ca.crt.")
+    result("  3. Register each node's public key (keys/node.pub, sent to you by the node) with:")
+    result(f"     pulse-twin coordinator register NODE.pub --coordinator-dir {args.coordinator_dir}")
     return 0

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from federation.errors import ConfigError
 from clients.site_policy import load_site_policy, policy_path
+from federation.output import emit_json, result
 
 
 
@@ -94,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
         report = privacy_report(ledger, delta, k=k, accountant=accountant, caps=caps, max_rounds=args.rounds,
                                 k_source=k_source, table_stats=table_stats if isinstance(table_stats, dict) else None)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        emit_json(report.to_dict())
     else:
-        print(report.to_text())
+        result(report.to_text())
     return 0
 
 

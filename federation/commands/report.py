@@ -6,7 +6,7 @@ from pathlib import Path
 
 from federation.commands.options import add_json, add_overrides
 from federation.config import compose, to_container
-from federation.output import emit_json
+from federation.output import emit_json, result
 
 NOT_RELEASABLE = 3
 
@@ -49,17 +49,17 @@ def run(args: argparse.Namespace) -> int:
                    "notes": report.notes})
         return NOT_RELEASABLE if report.refused else 0
     for words in report.verdict.words:
-        print(words)
+        result(words)
     if report.intervals is not None:
-        print(report.intervals.text())
+        result(report.intervals.text())
     if report.mia is not None:
-        print(report.mia.text())
+        result(report.mia.text())
     for note in report.notes:
-        print(f"note: {note}")
-    print(f"report: {path.resolve()}")
+        result(f"note: {note}")
+    result(f"report: {path.resolve()}")
     if report.refused:
         for check in report.refused:
-            print(f"NOT RELEASABLE: threshold {check.name} exceeded: {check.text}")
+            result(f"NOT RELEASABLE: threshold {check.name} exceeded: {check.text}")
         return NOT_RELEASABLE
-    print("releasable: every check of the release gate passed")
+    result("releasable: every check of the release gate passed")
     return 0

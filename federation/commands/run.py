@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from federation.commands.options import add_data_root, add_json, add_overrides, add_runs_dir, run_name, run_overrides
+from federation.output import emit_json, progress, result
 
 EXIT_CODES = ("Exit codes: 0 completed; 1 failed or stopped; 2 usage or configuration mistake; 3 a node refused "
               "(named in the output); 6 (status) not finished yet; 130 interrupted.")
@@ -68,8 +69,8 @@ def run_propose(args: argparse.Namespace) -> int:
     from server.runs import propose
 
     rd, proposal, _ = propose(run_overrides(args), run_name(args))
-    print(f"run '{rd.path.name}': proposal {rd.proposal_file} (sha256 {proposal.sha256()})")
-    print(f"each node approves it with: pulse-twin node approve --node-dir NODE_DIR --proposal {rd.proposal_file}")
+    result(f"run '{rd.path.name}': proposal {rd.proposal_file} (sha256 {proposal.sha256()})")
+    result(f"each node approves it with: pulse-twin node approve --node-dir NODE_DIR --proposal {rd.proposal_file}")
     return 0
 
 
@@ -77,15 +78,15 @@ def _print_status(now: dict, as_json: bool) -> int:
     from server.runs import outcome_lines
 
     if as_json:
-        print(json.dumps(now, indent=2, sort_keys=True))
+        emit_json(now)
         return int(now["exit_code"])
-    print(f"run '{now['run']}': {now['state']} (SuperLink run {now['flower_run_id']}, Flower: {now['flower_status']})"
-          + (f" after {now['elapsed_s']:.0f} s" if isinstance(now.get("elapsed_s"), (int, float)) else ""))
+    result(f"run '{now['run']}': {now['state']} (SuperLink run {now['flower_run_id']}, Flower: {now['flower_status']})"
+           + (f" after {now['elapsed_s']:.0f} s" if isinstance(now.get("elapsed_s"), (int, float)) else ""))
     for line in outcome_lines(now):
-        print(line)
+        result(line)
     if now["error"] and now["state"] not in ("completed", "completed-with-refusals"):
-        print(f"  {now['error']}")
-    print(f"  results and logs: {now['run_dir']}")
+        result(f"  {now['error']}")
+    result(f"  results and logs: {now['run_dir']}")
     return int(now["exit_code"])
 
 
@@ -97,12 +98,12 @@ def run_start(args: argparse.Namespace) -> int:
     rd, proposal, _ = propose(run_overrides(args), run_name(args))
     run_id = start(coordinator, rd, resume=args.resume)
     if not args.json:
-        print(f"run '{rd.path.name}' started on the SuperLink (run {run_id}); proposal {proposal.sha256()[:12]}...")
+        result(f"run '{rd.path.name}' started on the SuperLink (run {run_id}); proposal {proposal.sha256()[:12]}...")
     if not args.wait:
         if args.json:
-            print(json.dumps({"run": rd.path.name, "flower_run_id": run_id, "run_dir": str(rd.path)}))
+            result(json.dumps({"run": rd.path.name, "flower_run_id": run_id, "run_dir": str(rd.path)}))
         return 0
-    now = wait(coordinator, rd, args.timeout, (lambda _: None) if args.json else (lambda line: print(line, flush=True)))
+    now = wait(coordinator, rd, args.timeout, (lambda _: None) if args.json else (progress))
     return _print_status(now, args.json)
 
 
@@ -124,7 +125,7 @@ def run_log(args: argparse.Namespace) -> int:
     from server.coordinator import Coordinator
     from server.runs import logs
 
-    print(logs(Coordinator(args.coordinator_dir.resolve()), _run_dir(args), args.follow, args.timeout), end="")
+    result(logs(Coordinator(args.coordinator_dir.resolve()), _run_dir(args), args.follow, args.timeout).rstrip("\n"))
     return 0
 
 
@@ -133,6 +134,6 @@ def run_stop(args: argparse.Namespace) -> int:
     from server.runs import stop
 
     answer = stop(Coordinator(args.coordinator_dir.resolve()), _run_dir(args))
-    print(json.dumps({"run": args.run, "stopped": True, "flower": answer}) if args.json else
-          f"run '{args.run}': stop requested ({answer or 'ok'}); `pulse-twin run status {args.run}` shows its state")
+    result(json.dumps({"run": args.run, "stopped": True, "flower": answer}) if args.json else
+           f"run '{args.run}': stop requested ({answer or 'ok'}); `pulse-twin run status {args.run}` shows its state")
     return 0

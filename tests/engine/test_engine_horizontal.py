@@ -16,7 +16,8 @@ def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
                  "--data-root", str(tmp_path / AWKWARD), f"runs_dir={tmp_path / 'runs'}",
                  "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--run-name", "it"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err   # the result on stdout, progress (rounds, PSI, nodes) on stderr
     assert code == 0, out
     run = tmp_path / "runs" / "it"
     rounds = json.loads((run / "rounds.json").read_text())
@@ -37,7 +38,8 @@ def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
                  "--data-root", str(tmp_path / AWKWARD), f"runs_dir={tmp_path / 'runs'}",
                  "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--simulation", "--run-name", "sim"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err   # the result on stdout, progress (rounds, PSI, nodes) on stderr
     assert code == 0, out
     assert "simulation engine" in out
     rounds = json.loads((tmp_path / "runs" / "sim" / "rounds.json").read_text())

@@ -19,7 +19,8 @@ def test_vertical_run_on_three_supernodes(tmp_path, capsys):
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
     code = main(["federate", "federation=heerlen", f"federation.data_root={root}",
                  f"runs_dir={tmp_path / 'runs'}", "--auto-approve", "--run-name", "vt"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err   # the result on stdout, progress (rounds, PSI, nodes) on stderr
     assert code == 0, out
     run = tmp_path / "runs" / "vt"
     assert "TLS, node authentication" in out and "PSI:" in out and "label: DP release" in out

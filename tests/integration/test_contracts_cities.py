@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from clients.contracts import build_features, load_contract
-from federation.dataset import block_schema
+from federation.blocks import block_schema
 from federation.errors import ContractError
 from tests.support.contract_fixtures.cities import WRITERS
 

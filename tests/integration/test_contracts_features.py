@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clients.contracts import NodeFeatures, build_features, load_contract
-from federation.dataset import block_schema
+from federation.blocks import block_schema
 from federation.errors import ContractError
 from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, write_csv
 

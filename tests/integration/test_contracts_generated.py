@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from federation.cli import main
-from federation.dataset import block_schema, read_node_features
+from federation.dataset import read_node_features
+from federation.blocks import block_schema
 
 NODES = {
     "police": {"safety"}, "municipality": {"context", "social"}, "buurtteams": {"care"},

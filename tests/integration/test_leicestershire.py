@@ -20,7 +20,7 @@ import pytest
 from benchmarks.leicestershire import CRIMES_FILE, LABEL_PARTNER, PARTNERS, SOURCE_DIR, prepare
 from federation.config import configs_dir
 from clients.contracts import build_features, load_contract
-from federation.dataset import block_schema
+from federation.blocks import block_schema
 
 PREPARE_BUDGET_S = 60.0
 

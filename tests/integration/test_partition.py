@@ -32,8 +32,8 @@ def partition(contract: Path, node: Path, out: Path, by: str = "authority") -> i
 def test_one_node_per_value_each_building_on_its_own(packing, tmp_path, capsys):
     contract = national(tmp_path / "all", packing=packing)
     assert partition(contract, tmp_path / "all", tmp_path / "nodes") == 0
-    out = capsys.readouterr().out
-    assert "[2/2]" in out and "wrote 2 node directories" in out
+    captured = capsys.readouterr()
+    assert "[2/2]" in captured.err and "wrote 2 node directories" in captured.out   # progress, then the result
     for authority, codes in (("NORTH", ["0001", "0002", "0003"]), ("SOUTH", ["0101", "0102"])):
         node = tmp_path / "nodes" / authority
         register = (node / "public/areas.csv").read_text().splitlines()

@@ -12,7 +12,7 @@ import yaml
 
 from federation.bundle import running_code_hash
 from federation.config import configs_dir
-from federation.dataset import block_schema
+from federation.blocks import block_schema
 from clients.site_policy import append_approval
 from federation.flower_config import node_config
 

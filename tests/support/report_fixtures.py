@@ -15,7 +15,8 @@ import torch
 
 from dp_accounting import PrivacyLedger, Release, privacy_report
 from federation.config import compose, to_container
-from federation.dataset import Examples, block_widths
+from federation.dataset import Examples
+from federation.blocks import block_widths
 from federation.model import ModelSpec, build_model
 from server.report.areas import boundaries
 from server.run_record import INPUTS_FILE, write_examples

@@ -9,7 +9,7 @@ import yaml
 
 from federation.config import configs_dir
 from clients.contracts import load_contract
-from federation.dataset import block_schema
+from federation.blocks import block_schema
 from federation.errors import ConfigError, ContractError
 
 HEERLEN = ("police", "municipality", "buurtteams")

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from federation.dataset import LabelSpec, block_schema, block_widths, make_examples
+from federation.dataset import LabelSpec, make_examples
+from federation.blocks import block_schema, block_widths
 from federation.model import ModelSpec, build_model
 from federation.task import TrainConfig, evaluate, fit, predict, train
 
