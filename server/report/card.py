@@ -44,7 +44,7 @@ def model_card(run: RunOutputs, intervals: Intervals | None, suppressed: list[st
         "The model learns from a few years of monthly area figures; an area that changes fast (new housing, "
         "demolition, a closed facility) is predicted from its past.",
         "Every input and the label carry deliberate privacy noise; small areas are noisier.",
-        f"Quality was measured on {run.holdout['area_code'].nunique()} held-out areas only.",
+        _measured_on(run.holdout),
         "The fairness audit compares groups of areas, not people; small groups make its figures uncertain.",
     ]
     if intervals is not None:
@@ -55,3 +55,13 @@ def model_card(run: RunOutputs, intervals: Intervals | None, suppressed: list[st
     settings = [f"Run '{run.name}' ({run.topology}); " + ", ".join(f"{k} {v}" for k, v in config.items() if v is not None)]
     return {"Data": data, "Period": period, "Intended use": INTENDED, "Must not be used for": MUST_NOT,
             "Limitations": limits, "Run": settings}
+
+
+def _measured_on(holdout) -> str:
+    """How quality was measured: one held-out fold, or cross-validation in which every area is held out once."""
+    areas = holdout["area_code"].nunique()
+    folds = holdout["fold"].nunique() if "fold" in holdout else 1
+    if folds > 1:
+        return (f"Quality was measured by {folds}-fold cross-validation over {areas} areas: each area's figures come "
+                "from a model trained without it.")
+    return f"Quality was measured on {areas} held-out areas only."
