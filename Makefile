@@ -31,15 +31,18 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "make browser: chromium is missing; install the Debian package 'chromium' as root" >&2; fi; }
 
-# pytest exits 5 when it collected no tests: that is a failure, said so in words.
+# pytest exits 5 when it collected no tests: that is a failure, said so in words. The tests run in
+# $(TEST_WORKERS) parallel workers (pytest-xdist): the engine tier mostly waits on Flower's processes and
+# heartbeats, so more workers than cores pays; TEST_WORKERS=0 runs them one after another in one process.
+TEST_WORKERS ?= 3
 test: install browser
-	@$(PY) -m pytest -q; status=$$?; \
+	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
 # The unit and integration tiers only (no real Flower processes): minutes, for the edit-test loop.
 test-fast: install
-	@$(PY) -m pytest -q tests/unit tests/integration; status=$$?; \
+	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests/unit tests/integration; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 

@@ -31,6 +31,7 @@ def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
     assert processes_mentioning(str(tmp_path)) == []
 
 
+@pytest.mark.xdist_group("ray")   # one Ray cluster at a time (see pyproject.toml)
 def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
     """Flower's simulation engine (Ray) runs the same ServerApp and ClientApp; each virtual node finds its
     own node directory, ledger and policy through the run config."""
