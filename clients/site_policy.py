@@ -21,10 +21,10 @@ from dp_accounting.budget import BudgetCaps
 from federation.config import load_yaml
 from federation.errors import ConfigError, PolicyRefusal
 from federation.units import PERSON_UNIT, RECORD_UNIT, ROW_UNIT, RUN_KINDS
+from federation.proposal import is_sha256
 
 POLICY_FILE = "site_policy.yaml"
 APPROVALS_FILE = Path("state") / "approvals.jsonl"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def units_given(run_kind: str, table_units: dict[str, str]) -> dict[str, str]:
@@ -242,7 +242,7 @@ def parse_site_policy(data: dict, path: Path, policy_version: str) -> SitePolicy
         max_bytes_per_message=int(_number(bounds, "max_bytes_per_message", path, "bounds.", low=1, integer=True)),
     )
     bundles = data.get("approved_bundles") or []
-    if not isinstance(bundles, list) or any(not isinstance(b, str) or not _SHA256.match(b) for b in bundles):
+    if not isinstance(bundles, list) or any(not is_sha256(b) for b in bundles):
         raise ConfigError(
             f"{path}: field 'approved_bundles' must be a list of SHA-256 code hashes (64 lower-case hex digits)"
         )
@@ -270,7 +270,7 @@ def read_approvals(node_dir: Path) -> list[dict]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}, line {number}: not a JSON record ({err.msg})") from None
-        if not isinstance(record, dict) or not _SHA256.match(str(record.get("bundle_hash", ""))):
+        if not isinstance(record, dict) or not is_sha256(record.get("bundle_hash")):
             raise ConfigError(f"{path}, line {number}: field 'bundle_hash' is missing or not a SHA-256 hash")
         approvals.append(record)
     return approvals
@@ -278,7 +278,7 @@ def read_approvals(node_dir: Path) -> list[dict]:
 
 def append_approval(node_dir: Path, approval: dict) -> None:
     """Append one approval record; the file is only ever appended to."""
-    if not _SHA256.match(str(approval.get("bundle_hash", ""))):
+    if not is_sha256(approval.get("bundle_hash")):
         raise ConfigError(f"approval has no valid 'bundle_hash': {approval.get('bundle_hash')!r}")
     path = approvals_path(node_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

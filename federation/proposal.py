@@ -27,6 +27,11 @@ RELEASE_KINDS: dict[str, str] = {
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+def is_sha256(value: object) -> bool:
+    """Whether `value` is a SHA-256 digest as PULSE-TWIN writes them (64 lowercase hex digits)."""
+    return isinstance(value, str) and _SHA256.match(value) is not None
+
+
 @dataclass(frozen=True)
 class PrivacyPlan:
     """The DP schedule a run plans on each node: noise calibrated once for all its rounds."""
@@ -130,14 +135,14 @@ class RunProposal:
         if run_kind not in RUN_KINDS:
             raise ConfigError(f"{source}: field 'run_kind' must be one of {', '.join(RUN_KINDS)}, got {run_kind!r}")
         bundle_hash = data.get("bundle_hash")
-        if not isinstance(bundle_hash, str) or not _SHA256.match(bundle_hash):
+        if not is_sha256(bundle_hash):
             raise ConfigError(f"{source}: field 'bundle_hash' must be a SHA-256 code hash (64 lower-case hex digits)")
         federation = data.get("federation", {})
         if not isinstance(federation, dict):
             raise ConfigError(f"{source}: field 'federation' must be an object")
         block_schemas = data.get("block_schemas", {})
         if not isinstance(block_schemas, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in block_schemas.items()):
+                isinstance(k, str) and is_sha256(v) for k, v in block_schemas.items()):
             raise ConfigError(f"{source}: field 'block_schemas' must map block names to SHA-256 schema hashes")
         privacy = data.get("privacy")
         if not isinstance(privacy, dict):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from clients.egress import vouch
 from clients.egress.log import EgressLog
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 from clients.site_policy import RuleRefusal, SitePolicy, load_site_policy
+from federation.proposal import is_sha256
 
 # Every kind of message a node may send, and whether it carries DP releases (then it must charge them).
 MESSAGE_KINDS: dict[str, bool] = {
@@ -41,7 +41,6 @@ MESSAGE_KINDS: dict[str, bool] = {
     "public-fact": False,              # facts declared public, e.g. the public area register
     "error": False,                    # an error reply: a short text, never data
 }
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -254,7 +253,7 @@ def _check_shape(egress: Egress) -> None:
         raise ConfigError(f"egress: run_id must be a non-empty text, got {egress.run_id!r}")
     if isinstance(egress.round, bool) or not isinstance(egress.round, int) or egress.round < 0:
         raise ConfigError(f"egress of run {egress.run_id}: round must be a whole number >= 0, got {egress.round!r}")
-    if not isinstance(egress.payload_sha256, str) or not _SHA256.match(egress.payload_sha256):
+    if not is_sha256(egress.payload_sha256):
         raise ConfigError(f"egress of run {egress.run_id}: payload_sha256 must be a SHA-256 hex digest")
     if isinstance(egress.payload_bytes, bool) or not isinstance(egress.payload_bytes, int) or egress.payload_bytes < 0:
         raise ConfigError(f"egress of run {egress.run_id}: payload_bytes must be a whole number >= 0")
