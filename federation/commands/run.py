@@ -101,9 +101,9 @@ def run_start(args: argparse.Namespace) -> int:
         result(f"run '{rd.path.name}' started on the SuperLink (run {run_id}); proposal {proposal.sha256()[:12]}...")
     if not args.wait:
         if args.json:
-            result(json.dumps({"run": rd.path.name, "flower_run_id": run_id, "run_dir": str(rd.path)}))
+            emit_json({"run": rd.path.name, "flower_run_id": run_id, "run_dir": str(rd.path)})
         return 0
-    now = wait(coordinator, rd, args.timeout, (lambda _: None) if args.json else (progress))
+    now = wait(coordinator, rd, args.timeout, (lambda _: None) if args.json else progress)
     return _print_status(now, args.json)
 
 
