@@ -155,7 +155,7 @@ def test_superlink_lost_mid_run_fails_cleanly_and_a_relaunch_continues_without_d
 
     again = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=LOSS_BOUND_S)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "resuming after round 1 of 3" in again.stdout, again.stdout
+    assert "resuming after round 1 of 3" in again.stderr, again.stdout + again.stderr   # progress, on stderr
     rounds = json.loads((tmp_path / "runs" / "relaunch" / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [1, 2, 3]
     assert_ledgers_match_egress_logs(tmp_path, nodes)

@@ -32,7 +32,8 @@ def test_unregistered_and_plaintext_nodes_are_refused(tmp_path):
     for node in (outsider, plain, insider):   # valid nodes: only the SuperLink may refuse them
         write_policy(node.node_dir, node.name, approve=False)
     # Control: a registered node over TLS connects to the same SuperLink and gets a node id.
-    with LocalEngine(tmp_path / "engine", nodes=[insider], say=lambda _: None) as engine:
+    # The refused nodes retry for node_connect_s before they give up: 30 s, not the 90 s a restarted SuperLink needs.
+    with LocalEngine(tmp_path / "engine", nodes=[insider], say=lambda _: None, node_connect_s=30) as engine:
         assert "SuperNode ID" in (engine.logs / "node-insider.log").read_text()
         unregistered = engine.start_node(outsider, register=False)
         plaintext = engine.start_node(plain, plaintext=True)

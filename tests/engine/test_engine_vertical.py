@@ -17,8 +17,9 @@ def test_vertical_run_on_three_supernodes(tmp_path, capsys):
     for partner in ("police", "municipality", "buurtteams"):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
-    code = main(["federate", "federation=heerlen", f"federation.data_root={root}",
-                 f"runs_dir={tmp_path / 'runs'}", "--auto-approve", "--run-name", "vt"])
+    code = main(["federate", "federation=heerlen", f"federation.data_root={root}", f"runs_dir={tmp_path / 'runs'}",
+                 "train.epochs=3", "train.weight_decay_choices=[]",   # the engine is tested here, not the model
+                 "--auto-approve", "--run-name", "vt"])
     captured = capsys.readouterr()
     out = captured.out + captured.err   # the result on stdout, progress (rounds, PSI, nodes) on stderr
     assert code == 0, out

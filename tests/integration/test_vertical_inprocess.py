@@ -19,6 +19,10 @@ from federation.flower_config import encode
 PARTNERS = ("police", "municipality", "buurtteams")
 
 
+# The coordinator's training is not what these tests check (the demo measures quality): a short schedule.
+QUICK = ["train.epochs=3", "train.weight_decay_choices=[]"]
+
+
 def heerlen_raw_nodes(root: Path) -> dict[int, dict[str, str]]:
     """Small synthetic raw records for the three partners, each node set up and its features built."""
     generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
@@ -39,7 +43,7 @@ def nodes(tmp_path_factory):
 def run_once(nodes, run_dir: Path) -> dict:
     root = Path(nodes[1]["data-dir"]).parent
     grid = InProcessGrid(client_app, nodes)
-    run(grid, {"overrides": encode(["federation=heerlen", f"federation.data_root={root}", "node_wait_s=5"]),
+    run(grid, {"overrides": encode(["federation=heerlen", f"federation.data_root={root}", "node_wait_s=5", *QUICK]),
                "run-name": run_dir.name, "run-dir": str(run_dir)})
     return json.loads((run_dir / "status.json").read_text())
 
