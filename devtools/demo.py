@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -43,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     for name, spec in partners.items():
         node_dir = Path(spec["node_dir"])
         if not (node_dir / "site_policy.yaml").is_file():
-            _cli(["node", "init", "--partner", name, "--node-dir", str(node_dir)])
+            with contextlib.redirect_stdout(io.StringIO()):   # its "next steps" are what the demo does next
+                _cli(["node", "init", "--partner", name, "--node-dir", str(node_dir)])
+            result(f"node {name}: key pair, site policy and data contract in {node_dir} (`pulse-twin node init`)")
         _cli(["features", "--contract", spec["contract"], "--node-dir", str(node_dir)])
     exact_label = Path(partners[fed["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"
 
