@@ -251,6 +251,9 @@ def to_container(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+_SPECIAL = re.compile(r"(\\*)('|\$\{|$)")   # a run of backslashes before a quote, `${` or the end
+
+
 def value_override(key: str, value: object) -> str:
     """`key='value'`, quoted for Hydra's override grammar: a path with a space, a comma, a quote or `${` is
     one plain string, not a sweep, a list or an interpolation."""
@@ -260,5 +263,3 @@ def value_override(key: str, value: object) -> str:
     quoted = _SPECIAL.sub(escape, str(value))
     return f"{key}='{quoted}'"
 
-
-_SPECIAL = re.compile(r"(\\*)('|\$\{|$)")

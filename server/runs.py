@@ -21,7 +21,7 @@ from typing import Any, Callable
 from dp_accounting import noise_multiplier
 from federation.blocks import block_schema, federation_local_blocks
 from federation.bundle import app_dir as running_app_dir
-from federation.bundle import code_hash
+from federation.bundle import running_code_hash
 from federation.config import compose, to_container, value_override
 from federation.errors import ConfigError, PulseTwinError
 from federation.flower_config import OVERRIDES, encode, write_toml
@@ -72,9 +72,7 @@ def proposal_for(cfg: dict, run_name: str) -> RunProposal:
         federation.update({"blocks": list(fed["blocks"]), "label": dict(fed["label"]),
                            "holdout_fold": int(cfg.get("holdout_fold", -1)), "folds": int(cfg["folds"]),
                            "seed": int(cfg["seed"])})
-    with running_app_dir() as app_root:
-        bundle_hash = code_hash(app_root)
-    return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=bundle_hash, privacy=plan,
+    return RunProposal(run_name=run_name, run_kind=topology, bundle_hash=running_code_hash(), privacy=plan,
                        federation=federation,
                        block_schemas=block_hashes(fed) if topology == "horizontal" else {})
 
