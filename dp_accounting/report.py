@@ -12,17 +12,20 @@ unknown the report says so instead of assuming 1.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from dp_accounting.accountants import Accountant, check_delta, get_accountant, second_opinion
 from dp_accounting.budget import BudgetCaps, Projection, project
 from dp_accounting.ledger import Fact, PrivacyLedger
+from dp_accounting.opendp_bound import STATEMENT, opendp_epsilon
 from dp_accounting.release import Release, utc_iso, utc_now
 from dp_accounting.errors import ConfigError
 
 GROUP_FORMULA = "group privacy: epsilon_k = k*epsilon, delta_k = k*exp((k-1)*epsilon)*delta"
+GAUSSIAN_GROUP_FORMULA = ("exact Gaussian group privacy: a group of k units changes each release's L2 sensitivity by "
+                          "at most k, so each noise multiplier counts as z/k (mu_k = k*mu), epsilon at the same delta")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,24 @@ def group_privacy(epsilon: float, delta: float, k: int) -> GroupGuarantee:
     except OverflowError:
         delta_k = math.inf
     return GroupGuarantee(k=k, epsilon=k * epsilon, delta=delta_k, vacuous=delta_k >= 1)
+
+
+def gaussian_group_privacy(releases: Sequence[Release], delta: float, k: int,
+                           accountant: Accountant) -> GroupGuarantee:
+    """The guarantee for a group of k units from plain Gaussian releases, exactly.
+
+    A group of k units moves the released vector by at most k times one unit's L2 sensitivity (triangle
+    inequality), so every release is a Gaussian mechanism with noise multiplier z/k: the history composes to
+    one Gaussian with mu_k = k*mu, and its epsilon at the SAME delta is the accountant's on those releases. The
+    generic group bound (`group_privacy`) multiplies delta by k*e^((k-1)eps) and is vacuous far sooner. Only
+    for releases without subsampling: for a subsampled release (DP-SGD) a group is also sampled more often,
+    and the generic bound stays the one stated."""
+    _check_k(k)
+    if any(r.mechanism != GAUSSIAN for r in releases):
+        raise ConfigError("the exact Gaussian group bound holds for plain Gaussian releases only")
+    scaled = [replace(r, noise_multiplier=r.noise_multiplier / k) for r in releases]
+    return GroupGuarantee(k=k, epsilon=accountant.epsilon(scaled, delta), delta=delta, vacuous=False,
+                          formula=GAUSSIAN_GROUP_FORMULA)
 
 
 def _check_k(k: int) -> None:
@@ -153,6 +174,7 @@ class PrivacyReport:
     epsilon_aggregates: float | None = None
     row_level: RowLevel | None = None
     bounds: tuple[BoundsLine, ...] = ()
+    opendp_epsilon_aggregates: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -178,6 +200,7 @@ class PrivacyReport:
             f"k, most area-period rows one person appears in: {k_text}",
             f"releases: {self.releases} in {len(self.runs)} run(s), {self.steps} noisy steps",
             f"epsilon: {self.epsilon:.4f} ({acc}), {self.second_opinion_epsilon:.4f} ({other})",
+            *bound_statement(self),
             "",
             "Guarantee",
             *("  " + sentence for sentence in self.guarantee.split("\n")),
@@ -331,7 +354,18 @@ def privacy_report(
         epsilon_aggregates=epsilon_aggregates,
         row_level=row_level,
         bounds=bounds_lines(table_stats),
+        opendp_epsilon_aggregates=opendp_epsilon(history, delta),
     )
+
+
+def bound_statement(report: PrivacyReport) -> list[str]:
+    """Which bound the Gaussian aggregates' epsilon is, and OpenDP's proven one beside it (`opendp_bound`)."""
+    if report.opendp_epsilon_aggregates is None:
+        return []
+    return [f"bound of the DP aggregates: the continuous Gaussian's exact curve at each noise multiplier "
+            f"(Balle and Wang 2018: {report.epsilon_aggregates:.4f}); their counts are drawn from OpenDP's discrete "
+            f"Gaussian, for which OpenDP proves ({report.opendp_epsilon_aggregates:.4f}, {report.delta:g})-DP "
+            f"({STATEMENT})"]
 
 
 def table_lines(history: Sequence[Release], accountant: Accountant, other: Accountant, delta: float,
@@ -359,7 +393,7 @@ def table_lines(history: Sequence[Release], accountant: Accountant, other: Accou
             epsilon=epsilon,
             second_opinion_epsilon=other.epsilon(own, delta),
             record_unit=record,
-            record_groups=tuple(group_privacy(epsilon, delta, m) for m in sizes) if record else (),
+            record_groups=tuple(gaussian_group_privacy(own, delta, m, accountant) for m in sizes) if record else (),
         ))
     return tuple(lines)
 
@@ -448,7 +482,8 @@ def guarantee_in_words(
             )
             sentence += (
                 f" The export has no person link, so a person involved in several of its records is covered only "
-                f"by group privacy ({GROUP_FORMULA}, with k the person's records, which the export cannot count): "
+                f"by group privacy ({GAUSSIAN_GROUP_FORMULA}, with k the person's records, which the export cannot "
+                f"count): "
                 f"{cases}."
             )
         out.append(sentence)

@@ -25,11 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "from --k, else from the node's features manifest (the data contract's max_rows_per_person); "
             "without either the report says K is unknown. The manifest's build statistics add what each "
             "table's contribution bounds cut. Facts the node disclosed outside differential privacy (such as "
-            "PSI set sizes) are listed too. Only reads."
+            "PSI set sizes) are listed too. Give --node-dir once per node of a federation (e.g. the police's, the "
+            "municipality's and the buurtteams') to get, after the first node's report, the federation-level "
+            "guarantee: the epsilon of one person who is a unit in every table of every node, all the nodes' "
+            "ledgers composed by the accountant, beside each node's own. Only reads."
         ),
     )
-    p.add_argument("--node-dir", type=Path, required=True, metavar="DIR",
-                   help="the node's directory (holds state/ledger.sqlite and site_policy.yaml)")
+    p.add_argument("--node-dir", type=Path, required=True, metavar="DIR", action="append", dest="node_dirs",
+                   help="the node's directory (holds state/ledger.sqlite and site_policy.yaml); repeat it for the "
+                        "other nodes of the federation to add the federation-level guarantee")
     p.add_argument("--delta", type=float, default=None,
                    help="delta at which epsilon is reported (default: the site policy's, else 1e-5)")
     p.add_argument("--k", type=int, default=None,
@@ -56,9 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dp_accounting import BudgetCaps, PrivacyLedger, ledger_path, privacy_report
 
-    node_dir: Path = args.node_dir
-    if not node_dir.is_dir():
-        raise ConfigError(f"--node-dir {node_dir}: no such directory")
+    for given in args.node_dirs:
+        if not given.is_dir():
+            raise ConfigError(f"--node-dir {given}: no such directory")
+    node_dir: Path = args.node_dirs[0]
     delta, accountant = args.delta, args.accountant
     caps = None
     if policy_path(node_dir).is_file():
@@ -93,11 +98,39 @@ def run(args: argparse.Namespace) -> int:
     with PrivacyLedger(ledger_path(node_dir), create=False) as ledger:
         report = privacy_report(ledger, delta, k=k, accountant=accountant, caps=caps, max_rounds=args.rounds,
                                 k_source=k_source, table_stats=table_stats if isinstance(table_stats, dict) else None)
+    federation = federation_of(args.node_dirs, delta, accountant) if len(args.node_dirs) > 1 else None
     if args.json:
-        emit_json(report.to_dict())
+        emit_json(report.to_dict() if federation is None else {**report.to_dict(), "federation": federation.to_dict()})
     else:
-        result(report.to_text())
+        result(report.to_text() if federation is None else f"{report.to_text()}\n\n{federation_text(federation)}")
     return 0
+
+
+def federation_of(node_dirs: list[Path], delta: float, accountant: str):
+    """The federation-level guarantee from the nodes' own ledgers (each node named by its site policy)."""
+    from dp_accounting import PrivacyLedger, ledger_path
+    from dp_accounting.federation_level import federation_guarantee
+
+    histories = {}
+    for node_dir in node_dirs:
+        name = load_site_policy(node_dir).partner if policy_path(node_dir).is_file() else node_dir.name
+        if name in histories:
+            raise ConfigError(f"--node-dir {node_dir}: node {name} is given twice")
+        with PrivacyLedger(ledger_path(node_dir), create=False) as ledger:
+            histories[name] = ledger.history()
+    return federation_guarantee(histories, delta, accountant)
+
+
+def federation_text(federation) -> str:
+    acc = federation.accountant.upper()
+    lines = [f"Federation-level guarantee for a person present in every node ({acc}, delta {federation.delta:g}, "
+             "recomputed from each node's ledger)",
+             f"  {'node':<20} {'releases':>8} {'epsilon':>9}  tables"]
+    lines += [f"  {n.node:<20} {n.releases:>8} {n.epsilon:>9.4f}  {', '.join(n.tables) or '-'}"
+              for n in federation.nodes]
+    lines += [f"  {'every node composed':<20} {federation.releases:>8} {federation.epsilon:>9.4f}  "
+              "one person who is a unit in every table of every node", "", "  " + federation.sentence()]
+    return "\n".join(lines)
 
 
 def _rounds(text: str) -> int | None:

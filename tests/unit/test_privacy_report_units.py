@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
 import pytest
 
-from dp_accounting import PrivacyLedger, Release, get_accountant, ledger_path, privacy_report
+from dp_accounting import PrivacyLedger, Release, get_accountant, group_privacy, ledger_path, privacy_report
 from federation.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,12 +51,16 @@ def test_gaussian_releases_are_reported_per_table_with_the_accountants_epsilon(t
     # A person who is a unit in every table gets all releases composed: the ledger's epsilon, in words.
     assert "a person who is a unit in every table (casussen, incidents)" in words
     assert f"the ledger's epsilon above, ({report.epsilon:.4f}, 1e-05)-DP, not by the epsilon of one table" in words
-    # A record unit covers a person in several records only by group privacy, computed and called vacuous.
-    two = incidents.record_groups[0]
-    assert two.k == 2 and two.epsilon == pytest.approx(2 * incidents.epsilon)
-    assert two.delta == pytest.approx(2 * math.exp(incidents.epsilon) * DELTA)
+    # A record unit covers a person in several records only by group privacy: exact for Gaussian releases (the
+    # group moves the release by k sensitivities, mu scales by k), at the same delta, never vacuous.
+    two, many = incidents.record_groups
+    assert two.k == 2 and two.delta == DELTA and not two.vacuous
+    assert two.epsilon == get_accountant("prv").epsilon([aggregate("incidents", RECORD, sigma=0.7, sensitivity=1.0)],
+                                                        DELTA)
+    assert group_privacy(incidents.epsilon, DELTA, 36).vacuous and not many.vacuous   # the generic bound's
     assert "covered only by group privacy" in words and f"a person in 2 records: ({two.epsilon:.4f}" in words
-    assert "a person in 36 records (as many as the node's k rows per person): delta_36" in words and "vacuous" in words
+    assert f"a person in 36 records (as many as the node's k rows per person): ({many.epsilon:.4f}" in words
+    assert "exact Gaussian group privacy" in words
     data = json.loads(json.dumps(report.to_dict()))
     assert [t["table"] for t in data["tables"]] == ["casussen", "incidents"] and data["k"] == 36
 
