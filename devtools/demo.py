@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     step("federated DP against the yardstick, on the same folds of areas (every area held out once)")
     result(comparison_table(runs_dir / run_name, baseline_json, exact_label))
+    result(federation_privacy_line([Path(spec["node_dir"]) for spec in partners.values()], runs_dir / run_name))
     result(f"\nper-partner privacy reports: {runs_dir / run_name / 'privacy'}")
     result(f"predictions for the latest period: {runs_dir / run_name / 'predictions.csv'}")
     result("what left each node: pulse-twin node audit --node-dir <node dir>")
@@ -155,6 +156,19 @@ def comparison_table(run_dir: Path, baseline_json: Path, exact_label: Path) -> s
                      f"{report.get('accountant', 'prv').upper()}), all its tables composed for one person who is a "
                      "unit in each; see `pulse-twin privacy --node-dir` for each table's unit and bounds")
     return "\n".join(lines)
+
+
+def federation_privacy_line(node_dirs: list[Path], run_dir: Path) -> str:
+    """The privacy table's last line: one person who is a unit in every table of every node, all the nodes'
+    ledgers composed by the accountant (`pulse-twin privacy` with every --node-dir), beside each node's line."""
+    from federation.commands.privacy import federation_of
+
+    reports = [json.loads(f.read_text()) for f in sorted((run_dir / "privacy").glob("*.json"))]
+    delta = reports[0].get("delta", 1e-5) if reports else 1e-5
+    fed = federation_of(node_dirs, delta, reports[0].get("accountant", "prv") if reports else "prv")
+    return (f"every node composed: epsilon {fed.epsilon:.2f} (delta {fed.delta:g}, {fed.accountant.upper()}) for one "
+            f"person who is a unit in all {len(fed.tables)} tables of the {len(fed.nodes)} nodes (highest node alone "
+            f"{fed.highest_node_epsilon:.2f}); `pulse-twin privacy` with every --node-dir shows it")
 
 
 def check_same_folds(run: pd.DataFrame, pooled: pd.DataFrame, what: str) -> None:

@@ -111,3 +111,16 @@ def test_the_discrete_gaussian_bound_is_stated_with_opendps_own(tmp_path, z):
     # Control: no Gaussian release, no statement.
     assert opendp_epsilon([Release(noise_multiplier=1.0, sample_rate=0.1, steps=3, run_id="r", round=0,
                                    kind="horizontal-update")], DELTA) is None
+
+
+def test_the_demos_privacy_table_shows_the_federation_level_epsilon(nodes, tmp_path):
+    from devtools.demo import federation_privacy_line
+
+    run_dir = tmp_path / "run"
+    (run_dir / "privacy").mkdir(parents=True)
+    (run_dir / "privacy" / "police.json").write_text(json.dumps({"epsilon": 2.98, "delta": DELTA, "accountant": "prv"}))
+    line = federation_privacy_line(nodes, run_dir)
+    assert line.startswith("every node composed: epsilon 7.62 (delta 1e-05, PRV)")
+    assert "all 5 tables of the 3 nodes (highest node alone 5.62)" in line
+    # Control: from the ledgers, not written: two nodes only give less.
+    assert "epsilon 6.6" in federation_privacy_line(nodes[1:], run_dir)
