@@ -79,8 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epsilon", type=float, default=3.0,
                    help="target epsilon per unit of each table's release, if a node must release anew "
                         "(default 3; a stored release is re-used whatever this says)")
-    p.add_argument("--delta", type=float, default=1e-5,
-                   help="delta of a new release and of the epsilon printed per node (default 1e-5)")
+    p.add_argument("--delta", type=float, default=None,
+                   help="the largest delta you accept; each node calibrates a new release and prints its epsilon at "
+                        "its own delta (its site policy's privacy.delta, which its ledger and budget use) and refuses "
+                        "a --delta above it (default: each node's own)")
     p.add_argument("--run-id", default=None,
                    help="the run's name in the nodes' ledgers and egress logs (default: analytics-<UTC time>-<random>)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.csv", help="also write the table as CSV")
@@ -111,6 +113,7 @@ class NodePlan:
     stats: list[Stat]
     name: str = ""
     accountant: str = "prv"
+    delta: float = 1e-5               # the node's own (site policy): its release is calibrated and reported at it
     release: Any = None
     ctx: Any = None
     payload: bytes = b""
@@ -125,7 +128,7 @@ def _check_args(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
         raise ConfigError(f"--by {args.by!r}: choose one of {', '.join(BY)}")
     if not (isinstance(args.epsilon, float) and math.isfinite(args.epsilon) and args.epsilon > 0):
         raise ConfigError(f"--epsilon {args.epsilon!r}: must be a number > 0")
-    if not (0 < args.delta < 1):
+    if args.delta is not None and not (0 < args.delta < 1):
         raise ConfigError(f"--delta {args.delta!r}: must be a number in (0, 1)")
     first = last = None
     if args.period is not None:
@@ -224,15 +227,18 @@ def _build(plan: NodePlan, args: argparse.Namespace, run_id: str, by: str, first
     from clients.site_policy import load_site_policy
 
     policy = load_site_policy(plan.node_dir)
-    plan.name, plan.accountant = policy.partner, policy.privacy.accountant
+    plan.name, plan.accountant, plan.delta = policy.partner, policy.privacy.accountant, policy.privacy.delta
     # Pre-flight, so that a node that would refuse stops the run before any other node released anything;
     # the guard checks again (and everything else) when the payload is sent.
     try:
         policy.check_run_kind(RUN_KIND)
         policy.check_bundle(running_code_hash())
+        if args.delta is not None:
+            policy.check_delta(args.delta)
     except PolicyRefusal as refusal:
         raise PolicyRefusal(f"node {plan.name} ({plan.node_dir}): {refusal}") from None
-    plan.release = DpRelease(plan.node_dir, args.epsilon, args.delta, run_id, accountant=plan.accountant)
+    # Calibrated at the node's own delta: the epsilon its ledger and budget charge is the one aimed at.
+    plan.release = DpRelease(plan.node_dir, args.epsilon, plan.delta, run_id, accountant=plan.accountant)
 
     def release(ctx, aggregates):
         plan.ctx = ctx
@@ -320,7 +326,7 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
     tables = sorted({s.table for s in plan.stats})
     params: dict[str, Any] = {"stats": [s.name for s in plan.stats], "by": by,
                               "periods": [plan.periods[0], plan.periods[-1]],
-                              "epsilon_target": args.epsilon, "delta": args.delta}
+                              "epsilon_target": args.epsilon, "delta": plan.delta}
     with EgressGuard.open(plan.node_dir) as guard:
         # The tables whose series this payload carries and that were not released anew: re-sent from the
         # node's stored release, so each must have been charged already.
@@ -489,7 +495,7 @@ def run(args: argparse.Namespace) -> int:
         _send(plan, run_id, args, by)
     stats = list(dict.fromkeys(args.stats))
     rows = _aggregate(plans, stats, by)
-    nodes = [_node_privacy(plan, args.delta) for plan in plans]
+    nodes = [_node_privacy(plan, plan.delta) for plan in plans]
     if args.out is not None:
         _write_csv(args.out, rows, by, nodes)
     if args.json:

@@ -181,3 +181,38 @@ def test_wijk_of_a_code_that_does_not_say_it_is_refused_naming_why(tmp_path):
     assert analytics._groups(["BE-GNK:71016A001"], "wijk", plan) == {"BE-GNK:71016A001": "Winterslag"}
     assert analytics._groups(["BU09171000"], "wijk", plan) == {"BU09171000": "WK091710"}
     assert analytics._groups(["BU09171000"], "city", plan) == {"BU09171000": "GM0917"}
+
+
+def test_a_new_release_is_calibrated_and_reported_at_the_nodes_own_delta(runs, tmp_path, capsys):
+    """Issue 26 item 8: the node's delta (its site policy's), never the caller's."""
+    import shutil
+
+    from dp_accounting import get_accountant, noise_multiplier
+
+    node = tmp_path / "police"
+    shutil.copytree(runs["nodes"]["police"], node)
+    shutil.rmtree(node / "state")                      # a fresh node: no ledger, no stored release
+    policy = node / "site_policy.yaml"
+    policy.write_text(policy.read_text().replace("delta: 1.0e-5", "delta: 1.0e-6"))
+    append_approval(node, {"bundle_hash": running_code_hash(), "by": "test", "run": "any"})
+    capsys.readouterr()
+    # A caller's delta above the node's is refused before anything leaves.
+    assert main(["analytics", "--node-dir", str(node), "--stat", BURGLARY, "--delta", "0.01", "--json"]) == 3
+    assert "privacy.delta" in capsys.readouterr().err
+    assert not (node / "state" / "ledger.sqlite").exists() or _history(node) == []
+    capsys.readouterr()
+    assert main(["analytics", "--node-dir", str(node), "--stat", BURGLARY, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (charged,) = [r for _, r in _history(node)]
+    assert charged["noise_multiplier"] == noise_multiplier(3.0, 1e-6, 1.0, 1)
+    # Control: at the old default delta (1e-5) the noise would be smaller and epsilon at 1e-6 above the target.
+    assert noise_multiplier(3.0, 1e-5, 1.0, 1) < charged["noise_multiplier"]
+    (police,) = data["nodes"]
+    assert police["delta"] == 1e-6 and 2.97 <= police["epsilon"] <= 3.0
+    assert police["epsilon"] == get_accountant("prv").epsilon([charged_release(charged)], 1e-6)
+
+
+def charged_release(data: dict):
+    from dp_accounting import Release
+
+    return Release(**data)
