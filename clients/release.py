@@ -7,10 +7,22 @@ contribution, for the run's target (epsilon, delta) per unit. Noise comes from O
 sums), never from a seeded generator. Everything after the noise (rates, means, trailing means,
 scaling, training, predictions) is post-processing.
 
-A release is kept on the node (`state/releases/<table>.parquet` with its metadata), so a later run on the
-same window re-uses it at no privacy cost; when the window grows, only the new periods are released
-(one more charged release). Nothing is kept until the egress guard has charged it: `commit()` after `send`.
-Public tables are not noised and not charged.
+Every released cell is kept on the node (`state/releases/<table>/<digest>.parquet` with its metadata, one
+store per table and per release spec: series, unit, bounds, areas), and the store only grows: a later run
+re-uses every cell already released, whatever its window, and draws only cells never released before. Moving
+the window and back, or changing a bound and back, re-draws nothing and charges nothing again. Nothing is kept
+until the egress guard has charged it: `commit()` after `send`. Public tables are not noised and not charged.
+Stores written before this layout (`state/releases/<table>.parquet`) are still read and re-used.
+
+What new cells are charged (`charge_of_new_cells`): one full Gaussian release of the table, i.e. sequential
+composition, also when the new cells are months disjoint from every released one. Parallel composition would
+need each unit to feed the released cells or the new ones, never both. The contract bounds a unit per release
+(`max_cells` cells, `max_per_cell` records in each, within the build's window), not over the table's life: a
+person active in a released month and in a new month contributes up to one full sensitivity to the old cells
+(when they were drawn) and again up to one full sensitivity to the new ones, so together up to sqrt(2) times
+it, which is exactly what the two Gaussian releases composed charge (mu^2 adds) and nothing less is a bound.
+The same holds for a record unit: a record re-dated or corrected between two builds falls in an old month in
+one and in a new month in the other. What is saved is what is sound: a released cell is never drawn again.
 """
 from __future__ import annotations
 
@@ -61,29 +73,54 @@ def _digest(agg: TableAggregate, periods: list[str], areas: np.ndarray) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+Z_COLUMN = "_noise_multiplier"   # per kept cell: the noise multiplier it was drawn at
+
+
 @dataclass
 class StoredRelease:
-    """A table's released series, as kept on the node."""
+    """A table's released cells under one release spec (digest), as kept on the node: every cell ever drawn."""
 
     digest: str
-    noise_multiplier: float
+    noise_multiplier: float      # of the latest draw (each cell's own is in Z_COLUMN)
     sensitivity: float
-    frame: pd.DataFrame          # area_code, period, one column per series key
+    frame: pd.DataFrame          # area_code, period, one column per series key, Z_COLUMN
     ledger_runs: list[str] = field(default_factory=list)
 
 
-def _stored(node_dir: Path, table: str) -> StoredRelease | None:
-    meta_path = node_dir / RELEASES_DIR / f"{table}.json"
-    data_path = node_dir / RELEASES_DIR / f"{table}.parquet"
-    if not (meta_path.is_file() and data_path.is_file()):
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        return StoredRelease(meta["digest"], float(meta["noise_multiplier"]), float(meta["sensitivity"]),
-                             pd.read_parquet(data_path), list(meta.get("ledger_runs", [])))
-    except (OSError, ValueError, KeyError) as err:
-        raise ConfigError(f"{meta_path}: the node's stored release is unreadable ({err}); it is never re-drawn "
-                          "silently: move it aside only if the ledger shows the release was never sent") from None
+def _store_paths(node_dir: Path, table: str, digest: str) -> tuple[Path, Path]:
+    folder = node_dir / RELEASES_DIR / table
+    return folder / f"{digest}.json", folder / f"{digest}.parquet"
+
+
+def _stored(node_dir: Path, table: str, digest: str) -> StoredRelease | None:
+    """The store of `table` under this release spec; a store of the earlier layout (one file per table, the
+    last window only) counts when its digest is the same."""
+    for meta_path, data_path in (_store_paths(node_dir, table, digest),
+                                 (node_dir / RELEASES_DIR / f"{table}.json", node_dir / RELEASES_DIR / f"{table}.parquet")):
+        if not (meta_path.is_file() and data_path.is_file()):
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta["digest"] != digest:
+                continue
+            kept = StoredRelease(meta["digest"], float(meta["noise_multiplier"]), float(meta["sensitivity"]),
+                                 pd.read_parquet(data_path), list(meta.get("ledger_runs", [])))
+        except (OSError, ValueError, KeyError) as err:
+            raise ConfigError(f"{meta_path}: the node's stored release is unreadable ({err}); it is never re-drawn "
+                              "silently: move it aside only if the ledger shows the release was never sent") from None
+        if Z_COLUMN not in kept.frame.columns:   # earlier layout: every cell from one draw
+            kept.frame = kept.frame.assign(**{Z_COLUMN: kept.noise_multiplier})
+        kept.frame = kept.frame.astype({"area_code": str, "period": str})
+        return kept
+    return None
+
+
+def charge_of_new_cells(agg: TableAggregate, z: float, run_id: str, table: str) -> Release:
+    """The charge for drawing cells never released before: one full Gaussian release of the table at noise
+    multiplier z and the table's whole L2 sensitivity (sequential composition; why not parallel composition
+    over disjoint months: the module's docstring)."""
+    return Release(mechanism="gaussian", noise_multiplier=z, sample_rate=1.0, steps=1, unit=unit_text(agg),
+                   run_id=run_id, round=0, kind=KIND, table=table, sensitivity=agg.sensitivity)
 
 
 class DpRelease:
@@ -103,6 +140,7 @@ class DpRelease:
         self.records = 0
         self.report: dict[str, dict] = {}
         self._pending: dict[str, StoredRelease] = {}
+        self.used: dict[str, StoredRelease | None] = {}
 
     def noise_multiplier(self) -> float:
         """One Gaussian release per table at the target (epsilon, delta) for its unit."""
@@ -118,61 +156,63 @@ class DpRelease:
                 continue
             self.records += agg.records
             digest = _digest(agg, list(grid.periods), grid.areas)
-            stored = _stored(self.node_dir, name) if self.keep else None
-            if stored is not None and stored.digest != digest:
-                stored = None   # the contract changed what the table releases: a new release
+            stored = _stored(self.node_dir, name, digest) if self.keep else None
+            self.used[name] = stored
             out[name] = self._noised(name, agg, keys, digest, stored)
         return out
+
+    def charged_runs(self, table: str) -> list[str]:
+        """The runs that charged the stored cells this build re-used of `table` (empty: nothing re-used)."""
+        stored = self.used.get(table)
+        return [] if stored is None else list(stored.ledger_runs)
 
     def _noised(self, name: str, agg: TableAggregate, keys: pd.DataFrame, digest: str,
                 stored: StoredRelease | None) -> TableAggregate:
         columns = [s.key for s in agg.series]
-        old = pd.DataFrame(columns=["area_code", "period", *columns])
+        kept = pd.DataFrame(columns=["area_code", "period", *columns, Z_COLUMN])
         if stored is not None and set(columns) <= set(stored.frame.columns):
-            old = stored.frame[["area_code", "period", *columns]]
-        merged = keys.merge(old.assign(_old=True), on=["area_code", "period"], how="left")
+            kept = stored.frame[["area_code", "period", *columns, Z_COLUMN]]
+        merged = keys.merge(kept.assign(_old=True), on=["area_code", "period"], how="left")
         new = merged["_old"].isna().to_numpy()
-        values = {}
-        z = stored.noise_multiplier if stored is not None else self.noise_multiplier()
-        old_sd = 0.0 if stored is None else stored.noise_multiplier * stored.sensitivity
+        values = {key: merged[key].to_numpy(dtype=np.float64, na_value=np.nan) for key in columns}
+        z_cell = merged[Z_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
         weights = agg.weights()
         if new.any():
             z = self.noise_multiplier()
             for s in agg.series:
                 exact = agg.values[s.key][new]
-                scale = z * agg.sensitivity * weights[s.key]
-                values[s.key] = merged[s.key].to_numpy(dtype=np.float64, na_value=np.nan)
-                values[s.key][new] = opendp_gaussian(exact, scale, integer=s.values is None)
-            self.charges.append(Release(mechanism="gaussian", noise_multiplier=z, sample_rate=1.0, steps=1,
-                                        unit=unit_text(agg), run_id=self.run_id, round=0, kind=KIND,
-                                        table=name, sensitivity=agg.sensitivity))
-            frame = keys.copy()
-            for key in columns:
-                frame[key] = values[key]
+                values[s.key][new] = opendp_gaussian(exact, z * agg.sensitivity * weights[s.key],
+                                                     integer=s.values is None)
+            z_cell[new] = z
+            self.charges.append(charge_of_new_cells(agg, z, self.run_id, name))
+            drawn = keys[new].assign(**{key: values[key][new] for key in columns}, **{Z_COLUMN: z})
+            # the store keeps every cell ever drawn, inside this window or not
+            frame = pd.concat([kept, drawn], ignore_index=True) if len(kept) else drawn.reset_index(drop=True)
             self._pending[name] = StoredRelease(digest, z, agg.sensitivity, frame,
                                                 (stored.ledger_runs if stored else []) + [self.run_id])
         else:
-            values = {key: merged[key].to_numpy(dtype=np.float64) for key in columns}
             self.reused.append(name)
-        self.report[name] = {**agg.stats, "unit_text": unit_text(agg), "noise_multiplier": z,
+        # per cell: a kept cell carries the noise it was drawn with, a new cell this draw's
+        noise_sd = {key: z_cell * agg.sensitivity * weights[key] for key in columns}
+        self.report[name] = {**agg.stats, "unit_text": unit_text(agg), "noise_multiplier": float(np.min(z_cell, initial=np.inf)),
                              "new_cells": int(new.sum()), "reused_cells": int((~new).sum()),
-                             "noise_sd": {s.key: z * agg.sensitivity * weights[s.key] for s in agg.series}}
-        # per cell: kept cells carry their first release's noise, new cells this one's
-        per_unit = np.where(new, z * agg.sensitivity, old_sd)
-        noise_sd = {key: per_unit * weights[key] for key in columns}
+                             # the largest per-cell noise sd of the window (cells drawn at several noise
+                             # multipliers): a bound for whoever sums cells
+                             "noise_sd": {key: float(np.max(sd, initial=0.0)) for key, sd in noise_sd.items()}}
         return replace(agg, values=values, noise_sd=noise_sd)
 
     def commit(self) -> None:
-        """Keep the new draws (call only after the guard charged them): a later run re-uses them."""
-        folder = self.node_dir / RELEASES_DIR
-        folder.mkdir(parents=True, exist_ok=True)
+        """Keep the new draws with every cell kept before (call only after the guard charged them): later runs
+        re-use them."""
         for name, stored in self._pending.items():
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            meta_path, data_path = _store_paths(self.node_dir, name, stored.digest)
+            meta_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = meta_path.parent / f".{stored.digest}.{os.getpid()}.tmp"
             stored.frame.to_parquet(tmp, index=False)
-            os.replace(tmp, folder / f"{name}.parquet")
+            os.replace(tmp, data_path)
             meta = {"digest": stored.digest, "noise_multiplier": stored.noise_multiplier,
                     "sensitivity": stored.sensitivity, "ledger_runs": stored.ledger_runs,
                     "periods": sorted(set(stored.frame["period"].astype(str)))}
             tmp.write_text(json.dumps(meta, indent=2))
-            os.replace(tmp, folder / f"{name}.json")
+            os.replace(tmp, meta_path)
         self._pending.clear()

@@ -153,10 +153,14 @@ class TableAggregate:
 
 
 def unit_ids(data: pd.DataFrame, privacy: TablePrivacy) -> np.ndarray:
-    """Integer id of each record's unit: its pseudonym, or the record itself."""
+    """Integer id of each record's unit: its pseudonym, or the record itself; -1 for a record whose pseudonym is
+    missing or blank. Such a record is refused (`aggregate_table` leaves it out of every series): it cannot be
+    bounded as its person's, and merging all of them into one unit would let a person with records with and
+    without a pseudonym contribute two units' worth."""
     if privacy.column is None:
         return np.arange(len(data), dtype=np.int64)
-    codes, _ = pd.factorize(data[privacy.column].astype("string").fillna("\0missing"), sort=False)
+    names = data[privacy.column].astype("string").str.strip()
+    codes, _ = pd.factorize(names.mask(names == ""), sort=False, use_na_sentinel=True)
     return codes.astype(np.int64)
 
 
@@ -247,6 +251,9 @@ def aggregate_table(ctx, name: str, series: Sequence[Series]) -> TableAggregate:
     else:
         units = unit_ids(table.data, privacy)
         keep, cut = bound_pairs(units, rows[first], cells[first], periods[first], privacy)
+        unknown = units[rows[first]] < 0   # a record without its pseudonym is refused, never merged
+        keep &= ~unknown
+        stats["records_without_unit"] = int(len(np.unique(rows[first][unknown])))
         kept = uniq[keep]
         stats.update(cut)
         stats["bounds"] = {"max_cells": privacy.max_cells, "max_per_cell": privacy.max_per_cell,

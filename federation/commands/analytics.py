@@ -318,7 +318,6 @@ def _register_columns(plan: NodePlan) -> dict[str, dict[str, str]]:
 
 def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> None:
     """Pass the payload through the node's egress guard (which charges and logs it), then keep the release."""
-    from clients.release import RELEASES_DIR
     from clients.egress import MESSAGE_KINDS, Egress, EgressGuard, bytes_digest
 
     rel = plan.release
@@ -332,7 +331,7 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
         # node's stored release, so each must have been charged already.
         reused = {}
         for table in (t for t in tables if t in rel.reused):
-            reused[table] = _charged_runs(plan.node_dir / RELEASES_DIR / f"{table}.json", table, guard.ledger, plan)
+            reused[table] = _charged_runs(rel.charged_runs(table), table, guard.ledger, plan)
         if reused:
             params["reused_tables"] = ",".join(sorted(reused))
             params["reused_releases"] = {t: runs for t, runs in sorted(reused.items())}
@@ -356,17 +355,16 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
                        "tables": tables}
 
 
-def _charged_runs(meta_path: Path, table: str, ledger: Any, plan: NodePlan) -> list[str]:
-    """The runs that charged a stored release, each checked against the ledger (a re-send must be covered)."""
-    try:
-        runs = list(json.loads(meta_path.read_text())["ledger_runs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError(f"{meta_path}: the stored release of table {table} does not say which run charged it; "
-                          "it is not re-sent") from None
+def _charged_runs(runs: list[str], table: str, ledger: Any, plan: NodePlan) -> list[str]:
+    """The runs that charged the stored cells a re-send carries, each checked against the ledger (a re-send
+    must be covered)."""
+    if not runs:
+        raise ConfigError(f"node {plan.name}: the stored release of table {table} does not say which run charged "
+                          "it; it is not re-sent")
     for run_id in runs:
         if not any(r.mechanism == "gaussian" and r.table == table for r in ledger.history(run_id=run_id)):
-            raise ConfigError(f"{meta_path}: the stored release of table {table} names run {run_id}, but node "
-                              f"{plan.name}'s ledger holds no charge of that table in that run; it is not re-sent")
+            raise ConfigError(f"node {plan.name}: the stored release of table {table} names run {run_id}, but the "
+                              "node's ledger holds no charge of that table in that run; it is not re-sent")
     return runs
 
 
