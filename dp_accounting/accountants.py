@@ -116,7 +116,11 @@ class PRVAccountant:
 def gaussian_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
     """Exact epsilon of composed Gaussian mechanisms without subsampling: together they are one Gaussian
     mechanism with mu = sqrt(sum of steps / sigma^2) (Dong, Roth, Su 2019), whose privacy curve is
-    delta(eps) = Phi(mu/2 - eps/mu) - e^eps Phi(-mu/2 - eps/mu) (Balle and Wang 2018). Bisection to 1e-9."""
+    delta(eps) = Phi(mu/2 - eps/mu) - e^eps Phi(-mu/2 - eps/mu) (Balle and Wang 2018). Bisection to 1e-9.
+
+    This is the continuous Gaussian's curve; the node's counts are drawn from OpenDP's discrete Gaussian, for
+    which OpenDP's own proven map (zCDP) gives a larger epsilon: the report prints it beside this one
+    (`dp_accounting.opendp_bound`)."""
     from scipy.stats import norm
 
     mu = math.sqrt(sum(steps / sigma**2 for sigma, _, steps in entries))

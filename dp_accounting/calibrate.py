@@ -134,3 +134,19 @@ def _bisect(epsilon_at: Callable[[float], float], target: float, guess: float) -
                 return hi
     # Only reachable if the accountant's epsilon jumps by more than the band: stay on the safe side.
     return hi
+
+
+def run_extras(rounds: int, sample_rate: float, loss_noise_multiplier: float, eval_noise_multiplier: float,
+               run_id: str = "(planned)") -> list[Release]:
+    """The releases a horizontal run makes besides its DP-SGD updates, per round: the noised training loss
+    (one subsampled step at `loss_noise_multiplier`, when > 0) and the held-out sums (one Gaussian release at
+    `eval_noise_multiplier`, when > 0 and the run holds areas out). Calibration takes them as `prior`, so the
+    run's target epsilon covers every release of the run, not its updates alone."""
+    extras = []
+    if loss_noise_multiplier > 0:
+        extras.append(Release(noise_multiplier=loss_noise_multiplier, sample_rate=sample_rate, steps=rounds,
+                              run_id=run_id, round=0, kind="planned-loss"))
+    if eval_noise_multiplier > 0:
+        extras.append(Release(mechanism="gaussian", noise_multiplier=eval_noise_multiplier, sample_rate=1.0,
+                              steps=rounds, run_id=run_id, round=0, kind="planned-heldout"))
+    return extras

@@ -65,3 +65,25 @@ def test_a_calibrated_run_charged_round_by_round_fits_a_cap_equal_to_its_target(
                                    round=r, kind="horizontal-update")], caps)
         spent = ledger.epsilon(DELTA)
     assert 0.99 * target <= spent <= target
+
+
+def test_a_runs_target_covers_its_loss_and_held_out_releases_too():
+    """Issue 26 item 11: the schedule's noise is calibrated with the run's noised losses and held-out sums, so
+    every release of the run together meets the target (before: 3 -> 3.26)."""
+    from dp_accounting.calibrate import run_extras
+    from server.horizontal import schedule
+
+    cfg = {"dp": {"target_epsilon": 3.0, "delta": DELTA, "loss_noise_multiplier": 20.0, "eval_noise_multiplier": 10.0},
+           "local": {"sample_rate": RATE, "local_epochs": 1.0, "rounds": ROUNDS, "min_signal_to_noise": 1.0},
+           "holdout_fold": 0}
+    s = schedule(cfg)
+    run = [Release(noise_multiplier=s.noise_multiplier, sample_rate=RATE, steps=s.steps_per_round * ROUNDS,
+                   run_id="r", round=0, kind="horizontal-update"), *run_extras(ROUNDS, RATE, 20.0, 10.0)]
+    assert 0.99 * 3.0 <= get_accountant("prv").epsilon(run, DELTA) <= 3.0
+    # Control: the updates alone calibrated to the target, as before, overspend once the other releases count.
+    alone = noise_multiplier(3.0, DELTA, RATE, s.steps_per_round * ROUNDS)
+    assert alone < s.noise_multiplier
+    assert get_accountant("prv").epsilon([planned(alone, s.steps_per_round * ROUNDS), *run[1:]], DELTA) > 3.05
+    # Without held-out areas no held-out sums are released, and none are counted.
+    s_none = schedule({**cfg, "holdout_fold": -1})
+    assert alone < s_none.noise_multiplier < s.noise_multiplier
