@@ -126,7 +126,8 @@ def gaussian_epsilon(entries: tuple[Entry, ...], delta: float) -> float:
     mu = math.sqrt(sum(steps / sigma**2 for sigma, _, steps in entries))
 
     def delta_at(eps: float) -> float:
-        return float(norm.cdf(mu / 2 - eps / mu) - math.exp(eps) * norm.cdf(-mu / 2 - eps / mu))
+        # e^eps Phi(.) in log space: for a large mu (a large group) e^eps alone overflows
+        return float(norm.cdf(mu / 2 - eps / mu) - math.exp(min(700.0, eps + norm.logcdf(-mu / 2 - eps / mu))))
 
     if delta_at(0.0) <= delta:
         return 0.0

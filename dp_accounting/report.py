@@ -89,8 +89,21 @@ def gaussian_group_privacy(releases: Sequence[Release], delta: float, k: int,
     if any(r.mechanism != GAUSSIAN for r in releases):
         raise ConfigError("the exact Gaussian group bound holds for plain Gaussian releases only")
     scaled = [replace(r, noise_multiplier=r.noise_multiplier / k) for r in releases]
-    return GroupGuarantee(k=k, epsilon=accountant.epsilon(scaled, delta), delta=delta, vacuous=False,
+    try:
+        epsilon = accountant.epsilon(scaled, delta)
+    except ConfigError:   # beyond what the accountant computes (epsilon > 10^4): it promises nothing
+        epsilon = math.inf
+    return GroupGuarantee(k=k, epsilon=epsilon, delta=delta, vacuous=not math.isfinite(epsilon),
                           formula=GAUSSIAN_GROUP_FORMULA)
+
+
+def person_group(history: Sequence[Release], epsilon: float, delta: float, k: int | None,
+                 accountant: Accountant) -> GroupGuarantee:
+    """The node's guarantee for a group of k units: exact when every release is a plain Gaussian one
+    (`gaussian_group_privacy`), else the generic bound."""
+    if history and all(r.mechanism == GAUSSIAN for r in history):
+        return gaussian_group_privacy(history, delta, k or 1, accountant)
+    return group_privacy(epsilon, delta, k or 1)
 
 
 def _check_k(k: int) -> None:
@@ -319,7 +332,7 @@ def privacy_report(
     epsilon = chosen.epsilon(history, delta)
     runs, rounds, rounds_total = _by_run_and_round(rows, chosen, delta, max_rounds)
     units = tuple(sorted({r.unit for r in history}))
-    group = group_privacy(epsilon, delta, k or 1)
+    group = person_group(history, epsilon, delta, k, chosen)
     other_epsilon = other.epsilon(history, delta)
     budget = project(history, [], caps, now) if caps is not None else None
     tables = table_lines(history, chosen, other, delta, k)
@@ -475,8 +488,8 @@ def guarantee_in_words(
         )
         if t.record_unit:
             cases = "; ".join(
-                f"a person in {g.k} records{_as_k(g.k, k)}: delta_{g.k} = {g.delta:.3g} >= 1, vacuous, it "
-                f"promises nothing" if g.vacuous
+                f"a person in {g.k} records{_as_k(g.k, k)}: epsilon beyond 10^4, vacuous, it promises nothing"
+                if g.vacuous
                 else f"a person in {g.k} records{_as_k(g.k, k)}: ({g.epsilon:.4f}, {g.delta:.3g})-DP"
                 for g in t.record_groups
             )

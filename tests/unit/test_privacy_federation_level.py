@@ -124,3 +124,21 @@ def test_the_demos_privacy_table_shows_the_federation_level_epsilon(nodes, tmp_p
     assert "all 5 tables of the 3 nodes (highest node alone 5.62)" in line
     # Control: from the ledgers, not written: two nodes only give less.
     assert "epsilon 6.6" in federation_privacy_line(nodes[1:], run_dir)
+
+
+def test_the_nodes_group_guarantee_is_exact_for_a_gaussian_only_ledger(tmp_path, z):
+    with PrivacyLedger(ledger_path(tmp_path / "a")) as ledger:
+        ledger.record(aggregate("casussen", z))
+        gaussian = privacy_report(ledger, DELTA, k=5, k_source="test")
+    assert gaussian.group.epsilon == pytest.approx(21.0, abs=0.05) and gaussian.group.delta == DELTA
+    # Control: a ledger with a DP-SGD release keeps the generic bound (a subsampled group is sampled more often).
+    with PrivacyLedger(ledger_path(tmp_path / "b")) as ledger:
+        ledger.record_many([aggregate("casussen", z), Release(noise_multiplier=1.0, sample_rate=0.02, steps=10,
+                                                              run_id="h", round=1, kind="horizontal-update")])
+        mixed = privacy_report(ledger, DELTA, k=5, k_source="test")
+    assert mixed.group.delta > DELTA and mixed.group.epsilon == pytest.approx(5 * mixed.epsilon)
+
+
+def test_a_group_beyond_the_accountants_range_is_vacuous_not_an_error(z):
+    huge = gaussian_group_privacy([aggregate("incidents", z)], DELTA, 2000, get_accountant("prv"))
+    assert huge.vacuous and huge.epsilon == float("inf") and huge.delta == DELTA
