@@ -59,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "which checks its site policy, charges its privacy ledger and logs it. Then sums the released "
             "per-area values into areas, wijken or cities (post-processing: rates per 1,000 as ratios of sums "
             "weighted by the public population, means as ratios of released sums), prints an aligned table and "
-            "each node's epsilon with its delta, unit and accountant, and writes CSV with --out. Areas under "
+            "each node's epsilon with its delta (the node's own: a new release is calibrated at it too), unit and "
+            "accountant, and, with several nodes, the federation-level epsilon of one person who is a unit in every "
+            "table of every node (all their ledgers composed), and writes CSV with --out. Areas under "
             "the contract's min_population are not in any release and so in no value. Each node must allow "
             "run kind 'analytics' and have approved this code (`pulse-twin node approve`); a node that refuses "
             "stops the run before any node released anything."
@@ -494,13 +496,29 @@ def run(args: argparse.Namespace) -> int:
     stats = list(dict.fromkeys(args.stats))
     rows = _aggregate(plans, stats, by)
     nodes = [_node_privacy(plan, plan.delta) for plan in plans]
+    federation = _federation(plans) if len(plans) > 1 else None
     if args.out is not None:
         _write_csv(args.out, rows, by, nodes)
     if args.json:
-        emit_json({"run_id": run_id, "by": by, "rows": rows, "nodes": nodes})
+        emit_json({"run_id": run_id, "by": by, "rows": rows, "nodes": nodes,
+                   **({} if federation is None else {"federation": federation.to_dict()})})
     else:
-        result(_text(run_id, by, rows, nodes, plans, args.out))
+        result(_text(run_id, by, rows, nodes, plans, args.out)
+               + ("" if federation is None else f"\n\n{federation.sentence()}"))
     return 0
+
+
+def _federation(plans: list[NodePlan]):
+    """One person who is a unit in every table of every node: all the nodes' ledgers composed, at the largest
+    of their deltas (each node's own is stated above)."""
+    from dp_accounting import PrivacyLedger, ledger_path
+    from dp_accounting.federation_level import federation_guarantee
+
+    histories = {}
+    for plan in plans:
+        with PrivacyLedger(ledger_path(plan.node_dir)) as ledger:
+            histories[plan.name] = ledger.history()
+    return federation_guarantee(histories, max(plan.delta for plan in plans), plans[0].accountant)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], by: str, nodes: list[dict[str, Any]]) -> None:

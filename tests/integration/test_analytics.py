@@ -75,6 +75,11 @@ def test_first_run_releases_once_per_table_through_the_guard(runs):
         assert first["kind"] == "dp-aggregate" and first["status"] == "released" and first["run_kind"] == "analytics"
         assert first["epsilon_charged"] > 0 and {r["table"] for r in first["releases"]} == {r["table"] for r in charged}
     nodes = {n["node"]: n for n in data["nodes"]}
+    # Issue 26 item 6: a person in both nodes is protected by both ledgers composed, more than either alone.
+    fed = data["federation"]
+    assert fed["epsilon"] > max(n["epsilon"] for n in nodes.values()) == fed["highest_node_epsilon"]
+    assert [n["node"] for n in fed["nodes"]] == list(PARTNERS) and fed["releases"] == sum(
+        n["releases"] for n in nodes.values())
     police = nodes["police"]
     assert police["charged_tables"] == ["incidents"] and police["delta"] == 1e-5 and police["accountant"] == "prv"
     with PrivacyLedger(ledger_path(runs["nodes"]["police"])) as ledger:
