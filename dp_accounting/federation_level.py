@@ -18,8 +18,8 @@ from typing import Any
 from dp_accounting.accountants import check_delta, get_accountant
 from dp_accounting.opendp_bound import opendp_epsilon
 from dp_accounting.release import Release
+from dp_accounting.report import GAUSSIAN, RECORD_UNIT_PREFIX
 
-GAUSSIAN = "gaussian"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class FederationGuarantee:
     epsilon: float                   # all releases of all nodes composed
     highest_node_epsilon: float
     opendp_epsilon: float | None     # OpenDP's proven bound for the Gaussian releases (see opendp_bound)
+    record_tables: tuple[str, ...] = ()   # "node/table" whose unit is one record (no person link)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,6 +58,9 @@ class FederationGuarantee:
                 if self.row_level else "one person who is at most one unit in every table of every node")
         tail = "" if self.opendp_epsilon is None else (
             f"; OpenDP's proven map for its discrete Gaussian gives {self.opendp_epsilon:.4f} for the aggregates")
+        if self.record_tables:
+            tail += (f"; in {', '.join(self.record_tables)} the unit is one record (no person link): a person in "
+                     "several of its records is covered by the exact Gaussian group bound on that node's report")
         return (f"Federation level ({len(self.nodes)} nodes, {self.releases} releases, tables "
                 f"{', '.join(self.tables) or 'none'}): ({self.epsilon:.4f}, {self.delta:g})-DP for adding or removing "
                 f"{unit}, all the nodes' releases composed ({self.accountant.upper()}); the highest node alone is "
@@ -82,4 +86,7 @@ def federation_guarantee(histories: Mapping[str, Sequence[Release]], delta: floa
         epsilon=chosen.epsilon(union, delta),
         highest_node_epsilon=max((n.epsilon for n in nodes), default=0.0),
         opendp_epsilon=opendp_epsilon(union, delta),
+        record_tables=tuple(dict.fromkeys(f"{name}/{r.table}" for name, history in histories.items()
+                                          for r in history if r.mechanism == GAUSSIAN
+                                          and r.unit.startswith(RECORD_UNIT_PREFIX))),
     )

@@ -142,3 +142,12 @@ def test_the_nodes_group_guarantee_is_exact_for_a_gaussian_only_ledger(tmp_path,
 def test_a_group_beyond_the_accountants_range_is_vacuous_not_an_error(z):
     huge = gaussian_group_privacy([aggregate("incidents", z)], DELTA, 2000, get_accountant("prv"))
     assert huge.vacuous and huge.epsilon == float("inf") and huge.delta == DELTA
+
+
+def test_a_record_unit_table_is_named_in_the_federation_sentence(z):
+    record = Release(mechanism="gaussian", noise_multiplier=z, sample_rate=1.0, steps=1, run_id="r", round=0,
+                     kind="dp-aggregate", unit="one record (the export has no person link), table incidents",
+                     table="incidents", sensitivity=1.0)
+    fed = federation_guarantee({"police": [record], "buurtteams": [aggregate("casussen", z)]}, DELTA)
+    assert fed.record_tables == ("police/incidents",) and "in police/incidents the unit is one record" in fed.sentence()
+    assert federation_guarantee({"buurtteams": [aggregate("casussen", z)]}, DELTA).record_tables == ()
