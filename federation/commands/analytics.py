@@ -82,9 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="target epsilon per unit of each table's release, if a node must release anew "
                         "(default 3; a stored release is re-used whatever this says)")
     p.add_argument("--delta", type=float, default=None,
-                   help="the largest delta you accept; each node calibrates a new release and prints its epsilon at "
-                        "its own delta (its site policy's privacy.delta, which its ledger and budget use) and refuses "
-                        "a --delta above it (default: each node's own)")
+                   help="the delta the run states its guarantee at, checked by each node: a node refuses a --delta "
+                        "above its own (a weaker guarantee than it gives); whatever it says, each node calibrates a "
+                        "new release and prints its epsilon at its own delta (its site policy's privacy.delta, which "
+                        "its ledger and budget use). Default: each node's own")
     p.add_argument("--run-id", default=None,
                    help="the run's name in the nodes' ledgers and egress logs (default: analytics-<UTC time>-<random>)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.csv", help="also write the table as CSV")
