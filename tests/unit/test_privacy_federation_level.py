@@ -151,3 +151,12 @@ def test_a_record_unit_table_is_named_in_the_federation_sentence(z):
     fed = federation_guarantee({"police": [record], "buurtteams": [aggregate("casussen", z)]}, DELTA)
     assert fed.record_tables == ("police/incidents",) and "in police/incidents the unit is one record" in fed.sentence()
     assert federation_guarantee({"buurtteams": [aggregate("casussen", z)]}, DELTA).record_tables == ()
+
+
+def test_a_node_without_ledger_or_given_twice_is_one_clear_line(nodes, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for extra, expected in (([str(tmp_path / "empty")], "no privacy ledger"), ([str(nodes[0])], "given twice")):
+        capsys.readouterr()
+        assert main(["privacy", "--node-dir", str(nodes[0]), "--node-dir", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0] and "Traceback" not in err[0]
