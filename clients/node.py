@@ -21,8 +21,9 @@ from federation.blocks import BlockSchema, local_blocks
 from federation.bundle import running_code_hash
 from federation.dataset import Examples, held_out_mask, make_examples
 from clients.egress import Egress, EgressGuard, payload_digest
-from federation.errors import ConfigError, PolicyRefusal
-from federation.messages import TaskSettings
+from clients.site_policy import RuleRefusal
+from federation.errors import ConfigError
+from federation.messages import TaskSettings, payload_fields
 from federation.flower_config import feature_dirs, sim_nodes
 
 
@@ -95,9 +96,10 @@ class Node:
         run = task.local_schemas()
         for name in task.blocks:
             if name in mine and name in run and run[name].sha256 != mine[name].sha256:
-                raise PolicyRefusal(f"rule 'block_schemas': the run's schema of block '{name}' is not this node's "
-                                    f"{mine[name].source} (hash {run[name].sha256[:12]}... vs "
-                                    f"{mine[name].sha256[:12]}...); the node's approval covers its own file")
+                raise RuleRefusal("block_schemas", f"the run's schema of block '{name}' is not this node's "
+                                  f"{mine[name].source} (hash {run[name].sha256[:12]}... vs "
+                                  f"{mine[name].sha256[:12]}...); the node's approval covers its own file",
+                                  where="rule")
         return {**run, **{n: s for n, s in mine.items() if n in task.blocks}}
 
     def training_examples(self, task: TaskSettings) -> Examples:
@@ -226,9 +228,11 @@ def send(
     params: Mapping[str, object] | None = None,
     facts: Mapping[str, object] | None = None,
 ) -> Message:
-    """The only way a node replies: the guard checks, charges and logs the exact payload, or refuses."""
+    """The only way a node replies: the guard checks the payload's fields against its kind's allow-list,
+    checks, charges and logs the exact payload, or refuses."""
     sha, nbytes = payload_digest(content)
     guard.release(Egress(run_id=run_id, round=round, kind=kind, run_kind=run_kind, payload_sha256=sha,
                          payload_bytes=nbytes, charges=list(charges), rows=rows, params=dict(params or {}),
-                         bundle_hash=running_code_hash(), facts=dict(facts or {})))
+                         bundle_hash=running_code_hash(), facts=dict(facts or {}),
+                         fields=payload_fields(content)))
     return Message(content, reply_to=msg)
