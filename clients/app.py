@@ -120,6 +120,7 @@ def privacy(msg: Message, context: Context) -> Message:
     source = source and "the node's features manifest (privacy_unit.max_rows_per_person)"   # no path leaves
     report = privacy_report(guard.ledger, p.delta, k=k, k_source=source, max_rounds=50,
                             accountant=p.accountant, caps=guard.policy.budget_caps())
-    content = RecordDict({"privacy": ConfigRecord({"name": node.name, "report": json.dumps(report.to_dict())})})
+    public = {**report.to_dict(), "ledger": f"node {node.name}'s privacy ledger"}   # its path stays on the node
+    content = RecordDict({"privacy": ConfigRecord({"name": node.name, "report": json.dumps(public)})})
     return send(msg, content, guard, run_id=run_key(config["run-name"], context), round=0,
                 kind="public-fact", run_kind=str(config.get("run-kind", "horizontal")))
