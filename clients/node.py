@@ -1,8 +1,8 @@
 """What a node knows about itself: its directory, its built features, its guard and its run plans.
 
 Everything here comes from the node's own disk and its `--node-config`, never from the server:
-`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (the directories whose
-`features/` it may read, for a city node that holds several partners' blocks; federation/flower_config.py).
+`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (only ever its own
+directory: a node trains on the features it built itself; federation/flower_config.py refuses any other).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from clients.egress import Egress, EgressGuard, payload_digest
 from clients.site_policy import RuleRefusal
 from federation.errors import ConfigError
 from federation.messages import TaskSettings, payload_fields
-from federation.flower_config import feature_dirs, sim_nodes
+from federation.flower_config import feature_dirs, own_feature_dirs, sim_nodes
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,9 @@ class Node:
         node_dir = Path(str(node_config["data-dir"])).resolve()
         if not node_dir.is_dir():
             raise ConfigError(f"node data directory {node_dir} does not exist")
-        dirs = tuple(d.resolve() for d in feature_dirs(node_config)) or (node_dir,)
-        return cls(str(node_config.get("partner", node_dir.name)), node_dir, dirs)
+        name = str(node_config.get("partner", node_dir.name))
+        dirs = own_feature_dirs(name, node_dir, feature_dirs(node_config)) or (node_dir,)
+        return cls(name, node_dir, dirs)
 
     @classmethod
     def from_context(cls, context) -> "Node":
