@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from clients.node import Node, recall_accountant, run_key, send
 from dp_accounting import privacy_report
 from clients.egress import EgressGuard, bytes_digest
 from federation.errors import ConfigError, PulseTwinError
+from federation.output import progress
 from federation.messages import DPSettings, ErrorReply, TaskSettings, error_reply, from_config
 
 app = ClientApp()
@@ -50,7 +52,10 @@ def error_response(msg: Message, context: Context, err: BaseException, node_dir:
     leave (logged by the guard as an `error` message); the exception's text goes to the node's own log."""
     reply = error_reply(err)
     code = ERROR_CODE_REFUSED if isinstance(err, PulseTwinError) else int(ErrorCode.CLIENT_APP_RAISED_EXCEPTION)
-    log_error_reply(msg, context, reply, f"{type(err).__name__}: {err}", node_dir)
+    detail = f"{type(err).__name__}: {err}"
+    if not isinstance(err, PulseTwinError):   # a bug: its traceback, for whoever fixes it
+        detail += "\n" + "".join(traceback.format_exception(err)).rstrip()
+    log_error_reply(msg, context, reply, detail, node_dir)
     return Message(Error(code=code, reason=reply.text), reply_to=msg)
 
 
@@ -76,7 +81,9 @@ def log_error_reply(msg: Message, context: Context, reply: ErrorReply, detail: s
                              payload_sha256=sha, payload_bytes=nbytes, params={"rule": reply.rule},
                              fields=("error.code", "error.reason")))
     except (PulseTwinError, OSError, ValueError):
-        pass  # e.g. no node directory at all: nothing to log into, and the refusal still goes out
+        # e.g. no node directory at all: nothing to log into; the detail goes to the node's own terminal, and
+        # the fixed reply still goes out
+        progress(f"error reply '{reply.text}' ({msg.metadata.message_type}): {detail}")
 
 
 # The node's roles: horizontal DP-SGD rounds, and the vertical partner's PSI, alignment and DP release.
