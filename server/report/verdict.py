@@ -63,7 +63,7 @@ def verdict(run: RunOutputs, baseline: Path | None, min_r2: float) -> Verdict:
             rows.append(Row(f"{column.removeprefix('pred_alone_')} alone (its own release)", label, m["r2"], m["mae"], int(m["n"])))
     rows += yardstick_rows(baseline, set(held["area_code"].astype(str)))
     words: list[str] = []
-    if fed is None and run.dp_heldout and run.dp_heldout.get("final_r2_dp") is not None:
+    if fed is None and run.dp_heldout:
         return _from_noised_sums(run.dp_heldout, rows, min_r2)
     if fed is None:
         words.append("NOT FIT FOR USE: the run has no held-out areas, so nobody knows how good its predictions are.")
@@ -91,9 +91,12 @@ def verdict(run: RunOutputs, baseline: Path | None, min_r2: float) -> Verdict:
 def _from_noised_sums(heldout: dict, rows: list[Row], min_r2: float) -> Verdict:
     """A horizontal run's verdict: its global model's R² on the held-out fold's areas, from the nodes' noised
     held-out sums (each a charged DP release), the only evaluation the coordinator holds."""
-    r2 = float(heldout["final_r2_dp"])
     last = (heldout.get("rounds") or [{}])[-1]
     n = int(max(float(last.get("rows_dp") or 0), 0))
+    if heldout.get("final_r2_dp") is None:
+        return Verdict(rows, False, ["NOT FIT FOR USE: the nodes' noised held-out sums give no R² (their noise "
+                                     "hides the spread of the label), so nobody knows how good the model is."], None)
+    r2 = float(heldout["final_r2_dp"])
     rows = [Row("federated (horizontal)", "noised held-out sums (DP)", r2, float("nan"), n), *rows]
     fit = r2 > min_r2
     words = [] if fit else [f"NOT FIT FOR USE: on areas it never trained on, the model does no better than predicting "
