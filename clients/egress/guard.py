@@ -267,7 +267,8 @@ def check_fields(egress: Egress) -> None:
                           where="egress rule")
     if egress.kind == "error":   # its text is one of the fixed set: the rule it names and that rule's sentence
         rule = egress.params.get("rule")
-        text = ErrorReply(rule, ERROR_SENTENCES[rule]).text if rule in ERROR_SENTENCES else None
+        known = isinstance(rule, str) and rule in ERROR_SENTENCES
+        text = ErrorReply(rule, ERROR_SENTENCES[rule]).text if known else None
         if text is None or hashlib.sha256(text.encode()).hexdigest() != egress.payload_sha256:
             raise RuleRefusal("message.fields", "an error reply must carry a rule name and that rule's fixed "
                               "sentence (federation.messages.ERROR_SENTENCES), nothing else", where="egress rule")

@@ -131,4 +131,5 @@ def test_node_audit_lists_the_fields_that_left_and_none_is_exact(nodes, tmp_path
         # The privacy report is the only free text that left: it names no path of the node.
         report = (tmp_path / "audited" / "privacy" / f"{cfg['partner']}.json").read_text()
         assert cfg["data-dir"] not in report and str(Path(cfg["data-dir"]).parent) not in report
+        assert json.loads(report)["bounds"] == []   # what the bounds cut is the node's own report's only
     assert set(REPLY_FIELDS) >= set(listed)
