@@ -58,3 +58,12 @@ def test_the_node_itself_refuses_a_node_config_naming_another_nodes_folder(heerl
         Node.from_config(config)
     own = Node.from_config(node_config("municipality", heerlen / "municipality", [heerlen / "municipality"]))
     assert own.feature_dirs == ((heerlen / "municipality").resolve(),)
+
+
+def test_node_start_refuses_another_nodes_feature_folder_before_anything_starts(heerlen: Path, capsys):
+    from federation.cli import main
+
+    code = main(["node", "start", "--node-dir", str(heerlen / "heerlen"), "--superlink", "127.0.0.1:1",
+                 "--insecure", "--feature-dir", str(heerlen / "police")])
+    err = capsys.readouterr().err
+    assert code == 2 and "police, which is not its own node directory" in err and "starting its SuperNode" not in err
