@@ -4,8 +4,8 @@ Data and node directories live in a temporary work directory of the process (rem
 once per process: the synthetic cities from the generator and the contracts; the real UCI file through
 contract `uci_communities`, split into regional nodes or block partners. Every federated run gets FRESH
 node directories (empty ledgers) whose site policy has caps wide enough for the sweep: the benchmarks
-measure utility; the policy tests are elsewhere. Nodes read the built features through their
-`feature-dirs`, as a city node reads its partners' blocks. Results (JSON) go to `runs/bench/`.
+measure utility; the policy tests are elsewhere. A fresh node's `features/` links to the member's built
+features (a node reads only its own directory). Results (JSON) go to `runs/bench/`.
 
 Torch runs single-threaded (child processes too, via OMP_NUM_THREADS): the models are tiny, and on a
 shared 2-core machine two intra-op threads per process made DP-SGD steps up to 100x slower.
@@ -198,14 +198,20 @@ def members(fed: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def node_config(name: str, spec: Mapping[str, Any], data_dir: Path) -> dict[str, str]:
-    """A node's `--node-config`: its own directory, and where its built features are."""
-    dirs = spec.get("feature_dirs") or [spec["node_dir"]]
-    return flower_node_config(name, data_dir, dirs)
+    """A node's `--node-config` on `data_dir`. A node reads only its own directory, so a fresh directory (an
+    empty ledger) gets the member's built features as its own `features/` (a link to them)."""
+    member = Path(spec["node_dir"]).resolve()
+    if Path(data_dir).resolve() != member:
+        link = Path(data_dir) / "features"
+        if link.is_symlink() or link.exists():
+            link.unlink() if link.is_symlink() else shutil.rmtree(link)
+        link.symlink_to(member / "features", target_is_directory=True)
+    return flower_node_config(name, data_dir)
 
 
 def fresh_nodes(fed: Mapping[str, Any], ledgers: Path, only: Iterable[str] | None = None) -> dict[int, dict[str, str]]:
     """Node configs for the in-process grid: a new node directory (empty ledger) per member under
-    `ledgers`, reading the member's built features through `feature-dirs`."""
+    `ledgers`, whose `features/` are the member's built features."""
     shutil.rmtree(ledgers, ignore_errors=True)
     wanted = None if only is None else set(only)
     configs = {}

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from flwr.app import Context, Error, Message
-from flwr.common.constant import ErrorCode, SubStatus
+from flwr.app import Context, Message
+from flwr.common.constant import SubStatus
 from flwr.proto.runtime_pb2 import AcquireTaskRequest, SendTaskHeartbeatRequest  # pylint: disable=E0611
 from flwr.supercore.constant import TaskType
 from flwr.supercore.interceptors import (
@@ -34,9 +34,9 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 from clients.admission import admit_message, admit_run, refusal_reason
 from federation.bundle import fab_code_hash
 from federation.errors import PolicyRefusal, PulseTwinError
+from federation.messages import error_reply
 from federation.output import progress
 
-ERROR_CODE_REFUSED = 403          # as the ClientApp's own refusals (clients.app)
 HEARTBEAT_S = 10.0                # Flower expires a claimed task after 60 s without a heartbeat
 ACQUIRE_METHOD = "/flwr.proto.Runtime/AcquireTask"
 
@@ -94,8 +94,8 @@ class Executor:
             push_message(client, reply, context)
             status, details = SubStatus.COMPLETED, ""
         except Exception as err:  # a broken task must not stop the node; the coordinator sees no reply
-            details = f"{type(err).__name__}: {err}"
-            self.say(f"task failed: {details}")
+            self.say(f"task failed: {type(err).__name__}: {err}")
+            details = error_reply(err).text   # what reaches the SuperLink: a rule and its fixed sentence
         finally:
             beating.set()
             try:
@@ -108,7 +108,7 @@ class Executor:
         """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer."""
         # The node's installed ClientApp, imported with its first message: torch, Opacus and pandas are most of
         # a node's memory, and an idle node (waiting for runs, most of its life) does not need them.
-        from clients.app import app, log_error_reply
+        from clients.app import app, error_response
 
         config = message.content.config_records.get("config", {}) if message.has_content() else {}
         try:
@@ -119,8 +119,7 @@ class Executor:
         except PulseTwinError as err:
             reason = refusal_reason(err) if isinstance(err, PolicyRefusal) else f"{type(err).__name__}: {err}"
             self.say(f"run {context.run_id}: REFUSED {message.metadata.message_type}: {reason}")
-            log_error_reply(message, context, reason, self.node_dir)
-            return Message(Error(code=ERROR_CODE_REFUSED, reason=reason), reply_to=message)
+            return error_response(message, context, err, self.node_dir)
         if context.run_id not in self._seen:
             self._seen.add(context.run_id)
             self.say(f"run {context.run_id} '{proposal.run_name}': admitted (approved proposal "
@@ -128,10 +127,8 @@ class Executor:
         try:
             return app(message=message, context=context)
         except Exception as err:  # a bug in a handler: an error reply, logged like every reply
-            reason = f"{type(err).__name__}: {err}"
-            self.say(f"run {context.run_id}: {message.metadata.message_type} failed: {reason}")
-            log_error_reply(message, context, reason, self.node_dir)
-            return Message(Error(code=int(ErrorCode.CLIENT_APP_RAISED_EXCEPTION), reason=reason), reply_to=message)
+            self.say(f"run {context.run_id}: {message.metadata.message_type} failed: {type(err).__name__}: {err}")
+            return error_response(message, context, err, self.node_dir)
 
 
 def _heartbeat(client: RuntimeHttpClient, done: threading.Event) -> None:

@@ -25,7 +25,8 @@ from dp_accounting.calibrate import noise_multiplier, run_extras
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.units import steps_per_round, too_small_text
 from clients.egress import EgressGuard, payload_digest
-from federation.errors import ConfigError, PolicyRefusal
+from clients.site_policy import RuleRefusal
+from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, from_config
 from federation.units import ROW_UNIT
 from federation.model import build_model
@@ -70,9 +71,9 @@ def train(msg: Message, context: Context) -> Message:
         return send(msg, kept, guard, run_id=run_id, round=rnd, run_kind="horizontal", rows=len(ex), params=params,
                     kind="dry-run-update" if task.dry_run else "dp-model-update-resent")
     if rnd > int(plan["rounds"]) or released:
-        raise PolicyRefusal(f"rule 'planned schedule': round {rnd} is not one of the {plan['rounds']} rounds, each "
-                            f"released once (and re-sent only from the same global model), that run {run_id}'s "
-                            "noise was calibrated for")
+        raise RuleRefusal("planned_schedule", f"round {rnd} is not one of the {plan['rounds']} rounds, each "
+                          f"released once (and re-sent only from the same global model), that run {run_id}'s "
+                          "noise was calibrated for", where="rule")
     update = Release(mechanism="subsampled_gaussian", noise_multiplier=sigma, sample_rate=q, steps=steps,
                      unit=UNIT, run_id=run_id, round=rnd, kind="horizontal-update")
     charges = [update]

@@ -1,8 +1,8 @@
 """What a node knows about itself: its directory, its built features, its guard and its run plans.
 
 Everything here comes from the node's own disk and its `--node-config`, never from the server:
-`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (the directories whose
-`features/` it may read, for a city node that holds several partners' blocks; federation/flower_config.py).
+`data-dir` (the node directory), `partner` (its name) and optionally `feature-dirs` (only ever its own
+directory: a node trains on the features it built itself; federation/flower_config.py refuses any other).
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from federation.blocks import BlockSchema, local_blocks
 from federation.bundle import running_code_hash
 from federation.dataset import Examples, held_out_mask, make_examples
 from clients.egress import Egress, EgressGuard, payload_digest
-from federation.errors import ConfigError, PolicyRefusal
-from federation.messages import TaskSettings
-from federation.flower_config import feature_dirs, sim_nodes
+from clients.site_policy import RuleRefusal
+from federation.errors import ConfigError
+from federation.messages import TaskSettings, payload_fields
+from federation.flower_config import feature_dirs, own_feature_dirs, sim_nodes
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class Node:
         node_dir = Path(str(node_config["data-dir"])).resolve()
         if not node_dir.is_dir():
             raise ConfigError(f"node data directory {node_dir} does not exist")
-        dirs = tuple(d.resolve() for d in feature_dirs(node_config)) or (node_dir,)
-        return cls(str(node_config.get("partner", node_dir.name)), node_dir, dirs)
+        name = str(node_config.get("partner", node_dir.name))
+        dirs = own_feature_dirs(name, node_dir, feature_dirs(node_config)) or (node_dir,)
+        return cls(name, node_dir, dirs)
 
     @classmethod
     def from_context(cls, context) -> "Node":
@@ -95,9 +97,10 @@ class Node:
         run = task.local_schemas()
         for name in task.blocks:
             if name in mine and name in run and run[name].sha256 != mine[name].sha256:
-                raise PolicyRefusal(f"rule 'block_schemas': the run's schema of block '{name}' is not this node's "
-                                    f"{mine[name].source} (hash {run[name].sha256[:12]}... vs "
-                                    f"{mine[name].sha256[:12]}...); the node's approval covers its own file")
+                raise RuleRefusal("block_schemas", f"the run's schema of block '{name}' is not this node's "
+                                  f"{mine[name].source} (hash {run[name].sha256[:12]}... vs "
+                                  f"{mine[name].sha256[:12]}...); the node's approval covers its own file",
+                                  where="rule")
         return {**run, **{n: s for n, s in mine.items() if n in task.blocks}}
 
     def training_examples(self, task: TaskSettings) -> Examples:
@@ -226,9 +229,11 @@ def send(
     params: Mapping[str, object] | None = None,
     facts: Mapping[str, object] | None = None,
 ) -> Message:
-    """The only way a node replies: the guard checks, charges and logs the exact payload, or refuses."""
+    """The only way a node replies: the guard checks the payload's fields against its kind's allow-list,
+    checks, charges and logs the exact payload, or refuses."""
     sha, nbytes = payload_digest(content)
     guard.release(Egress(run_id=run_id, round=round, kind=kind, run_kind=run_kind, payload_sha256=sha,
                          payload_bytes=nbytes, charges=list(charges), rows=rows, params=dict(params or {}),
-                         bundle_hash=running_code_hash(), facts=dict(facts or {})))
+                         bundle_hash=running_code_hash(), facts=dict(facts or {}),
+                         fields=payload_fields(content)))
     return Message(content, reply_to=msg)

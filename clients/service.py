@@ -25,7 +25,7 @@ from federation.errors import ConfigError, PulseTwinError
 from federation.pki import NODE_KEY
 from federation.processes import Supervisor, raise_interrupt
 from clients.site_policy import load_site_policy
-from federation.flower_config import node_config, write_toml
+from federation.flower_config import node_config, own_feature_dirs, write_toml
 from federation.output import progress
 
 CA_FILE = Path("keys") / "federation-ca.crt"   # the coordinator's CA certificate (public), given to the node
@@ -89,6 +89,7 @@ def run_node(start: NodeStart, say: Callable[[str], None] = progress) -> int:
 
     node_dir = start.node_dir.resolve()
     policy = load_site_policy(node_dir)
+    own_feature_dirs(policy.partner, node_dir, start.feature_dirs)   # refused before anything starts
     start = NodeStart(**{**start.__dict__, "node_dir": node_dir})
     port = free_port()
     secret = _write_secret(node_dir)

@@ -86,6 +86,16 @@ def node_contract(node: Node):
     return load_contract(path)
 
 
+RELEASE_STATS = "release-stats.json"
+
+
+def keep_release_stats(folder: Path, dp: DpRelease) -> Path:
+    """The node-internal statistics of a release (`<run state>/release-stats.json`), for the node's operator."""
+    path = folder / RELEASE_STATS
+    path.write_text(json.dumps({"records": dp.records, "tables": dp.report}, indent=2, default=float))
+    return path
+
+
 def release(msg: Message, context: Context) -> Message:
     """Release this node's blocks (and the label, when asked and held) for the aligned keys, with DP."""
     node = Node.from_context(context)
@@ -129,12 +139,10 @@ def release(msg: Message, context: Context) -> Message:
         rows += len(built.label)
     epsilon = guard.ledger.projected_epsilon(dp.charges, delta, accountant=p.accountant)
     content = RecordDict({"release": ConfigRecord(payload),
-                          "metrics": MetricRecord({"rows": rows, "records": dp.records,
-                                                   "new-releases": len(dp.charges), "epsilon": epsilon})})
-    summary = {name: {k: v for k, v in r.items() if k in ("unit_text", "noise_multiplier", "share_cut",
-                                                          "units_cut", "new_cells", "reused_cells")}
-               for name, r in dp.report.items()}
-    content["release"]["summary"] = json.dumps(summary, default=float)
+                          "metrics": MetricRecord({"rows": rows, "new-releases": len(dp.charges), "epsilon": epsilon})})
+    # Exact statistics of the release (raw records per table, units and shares the bounds cut) are the node's
+    # own: kept beside the run's state for its operator, never in the reply (`REPLY_FIELDS`).
+    keep_release_stats(run_dir(node, rid), dp)
     if dp.charges:
         reply = send(msg, content, guard, run_id=rid, round=1, kind="dp-aggregate", run_kind=run_kind,
                      charges=dp.charges, rows=rows,

@@ -32,12 +32,28 @@ def overrides(run_config: Mapping[str, Any]) -> list[str]:
 
 def node_config(partner: str, data_dir: Path | str, feature_dirs: Iterable[Path | str] = ()) -> dict[str, str]:
     """A node's config: its partner name, its node directory and the folders it reads built blocks from
-    (absolute; none: its own directory)."""
+    (absolute; none: its own directory, the only one it may name: `own_feature_dirs`)."""
     config = {"partner": partner, "data-dir": str(data_dir)}
-    dirs = [str(Path(d).resolve()) for d in feature_dirs]
+    dirs = [str(d) for d in own_feature_dirs(partner, data_dir, feature_dirs)]
     if dirs:
         config[FEATURE_DIRS] = encode(dirs)
     return config
+
+
+def own_feature_dirs(partner: str, data_dir: Path | str, dirs: Iterable[Path | str]) -> tuple[Path, ...]:
+    """The feature folders a node may read: its own directory only. A node trains only on features it built
+    itself, so that every use of them is charged to the ledger, and checked by the site policy, of the party
+    whose records they come from; another node's folder is refused, naming it (absolute paths returned)."""
+    own = Path(data_dir).resolve()
+    out = tuple(Path(d).resolve() for d in dirs)
+    for folder in out:
+        if folder != own:
+            raise ConfigError(
+                f"node '{partner}': feature_dirs names {folder}, which is not its own node directory {own}. A node "
+                "trains only on the features it built itself, charged to its own ledger under its own site policy: "
+                "let the partner that holds those records take part as its own node (its policy decides), or "
+                "build the blocks from this node's own records with `pulse-twin features`")
+    return out
 
 
 def feature_dirs(config: Mapping[str, Any]) -> tuple[Path, ...]:

@@ -123,3 +123,136 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
 def from_parquet(data: bytes) -> pd.DataFrame:
     """The table a `to_parquet` message carries."""
     return pd.read_parquet(io.BytesIO(data))
+
+
+# --- What may leave a node (principle 3): the fields of each message kind, and the error replies ----------
+#
+# A node's reply is a Flower RecordDict; a field is `<record>.<key>` (an array record's keys are the model's
+# parameter names). The egress guard refuses a message with any field outside its kind's list, so what a
+# message can carry is written down here, once, for the coordinator and every node alike. Node-internal
+# statistics (raw record counts, how many units a bound cut) are on no list: they stay in the node's state.
+
+ARRAY_RECORDS = ("arrays",)     # records that hold arrays; every other record holds metrics or config values
+METRIC_RECORDS = ("metrics",)
+
+_MODEL_UPDATE = ("arrays.*", "metrics.num-examples", "metrics.train-loss-dp", "metrics.epsilon")
+_HELDOUT_SUMS = ("metrics.rows", "metrics.sum-y", "metrics.sum-y2", "metrics.sse", "metrics.epsilon")
+_AGGREGATE = ("release.block:*", "release.noise:*", "release.label", "metrics.rows", "metrics.new-releases",
+              "metrics.epsilon",
+              # `pulse-twin analytics`: the released series per (area, period) of the node's unsuppressed areas
+              "analytics.node", "analytics.run_id", "analytics.kind", "analytics.area_code", "analytics.period",
+              "analytics.series:*")
+
+REPLY_FIELDS: dict[str, tuple[str, ...]] = {
+    "dp-model-update": _MODEL_UPDATE,
+    "dp-model-update-resent": _MODEL_UPDATE,
+    "dry-run-update": _MODEL_UPDATE,
+    "dp-heldout-sums": _HELDOUT_SUMS,
+    "dry-run-heldout-sums": _HELDOUT_SUMS,
+    "dp-aggregate": _AGGREGATE,
+    "dp-aggregate-reused": _AGGREGATE,
+    "psi": ("psi.setup", "psi.response"),
+    # describe (name, built blocks, training rows, role), privacy (the ledger's report), align (aligned counts)
+    "public-fact": ("node.name", "node.blocks", "node.rows", "node.role", "privacy.name", "privacy.report",
+                    "aligned.train-rows", "aligned.predict-rows"),
+    "error": ("error.code", "error.reason"),
+}
+
+
+def payload_fields(content: Any) -> tuple[str, ...]:
+    """The fields of a reply (`<record>.<key>`), sorted. A record of another type than its name says (an
+    `arrays` record holding config values) is named `<record>[<type>].<key>`, which no allow-list holds."""
+    from flwr.app import ArrayRecord, MetricRecord
+
+    out = []
+    for name in content.keys():
+        record = content[name]
+        kind = "array" if isinstance(record, ArrayRecord) else "metric" if isinstance(record, MetricRecord) else "config"
+        expected = "array" if name in ARRAY_RECORDS else "metric" if name in METRIC_RECORDS else "config"
+        prefix = name if kind == expected else f"{name}[{kind}]"
+        out.extend(f"{prefix}.{key}" for key in record.keys())
+    return tuple(sorted(out))
+
+
+def fields_outside(kind: str, fields: Sequence[str]) -> list[str]:
+    """The fields of a message of `kind` that its allow-list does not hold (every field, for an unknown kind)."""
+    from fnmatch import fnmatchcase
+
+    allowed = REPLY_FIELDS.get(kind, ())
+    return [f for f in fields if not any(fnmatchcase(f, pattern) for pattern in allowed)]
+
+
+# An error reply carries one rule name and that rule's fixed sentence, nothing else: what exactly went wrong
+# (a file, a line, a raw value, a count) stays in the node's own log. Site-policy rules keep their names.
+_APPROVED = "the message's privacy parameter differs from the run proposal this node approved"
+ERROR_SENTENCES: dict[str, str] = {
+    "approvals": "this run is not approved on the node",
+    "approved_bundles": "the run's code bundle is not approved on the node",
+    "installed_code": "the node's installed code is not the code the run was approved for",
+    "block_schemas": "a block schema of the run differs from the one the node approved",
+    "message.kind": "the node does not answer or send this kind of message",
+    "message.charges": "the message's DP releases do not match what the node may charge",
+    "message.fields": "the reply would carry a field outside the allow-list of its message kind",
+    "run_kind": "the message does not belong to the kind of run the node approved",
+    "allowed_run_kinds": "the node's site policy does not allow this kind of run",
+    "rounds": "the round is not one of the rounds the node approved",
+    "planned_schedule": "the round is outside the planned schedule the node calibrated its noise for, "
+                        "or was already released",
+    "privacy.unit": "the run's unit of privacy is not the one this node's tables protect",
+    "privacy.delta": "the run's delta is above the node's delta",
+    "privacy.epsilon_per_year": "the release would exceed the node's privacy budget per 365 days",
+    "privacy.epsilon_lifetime": "the release would exceed the node's lifetime privacy budget",
+    "bounds.min_noise_multiplier": "the noise multiplier is below the node's minimum",
+    "bounds.max_sample_rate": "the sample rate is above the node's maximum",
+    "bounds.min_rows_per_release": "the release would be computed from fewer rows than the node's minimum",
+    "bounds.max_rounds_per_run": "the run has more rounds than the node allows",
+    "bounds.max_bytes_per_message": "the reply would be larger than the node allows",
+    **{name: _APPROVED for name in ("run_name", "target_epsilon", "delta", "sample_rate", "local_epochs",
+                                    "loss_noise_multiplier", "min_rows", "eval_noise_multiplier", "dry_run")},
+    "ledger": "the node cannot vouch for its egress log or privacy ledger; its operator must check them",
+    "site_policy": "the node's site policy refused the request",
+    "node_setup": "the node's data, contract or set-up cannot answer this message; its operator has the detail "
+                  "in the node's log",
+    "node_failure": "the node failed to answer; its operator has the detail in the node's log",
+}
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """What an error reply of a node says: a rule name and its fixed sentence (`text` is the reply's reason)."""
+
+    rule: str
+    sentence: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.rule}: {self.sentence}"
+
+
+def error_reply(err: BaseException) -> ErrorReply:
+    """The error reply for any exception a node meets while answering: the refusal's rule when it names one
+    of the fixed set, else the class of the problem; never the exception's own text."""
+    from federation.errors import PolicyRefusal, PulseTwinError
+
+    rule = getattr(err, "rule", None)
+    if isinstance(err, PolicyRefusal) and isinstance(rule, str) and rule in ERROR_SENTENCES:
+        pass
+    elif any(c.__name__ == "LogTampered" for c in type(err).__mro__):
+        rule = "ledger"
+    elif isinstance(err, PolicyRefusal):
+        rule = "site_policy"
+    elif isinstance(err, PulseTwinError):
+        rule = "node_setup"
+    else:
+        rule = "node_failure"
+    return ErrorReply(rule, ERROR_SENTENCES[rule])
+
+
+def error_text(rule: str) -> str:
+    """The one text an error reply naming `rule` carries (KeyError for a rule outside the fixed set)."""
+    return ErrorReply(rule, ERROR_SENTENCES[rule]).text
+
+
+def error_texts() -> frozenset[str]:
+    """Every text an error reply of a node can carry."""
+    return frozenset(ErrorReply(rule, sentence).text for rule, sentence in ERROR_SENTENCES.items())

@@ -111,10 +111,26 @@ def run_audit(node_dir: Path, run: str | None = None, public_key: Path | None = 
             "cap_lifetime": policy.privacy.epsilon_lifetime,
         },
         "policy_version": policy.policy_version,
+        "fields_by_kind": fields_by_kind(records),
         "proxy_warnings": _proxy_warnings(node_dir),
         "run_filter": run,
         "runs": selected,
     }
+
+
+def fields_by_kind(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For every message kind the node sent, the fields that left (each released record's field list, as the
+    guard checked it against the kind's allow-list); records logged before fields were listed say so."""
+    out: dict[str, set[str]] = {}
+    for record in records:
+        if record.get("status") != "released":
+            continue
+        fields = record.get("fields")
+        out.setdefault(record["kind"], set()).update(fields if fields is not None else [UNLISTED])
+    return {kind: sorted(fields) for kind, fields in sorted(out.items())}
+
+
+UNLISTED = "(not listed: logged before the guard listed fields)"
 
 
 def _proxy_warnings(node_dir: Path) -> list[dict[str, Any]]:
@@ -148,6 +164,10 @@ def format_audit(report: dict[str, Any]) -> str:
         f"recomputed from the ledger's releases. Caps: {eps['cap_per_year']:g} per 365 days, "
         f"{eps['cap_lifetime']:g} for life.",
     ]
+    if report.get("fields_by_kind"):
+        lines.append("")
+        lines.append("Fields that left the node, per message kind (each checked against the kind's allow-list):")
+        lines += [f"  {kind}: {', '.join(fields)}" for kind, fields in report["fields_by_kind"].items()]
     if report.get("proxy_warnings"):
         from clients.contracts.proxies import describe
 
@@ -189,7 +209,7 @@ def _new_run(record: dict[str, Any]) -> dict[str, Any]:
 
 def _entry(record: dict[str, Any]) -> dict[str, Any]:
     keep = ("seq", "status", "time", "round", "kind", "payload_sha256", "bytes", "rows", "epsilon_charged",
-            "epsilon_cumulative", "delta", "accountant", "unit", "releases", "facts", "rule", "reason",
+            "epsilon_cumulative", "delta", "accountant", "unit", "releases", "facts", "fields", "rule", "reason",
             "policy_version", "bundle_hash")
     return {k: record.get(k) for k in keep}
 

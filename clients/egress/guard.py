@@ -16,6 +16,7 @@ the ledger from the log (the unsent charge is dropped: nothing left the node).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from clients.egress import vouch
 from clients.egress.log import EgressLog
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 from clients.site_policy import RuleRefusal, SitePolicy, load_site_policy
+from federation.messages import ERROR_SENTENCES, REPLY_FIELDS, ErrorReply, fields_outside
 from federation.proposal import is_sha256
 
 # Every kind of message a node may send, and whether it carries DP releases (then it must charge them).
@@ -58,6 +60,9 @@ class Egress:
     params: dict[str, Any] = field(default_factory=dict)
     bundle_hash: str | None = None
     facts: dict[str, float | int | str] = field(default_factory=dict)
+    # The payload's fields (`federation.messages.payload_fields`): checked against its kind's allow-list and
+    # recorded, so the log (and `pulse-twin node audit`) says what left, not only how many bytes.
+    fields: tuple[str, ...] | None = None
 
 
 class EgressGuard:
@@ -180,6 +185,7 @@ class EgressGuard:
             "params": vouch.plain(egress.params),
             "releases": [vouch.plain_release(r) for r in egress.charges] if status == "released" else [],
             "facts": vouch.plain(egress.facts) if status == "released" else {},
+            "fields": list(egress.fields) if egress.fields is not None else None,
             "epsilon_charged": 0.0,
             "epsilon_cumulative": None,
             "epsilon_year": None,
@@ -202,6 +208,7 @@ def check_egress(policy: SitePolicy, egress: Egress) -> None:
             "message.kind", f"unknown message kind '{egress.kind}' (known: {', '.join(MESSAGE_KINDS)})",
             where="egress rule",
         )
+    check_fields(egress)
     policy.check_bytes(egress.payload_bytes)
     if egress.kind == "error":
         # An error reply must always be able to say why the node refused; it carries no data or releases.
@@ -247,6 +254,26 @@ def check_egress(policy: SitePolicy, egress: Egress) -> None:
         policy.check_rows(egress.rows)
 
 
+def check_fields(egress: Egress) -> None:
+    """Every field of the message is on its kind's allow-list (`federation.messages.REPLY_FIELDS`); a message
+    that does not list its fields is refused like one that carries a field off the list."""
+    if egress.fields is None:
+        raise RuleRefusal("message.fields", f"the '{egress.kind}' message does not list the fields it carries",
+                          where="egress rule")
+    outside = fields_outside(egress.kind, egress.fields)
+    if outside:
+        raise RuleRefusal("message.fields", f"a '{egress.kind}' message may not carry {', '.join(outside)} "
+                          f"(allowed: {', '.join(REPLY_FIELDS.get(egress.kind, ())) or 'nothing'})",
+                          where="egress rule")
+    if egress.kind == "error":   # its text is one of the fixed set: the rule it names and that rule's sentence
+        rule = egress.params.get("rule")
+        known = isinstance(rule, str) and rule in ERROR_SENTENCES
+        text = ErrorReply(rule, ERROR_SENTENCES[rule]).text if known else None
+        if text is None or hashlib.sha256(text.encode()).hexdigest() != egress.payload_sha256:
+            raise RuleRefusal("message.fields", "an error reply must carry a rule name and that rule's fixed "
+                              "sentence (federation.messages.ERROR_SENTENCES), nothing else", where="egress rule")
+
+
 def _check_shape(egress: Egress) -> None:
     """Programming mistakes in the description itself are errors, not refusals."""
     if not isinstance(egress.run_id, str) or not egress.run_id:
@@ -257,6 +284,9 @@ def _check_shape(egress: Egress) -> None:
         raise ConfigError(f"egress of run {egress.run_id}: payload_sha256 must be a SHA-256 hex digest")
     if isinstance(egress.payload_bytes, bool) or not isinstance(egress.payload_bytes, int) or egress.payload_bytes < 0:
         raise ConfigError(f"egress of run {egress.run_id}: payload_bytes must be a whole number >= 0")
+    if egress.fields is not None and (isinstance(egress.fields, str)
+                                      or any(not isinstance(f, str) for f in egress.fields)):
+        raise ConfigError(f"egress of run {egress.run_id}: fields must be a sequence of texts")
     if egress.rows is not None and (isinstance(egress.rows, bool) or not isinstance(egress.rows, int)):
         raise ConfigError(f"egress of run {egress.run_id}: rows must be a whole number or None")
     from dp_accounting import Release

@@ -351,11 +351,19 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
             kind = REUSED_KIND if REUSED_KIND in MESSAGE_KINDS else "public-fact"
         record = guard.release(Egress(run_id=run_id, round=0, kind=kind, run_kind=RUN_KIND, payload_sha256=sha,
                                       payload_bytes=nbytes, charges=list(rel.charges), rows=rel.records,
-                                      params=params, bundle_hash=running_code_hash()))
+                                      params=params, bundle_hash=running_code_hash(),
+                                      fields=analytics_fields(plan.payload)))
         rel.commit()
         plan.record = {"kind": kind, "epsilon_charged": record.get("epsilon_charged", 0.0),
                        "charged_tables": [r.table for r in rel.charges], "reused_tables": sorted(reused),
                        "tables": tables}
+
+
+def analytics_fields(payload: bytes) -> tuple[str, ...]:
+    """The fields of an analytics payload, for the guard's allow-list (`federation.messages.REPLY_FIELDS`)."""
+    data = json.loads(payload)
+    return tuple(sorted([f"analytics.{k}" for k in data if k != "series"]
+                        + [f"analytics.series:{k}" for k in data.get("series", {})]))
 
 
 def _charged_runs(runs: list[str], table: str, ledger: Any, plan: NodePlan) -> list[str]:

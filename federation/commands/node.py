@@ -120,8 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--ca", type=Path, default=None,
                        help="the federation's CA certificate from the coordinator (default: NODE_DIR/keys/federation-ca.crt)")
     start.add_argument("--feature-dir", action="append", default=[], type=Path, metavar="DIR",
-                       help="a further directory whose features/ this node reads (a city node holding several "
-                            "partners' blocks; repeatable)")
+                       help="the directory whose features/ this node reads: only its own node directory is "
+                            "accepted (a node trains only on features it built itself; another node's folder is refused)")
     start.add_argument("--max-wait", type=float, default=300,
                        help="seconds the node keeps trying to (re)connect to the SuperLink before it gives up (default 300)")
     start.add_argument("--insecure", action="store_true", help="no TLS and no node authentication (debugging only)")

@@ -65,6 +65,9 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
                                                 local=federation_local_blocks(run.config["federation"]))
         areas["drivers"] = [found.get(c, {}).get("words", []) for c in areas["area_code"]]
         areas["block_shares"] = [found.get(c, {}).get("blocks", {}) for c in areas["area_code"]]
+    elif run.topology == "horizontal":
+        notes.append("drivers: the coordinator holds no node's features of a horizontal run (they never leave the "
+                     "nodes), so the report names no per-area drivers")
     else:
         notes.append("drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet); "
                      "runs of this version keep them")
@@ -73,11 +76,17 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
     if run.topology == "horizontal" and run.members is not None and len(run.members) and len(run.holdout):
         mia = membership_audit(run.members, run.holdout)
     checks = gate_checks(settings, judged.fit_for_use, judged.r2, intervals, fairness, mia,
-                         run.topology == "horizontal")
+                         run.topology == "horizontal", outside_the_run(run))
     shown = [shapes[c] for c in sorted(shapes) if c in set(areas["area_code"])]
     return Report(run, settings, areas, shown, intervals, judged, fairness, mia, receipts(run.privacy, run.name),
                   model_card(run, intervals, sorted(areas.loc[areas["suppressed"], "area_code"])), checks,
                   drivers_error, notes)
+
+
+def outside_the_run(run: RunOutputs) -> list[str]:
+    """The files the report read that are not the run's own records; a reader that lists none read nothing."""
+    own = Path(run.run_dir).resolve()
+    return [str(p) for p in run.sources if not Path(p).resolve().is_relative_to(own)]
 
 
 def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Intervals | None) -> pd.DataFrame:
@@ -94,7 +103,8 @@ def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Interval
         rows.append({"area_code": code, "name": shapes[code].name if code in shapes else code, "suppressed": not has,
                      "prediction": value, "low": value - half, "high": value + half,
                      "current": now, "change": value - now})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["area_code", "name", "suppressed", "prediction", "low", "high", "current",
+                                        "change"])
     table["rank"] = table["prediction"].rank(method="first").astype("Int64")   # 1 = lowest predicted liveability
     table["drivers"] = [[] for _ in range(len(table))]
     table["block_shares"] = [{} for _ in range(len(table))]

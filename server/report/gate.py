@@ -7,7 +7,7 @@ horizontal run, whose model left the nodes) the membership attack does no better
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from server.report.fairness import THRESHOLD_OF, WORDS, FairnessAudit
 from server.report.intervals import Intervals
@@ -22,8 +22,13 @@ class Check:
 
 
 def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None, intervals: Intervals | None,
-                fairness: FairnessAudit | None, mia: MembershipAudit | None, horizontal: bool) -> list[Check]:
-    checks = [Check("min_r2", fit_for_use,
+                fairness: FairnessAudit | None, mia: MembershipAudit | None, horizontal: bool,
+                outside: Sequence[str] = ()) -> list[Check]:
+    """`outside`: files the report read that are not the run's own records (released values): any refuses it."""
+    checks = [Check("inputs.released_only", not outside,
+                    "every figure comes from the run's own records (released values)" if not outside else
+                    f"the report read data that did not leave a node through its guard: {', '.join(outside)}"),
+              Check("min_r2", fit_for_use,
                     f"held-out R² {r2:.3f} must be above {settings['min_r2']}" if r2 is not None
                     else "no held-out areas: the model's quality is unknown")]
     iv = settings["intervals"]
@@ -59,7 +64,8 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
         ms = settings["mia"]
         if mia is None:
             checks.append(Check("mia.require", not bool(ms["require"]),
-                                "membership audit: the run has no held-out areas to compare with"))
+                                "membership audit: the coordinator holds no training rows of a horizontal run (they "
+                                "never leave the nodes); each node can audit the released model on its own premises"))
         else:
             checks.append(Check("mia.max_auc", mia.auc <= float(ms["max_auc"]),
                                 f"{mia.text()} (threshold {float(ms['max_auc']):.2f})"))

@@ -25,7 +25,8 @@ class RunOutputs:
 
     `holdout`: rows of held-out areas with `y` (the label as the coordinator knows it) and `pred`;
     `predictions`: one row per predicted area (`predicted_liveability`, `current_liveability` or NaN);
-    `members`: training areas' rows (horizontal runs, for the membership audit), else None."""
+    `members`: training areas' rows for a membership audit, else None (the coordinator of a horizontal run holds
+    none: they never leave the nodes)."""
 
     run_dir: Path
     name: str
@@ -40,6 +41,10 @@ class RunOutputs:
     inputs: Any = None            # Examples of the predicted rows, for attribution (None: no model kept)
     model: Any = None             # the released or fusion model (BlockModel), None when the run kept none
     partners_of_block: dict[str, str] = field(default_factory=dict)
+    dp_heldout: dict[str, Any] | None = None   # a horizontal run's held-out evaluation from noised sums (DP)
+    # Every file the report's figures come from: all must be the run's own records (released values); the gate
+    # refuses a report that read anything else (`inputs.released_only`).
+    sources: list[Path] = field(default_factory=list)
 
 
 def read_json(path: Path) -> Any:

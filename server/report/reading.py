@@ -4,13 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from server.report.drivers import load_vertical_model
+from server.report.drivers import INPUTS_FILE, load_vertical_model
 from server.report.horizontal import read_horizontal
 from server.report.inputs import ReportInputError, RunOutputs, privacy_reports, read_csv, read_json
 
 
 def read_run(run_dir: Path) -> RunOutputs:
-    """The run's outputs; a vertical run from its files, a horizontal one by evaluating its model."""
+    """The run's outputs, from the run's own records only (released values)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportInputError(f"{run_dir}: no such run directory")
@@ -48,4 +48,6 @@ def _vertical(run_dir: Path, config: dict[str, Any], status: dict[str, Any]) -> 
     outputs = RunOutputs(run_dir, run_dir.name, "vertical", config, status, predictions, holdout,
                          privacy_reports(run_dir), source, partners_of_block=owners)
     outputs.model, outputs.inputs = load_vertical_model(run_dir)
+    outputs.sources = [run_dir / "holdout_predictions.csv", run_dir / "predictions.csv", run_dir / "evaluation.json",
+                       run_dir / "privacy", run_dir / "model.pt", run_dir / INPUTS_FILE]
     return outputs

@@ -63,6 +63,8 @@ def verdict(run: RunOutputs, baseline: Path | None, min_r2: float) -> Verdict:
             rows.append(Row(f"{column.removeprefix('pred_alone_')} alone (its own release)", label, m["r2"], m["mae"], int(m["n"])))
     rows += yardstick_rows(baseline, set(held["area_code"].astype(str)))
     words: list[str] = []
+    if fed is None and run.dp_heldout:
+        return _from_noised_sums(run.dp_heldout, rows, min_r2)
     if fed is None:
         words.append("NOT FIT FOR USE: the run has no held-out areas, so nobody knows how good its predictions are.")
         return Verdict(rows, False, words, None)
@@ -84,6 +86,25 @@ def verdict(run: RunOutputs, baseline: Path | None, min_r2: float) -> Verdict:
         words.append(f"The pooled model without privacy, which nobody may run, reaches R² {pooled[0].r2:.2f} on "
                      "the exact label on the same areas: the price of privacy and federation.")
     return Verdict(rows, fit, words, fed["r2"])
+
+
+def _from_noised_sums(heldout: dict, rows: list[Row], min_r2: float) -> Verdict:
+    """A horizontal run's verdict: its global model's R² on the held-out fold's areas, from the nodes' noised
+    held-out sums (each a charged DP release), the only evaluation the coordinator holds."""
+    last = (heldout.get("rounds") or [{}])[-1]
+    n = int(max(float(last.get("rows_dp") or 0), 0))
+    if heldout.get("final_r2_dp") is None:
+        return Verdict(rows, False, ["NOT FIT FOR USE: the nodes' noised held-out sums give no R² (their noise "
+                                     "hides the spread of the label), so nobody knows how good the model is."], None)
+    r2 = float(heldout["final_r2_dp"])
+    rows = [Row("federated (horizontal)", "noised held-out sums (DP)", r2, float("nan"), n), *rows]
+    fit = r2 > min_r2
+    words = [] if fit else [f"NOT FIT FOR USE: on areas it never trained on, the model does no better than predicting "
+                            f"the same mean value for every area (R² {r2:.2f}, from the nodes' noised held-out sums)."]
+    words.append(f"On the held-out fold's areas (about {n} area-months, as the nodes' noised sums count them) the "
+                 f"model explains {max(r2, 0):.0%} of the differences in liveability (R² {r2:.2f}). The coordinator "
+                 "holds no node's features, so this report shows no per-area prediction of a horizontal run.")
+    return Verdict(rows, fit, words, r2)
 
 
 def default_baseline(run_dir: Path, config: dict) -> Path | None:

@@ -15,6 +15,7 @@ from clients.egress import Egress, EgressGuard, LogTampered
 from clients.egress.audit import format_audit, run_audit
 from clients.egress.log import GENESIS, record_hash
 from federation.errors import PolicyRefusal
+from tests.support.egress_fixtures import FIELDS as PAYLOAD_FIELDS, error_digest
 
 BUNDLE = "c0de" * 16
 
@@ -39,15 +40,16 @@ def populate(node_dir: Path) -> None:
     guard = EgressGuard.open(node_dir)
     for r in (1, 2, 3):
         guard.release(Egress("h1", r, "dp-model-update", "horizontal", f"{r:064x}", 1000 * r, [charge("h1", r)],
-                             rows=400, bundle_hash=BUNDLE))
+                             rows=400, bundle_hash=BUNDLE, fields=PAYLOAD_FIELDS["dp-model-update"]))
     with pytest.raises(PolicyRefusal):
         guard.release(Egress("h1", 4, "dp-model-update", "horizontal", f"{4:064x}", 1000, [charge("h1", 4, noise=0.1)],
-                             rows=400, bundle_hash=BUNDLE))
+                             rows=400, bundle_hash=BUNDLE, fields=PAYLOAD_FIELDS["dp-model-update"]))
     guard.release(Egress("v1", 0, "psi", "vertical", "e" * 64, 5000, rows=57, bundle_hash=BUNDLE,
-                         facts={"revealed_set_size": 57}))
+                         facts={"revealed_set_size": 57}, fields=PAYLOAD_FIELDS["psi"]))
     guard.release(Egress("v1", 1, "dp-aggregate", "vertical", "f" * 64, 800, [charge("v1", 1, steps=10)],
-                         rows=57, bundle_hash=BUNDLE))
-    guard.release(Egress("v1", 2, "error", "vertical", "d" * 64, 60))
+                         rows=57, bundle_hash=BUNDLE, fields=PAYLOAD_FIELDS["dp-aggregate"]))
+    guard.release(Egress("v1", 2, "error", "vertical", error_digest(), 60, params={"rule": "site_policy"},
+                         fields=PAYLOAD_FIELDS["error"]))
     guard.ledger.close()
 
 
@@ -119,7 +121,7 @@ def test_audit_with_prv_matches_the_guards_recorded_epsilon(tmp_path: Path):
     node_dir = make_node(tmp_path, accountant="prv")
     guard = EgressGuard.open(node_dir)
     records = [guard.release(Egress("p1", r, "dp-model-update", "horizontal", f"{r:064x}", 10, [charge("p1", r)],
-                                    rows=100, bundle_hash=BUNDLE)) for r in (1, 2)]
+                                    rows=100, bundle_hash=BUNDLE, fields=PAYLOAD_FIELDS["dp-model-update"])) for r in (1, 2)]
     report = run_audit(node_dir)
     assert report["epsilon"]["accountant"] == "prv"
     assert report["runs"][0]["epsilon_after_run"] == pytest.approx(records[-1]["epsilon_cumulative"], rel=1e-9)
@@ -133,7 +135,7 @@ def test_an_empty_node_audits_clean(tmp_path: Path):
 
 
 FIELDS = ["seq", "time", "status", "run_id", "round", "kind", "run_kind", "payload_sha256", "bytes", "rows",
-          "bundle_hash", "params", "releases", "facts", "epsilon_charged", "epsilon_cumulative", "epsilon_year",
+          "bundle_hash", "params", "releases", "facts", "fields", "epsilon_charged", "epsilon_cumulative", "epsilon_year",
           "delta", "accountant", "unit", "rule", "reason", "policy_version", "ledger_count", "ledger_digest",
           "prev_hash", "hash"]
 
@@ -254,9 +256,9 @@ def test_a_run_is_found_by_the_name_the_lab_gave_it(tmp_path: Path):
     node_dir = make_node(tmp_path)
     guard = EgressGuard.open(node_dir)
     guard.release(Egress("eps20#3f2a9c1b7d4e", 1, "dp-model-update", "horizontal", "1" * 64, 10, [charge("eps20#3f2a9c1b7d4e", 1)],
-                         rows=100, bundle_hash=BUNDLE))
+                         rows=100, bundle_hash=BUNDLE, fields=PAYLOAD_FIELDS["dp-model-update"]))
     guard.release(Egress("eps3#0a0a0a0a0a0a", 1, "dp-model-update", "horizontal", "2" * 64, 10, [charge("eps3#0a0a0a0a0a0a", 1)],
-                         rows=100, bundle_hash=BUNDLE))
+                         rows=100, bundle_hash=BUNDLE, fields=PAYLOAD_FIELDS["dp-model-update"]))
     guard.ledger.close()
     assert [r["run_id"] for r in run_audit(node_dir, run="eps20")["runs"]] == ["eps20#3f2a9c1b7d4e"]
     assert [r["run_id"] for r in run_audit(node_dir, run="eps3#0a0a0a0a0a0a")["runs"]] == ["eps3#0a0a0a0a0a0a"]

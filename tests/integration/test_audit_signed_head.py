@@ -16,6 +16,7 @@ from clients.egress.audit import format_audit, run_audit
 from clients.egress.signing import fingerprint, sign_head
 from federation.pki import create_node_keypair
 from tests.integration.test_audit import BUNDLE, charge, lines, make_node, populate, rechain
+from tests.support.egress_fixtures import FIELDS, error_digest
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_the_guard_refuses_to_release_on_a_rewritten_log(node: Path):
     try:
         with pytest.raises(LogTampered, match="not signed"):
             guard.release(Egress("h2", 1, "dp-model-update", "horizontal", "a" * 64, 100, [charge("h2", 1)],
-                                 rows=400, bundle_hash=BUNDLE))
+                                 rows=400, bundle_hash=BUNDLE, fields=FIELDS["dp-model-update"]))
     finally:
         guard.ledger.close()
     assert len(lines(node)) == 6    # nothing appended

@@ -14,6 +14,7 @@ from federation.config import configs_dir
 from clients.egress import Egress, EgressGuard, LogTampered
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 from clients.site_policy import append_approval
+from tests.support.egress_fixtures import FIELDS, error_digest
 
 BUNDLE = "c0de" * 16
 PAYLOAD = "ab" * 32
@@ -45,6 +46,7 @@ def dp_update(round: int = 1, **overrides: object) -> Egress:
     fields = dict(run_id="r1", round=round, kind="dp-model-update", run_kind="horizontal", payload_sha256=PAYLOAD,
                   payload_bytes=2048, charges=[release(round=round)], rows=500, params={}, bundle_hash=BUNDLE)
     fields.update(overrides)
+    fields.setdefault("fields", FIELDS.get(fields["kind"], ()))
     return Egress(**fields)
 
 
@@ -144,7 +146,7 @@ def test_psi_message_charges_no_epsilon_but_records_the_disclosed_fact(tmp_path)
     node_dir = make_node(tmp_path, allowed_run_kinds=["vertical"])
     guard = EgressGuard.open(node_dir)
     record = guard.release(Egress("v1", 0, "psi", "vertical", PAYLOAD, 4096, rows=57, bundle_hash=BUNDLE,
-                                  facts={"revealed_set_size": 57}))
+                                  facts={"revealed_set_size": 57}, fields=FIELDS["psi"]))
     assert record["epsilon_charged"] == 0.0 and record["facts"] == {"revealed_set_size": 57}
     assert ledger_history(node_dir) == []
     with PrivacyLedger(ledger_path(node_dir)) as ledger:
@@ -165,12 +167,13 @@ def test_error_reply_may_always_say_why_but_carries_nothing(tmp_path):
     node_dir = make_node(tmp_path, approved_bundles=[], allowed_run_kinds=["vertical"],
                          bounds__max_bytes_per_message=500)
     guard = EgressGuard.open(node_dir)
-    record = guard.release(Egress("r1", 1, "error", "horizontal", PAYLOAD, 120, bundle_hash="ff" * 32))
+    error = {"params": {"rule": "site_policy"}, "fields": FIELDS["error"]}
+    record = guard.release(Egress("r1", 1, "error", "horizontal", error_digest(), 120, bundle_hash="ff" * 32, **error))
     assert record["status"] == "released"
     with pytest.raises(PolicyRefusal, match="max_bytes_per_message"):
-        guard.release(Egress("r1", 1, "error", "horizontal", PAYLOAD, 501))
+        guard.release(Egress("r1", 1, "error", "horizontal", error_digest(), 501, **error))
     with pytest.raises(PolicyRefusal, match="message.kind"):
-        guard.release(Egress("r1", 1, "error", "horizontal", PAYLOAD, 100, facts={"rows": 3}))
+        guard.release(Egress("r1", 1, "error", "horizontal", error_digest(), 100, facts={"rows": 3}, **error))
     assert ledger_history(node_dir) == []
 
 
@@ -226,7 +229,8 @@ def test_an_interrupted_head_update_is_recovered_on_the_next_release(tmp_path):
 def _release_psi(node_dir: str, worker: int) -> None:
     guard = EgressGuard.open(Path(node_dir))
     for i in range(5):
-        guard.release(Egress(f"w{worker}", i, "psi", "horizontal", PAYLOAD, 10, rows=30, bundle_hash=BUNDLE))
+        guard.release(Egress(f"w{worker}", i, "psi", "horizontal", PAYLOAD, 10, rows=30, bundle_hash=BUNDLE,
+                             fields=FIELDS["psi"]))
 
 
 def test_concurrent_processes_keep_one_unbroken_chain(tmp_path):

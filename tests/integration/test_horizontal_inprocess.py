@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from clients.app import app as client_app
+from clients.app import ERROR_DETAILS, app as client_app
 from dp_accounting import PrivacyLedger, ledger_path
 from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from tests.support.federation_fixtures import city_nodes, write_policy
 from federation.flower_config import encode
+from federation.messages import error_text
 
 OVERRIDES = ["federation=cities", "local.rounds=3", "local.sample_rate=0.07", "dp.target_epsilon=3", "node_wait_s=5"]
 
@@ -58,7 +59,11 @@ def test_node_refuses_release_past_its_cap_and_run_reports_it(tmp_path):
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "completed-with-refusals"
     refused = [r for r in status["refusals"] if r["node"] == "genk"]
-    assert len(refused) == 3 and "epsilon_lifetime" in refused[0]["reason"]
+    # The reply names the budget rule with its fixed sentence; the numbers stay in the node's own error log.
+    budget = {error_text(r) for r in ("privacy.epsilon_per_year", "privacy.epsilon_lifetime")}
+    assert len(refused) == 3 and refused[0]["reason"] in budget
+    details = (Path(genk["data-dir"]) / ERROR_DETAILS).read_text()
+    assert "epsilon_lifetime" in details and "cap 1" in details
     assert PrivacyLedger(ledger_path(genk["data-dir"])).history() == []
 
 

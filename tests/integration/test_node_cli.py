@@ -13,6 +13,7 @@ from dp_accounting import Release
 from federation.config import configs_dir
 from clients.egress import Egress, EgressGuard
 from clients.site_policy import append_approval, load_site_policy
+from tests.support.egress_fixtures import FIELDS, error_digest
 
 BUNDLE = "c0de" * 16
 
@@ -90,7 +91,7 @@ def _released_node(tmp_path: Path, pulse_twin) -> Path:
     for r in (1, 2):
         charge = Release(noise_multiplier=1.2, sample_rate=0.02, steps=30, run_id="run-a", round=r, kind="vertical-embeddings")
         guard.release(Egress("run-a", r, "dp-aggregate", "vertical", f"{r:064x}", 4096, [charge], rows=200,
-                             bundle_hash=BUNDLE))
+                             bundle_hash=BUNDLE, fields=FIELDS["dp-aggregate"]))
     return node_dir
 
 

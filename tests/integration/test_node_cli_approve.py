@@ -19,6 +19,7 @@ from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import PrivacyPlan, RunProposal
 from clients.site_policy import read_approvals
 from tests.support.contract_fixtures import HeerlenFixture
+from tests.support.egress_fixtures import FIELDS, error_digest
 
 PYPROJECT = """\
 [project]
@@ -191,7 +192,8 @@ def _dp_message(bundle: str) -> Egress:
 
     charge = Release(noise_multiplier=1.1, sample_rate=0.02, steps=50, run_id="heerlen-v1", round=1,
                      kind="vertical-embeddings")
-    return Egress("heerlen-v1", 1, "dp-aggregate", "vertical", "0" * 64, 100, [charge], rows=57, bundle_hash=bundle)
+    return Egress("heerlen-v1", 1, "dp-aggregate", "vertical", "0" * 64, 100, [charge], rows=57, bundle_hash=bundle,
+                  fields=FIELDS["dp-aggregate"])
 
 
 def test_unapproved_bundle_is_refused_then_approval_lets_it_out(police: Path, pulse_twin):

@@ -106,3 +106,30 @@ def test_a_vertical_run_with_a_holdout_fold_is_refused_before_anything_is_asked(
     status = json.loads((tmp_path / "refused" / "status.json").read_text())
     assert status["state"] == "failed" and "holdout_fold applies to horizontal runs only" in status["error"]
     assert grid.sent_by_nodes == []
+
+
+def test_node_audit_lists_the_fields_that_left_and_none_is_exact(nodes, tmp_path, capsys):
+    """`pulse-twin node audit` lists, per message kind, the fields that left; on a vertical run they are all on
+    their kind's allow-list, none an exact count, and no text that left names a node path."""
+    from federation.messages import REPLY_FIELDS, fields_outside
+
+    status = run_once(nodes, tmp_path / "audited")
+    assert status["state"] == "completed", status
+    for cfg in nodes.values():
+        capsys.readouterr()
+        assert main(["node", "audit", "--node-dir", cfg["data-dir"], "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)["fields_by_kind"]
+        assert {"psi", "public-fact"} <= set(listed) and {"dp-aggregate", "dp-aggregate-reused"} & set(listed)
+        for kind, fields in listed.items():
+            assert fields and fields_outside(kind, fields) == [], (kind, fields)
+            assert not any(w in f for f in fields for w in ("records", "units_cut", "share_cut", "summary"))
+        assert "release.block:" + {"police": "safety", "municipality": "social", "buurtteams": "care"}[cfg["partner"]] \
+            in listed.get("dp-aggregate", listed.get("dp-aggregate-reused"))
+        assert main(["node", "audit", "--node-dir", cfg["data-dir"]]) == 0
+        text = capsys.readouterr().out
+        assert "Fields that left the node, per message kind" in text and "psi: psi.response, psi.setup" in text
+        # The privacy report is the only free text that left: it names no path of the node.
+        report = (tmp_path / "audited" / "privacy" / f"{cfg['partner']}.json").read_text()
+        assert cfg["data-dir"] not in report and str(Path(cfg["data-dir"]).parent) not in report
+        assert json.loads(report)["bounds"] == []   # what the bounds cut is the node's own report's only
+    assert set(REPLY_FIELDS) >= set(listed)

@@ -48,14 +48,12 @@ def write_policy(node_dir: Path, partner: str, approve: bool = True, **privacy: 
 
 
 def city_nodes(root: Path, approve: bool = True) -> dict[int, dict[str, str]]:
-    """Four city nodes shaped like configs/federation/cities.yaml (heerlen reads three partner dirs)."""
+    """Four city nodes shaped like configs/federation/cities.yaml (heerlen: the municipality's own node, which
+    trains on the blocks it built itself)."""
     configs: dict[int, dict[str, str]] = {}
-    heerlen_parts = {"police": ("safety",), "municipality": ("context", "social"), "buurtteams": ("care",)}
-    for i, (part, blocks) in enumerate(heerlen_parts.items()):
-        write_node(root / part, "BU0917", blocks, seed=1)  # same areas and latent: one city's partners
-    (root / "heerlen").mkdir(parents=True)
-    write_policy(root / "heerlen", "heerlen", approve)
-    configs[10] = node_config("heerlen", root / "heerlen", [root / p for p in heerlen_parts])
+    write_node(root / "municipality", "BU0917", ("context", "social"), seed=1)
+    write_policy(root / "municipality", "heerlen", approve)
+    configs[10] = node_config("heerlen", root / "municipality")
     for node_id, (city, prefix, blocks) in enumerate([
         ("genk", "BE-GNK:", ("context", "safety", "social")),
         ("sant_boi", "ES-SBL:", ("context", "social", "care")),

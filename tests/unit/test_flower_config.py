@@ -47,7 +47,8 @@ def test_a_path_given_as_an_option_is_one_plain_string_for_hydra(path):
 
 
 def test_a_node_config_carries_feature_folders_with_commas_and_spaces(tmp_path):
-    dirs = [tmp_path / "a, b", tmp_path / "c d"]
-    config = node_config("heerlen", tmp_path, dirs)
-    assert feature_dirs(parse_config_args([str(write_toml(tmp_path / "node.toml", config))])) == tuple(dirs)
+    own = tmp_path / "site data, 2026" / "c d"   # the node's own folder: the only one it may name
+    own.mkdir(parents=True)
+    config = node_config("heerlen", own, [own])
+    assert feature_dirs(parse_config_args([str(write_toml(tmp_path / "node.toml", config))])) == (own,)
     assert feature_dirs(node_config("genk", tmp_path)) == ()
