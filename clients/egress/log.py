@@ -276,6 +276,10 @@ class EgressLog:
             return Checkpoint(), True
         except (ValueError, TypeError, AttributeError):
             raise LogTampered(f"{path}: not a valid checkpoint record") from None
+        numbers, texts = (cp.count, cp.bytes, cp.ledger_count), (cp.hash, cp.prefix_sha256, cp.ledger_digest, cp.last_time)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers) or \
+                not all(isinstance(t, str) for t in texts):
+            raise LogTampered(f"{path}: not a valid checkpoint record (a field has the wrong type)")
         prefix = data[:cp.bytes]
         if len(prefix) != cp.bytes or hashlib.sha256(prefix).hexdigest() != cp.prefix_sha256:
             raise LogTampered(
