@@ -20,6 +20,7 @@ class Check:
     name: str          # the threshold's key in configs/report/default.yaml
     passed: bool
     text: str
+    status: str = ""   # fairness rows: "within", "above" or "inconclusive" (the equivalence test's three answers)
 
 
 def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None, intervals: Intervals | None,
@@ -50,7 +51,8 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
                 key = THRESHOLD_OF[metric]
                 passed, words = fairness_words(grouping, metric, float(fs[key]), float(fs["evidence_level"]),
                                                fairness.spread)
-                checks.append(Check(f"fairness.{key}", passed, words))
+                checks.append(Check(f"fairness.{key}", passed, words, fairness_status(grouping, metric,
+                                                                                      float(fs[key]))))
     if horizontal:
         ms = settings["mia"]
         if mia is None:
@@ -62,6 +64,14 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
     return checks
 
 
+def fairness_status(grouping: GroupingResult, metric: str, limit: float) -> str:
+    """The equivalence test's answer for one gap: "within" (interval below the threshold), "above" (interval above
+    it) or "inconclusive" (the interval holds it)."""
+    gap = grouping.gaps[metric]
+    low, high = grouping.intervals.get(metric, (gap, gap))
+    return "within" if high < limit else "above" if low > limit else "inconclusive"
+
+
 def fairness_words(grouping: GroupingResult, metric: str, limit: float, level: float,
                    spread: float | None) -> tuple[bool, str]:
     """One fairness row of the gate as an equivalence test: passed only when the gap is shown within its threshold
@@ -70,12 +80,9 @@ def fairness_words(grouping: GroupingResult, metric: str, limit: float, level: f
     low, high = grouping.intervals.get(metric, (gap, gap))
     scale = (f" = {limit / spread:.2f} x the spread of predicted scores across areas (sd {spread:.3f})"
              if spread and metric != "flag_excess" else "")
-    if high < limit:
-        verdict = "shown within threshold"
-    elif low > limit:
-        verdict = "shown above threshold"
-    else:
-        verdict = "not shown unfair (inconclusive): the interval holds the threshold, too few areas to tell"
+    verdict = {"within": "shown within threshold", "above": "shown above threshold",
+               "inconclusive": "not shown unfair (inconclusive): the interval holds the threshold, too few areas to "
+                               "tell"}[fairness_status(grouping, metric, limit)]
     words = (f"{grouping.label}: {WORDS[metric]} differs by {gap:.3f} between groups ({level:.0%} interval over "
              f"areas {low:.3f} to {high:.3f}; threshold {limit:g}{scale}): {verdict}")
     if metric in PLANTED and grouping.planted_group is not None and metric in grouping.detectable:
@@ -86,7 +93,7 @@ def fairness_words(grouping: GroupingResult, metric: str, limit: float, level: f
                                       f"'{grouping.planted_group}' would be shown above the threshold"))
     elif metric not in PLANTED:
         words += "; no planted check (the calibration error bins each group's own predictions)"
-    return high < limit, words
+    return verdict.startswith("shown within"), words
 
 
 def failures(checks: list[Check]) -> list[Check]:

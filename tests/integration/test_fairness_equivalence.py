@@ -107,3 +107,15 @@ def test_a_private_table_is_never_read_for_the_audit(genk: Path, monkeypatch):
     contract_statistics({"federation": {"nodes": {"genk": {"node_dir": str(genk)}}}})
     private = {n for n, t in load_contract("genk").tables.items() if not t.privacy.is_public}
     assert read and not set(read) & private
+
+
+def test_the_cli_says_an_inconclusive_gap_is_not_shown_to_hold(tmp_path: Path, capsys):
+    from federation.cli import main
+
+    run = write_run(tmp_path / "noisy", noise=0.4, months=2)
+    assert main(["report", str(run), "fairness.resamples=60"]) == 3
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("NOT RELEASABLE: threshold fairness.")]
+    assert rows and any("not shown to hold" in r and "not shown unfair (inconclusive)" in r and "detectable:" in r
+                        for r in rows)
+    assert not any("exceeded" in r and "inconclusive" in r for r in rows)
