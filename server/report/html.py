@@ -134,12 +134,15 @@ def _ranked(report: Report) -> str:
 def _gate(report: Report) -> str:
     if report.refused:
         named = "; ".join(f"{escape(c.name)}: {escape(c.text)}" for c in report.refused)
-        return f"<div class='refused' id='gate'><b>Not releasable.</b> Threshold exceeded: {named}</div>"
+        said = ("Threshold exceeded or not shown to hold" if any(c.status == "inconclusive" for c in report.refused)
+                else "Threshold exceeded")
+        return f"<div class='refused' id='gate'><b>Not releasable.</b> {said}: {named}</div>"
     return "<div class='ok' id='gate'><b>Releasable:</b> every check of the release gate passed.</div>"
 
 
 def _checks(report: Report) -> str:
-    rows = [[f"<span class='{'pass' if c.passed else 'fail'}'>{'pass' if c.passed else 'FAIL'}</span>",
+    rows = [[f"<span class='{'pass' if c.passed else 'fail'}'>"
+             f"{'pass' if c.passed else 'NOT SHOWN' if c.status == 'inconclusive' else 'FAIL'}</span>",
              escape(c.name), escape(c.text)] for c in report.checks]
     return _table(["", "threshold (configs/report/default.yaml)", "measured"], rows)
 
