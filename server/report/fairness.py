@@ -122,7 +122,7 @@ def contract_statistics(config: Mapping[str, Any]) -> tuple[pd.DataFrame, list[s
                     means = frame.groupby("area_code")["value"].mean()
                     parts.append(pd.DataFrame({"node": name, "statistic": f"{table_name}.{column}",
                                                "value": means}))
-        except (PulseTwinError, OSError, KeyError, TypeError) as err:
+        except (PulseTwinError, OSError, KeyError, TypeError, ValueError) as err:
             problems.append(f"node '{name}': {str(err).splitlines()[0] if str(err) else type(err).__name__}")
     if not parts:
         return pd.DataFrame(columns=["node", "statistic", "value"], index=pd.Index([], name="area_code")), problems

@@ -119,3 +119,10 @@ def test_the_cli_says_an_inconclusive_gap_is_not_shown_to_hold(tmp_path: Path, c
     assert rows and any("not shown to hold" in r and "not shown unfair (inconclusive)" in r and "detectable:" in r
                         for r in rows)
     assert not any("exceeded" in r and "inconclusive" in r for r in rows)
+
+
+def test_a_node_whose_public_table_cannot_be_read_is_named_not_a_traceback(tmp_path: Path, genk: Path):
+    config = {"federation": {"nodes": {"genk": {"node_dir": str(genk)}, "sant_boi": {"node_dir": str(tmp_path / "x")}}}}
+    stats, problems = contract_statistics(config)
+    assert len(problems) == 1 and problems[0].startswith("node 'sant_boi': ") and "\n" not in problems[0]
+    assert set(stats["node"]) == {"genk"}   # control: the readable node is still audited
