@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from federation.blocks import local_blocks, schemas_from_json
 from federation.bundle import fab_code_hash, running_code_hash
 from clients.contracts.manifest import MANIFEST, read_manifest
+from clients.contracts.spec import TablePrivacy
 from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import RunProposal
 from clients.site_policy import RuleRefusal, SitePolicy, append_approval, check_unit, load_site_policy, read_approvals
@@ -116,25 +118,110 @@ def training_rows(node_dir: Path, proposal: RunProposal, feature_dirs: tuple[Pat
         return None
 
 
+@dataclass(frozen=True)
+class NodeSchedule:
+    """The DP schedule this node will run for a proposal, computed as its handlers compute it at run time."""
+
+    noise_multiplier: float
+    sample_rate: float
+    steps_per_round: int
+    rounds: int
+    delta: float
+    accountant: str
+
+
+def node_schedule(policy: SitePolicy, proposal: RunProposal) -> NodeSchedule:
+    """Recompute the run's schedule from its target and this node's own policy, exactly as the node will when it
+    trains or releases (`clients.horizontal.train`, `clients.release.DpRelease`); refuse, in one line naming the
+    field, a proposal whose stated schedule is not that one or that no accountant can compute within bounds."""
+    from dp_accounting import noise_multiplier
+    from dp_accounting.calibrate import MAX_NOISE_MULTIPLIER
+    from federation.proposal import MAX_PLANNED_STEPS
+    from federation.units import steps_per_round
+
+    p = proposal.privacy
+    cap = policy.privacy.epsilon_lifetime
+    if p.target_epsilon > cap:
+        raise RuleRefusal("privacy.target_epsilon", f"epsilon {p.target_epsilon:g} for one run is beyond this node's "
+                          f"lifetime cap ({cap:g}): no such run can be approved here", where=WHERE)
+    for name in ("loss_noise_multiplier", "eval_noise_multiplier"):
+        value = getattr(p, name)
+        if value:
+            policy.check_noise_multiplier(value)
+            if value > MAX_NOISE_MULTIPLIER:
+                raise RuleRefusal(f"privacy.{name}", f"{value:g} is beyond any useful noise multiplier (at most "
+                                  f"{MAX_NOISE_MULTIPLIER:g}): an absurd value, refused", where=WHERE)
+    if p.mechanism == "gaussian":
+        stated = {"sample_rate": p.sample_rate, "steps_per_round": p.steps_per_round, "rounds": p.rounds}
+        for name, value in stated.items():
+            if value != 1:
+                raise RuleRefusal(f"privacy.{name}", f"the proposal states {value:g}, but a {proposal.run_kind} run "
+                                  "makes one Gaussian release per private table (sample rate 1, one step, one "
+                                  "round)", where=WHERE)
+        q, steps = 1.0, 1
+    else:
+        if p.local_epochs is None:
+            raise RuleRefusal("privacy.local_epochs", "a DP-SGD proposal must state its local epochs: the node "
+                              "computes its steps per round from them", where=WHERE)
+        q = p.sample_rate
+        ratio = p.local_epochs / q
+        if not math.isfinite(ratio) or math.ceil(ratio) * p.rounds > MAX_PLANNED_STEPS:
+            raise RuleRefusal("privacy.local_epochs", f"{p.local_epochs:g} local epochs at sample rate {q:g} over "
+                              f"{p.rounds} rounds plan {ratio * p.rounds:.3g} DP steps; a node accounts for at most "
+                              f"{MAX_PLANNED_STEPS:,} in one run", where=WHERE)
+        steps = steps_per_round(q, p.local_epochs)
+        if steps != p.steps_per_round:
+            raise RuleRefusal("privacy.steps_per_round", f"the proposal states {p.steps_per_round}, but the node "
+                              f"runs ceil(local epochs {p.local_epochs:g} / sample rate {q:g}) = {steps} steps per "
+                              "round: the stated schedule is not what the run will do", where=WHERE)
+    total = steps * (1 if p.mechanism == "gaussian" else p.rounds)
+    delta, accountant = min(p.delta, policy.privacy.delta), policy.privacy.accountant
+    try:
+        # as the coordinator calibrated it (its delta, the default accountant), and as this node will
+        expected = noise_multiplier(p.target_epsilon, p.delta, q, total)
+        sigma = (expected if (delta, accountant) == (p.delta, "prv")
+                 else noise_multiplier(p.target_epsilon, delta, q, total, accountant))
+    except ConfigError as err:
+        raise RuleRefusal("privacy.target_epsilon", f"epsilon {p.target_epsilon:g} at delta {delta:g} over {total:,} "
+                          f"step(s) at sample rate {q:g} cannot be calibrated: {err}", where=WHERE) from None
+    if not math.isclose(p.noise_multiplier, expected, rel_tol=1e-6):
+        raise RuleRefusal("privacy.noise_multiplier", f"the proposal states {p.noise_multiplier:g}, but epsilon "
+                          f"{p.target_epsilon:g} at delta {p.delta:g} over {total:,} step(s) at sample rate {q:g} "
+                          f"calibrates to {expected:.4g}, and that is what the node will run (it calibrates from the "
+                          "target): the stated schedule is not what the run will do", where=WHERE)
+    policy.check_noise_multiplier(sigma)
+    return NodeSchedule(sigma, q, steps, p.rounds, delta, accountant)
+
+
 def planned_for_node(policy: SitePolicy, proposal: RunProposal, node_dir: Path,
                      rows: int | None) -> tuple[list[Any], str | None]:
-    """What the run would charge to this node's ledger, and, for a node too small for DP-SGD at the proposed
-    privacy, the one message that says so: such a node makes the person-level DP release of its private tables
-    (one Gaussian release each at the run's epsilon per unit) and, if asked, the held-out sums."""
+    """What the run would charge to this node's ledger, recomputed as the node will run it (`node_schedule`), and,
+    for a node too small for DP-SGD at the proposed privacy, the one message that says so.
+
+    A DP-SGD node charges its rounds' updates (and loss and held-out sums when asked); a vertical run, and a node
+    too small for DP-SGD, charges one Gaussian release per private table at the run's epsilon per unit (and, for
+    the latter, the held-out sums if asked). Tables already released on the same data are re-used at no charge by
+    the run; the projection counts them as charged (an upper bound, exact when nothing is kept)."""
     from dp_accounting import Release, noise_multiplier
     from federation import heldout
     from federation.units import too_small_text
 
     p = proposal.privacy
-    if rows is None or p.min_rows is None or rows >= p.min_rows:
-        return proposal.planned_releases(), None
-    note = too_small_text(policy.partner, rows, p.min_rows, p.sample_rate)
-    accountant, delta = policy.privacy.accountant, min(p.delta, policy.privacy.delta)
-    sigma = noise_multiplier(p.target_epsilon, delta, 1.0, 1, accountant)
-    planned = [Release(mechanism="gaussian", noise_multiplier=sigma, sample_rate=1.0, steps=1, unit=unit,
-                       run_id=proposal.run_name, round=0, kind="dp-aggregate", table=table)
-               for table, unit in table_units(node_dir).items() if unit != "public"]
-    if p.eval_noise_multiplier:
+    schedule = node_schedule(policy, proposal)
+    if p.mechanism != "gaussian" and (rows is None or p.min_rows is None or rows >= p.min_rows):
+        run = replace(proposal, privacy=replace(p, noise_multiplier=schedule.noise_multiplier))
+        return run.planned_releases(), None
+    note = None
+    sigma = schedule.noise_multiplier
+    if p.mechanism != "gaussian":
+        note = too_small_text(policy.partner, rows, p.min_rows, p.sample_rate)
+        sigma = noise_multiplier(p.target_epsilon, schedule.delta, 1.0, 1, schedule.accountant)
+    # named as the release step names them (`clients.release.unit_text`)
+    planned = [Release(mechanism="gaussian", noise_multiplier=sigma, sample_rate=1.0, steps=1,
+                       unit=f"{TablePrivacy(unit=unit).describe()}, table {table}", run_id=proposal.run_name, round=0,
+                       kind="dp-aggregate", table=table)
+               for table, unit in table_units(node_dir).items() if not TablePrivacy(unit=unit).is_public]
+    if note is not None and p.eval_noise_multiplier:
         planned += [heldout.release(p.eval_noise_multiplier, proposal.run_name, r) for r in range(1, p.rounds + 1)]
     return planned, note
 

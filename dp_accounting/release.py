@@ -17,6 +17,14 @@ from typing import Any
 from dp_accounting.errors import ConfigError
 
 MECHANISMS: tuple[str, ...] = ("subsampled_gaussian", "gaussian")
+# Release kinds of older ledgers, by the name they have now (kept as stored: the egress log vouches for the
+# ledger field by field; only reports name them anew).
+LEGACY_KINDS: dict[str, str] = {"vertical-embeddings": "dp-aggregate"}
+
+
+def kind_name(kind: str) -> str:
+    """A release kind as reports name it today (an older ledger's kind by its current name)."""
+    return LEGACY_KINDS.get(kind, kind)
 DEFAULT_UNIT = "area-period row"
 
 

@@ -20,7 +20,7 @@ from dp_accounting.accountants import Accountant, check_delta, get_accountant, s
 from dp_accounting.budget import BudgetCaps, Projection, project
 from dp_accounting.ledger import Fact, PrivacyLedger
 from dp_accounting.opendp_bound import STATEMENT, opendp_epsilon
-from dp_accounting.release import Release, utc_iso, utc_now
+from dp_accounting.release import Release, kind_name, utc_iso, utc_now
 from dp_accounting.errors import ConfigError
 
 GROUP_FORMULA = "group privacy: epsilon_k = k*epsilon, delta_k = k*exp((k-1)*epsilon)*delta"
@@ -589,7 +589,7 @@ def _by_run_and_round(
         last = members[-1][0]
         run_lines.append(RunLine(
             run_id=run_id,
-            kinds=tuple(dict.fromkeys(r.kind for r in own)),
+            kinds=tuple(dict.fromkeys(kind_name(r.kind) for r in own)),
             rounds=len({r for _, r, _ in members}),
             releases=len(own),
             steps=sum(r.steps for r in own),

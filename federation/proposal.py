@@ -18,10 +18,12 @@ from typing import Any
 from federation.errors import ConfigError
 from federation.units import ROW_UNIT, RUN_KINDS, UNIT_ALIASES, UNITS
 
-# The ledger's release kind of each run kind's DP releases (one per node and round).
+# The ledger's release kind of each run kind's DP releases (a DP-SGD run: one per node and round; a vertical run:
+# one per private table, `clients.release.KIND`). Ledgers written before the rename still read: see
+# `dp_accounting.release.LEGACY_KINDS`.
 RELEASE_KINDS: dict[str, str] = {
     "horizontal": "horizontal-update",
-    "vertical": "vertical-embeddings",
+    "vertical": "dp-aggregate",
     "analytics": "analytics-aggregate",
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from clients.egress import vouch
+from clients.egress import clock, vouch
 from clients.egress.log import EgressLog
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 from clients.site_policy import RuleRefusal, SitePolicy, load_site_policy
 from federation.messages import ERROR_SENTENCES, REPLY_FIELDS, ErrorReply, fields_outside
 from federation.proposal import is_sha256
+from dp_accounting.release import utc_iso
 
 # Every kind of message a node may send, and whether it carries DP releases (then it must charge them).
 MESSAGE_KINDS: dict[str, bool] = {
@@ -101,7 +102,13 @@ class EgressGuard:
         ])
         with self.log.locked():
             count, digest = self.vouched()
+            moment, behind = self._clock()
+            # Every release is dated by the guard's clock, never before the log's last record: the budget
+            # window is computed from these dates, which the log records and the ledger must repeat.
+            egress = replace(egress, charges=[replace(r, created_at=utc_iso(moment)) for r in egress.charges])
             try:
+                if behind:
+                    raise behind
                 check_egress(self.policy, egress)
                 if egress.kind == "dp-aggregate-reused":
                     self._check_reused(egress)
@@ -110,14 +117,14 @@ class EgressGuard:
                 charged = self._charge(egress)
             except PolicyRefusal as refusal:
                 self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal),
-                                              ledger_count=count, ledger_digest=digest))
+                                              ledger_count=count, ledger_digest=digest, time=utc_iso(moment)))
                 raise
             for release in egress.charges:
                 count, digest = count + 1, vouch.digest_step(digest, vouch.plain_release(release))
             for name, value in egress.facts.items():
                 self.ledger.record_fact(egress.run_id, name, value, f"{egress.kind} message, round {egress.round}")
             return self.log.append(self._content(egress, "released", **charged, ledger_count=count,
-                                                 ledger_digest=digest))
+                                                 ledger_digest=digest, time=utc_iso(moment)))
 
     def vouched(self) -> tuple[int, str]:
         """Verify the log since its checkpoint and the ledger against it; move the checkpoint on.
@@ -126,11 +133,17 @@ class EgressGuard:
         rule `ledger-vouch` for the ledger) when the node cannot vouch for either. Call under the lock.
         """
         cp, new, size, sha256 = self.log.verify_incremental()
-        count, digest = vouch.check(cp, new, self.ledger.history(), self.policy.partner, self.ledger.path,
-                                    self.log.path)
+        history = self.ledger.history()
+        count, digest = vouch.check(cp, new, history, self.policy.partner, self.ledger.path, self.log.path)
+        self.last_time = clock.last_time(cp.last_time, new, history)
         self.log.write_checkpoint(cp.count + len(new), new[-1]["hash"] if new else cp.hash, size, sha256, count,
-                                  digest)
+                                  digest, utc_iso(self.last_time) if self.last_time else "")
         return count, digest
+
+    def _clock(self) -> tuple[Any, PolicyRefusal | None]:
+        """The time this release is dated (the node's clock, never before the log's last record) and, when the
+        clock runs behind that record, the refusal to raise (see `clients.egress.clock`)."""
+        return clock.release_time(getattr(self, "last_time", None), self.log.path)
 
     def _check_reused(self, egress: Egress) -> None:
         """A re-sent release must name tables whose release the ledger holds (it was charged then)."""
@@ -165,7 +178,8 @@ class EgressGuard:
         if not egress.charges:
             return {"epsilon_charged": 0.0, "epsilon_cumulative": None}
         before = self.ledger.epsilon(p.delta, accountant=p.accountant)
-        projection = self.ledger.charge(list(egress.charges), self.policy.budget_caps())
+        now = clock.parse(egress.charges[0].created_at)   # the guard's own date of this release (see `release`)
+        projection = self.ledger.charge(list(egress.charges), self.policy.budget_caps(), now)
         after = projection.epsilon_lifetime
         return {"epsilon_charged": max(0.0, after - before), "epsilon_cumulative": after,
                 "epsilon_year": projection.epsilon_year}

@@ -13,7 +13,11 @@ a head that is unsigned, signed by another key or badly signed fails the check.
 The guard verifies the whole chain before every release, incrementally: `state/egress.checkpoint` holds
 the number of records verified last time, the SHA-256 of the log's bytes up to them, and the ledger's
 state they vouched for; a later check hashes that prefix (any change to an old record fails it) and
-verifies record by record only what was appended since.
+verifies record by record only what was appended since. The checkpoint is signed with the node's key like the
+head (`checkpoint_bytes`): one the node did not sign (rewritten by hand, e.g. to vouch for an emptied ledger, or
+written before checkpoints were signed, or on a node without a key) is not trusted, and the guard then verifies
+the whole log against the ledger from its first record. It also keeps the time of the last record verified,
+the floor under the node's clock for the next release (`clients.egress.guard`).
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from clients.egress.signing import Signature, sign_head, verify_head
+from clients.egress.signing import Signature, sign_content, sign_head, verify_content, verify_head
 from federation.errors import PulseTwinError
 from federation.pki import NODE_PUB
 
@@ -63,6 +67,12 @@ class Checkpoint:
     prefix_sha256: str = hashlib.sha256(b"").hexdigest()
     ledger_count: int = 0
     ledger_digest: str = GENESIS
+    last_time: str = ""        # the `time` of the last verified record (ISO 8601, UTC); "" when none
+
+
+def checkpoint_bytes(cp: Checkpoint, key: str) -> bytes:
+    """What a checkpoint's signature covers: every field of the checkpoint and the signing key."""
+    return json.dumps({**cp.__dict__, "key": key}, sort_keys=True, separators=(",", ":")).encode()
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -211,27 +221,43 @@ class EgressLog:
 
     def read_checkpoint(self) -> Checkpoint:
         """The last verified prefix, checked against the log's bytes now; a fresh start if there is none."""
-        return self._checkpoint_of(self._bytes())
+        return self._checkpoint_of(self._bytes())[0]
 
     def verify_incremental(self) -> tuple[Checkpoint, list[dict[str, Any]], int, str]:
         """One read of the log: the checkpointed prefix must still be the same bytes, and the records after
-        it (and the head) must verify. Returns the checkpoint, those records, and the log's size and SHA-256."""
+        it (and the head) must verify. Returns the checkpoint, those records, and the log's size and SHA-256.
+        A checkpoint the node's key did not sign vouches for nothing: then every record is verified and
+        returned, after a fresh (genesis) checkpoint."""
         data = self._bytes()
-        cp = self._checkpoint_of(data)
+        cp, signed = self._checkpoint_of(data)
+        if not signed:
+            cp = Checkpoint()
         lines = data[cp.bytes:].decode("utf-8", errors="replace").splitlines()
         return cp, self._verify(lines, cp, interrupted_ok=True), len(data), hashlib.sha256(data).hexdigest()
 
     def write_checkpoint(self, count: int, last_hash: str, size: int, sha256: str, ledger_count: int,
-                         ledger_digest: str) -> Checkpoint:
-        """Record that the first `count` records (`size` bytes with digest `sha256`, ending in `last_hash`) are
-        verified and vouch for the ledger's first `ledger_count` releases (running digest `ledger_digest`)."""
+                         ledger_digest: str, last_time: str = "") -> Checkpoint:
+        """Record, signed with the node's key, that the first `count` records (`size` bytes with digest `sha256`,
+        ending in `last_hash`, the last written at `last_time`) are verified and vouch for the ledger's first
+        `ledger_count` releases (running digest `ledger_digest`)."""
         new = Checkpoint(count=count, hash=last_hash, bytes=size, prefix_sha256=sha256,
-                         ledger_count=ledger_count, ledger_digest=ledger_digest)
+                         ledger_count=ledger_count, ledger_digest=ledger_digest, last_time=last_time)
+        content: dict[str, Any] = dict(new.__dict__)
+        signature = sign_content(self.node_dir, lambda key: checkpoint_bytes(new, key))
+        if signature is not None:
+            content["signature"] = {"key": signature.key, "value": signature.value}
         path = self.node_dir / CHECKPOINT_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(new.__dict__), encoding="utf-8")
+        tmp.write_text(json.dumps(content), encoding="utf-8")
         os.replace(tmp, path)
         return new
+
+    def _signed(self, cp: Checkpoint, signature: Any) -> bool:
+        """Whether `signature` is the node key's signature of `cp`."""
+        if not isinstance(signature, dict) or not self.public_key.is_file():
+            return False
+        sig = Signature(key=str(signature.get("key")), value=str(signature.get("value")))
+        return verify_content(checkpoint_bytes(cp, sig.key), sig, self.public_key) is None
 
     def _bytes(self) -> bytes:
         try:
@@ -239,14 +265,21 @@ class EgressLog:
         except FileNotFoundError:
             return b""
 
-    def _checkpoint_of(self, data: bytes) -> Checkpoint:
+    def _checkpoint_of(self, data: bytes) -> tuple[Checkpoint, bool]:
+        """The checkpoint, its prefix checked against the log's bytes, and whether the node's key signed it."""
         path = self.node_dir / CHECKPOINT_FILE
         try:
-            cp = Checkpoint(**json.loads(path.read_text(encoding="utf-8")))
+            content = json.loads(path.read_text(encoding="utf-8"))
+            signature = content.pop("signature", None)
+            cp = Checkpoint(**content)
         except FileNotFoundError:
-            return Checkpoint()
-        except (ValueError, TypeError):
+            return Checkpoint(), True
+        except (ValueError, TypeError, AttributeError):
             raise LogTampered(f"{path}: not a valid checkpoint record") from None
+        numbers, texts = (cp.count, cp.bytes, cp.ledger_count), (cp.hash, cp.prefix_sha256, cp.ledger_digest, cp.last_time)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers) or \
+                not all(isinstance(t, str) for t in texts):
+            raise LogTampered(f"{path}: not a valid checkpoint record (a field has the wrong type)")
         prefix = data[:cp.bytes]
         if len(prefix) != cp.bytes or hashlib.sha256(prefix).hexdigest() != cp.prefix_sha256:
             raise LogTampered(
@@ -254,7 +287,7 @@ class EgressLog:
                 "a record before the last check was edited, deleted, inserted or reordered and the chain "
                 "rewritten after it; nothing may leave this node until the log is restored from a copy"
             )
-        return cp
+        return cp, self._signed(cp, signature)
 
     def _verify(self, lines: list[str], cp: Checkpoint, interrupted_ok: bool = False) -> list[dict[str, Any]]:
         offset = cp.count

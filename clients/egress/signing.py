@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -50,6 +51,12 @@ def fingerprint(public_key_path: Path) -> str:
 
 def sign_head(node_dir: Path, count: int, last_hash: str) -> Signature | None:
     """Sign a head with the node's private key; None when the node has no key pair (yet)."""
+    return sign_content(node_dir, lambda fp: head_bytes(count, last_hash, fp))
+
+
+def sign_content(node_dir: Path, content: Callable[[str], bytes]) -> Signature | None:
+    """Sign `content(fingerprint)` (bytes that name the signing key) with the node's private key; None when the
+    node has no key pair (yet)."""
     private_path, public_path = Path(node_dir) / NODE_KEY, Path(node_dir) / NODE_PUB
     if not private_path.is_file() or not public_path.is_file():
         return None
@@ -60,7 +67,7 @@ def sign_head(node_dir: Path, count: int, last_hash: str) -> Signature | None:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError(f"{private_path}: not an ECDSA key (made by `pulse-twin node init`)")
     fp = fingerprint(public_path)
-    value = key.sign(head_bytes(count, last_hash, fp), ec.ECDSA(hashes.SHA384()))
+    value = key.sign(content(fp), ec.ECDSA(hashes.SHA384()))
     return Signature(key=fp, value=base64.b64encode(value).decode())
 
 
@@ -71,14 +78,18 @@ def verify_head(count: int, last_hash: str, signature: Signature, public_key_pat
         return (f"it is signed by key {signature.key}, but the node's key ({public_key_path}) is {expected}: "
                 "the log and its head were rewritten and signed with another key, or the node's key was replaced "
                 "(after a planned rotation, run `pulse-twin node audit --public-key OLD.pub --resign`)")
+    return verify_content(head_bytes(count, last_hash, signature.key), signature, public_key_path)
+
+
+def verify_content(data: bytes, signature: Signature, public_key_path: Path) -> str | None:
+    """None if `signature` is a valid signature of `data` by the key in `public_key_path`, else what is wrong."""
     try:
         public = serialization.load_ssh_public_key(_public_line(public_key_path).encode())
         if not isinstance(public, ec.EllipticCurvePublicKey):
             return f"{public_key_path} is not an ECDSA public key"
-        public.verify(base64.b64decode(signature.value), head_bytes(count, last_hash, signature.key),
-                      ec.ECDSA(hashes.SHA384()))
+        public.verify(base64.b64decode(signature.value), data, ec.ECDSA(hashes.SHA384()))
     except (InvalidSignature, ValueError):
-        return f"its signature does not verify with {public_key_path}: the head was forged or edited"
+        return f"its signature does not verify with {public_key_path}: it was forged or edited"
     return None
 
 

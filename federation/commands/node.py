@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from federation.config import configs_dir
@@ -293,6 +294,10 @@ def run_approve(args: argparse.Namespace) -> int:
     candidates, note = planned_for_node(policy, proposal, node_dir, training_rows(node_dir, proposal))
     if note is not None:   # said once, here: the run's rounds do not ask this node to train
         result(f"  {note}.")
+    charges = Counter((r.kind, r.noise_multiplier, r.sample_rate, r.steps) for r in candidates)
+    result("  what this node will charge, recomputed from the target as it will run it: " + ("; ".join(
+        f"{n} x {kind} (noise multiplier {sigma:.4g}, sample rate {q:g}, {steps} step(s))"
+        for (kind, sigma, q, steps), n in charges.items()) or "nothing (a dry run)"))
     with PrivacyLedger(ledger_path(node_dir)) as ledger:
         spent = ledger.epsilon(caps.delta, accountant=caps.accountant)
         projection = ledger.check(candidates, policy.budget_caps())

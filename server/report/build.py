@@ -14,7 +14,7 @@ from server.report import figures
 from server.report.areas import Area, boundaries
 from server.report.card import model_card
 from server.report.drivers import drivers_per_area
-from server.report.fairness import FairnessAudit, audit, cbs_statistics, group_labels
+from server.report.fairness import FairnessAudit, audit, audit_groups, cbs_statistics, contract_statistics
 from server.report.gate import Check, failures, gate_checks
 from server.report.inputs import RunOutputs
 from server.report.reading import read_run
@@ -119,7 +119,11 @@ def _fairness(run: RunOutputs, settings: Mapping[str, Any], notes: list[str]) ->
         return None
     if not len(run.holdout):
         return None
-    return audit(run.holdout, group_labels(stats, settings["groups"]), settings)
+    contract_stats, problems = None, []
+    if not run.holdout["area_code"].isin(stats.index).all():   # areas the CBS file does not hold: their contracts
+        contract_stats, problems = contract_statistics(run.config)
+    notes.extend(f"fairness audit: a node's audit columns could not be read ({p})" for p in problems)
+    return audit(run.holdout, audit_groups(stats, settings["groups"], contract_stats), settings)
 
 
 def write_report(report: Report, out_dir: Path) -> Path:

@@ -37,6 +37,8 @@ ATTRIBUTES: tuple[str, ...] = (
     "wmo_per_1000",
     "protected_share",
 )
+# Attributes read only by the report's fairness audit (never generated, never features).
+AUDIT_ATTRIBUTES: tuple[str, ...] = ("non_western_share",)
 
 
 @dataclass
@@ -137,6 +139,7 @@ def _rates(frame: pd.DataFrame) -> pd.DataFrame:
             "youth_care_pct": c["youth"],
             "wmo_per_1000": c["wmo"],
             "protected_share": (c["mig_w"] + c["mig_nw"]) / pop,
+            "non_western_share": c["mig_nw"] / pop,
             **{k: c[k] for k in CRIME},
         }
     )
@@ -177,7 +180,7 @@ def load_heerlen(path: Path, years: list[int], prefix: str = "") -> AreaSet:
         raise ConfigError(f"CBS file '{path}': column '{_POP}' is missing for some buurt and year")
     columns = [np.abs(np.asarray(cbs_years) - y).argmin() for y in years]
     filled: dict[str, np.ndarray] = {}
-    for name in (*ATTRIBUTES, *CRIME):
+    for name in (*ATTRIBUTES, *AUDIT_ATTRIBUTES, *CRIME):
         own = _nearest_year(matrix(name, codes))
         wijk = _nearest_year(matrix(name, [wijk_of[c] for c in codes]))
         gem = _nearest_year(matrix(name, [gemeente]))
@@ -190,6 +193,6 @@ def load_heerlen(path: Path, years: list[int], prefix: str = "") -> AreaSet:
         names=[names[c] for c in codes],
         years=list(years),
         population=pops.to_numpy(dtype=np.int64)[:, columns],
-        attributes={k: filled[k] for k in ATTRIBUTES},
+        attributes={k: filled[k] for k in (*ATTRIBUTES, *AUDIT_ATTRIBUTES)},
         calibrated={k: filled[k] for k in CRIME},
     )

@@ -1,7 +1,8 @@
 """The release gate: every threshold of `configs/report/default.yaml`, checked, and named when crossed.
 
 A report is releasable only when every check passes: the predictions are fit for use, the intervals'
-coverage on held-out areas is within its tolerance, no fairness gap exceeds its threshold, and (for a
+coverage on held-out areas is within its tolerance, every fairness gap is shown within its threshold (an
+inconclusive gap, whose interval holds the threshold, does not pass: `fairness_words`), and (for a
 horizontal run, whose model left the nodes) the membership attack does no better than its threshold.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from server.report.fairness import THRESHOLD_OF, WORDS, FairnessAudit
+from server.report.fairness import PLANTED, THRESHOLD_OF, WORDS, FairnessAudit, GroupingResult
 from server.report.intervals import Intervals
 from server.report.mia import MembershipAudit
 
@@ -19,6 +20,7 @@ class Check:
     name: str          # the threshold's key in configs/report/default.yaml
     passed: bool
     text: str
+    status: str = ""   # fairness rows: "within", "above" or "inconclusive" (the equivalence test's three answers)
 
 
 def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None, intervals: Intervals | None,
@@ -52,14 +54,10 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
                 continue
             for metric, gap in grouping.gaps.items():
                 key = THRESHOLD_OF[metric]
-                limit = float(fs[key])
-                low, high = grouping.intervals.get(metric, (gap, gap))
-                words = (f"{grouping.label}: {WORDS[metric]} differs by {gap:.3f} between groups "
-                         f"({float(fs['evidence_level']):.0%} interval over areas {low:.3f} to {high:.3f}; "
-                         f"threshold {limit:g})")
-                if low <= limit < gap:
-                    words += ": caution, above the threshold but within what chance gives with these few areas"
-                checks.append(Check(f"fairness.{key}", low <= limit, words))
+                passed, words = fairness_words(grouping, metric, float(fs[key]), float(fs["evidence_level"]),
+                                               fairness.spread)
+                checks.append(Check(f"fairness.{key}", passed, words, fairness_status(grouping, metric,
+                                                                                      float(fs[key]))))
     if horizontal:
         ms = settings["mia"]
         if mia is None:
@@ -70,6 +68,38 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
             checks.append(Check("mia.max_auc", mia.auc <= float(ms["max_auc"]),
                                 f"{mia.text()} (threshold {float(ms['max_auc']):.2f})"))
     return checks
+
+
+def fairness_status(grouping: GroupingResult, metric: str, limit: float) -> str:
+    """The equivalence test's answer for one gap: "within" (interval below the threshold), "above" (interval above
+    it) or "inconclusive" (the interval holds it)."""
+    gap = grouping.gaps[metric]
+    low, high = grouping.intervals.get(metric, (gap, gap))
+    return "within" if high < limit else "above" if low > limit else "inconclusive"
+
+
+def fairness_words(grouping: GroupingResult, metric: str, limit: float, level: float,
+                   spread: float | None) -> tuple[bool, str]:
+    """One fairness row of the gate as an equivalence test: passed only when the gap is shown within its threshold
+    (the interval's upper end below it); its words say which of the three it is and what the audit could find."""
+    gap = grouping.gaps[metric]
+    low, high = grouping.intervals.get(metric, (gap, gap))
+    scale = (f" = {limit / spread:.2f} x the spread of predicted scores across areas (sd {spread:.3f})"
+             if spread and metric != "flag_excess" else "")
+    verdict = {"within": "shown within threshold", "above": "shown above threshold",
+               "inconclusive": "not shown unfair (inconclusive): the interval holds the threshold, too few areas to "
+                               "tell"}[fairness_status(grouping, metric, limit)]
+    words = (f"{grouping.label}: {WORDS[metric]} differs by {gap:.3f} between groups ({level:.0%} interval over "
+             f"areas {low:.3f} to {high:.3f}; threshold {limit:g}{scale}): {verdict}")
+    if metric in PLANTED and grouping.planted_group is not None and metric in grouping.detectable:
+        found = grouping.detectable[metric]
+        words += ("; detectable: " + (f"a bias of {found:g} score points planted into group '{grouping.planted_group}' "
+                                      "is the smallest this audit shows above the threshold" if found is not None else
+                                      f"not even a bias of {grouping.searched:g} score points planted into group "
+                                      f"'{grouping.planted_group}' would be shown above the threshold"))
+    elif metric not in PLANTED:
+        words += "; no planted check (the calibration error bins each group's own predictions)"
+    return verdict.startswith("shown within"), words
 
 
 def failures(checks: list[Check]) -> list[Check]:

@@ -7,7 +7,7 @@ drivers on hover or click. It also counts the areas it has drawn (`data-drawn` o
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 import base64
 import json
@@ -134,12 +134,15 @@ def _ranked(report: Report) -> str:
 def _gate(report: Report) -> str:
     if report.refused:
         named = "; ".join(f"{escape(c.name)}: {escape(c.text)}" for c in report.refused)
-        return f"<div class='refused' id='gate'><b>Not releasable.</b> Threshold exceeded: {named}</div>"
+        said = ("Threshold exceeded or not shown to hold" if any(c.status == "inconclusive" for c in report.refused)
+                else "Threshold exceeded")
+        return f"<div class='refused' id='gate'><b>Not releasable.</b> {said}: {named}</div>"
     return "<div class='ok' id='gate'><b>Releasable:</b> every check of the release gate passed.</div>"
 
 
 def _checks(report: Report) -> str:
-    rows = [[f"<span class='{'pass' if c.passed else 'fail'}'>{'pass' if c.passed else 'FAIL'}</span>",
+    rows = [[f"<span class='{'pass' if c.passed else 'fail'}'>"
+             f"{'pass' if c.passed else 'NOT SHOWN' if c.status == 'inconclusive' else 'FAIL'}</span>",
              escape(c.name), escape(c.text)] for c in report.checks]
     return _table(["", "threshold (configs/report/default.yaml)", "measured"], rows)
 
@@ -162,20 +165,21 @@ def _receipts(report: Report) -> str:
         return "<p>The run holds no node privacy report.</p>"
     out = []
     for r in report.receipts:
-        run_en = f" This run alone: epsilon {r.epsilon_run:.2f}." if r.epsilon_run is not None else ""
-        run_nl = f" Deze run alleen: epsilon {r.epsilon_run:.2f}." if r.epsilon_run is not None else ""
-        en = (f"<h4>English</h4><p>What left the node:</p><ul>{''.join(f'<li>{escape(t)}</li>' for t in r.left_en)}</ul>"
-              f"<p class='eps'>Guarantee: epsilon <b>{r.epsilon:.2f}</b>, delta {r.delta:g}, per unit "
-              f"({escape('; '.join(r.units))}), {escape(r.accountant)} accountant, all of the node's releases so far."
-              f"{run_en}</p><p>{escape(r.meaning_en)}</p>")
-        nl = (f"<h4>Nederlands</h4><p>Wat het knooppunt verliet:</p><ul>{''.join(f'<li>{escape(t)}</li>' for t in r.left_nl)}</ul>"
-              f"<p class='eps'>Garantie: epsilon <b>{r.epsilon:.2f}</b>, delta {r.delta:g}, per eenheid "
-              f"({escape('; '.join(r.units))}), {escape(r.accountant)}-accountant, alle vrijgaven van het knooppunt tot nu toe."
-              f"{run_nl}</p><p>{escape(r.meaning_nl)}</p>")
+        # every word from the language files (server/report/lang), Dutch first
+        nl, en = (_receipt_text(r.texts[code]) for code in ("nl", "en"))
         out.append(f"<h3>{escape(r.partner)}</h3><div class='receipt' data-partner='{escape(r.partner)}'>"
                    f"<div>{nl}</div><div>{en}</div></div><details><summary>The node's guarantee, as its ledger "
                    f"report states it</summary><pre>{escape(r.guarantee)}</pre></details>")
     return "".join(out)
+
+
+def _receipt_text(t: Mapping[str, Any]) -> str:
+    """One language's receipt: what left the node, the guarantee (epsilon in bold) and its meaning."""
+    before, after = t["guarantee"]
+    return (f"<h4>{escape(t['language'])}</h4><p>{escape(t['intro'])}</p>"
+            f"<ul>{''.join(f'<li>{escape(x)}</li>' for x in t['left'])}</ul>"
+            f"<p class='eps'>{escape(before)}<b>{escape(t['epsilon'])}</b>{escape(after)}</p>"
+            f"<p>{escape(t['meaning'])}</p>")
 
 
 def render(report: Report) -> str:

@@ -2,14 +2,26 @@
 
 The numbers are those of the report the node computed from its own privacy ledger
 (`runs/<run>/privacy/<node>.json`, the output of `dp_accounting.privacy_report`); nothing here computes or
-types an epsilon. The words say what left the node, the guarantee with its delta, unit and accountant, and
-what it means for a resident.
+types an epsilon. The words come from the language files (`server/report/lang/<language>.yaml`, Dutch
+first): what left the node, the guarantee with its delta, unit and accountant, and what it means for a
+resident, in plain words. The epsilon is put in context by what it bounds: how far a worst-case guess about
+one resident can move (from 1 in 100, and from 1 in 2), the odds bound e^epsilon applied to those guesses.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping
+
+import yaml
+
+from federation.errors import ConfigError
+
+LANG_DIR = Path(__file__).resolve().parent / "lang"
+LANGUAGES = ("nl", "en")   # Dutch first
 
 
 @dataclass(frozen=True)
@@ -24,37 +36,103 @@ class Receipt:
     left_nl: tuple[str, ...]
     meaning_en: str
     meaning_nl: str
-    guarantee: str                 # the ledger report's own statement, verbatim
+    guarantee: str                 # the ledger report's own statement, verbatim (technical, English)
+    texts: Mapping[str, Mapping[str, Any]] | None = None   # per language: heading, intro, guarantee (before, after)
 
 
-def _eps(value: float) -> str:
-    return f"{value:.2f}"
+@lru_cache(maxsize=None)
+def words(language: str) -> dict[str, Any]:
+    """The receipt's words in `language` from its language file."""
+    path = LANG_DIR / f"{language}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return dict(data["receipt"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: not a readable language file with a 'receipt' section ({err})") from None
 
 
-def _odds(epsilon: float) -> str:
-    """e^epsilon in words: how much more likely any conclusion about one resident can become."""
-    return f"{math.exp(epsilon):,.1f}" if epsilon < 20 else "more than 100 million"
+def _number(value: float, places: int, lang: Mapping[str, Any]) -> str:
+    return f"{value:,.{places}f}".replace(",", "_").replace(".", lang["decimal"]).replace(
+        "_", "." if lang["decimal"] == "," else ",")
 
 
-def _left(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    en, nl = [], []
+def after_guess(epsilon: float, before: float) -> float:
+    """The most a guess about one resident with chance `before` can become after the releases: odds grow by at
+    most e^epsilon (the delta part aside), so the chance by at most e^eps p / (e^eps p + 1 - p)."""
+    return 1.0 / (1.0 + (1.0 - before) / before * math.exp(-min(epsilon, 700.0)))
+
+
+def _chance(p: float, lang: Mapping[str, Any]) -> str:
+    return str(lang["almost_all"]) if p >= 0.9995 else f"{_number(100 * p, 1, lang)}%"
+
+
+_UNIT = re.compile(r"^(?P<what>.*?)(?:, table (?P<table>.+))?$")
+_PERSON = re.compile(r"^one person(?: or household)?(?: \((?P<column>[^)]*)\))?$")
+
+
+def _split_unit(unit: str) -> tuple[str, str | None]:
+    match = _UNIT.match(unit.strip())
+    return (match.group("what"), match.group("table")) if match else (unit, None)
+
+
+def unit_words(unit: str, lang: Mapping[str, Any], table: bool = True) -> str:
+    """A ledger's unit of privacy (English, as the ledger names it) in `lang`'s words; with `table`, the table it
+    is counted in."""
+    what, name = _split_unit(unit)
+    names = lang["units"]
+    person = _PERSON.match(what)
+    if what in ("area-period row", "row"):
+        text = names["row"]
+    elif what == "record" or what.startswith("one record"):
+        text = names["record"]
+    elif person:
+        text = names["person"] + (f" ({person.group('column')})" if person.group("column") else "")
+    else:
+        text = f"'{what}'"
+    return text + (f", {names['table']} {name}" if name and table else "")
+
+
+def units_words(units: tuple[str, ...], lang: Mapping[str, Any]) -> str:
+    """Several units in words, one kind of unit once with the tables it is counted in."""
+    tables: dict[str, list[str]] = {}
+    for unit in units:
+        what, name = _split_unit(unit)
+        tables.setdefault(unit_words(what, lang), []).extend([name] if name else [])
+    names = lang["units"]
+    parts = [what + (f" ({names['table'] if len(t) == 1 else names['tables']} {', '.join(t)})" if t else "")
+             for what, t in tables.items()]
+    return f" {names['and']} ".join(parts) or names["row"]
+
+
+def _left(report: Mapping[str, Any], lang: Mapping[str, Any]) -> list[str]:
+    out = []
     for table in report.get("tables") or []:
-        z = ", ".join(f"{v:.2f}" for v in table.get("noise_multipliers", []))
-        en.append(f"{table['releases']} release(s) of table '{table['table']}' as noised area-month totals "
-                  f"(Gaussian noise, noise multiplier {z}); unit: {table['unit']}")
-        nl.append(f"{table['releases']} vrijgave(n) van tabel '{table['table']}' als totalen per buurt en maand "
-                  f"met ruis (Gaussische ruis, ruisfactor {z}); eenheid: {table['unit']}")
+        noise = ", ".join(_number(v, 2, lang) for v in table.get("noise_multipliers", []))
+        out.append(lang["table"].format(releases=table["releases"], table=table["table"], noise=noise,
+                                        unit=unit_words(str(table["unit"]), lang, table=False)))
     row = report.get("row_level")
     if row:
-        en.append(f"{row['releases']} model update(s) trained with DP-SGD ({row['steps']} noised steps); "
-                  f"unit: {row['unit']}")
-        nl.append(f"{row['releases']} modelupdate(s), getraind met DP-SGD ({row['steps']} stappen met ruis); "
-                  f"eenheid: {row['unit']}")
+        out.append(lang["row_level"].format(releases=row["releases"], steps=row["steps"],
+                                            unit=unit_words(str(row["unit"]), lang)))
     for fact in report.get("facts") or []:
         if fact.get("kind") == "psi_revealed_set_size":
-            en.append(f"the number of its area-months in the key matching (PSI): {fact['value']}")
-            nl.append(f"het aantal buurt-maanden in de sleutelvergelijking (PSI): {fact['value']}")
-    return en, nl
+            out.append(lang["psi"].format(value=fact["value"]))
+    return out
+
+
+def _texts(lang: Mapping[str, Any], epsilon: float, run_eps: float | None, delta: float, accountant: str,
+           units: tuple[str, ...], left: list[str]) -> dict[str, Any]:
+    eps = _number(epsilon, 2, lang)
+    unit_list = units_words(units, lang)
+    before, after = lang["guarantee"].split("{epsilon}", 1)
+    after = after.format(delta=f"{delta:g}", units=unit_list, accountant=accountant)
+    if run_eps is not None:
+        after += lang["run_alone"].format(epsilon=_number(run_eps, 2, lang))
+    meaning = " ".join(lang["meaning"].split()).format(
+        after_1=_chance(after_guess(epsilon, 0.01), lang), after_50=_chance(after_guess(epsilon, 0.5), lang),
+        one_in=_number(1 / delta, 0, lang) if delta > 0 else "∞", unit=unit_list)
+    return {"language": lang["language"], "intro": lang["left"], "left": tuple(left), "epsilon": eps,
+            "guarantee": (before.format(), after), "meaning": meaning}
 
 
 def receipt(partner: str, report: Mapping[str, Any], run_name: str) -> Receipt:
@@ -62,19 +140,12 @@ def receipt(partner: str, report: Mapping[str, Any], run_name: str) -> Receipt:
     epsilon, delta = float(report["epsilon"]), float(report["delta"])
     runs = [r for r in report.get("runs") or [] if str(r.get("run_id", "")).split("#")[0] == run_name]
     run_eps = float(runs[-1]["epsilon_alone"]) if runs else None
-    en, nl = _left(report)
-    odds = _odds(epsilon)
-    meaning_en = (f"Whatever anyone concludes from everything this node has released, that conclusion is at most "
-                  f"{odds} times (e^{_eps(epsilon)}) more likely with a resident's records in the data than "
-                  f"without them, except with a probability of at most {delta:g}. It is about the unit named "
-                  "above; a resident in several units is protected less (see the guarantee).")
-    meaning_nl = (f"Wat iemand ook afleidt uit alles wat dit knooppunt heeft vrijgegeven: die conclusie is hoogstens "
-                  f"{odds} keer (e^{_eps(epsilon)}) waarschijnlijker met de gegevens van een bewoner dan zonder, "
-                  f"behalve met een kans van hoogstens {delta:g}. Dit geldt voor de eenheid hierboven; een bewoner "
-                  "die in meerdere eenheden voorkomt, is minder beschermd (zie de garantie).")
-    return Receipt(partner, epsilon, run_eps, delta, str(report.get("accountant", "")).upper(),
-                   tuple(report.get("units") or ()), tuple(en), tuple(nl), meaning_en, meaning_nl,
-                   str(report.get("guarantee", "")))
+    accountant = str(report.get("accountant", "")).upper()
+    units = tuple(report.get("units") or ())
+    texts = {code: _texts(words(code), epsilon, run_eps, delta, accountant, units, _left(report, words(code)))
+             for code in LANGUAGES}
+    return Receipt(partner, epsilon, run_eps, delta, accountant, units, texts["en"]["left"], texts["nl"]["left"],
+                   texts["en"]["meaning"], texts["nl"]["meaning"], str(report.get("guarantee", "")), texts)
 
 
 def receipts(reports: Mapping[str, Mapping[str, Any]], run_name: str) -> list[Receipt]:

@@ -120,19 +120,24 @@ def test_membership_audit_catches_a_model_that_remembers_its_training_areas():
     assert not [c for c in gate_checks(settings, True, 0.5, None, None, None, True) if c.name == "mia.require"][0].passed
 
 
-@pytest.mark.parametrize("interval,passes,caution", [((0.01, 0.15), True, True), ((0.07, 0.12), False, False),
-                                                     ((0.00, 0.05), True, False)])
-def test_a_fairness_gap_is_judged_by_its_interval_over_areas(interval, passes, caution):
+@pytest.mark.parametrize("interval,passes,verdict", [((0.01, 0.15), False, "not shown unfair (inconclusive)"),
+                                                     ((0.07, 0.12), False, "shown above threshold"),
+                                                     ((0.00, 0.05), True, "shown within threshold")])
+def test_a_fairness_gap_is_judged_by_its_interval_over_areas(interval, passes, verdict):
+    """An equivalence test: only an interval wholly below the threshold passes; one that holds it is
+    inconclusive, not a pass (the control: the same point estimate with a narrow interval passes)."""
     from server.report.fairness import FairnessAudit, GroupingResult
 
     settings = {"min_r2": 0.0, "intervals": {"max_coverage_gap": 0.05},
                 "fairness": {"require": True, "min_areas_per_group": 2, "max_bias_gap": 0.06,
                              "evidence_level": 0.9}, "mia": {"max_auc": 0.6, "require": True}}
-    point = 0.08 if caution or not passes else 0.03
+    point = 0.03 if passes or verdict.startswith("not") else 0.08
     grouping = GroupingResult("income", "income quintile", pd.DataFrame(), ["1", "5"], gaps={"bias": point},
-                              intervals={"bias": interval})
-    [check] = [c for c in gate_checks(settings, True, 0.5, None, FairnessAudit([grouping], 10), None, False)
-               if c.name == "fairness.max_bias_gap"]
+                              intervals={"bias": interval}, planted_group="5", detectable={"bias": 0.09})
+    [check] = [c for c in gate_checks(settings, True, 0.5, None, FairnessAudit([grouping], 10, spread=0.12), None,
+                                      False) if c.name == "fairness.max_bias_gap"]
     assert check.passed is passes
-    assert ("caution" in check.text) is caution
+    assert f"(sd 0.120)): {verdict}" in check.text
+    assert "threshold 0.06 = 0.50 x the spread of predicted scores across areas (sd 0.120)" in check.text
+    assert "a bias of 0.09 score points planted into group '5' is the smallest this audit shows" in check.text
     assert f"interval over areas {interval[0]:.3f} to {interval[1]:.3f}" in check.text
