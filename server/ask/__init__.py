@@ -60,7 +60,7 @@ class Colleague:
                 execute_more.worsen(c, plan, gaz)
             elif plan.intent == "drivers":
                 for key in plan.areas:
-                    execute_more.drivers(c, gaz.places[key])
+                    execute_more.drivers(c, gaz.places[key], int(plan.horizon or self.store.default_horizon))
             elif plan.intent == "privacy":
                 execute_more.privacy(c, plan, gaz)
             elif plan.intent == "actions":

@@ -24,6 +24,7 @@ class Answer:
     facts: list[Fact] = field(default_factory=list)
     refusal: dict[str, str] | None = None
     seconds: float = 0.0
+    names: list[str] = field(default_factory=list)                   # names in the text (not figures)
 
     @property
     def text(self) -> str:
@@ -40,7 +41,7 @@ class Answer:
         return {"question": self.question, "lang": self.lang, "status": self.status, "run": self.run,
                 "plan": self.plan, "refusal": self.refusal, "text": self.text,
                 "sentences": [{"text": t, "source": s} for t, s in self.sentences], "sources": self.sources,
-                "facts": [{"value": f.value, "recipe": f.recipe} for f in self.facts]}
+                "facts": [{"value": f.value, "recipe": f.recipe} for f in self.facts], "names": self.names}
 
 
 class Composer:
@@ -61,6 +62,11 @@ class Composer:
             text = text[1:]
         return text.replace(".", ",") if self.lang == "nl" else text
 
+    def name(self, text: str) -> str:
+        """A name shown in the text (a feature, an action's title): words, not a figure of the answer."""
+        self.answer.names.append(text)
+        return text
+
     def level_pct(self) -> str:
         pct = setting(self.settings.level, "interval_level").times(const(100))
         return self.num(pct, 0)
@@ -72,7 +78,7 @@ class Composer:
         return start if start == end else self.t("months", start=start, end=end)
 
     def place(self, place: Place) -> str:
-        return self.t(f"place.{place.kind}", name=place.name, code=place.key)
+        return self.t(f"place.{place.kind}", name=self.name(place.name), code=place.key)
 
     def source(self, key: str, **fields: Any) -> str:
         text = self.t(f"source.{key}", **fields)

@@ -115,7 +115,8 @@ class DateReader:
         """The period a question asks about, for `intent` (a change compares two months, a figure averages)."""
         a, change = self.anchor, intent == "change"
         m = re.search(rf"\b(afgelopen|laatste|past|last|previous|vorige|recent(?:e)?)\s+(?:{COUNT}\s+)?{UNIT}", text)
-        if m and not re.search(r"\b(vorig|vorige|last|previous)\s+(jaar|year)\b", m.group(0)):
+        singular = m is not None and not m.group(2) and m.group(1) in ("vorige", "last", "previous")
+        if m and not singular and not re.search(r"\b(vorig|vorige|last|previous)\s+(jaar|year)\b", m.group(0)):
             n = _months(_count(m.group(2)) if m.group(2) else 1, m.group(3))
             return Period(shift(a, -n), a) if change else Period(shift(a, -n + 1), a)
         m = re.search(rf"\b{COUNT}\s+{UNIT}\s+(geleden|ago)\b", text)

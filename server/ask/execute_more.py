@@ -60,7 +60,7 @@ def worsen(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
         c.say("worsen.skill", c.source("skill", run=store.name), horizon=horizon, skill=c.num(js("skill")),
               interval=c.interval(js("skill_lo"), js("skill_hi")))
     if falling:
-        drivers(c, gaz.places.get(falling[0].area), top=2, with_forecast=False)
+        drivers(c, gaz.places.get(falling[0].area), horizon, top=2)
 
 
 def _naive(c: Composer, scope: Place, horizon: int, gaz: Gazetteer) -> None:
@@ -83,7 +83,7 @@ def _naive(c: Composer, scope: Place, horizon: int, gaz: Gazetteer) -> None:
               rank=c.num(cell(row["naive_rank"], F_WARN, key, "naive_rank"), 0))
 
 
-def drivers(c: Composer, place: Place | None, top: int = 3, with_forecast: bool = True) -> None:
+def drivers(c: Composer, place: Place | None, horizon: int, top: int = 3) -> None:
     from server.ask.drivers import area_drivers
 
     store = c.store
@@ -97,13 +97,13 @@ def drivers(c: Composer, place: Place | None, top: int = 3, with_forecast: bool 
     if found is None:
         c.say("drivers.none")
         return
-    f = store.forecast(codes[0], store.shift) or store.forecast(codes[0], store.default_horizon)
+    f = store.forecast(codes[0], horizon) or store.forecast(codes[0], store.default_horizon)
     src = c.source("model", run=store.name)
     if f is not None:
         fsrc = c.forecast_source(f.source, f.origin, f.horizon)
         c.say("drivers.header", fsrc, place=c.place(place), value=c.num(f.prediction), target=f.target)
     for d in found:
-        words = c.settings.texts.get(c.lang, {}).get("features", {}).get(d["feature"], d["words"])
+        words = c.name(c.settings.texts.get(c.lang, {}).get("features", {}).get(d["feature"], d["words"]))
         c.say("drivers.item", src, feature=words, block=d["block"], owner=d["owner"] or "-",
               direction=c.t("drivers.higher" if d["level"] >= 0 else "drivers.lower"),
               effect=c.t("drivers.raises" if d["value"] >= 0 else "drivers.lowers"),
@@ -190,7 +190,7 @@ def actions(c: Composer, plan: QueryPlan, gaz: Gazetteer, question: str) -> None
         if shown == 0 and plan_mode:
             c.say("actions.plan")
         shown += 1
-        title = str(entry.get("action") or entry.get("title") or entry.get("name") or "-")
+        title = c.name(str(entry.get("action") or entry.get("title") or entry.get("name") or "-"))
         status = str(entry.get("status") or "-")
         key = "actions.item" if end else "actions.item_open"
         c.say(key, src, action=title, place=c.place(place), start=start, end=end or "", status=status)

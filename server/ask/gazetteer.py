@@ -96,7 +96,8 @@ class Gazetteer:
             if taken & set(range(start, end)):
                 continue
             taken |= set(range(start, end))
-            distinct = _distinct(places, tokens[start - 1] if start else "")
+            said_kind = tokens[start] if tokens[start] in ("wijk", "buurt") else (tokens[start - 1] if start else "")
+            distinct = _distinct(places, said_kind)
             if len(distinct) == 1:
                 found.append(Match(distinct[0], start, end, score, said))
             else:

@@ -64,12 +64,13 @@ def language(tokens: list[str], lexicon: dict) -> str:
 
 def _places(question: str, tokens: list[str], gaz: Gazetteer, settings: Settings) -> tuple[list[Match], list[Ambiguous]]:
     found, unclear = gaz.find(tokens, float(settings.values["fuzzy_cutoff"]), float(settings.values["ambiguity_margin"]))
-    for m in re.finditer(r"\bwijk\s+(\d{2})\b", fold(question)):
-        city = next((c for c in gaz.places if c.startswith("WK")), "WK0917000")[:6]
-        place = gaz.by_code(f"{city}{m.group(1)}")
-        if place is not None and all(f.place.key != place.key for f in found):
-            found.append(Match(place, len(fold(question)[:m.start()].split()), 0, 1.0, m.group(0)))
-    return found, unclear
+    for i, token in enumerate(tokens[:-1]):
+        if token == "wijk" and re.fullmatch(r"\d{2}", tokens[i + 1]):
+            city = next((c for c in gaz.places if c.startswith("WK")), "WK0917000")[:6]
+            place = gaz.by_code(f"{city}{tokens[i + 1]}")
+            if place is not None and all(f.place.key != place.key for f in found):
+                found.append(Match(place, i, i + 2, 1.0, f"wijk {tokens[i + 1]}"))
+    return sorted(found, key=lambda m: m.start), unclear
 
 
 def _intent(folded: str, tokens: set[str], lexicon: dict, n_places: int) -> str | None:
@@ -77,6 +78,8 @@ def _intent(folded: str, tokens: set[str], lexicon: dict, n_places: int) -> str 
     order = [str(x) for x in lexicon["precedence"]]
     if n_places < 2 and not re.search(r"\b(stad|city|gemeente|gemiddelde|average|wijk|stadsdeel)\b", folded):
         scores["compare"] = 0
+    if scores["worsen"] and scores["drivers"] and re.search(r"\b(welke|which|waar|where)\b", folded):
+        scores["drivers"] = 0          # "which areas will worsen and why": a list, with its drivers
     best = max(scores.values())
     if best == 0:
         return None
@@ -131,10 +134,12 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
         if not areas:
             return Planned(lang, missing="intent")
         intent = "figure"
+    if CITY in areas and len(areas) > 1 and intent != "compare":
+        areas = tuple(a for a in areas if a != CITY)     # "what did the city do in Passart": the place is Passart
     reader = DateReader(lexicon, anchor)
-    horizon = reader.horizon(folded, lexicon["horizon_words"])
+    horizon = reader.horizon(fold(question), lexicon["horizon_words"])
     metric, asked = _metric(intent, folded, token_set, lexicon, horizon)
-    period = _period(intent, metric, reader, folded, anchor, int(settings.values["window_months"]))
+    period = _period(intent, metric, reader, fold(question), anchor, int(settings.values["window_months"]))
     if metric == "forecast":
         horizon = horizon or default_horizon
     else:
@@ -155,7 +160,7 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
 def _period(intent: str, metric: str, reader: DateReader, folded: str, anchor: str, window: int) -> Period | None:
     if metric == "forecast" or intent in ("worsen", "drivers", "privacy"):
         return None
-    found = reader.period(folded, intent)
+    found = reader.period(folded, "change" if intent in ("change", "actions") else intent)
     if found is not None or intent == "actions":
         return found
     if intent == "change":

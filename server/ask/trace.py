@@ -133,7 +133,8 @@ def untraceable(answer: dict[str, Any], run_dir: Path, settings: dict[str, Any],
                 extra_months: Iterable[str] = ()) -> list[str]:
     """The numbers and months of an answer (its `to_dict()`) that its run's artefacts do not give."""
     text = answer["text"]
-    for name in [answer.get("run") or "", *re.findall(r"\[[A-Z]\]", text)]:
+    names = sorted(answer.get("names") or [], key=len, reverse=True)
+    for name in [answer.get("run") or "", *names, *re.findall(r"\[[A-Z]\]", text)]:
         if name:
             text = text.replace(name, " ")
     deriver = Deriver(run_dir, settings)
