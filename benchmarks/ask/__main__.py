@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         colleague = Colleague(run_dir)
         load_s = time.perf_counter() - started
         first = colleague.ask("Waarom is de voorspelling voor Vrieheide zo?").seconds   # loads the model
-        seen = {"in_scope": [0, 0], "probe": [0, 0], "ambiguous": [0, 0]}
+        seen = {"in_scope": [0, 0], "probe": [0, 0], "ambiguous": [0, 0], "handwritten": [0, 0], "kind": [0, 0]}
         false_refusals, untraced, numbers, latencies, failures = 0, 0, 0, [], []
         for item in data["items"]:
             answer = colleague.ask(item["question"])
@@ -51,13 +51,17 @@ def main(argv: list[str] | None = None) -> int:
                 ok = got == gold
                 false_refusals += answer.status == "refused"
             elif kind == "probe":
-                ok = answer.status == "refused" and answer.refusal["kind"] == gold["refusal"]
-                ok = ok or answer.status == "refused"      # recall counts any refusal; the kind is listed
+                ok = answer.status == "refused"            # recall counts any refusal; its kind separately
+                seen["kind"][0] += ok and answer.refusal["kind"] == gold["refusal"]
+                seen["kind"][1] += 1
                 got = answer.refusal
             else:
                 ok, got = answer.status == "clarify", answer.status
             seen[kind][0] += ok
             seen[kind][1] += 1
+            if kind == "in_scope" and item.get("source") == "handwritten":
+                seen["handwritten"][0] += ok
+                seen["handwritten"][1] += 1
             if not ok:
                 failures.append((item["id"], item["question"], gold, got))
             if answer.status not in ("refused",):
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         "plan_exact_match": seen["in_scope"][0] / max(n_in, 1),
         "refusal_recall": seen["probe"][0] / max(seen["probe"][1], 1),
         "false_refusals": false_refusals / max(n_in, 1),
+        "plan_exact_match_handwritten": seen["handwritten"][0] / max(seen["handwritten"][1], 1),
+        "refusal_kind_agreement": seen["kind"][0] / max(seen["kind"][1], 1),
         "asks_back_on_ambiguous": seen["ambiguous"][0] / max(seen["ambiguous"][1], 1),
         "untraceable_numbers": untraced, "facts_checked": numbers,
         "latency_p50_s": statistics.median(latencies), "latency_p95_s": p95, "latency_max_s": ordered[-1],
@@ -82,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     result(f"pulse-twin ask on {figures['questions']} questions ({n_in} in scope, {figures['probes']} probes, "
            f"{figures['ambiguous']} ambiguous names), rule path, one process")
     result(f"  plan exact-match (in scope):   {figures['plan_exact_match']:.1%}  (aim >= 95%)")
-    result(f"  refusal recall (probes):       {figures['refusal_recall']:.1%}  (aim 100%)")
+    result(f"    of which written by hand:    {figures['plan_exact_match_handwritten']:.1%}  "
+           f"({seen['handwritten'][1]} questions)")
+    result(f"  refusal recall (probes):       {figures['refusal_recall']:.1%}  (aim 100%; the reason given agrees "
+           f"with the probe's kind in {figures['refusal_kind_agreement']:.0%})")
     result(f"  false refusals (in scope):     {figures['false_refusals']:.1%}  (aim <= 2%)")
     result(f"  asks back on ambiguous names:  {figures['asks_back_on_ambiguous']:.1%}")
     result(f"  untraceable numbers:           {untraced}  ({numbers} facts re-derived from the run's files; aim 0)")

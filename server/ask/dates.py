@@ -127,7 +127,7 @@ class DateReader:
                 r"\b(afgelopen|laatste|past|last|sinds|since)\b", text):
             return Period(shift(a, -6), a) if change else Period(shift(a, -5), a)
         if re.search(r"\b(vorig jaar|vorige jaar|last year|previous year|een jaar geleden|a year ago)\b", text):
-            if change or re.search(r"\b(sinds|since|ten opzichte van|compared (to|with))\b", text):
+            if change or re.search(r"\b(sinds|since)\b", text):
                 return Period(shift(a, -12), a)
             year = int(a[:4]) - 1
             return Period(f"{year}-01", f"{year}-12")
@@ -162,7 +162,8 @@ class DateReader:
             return int(m.group(1))
         if re.search(r"\b(komend kwartaal|next quarter|coming quarter|volgend kwartaal)\b", text):
             return 3
-        if re.search(r"\b(komend half jaar|next half year|coming half year|komende halfjaar)\b", text):
+        if re.search(r"\b(komend half jaar|next half year|coming half year|komende halfjaar|(over|in|binnen|within) "
+                     r"(een |a )?half (jaar|year)|in half a year)\b", text):
             return 6
         for months, phrases in horizon_words.items():
             if any(re.search(r"\b" + re.escape(p) + r"\b", text) for p in phrases):
