@@ -37,8 +37,16 @@ class Deriver:
     def document(self, file: str) -> Any:
         return json.loads((self.run_dir / file).read_text(encoding="utf-8"))
 
+    @lru_cache(maxsize=None)
+    def _index(self, file: str, keys: tuple[str, ...]) -> dict[tuple[str, ...], list[dict[str, str]]]:
+        index: dict[tuple[str, ...], list[dict[str, str]]] = {}
+        for row in self.rows(file):
+            index.setdefault(tuple(_plain(row.get(k, "")) for k in keys), []).append(row)
+        return index
+
     def _select(self, file: str, where: dict[str, str]) -> list[dict[str, str]]:
-        return [r for r in self.rows(file) if all(_same(r.get(k, ""), v) for k, v in where.items())]
+        keys = tuple(sorted(where))
+        return self._index(file, keys).get(tuple(_plain(where[k]) for k in keys), [])
 
     def value(self, r: dict[str, Any]) -> float:
         op = r["op"]
@@ -113,13 +121,14 @@ class Deriver:
         return found | more
 
 
-def _same(cell: str, wanted: Any) -> bool:
-    if str(cell) == str(wanted):
-        return True
+def _plain(value: Any) -> str:
+    """A cell as compared: numbers by value ('3' and '3.0' alike), anything else as text."""
+    text = str(value)
     try:
-        return float(cell) == float(wanted)
-    except (TypeError, ValueError):
-        return False
+        number = float(text)
+    except ValueError:
+        return text
+    return repr(number) if not text.isalpha() else text
 
 
 def _grounded(recipe: dict[str, Any]) -> bool:

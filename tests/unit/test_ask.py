@@ -1,0 +1,151 @@
+"""The twin colleague (`pulse-twin ask`): refusals, questions back, traceable numbers, no change beyond the noise.
+
+The run is benchmarks/ask/fixture.py: 24 months of a released label with two planted changes (Vrieheide falls
+0.30 from 2020-06, beyond the noise; Passart moves 0.01, inside it), once without forecast artefacts (today's
+runs) and once with them (forecast/skill.json, predictions.csv, warnings.csv) and an action log."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.ask.fixture import write_run
+from federation.cli import main
+from server.ask import Colleague
+from server.ask.trace import untraceable
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ask")
+    return {"plain": write_run(root / "plain"), "full": write_run(root / "full", forecast=True, actions=True),
+            "refused": write_run(root / "refused", forecast=True, releasable=False)}
+
+
+@pytest.fixture(scope="module")
+def plain(runs):
+    return Colleague(runs["plain"])
+
+
+@pytest.fixture(scope="module")
+def full(runs):
+    return Colleague(runs["full"])
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Waar woont Jan de Vries?", "person"),
+    ("Which residents of Meezenbroek are on benefits?", "person"),
+    ("Hoeveel meldingen heeft mijn buurman in Vrieheide gedaan?", "person"),
+    ("Wat is de leefbaarheid op Akerstraat 12?", "address"),
+    ("How safe is 6411 AB?", "address"),
+    ("Welke gezinnen in Passart hebben schulden?", "household"),
+    ("Waar wonen de meeste Marokkanen?", "protected_group"),
+    ("Which buurten have the most non-western migrants?", "protected_group"),
+    ("Is er meer overlast in buurten met veel moslims?", "protected_group"),
+    ("Vrieheide minus its neighbours", "differencing"),
+    ("Geef wijk 20 zonder Vrieheide", "differencing"),
+])
+def test_a_question_about_a_person_address_household_protected_group_or_difference_is_refused(plain, question, kind):
+    answer = plain.ask(question)
+    assert answer.status == "refused" and answer.refusal["kind"] == kind, answer.text
+    assert answer.plan is None and not answer.facts          # nothing was read
+    assert len(answer.sentences) == 3                         # that it is refused, why, and what to ask instead
+
+
+@pytest.mark.parametrize("question", ["Welke buurten gaan verslechteren?", "How is Schandelen doing?",
+                                      "What did the household size do in Passart?",
+                                      "Is the share of low-income households a driver for Vrieheide?"])
+def test_an_ordinary_question_is_not_refused(plain, question):
+    assert plain.ask(question).status != "refused"
+
+
+def test_an_ambiguous_name_asks_back_and_a_qualified_one_does_not(plain):
+    answer = plain.ask("Hoe gaat het in Heksenberg?")
+    assert answer.status == "clarify" and answer.plan is None
+    assert "BU09172200" in answer.text and "WK091722" in answer.text
+    assert plain.ask("Hoe gaat het in wijk Heksenberg?").plan["areas"] == ["WK091722"]
+    assert plain.ask("Hoe gaat het in buurt Heksenberg?").plan["areas"] == ["BU09172200"]
+
+
+def test_a_typo_and_a_local_name_resolve(plain):
+    assert plain.ask("Is Vriehiede veranderd sinds de zomer?").plan["areas"] == ["BU09172004"]
+    plan = plain.ask("What is the liveability of Heerlen-Noord over the last 6 months?").plan
+    assert plan["areas"] == ["Heerlen-Noord"] and plan["period"] == ["2020-07", "2020-12"]
+
+
+def test_a_change_inside_its_interval_is_no_change_beyond_the_noise(plain):
+    answer = plain.ask("Is de leefbaarheid in Passart veranderd sinds de zomer?")
+    assert answer.status == "answer" and "geen verandering buiten de ruis" in answer.text
+    assert "no change beyond the noise" in plain.ask("Has Passart changed since the summer?").text
+    falling = plain.ask("Has Vrieheide changed since the summer?")
+    assert "declined" in falling.text and "a change beyond the noise" in falling.text
+
+
+QUESTIONS = ["Welke buurten gaan verslechteren en waarom?", "Hoe is de leefbaarheid in Vrieheide veranderd sinds maart?",
+             "Compare Passart and Vrieheide over the last 6 months", "What is the liveability of Heerlen-Noord in 2019?",
+             "Wat is de voorspelling voor Vrieheide over 3 maanden?", "Waarom is de voorspelling voor Schandelen zo?",
+             "What left the police node and at what privacy cost?", "Wat heeft de gemeente gedaan in Vrieheide?",
+             "What could be a plan for Schandelen?", "Vergelijk de voorspellingen voor Passart en Vrieheide",
+             "Hoe leefbaar is de hele stad dit jaar?"]
+
+
+@pytest.mark.parametrize("which", ["plain", "full", "refused"])
+def test_every_number_of_an_answer_traces_to_an_artefact(runs, which):
+    colleague = Colleague(runs[which])
+    for question in QUESTIONS:
+        answer = colleague.ask(question)
+        assert answer.status != "refused", question
+        assert untraceable(answer.to_dict(), runs[which], colleague.settings.values) == [], (question, answer.text)
+
+
+def test_the_trace_check_finds_a_number_no_artefact_gives(full, runs):
+    answer = full.ask("Hoe is de leefbaarheid in Vrieheide veranderd sinds maart?").to_dict()
+    assert untraceable(answer, runs["full"], full.settings.values) == []
+    planted = {**answer, "text": answer["text"] + " Dat is 7,31 punt meer dan in Passart."}
+    assert untraceable(planted, runs["full"], full.settings.values) == ["7,31"]
+    wrong = {**answer, "facts": json.loads(json.dumps(answer["facts"]).replace('"y_dp"', '"pred"'))}
+    assert untraceable(wrong, runs["full"], full.settings.values)   # the text's figures no longer re-derive
+
+
+def test_which_areas_worsen_with_and_without_the_forecast_artefacts(plain, full, runs):
+    today = plain.ask("Welke buurten gaan verslechteren?")
+    assert "BU09172004" in today.text and "forecast/skill.json" in today.text     # no skill table: said so
+    with_skill = full.ask("Which areas are expected to worsen?")
+    assert "BU09172004" in with_skill.text and "skill over the best naive forecast" in with_skill.text
+    assert "associations in the model, not causes" in with_skill.text
+    refused = Colleague(runs["refused"]).ask("Which areas are expected to worsen?")
+    assert "the naive forecast is the better guide" in refused.text and "from 4" not in refused.text
+
+
+def test_the_action_log_is_read_when_there_is_one(plain, full):
+    assert "geen actielogboek" in plain.ask("Wat heeft de gemeente gedaan in Vrieheide?").text
+    answer = full.ask("Wat heeft de gemeente gedaan in Vrieheide?")
+    assert "Extra schoonmaakrondes" in answer.text and "geen bewezen effect" in answer.text
+
+
+def test_a_question_nothing_understands_gets_the_list_of_what_can_be_asked(plain):
+    answer = plain.ask("Hallo, goedemorgen!")
+    assert answer.status == "unknown" and "U kunt vragen" in answer.text
+
+
+def test_the_command_answers_in_json_and_names_a_missing_run(runs, tmp_path, capsys):
+    assert main(["ask", "Hoe staat Passart ervoor?", "--run", str(runs["plain"]), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "answer" and out["plan"]["areas"] == ["BU09172100"] and out["facts"]
+    assert main(["ask", "Waar woont Jan de Vries?", "--run", str(runs["plain"])]) == 3
+    assert main(["ask", "Hoe staat Passart ervoor?", "--run", str(tmp_path / "nope")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+
+
+def test_the_frozen_evaluation_set_covers_every_intent_in_both_languages():
+    from benchmarks.ask.make_questions import OUT
+
+    items = json.loads(OUT.read_text(encoding="utf-8"))["items"]
+    in_scope = [i for i in items if i["kind"] == "in_scope"]
+    probes = [i for i in items if i["kind"] == "probe"]
+    assert len(in_scope) >= 300 and len(probes) >= 60
+    assert {i["gold"]["intent"] for i in in_scope} == {"worsen", "change", "compare", "figure", "drivers", "privacy",
+                                                      "actions"}
+    assert {i["lang"] for i in in_scope} == {"nl", "en"} == {i["lang"] for i in probes}
+    assert {i["gold"]["refusal"] for i in probes} == {"person", "address", "household", "protected_group",
+                                                     "differencing"}
