@@ -13,7 +13,7 @@ from pathlib import Path
 
 from server.ask.compose import Answer, Composer
 from server.ask.gazetteer import Gazetteer, build
-from server.ask.plan import make_plan
+from server.ask.plan import make_plan, validate
 from server.ask.settings import Settings, load_settings
 from server.ask.store import AskInputError, RunStore
 
@@ -48,10 +48,16 @@ class Colleague:
             answer.status = "clarify"
             for unclear in planned.ambiguous:
                 options = c.t("clarify.or").join(c.place(p) for p in unclear.candidates)
-                c.say("clarify.ambiguous", said=unclear.said, options=options + "?")
+                c.say("clarify.ambiguous", said=c.name(unclear.said), options=options + "?")
         elif planned.missing:
             answer.status = "clarify" if planned.missing == "place" else "unknown"
+            if planned.unknown:
+                c.say("clarify.unknown", said=c.name(planned.unknown))
             c.say("clarify.place" if planned.missing == "place" else "unknown")
+        elif validate(planned.plan, self.gazetteer):
+            answer.status = "invalid"
+            answer.plan = planned.plan.to_dict()
+            c.say("invalid", problems="; ".join(validate(planned.plan, self.gazetteer)))
         else:
             plan = planned.plan
             answer.plan = plan.to_dict()

@@ -54,6 +54,7 @@ class Planned:
     refusal: Refusal | None = None
     ambiguous: list[Ambiguous] = field(default_factory=list)
     missing: str = ""               # "place" (a question needing one named none), "intent" (nothing understood)
+    unknown: str = ""               # a place name the gazetteer does not know
 
 
 def language(tokens: list[str], lexicon: dict) -> str:
@@ -71,6 +72,46 @@ def _places(question: str, tokens: list[str], gaz: Gazetteer, settings: Settings
             if place is not None and all(f.place.key != place.key for f in found):
                 found.append(Match(place, i, i + 2, 1.0, f"wijk {tokens[i + 1]}"))
     return sorted(found, key=lambda m: m.start), unclear
+
+
+def validate(plan: QueryPlan, gaz: Gazetteer) -> list[str]:
+    """What is wrong with a plan (from the rules or from any other planner) before it runs: [] when it is sound."""
+    problems = []
+    if plan.intent not in INTENTS:
+        problems.append(f"intent {plan.intent!r} is not one of {', '.join(INTENTS)}")
+    if plan.metric not in METRICS:
+        problems.append(f"metric {plan.metric!r} is not one of {', '.join(METRICS)}")
+    problems += [f"area {a!r} is not in the gazetteer" for a in plan.areas if a not in gaz.places]
+    if plan.period is not None:
+        ok = all(re.fullmatch(r"(19|20)\d{2}-(0[1-9]|1[0-2])", m or "") for m in plan.period)
+        if not ok or plan.period[0] > plan.period[1]:
+            problems.append(f"period {list(plan.period)} is not two months YYYY-MM in order")
+    if plan.horizon is not None and not (isinstance(plan.horizon, int) and 1 <= plan.horizon <= 60):
+        problems.append(f"horizon {plan.horizon!r} is not a whole number of months from 1 to 60")
+    if plan.intent in ("change", "compare", "figure", "drivers") and not plan.areas:
+        problems.append(f"a {plan.intent} question needs an area")
+    if plan.intent == "compare" and len(plan.areas) < 2:
+        problems.append("a comparison needs two areas")
+    return problems
+
+
+def unknown_place(question: str, matches: list[Match], lexicon: dict) -> str | None:
+    """A capitalised name after 'in', 'voor', 'for', ... that names no known place ('in Amsterdam'), or a wijk
+    number the gazetteer does not have ('wijk 99')."""
+    said = " ".join(fold(m.said) for m in matches)
+    m = re.search(r"\bwijk\s+(\d{1,3})\b", fold(question))
+    if m and fold(m.group(0)) not in said:
+        return m.group(0)
+    known = {fold(w) for ws in lexicon["months"].values() for w in ws} | {
+        fold(w) for ws in lexicon["seasons"].values() for w in ws} | {
+        fold(w) for ws in (lexicon.get("nodes") or {}).values() for w in ws} | {
+        "heerlen", "nederlands", "dutch", "english", "engels", "psi", "dp", "wmo", "prv", "rdp", "the", "de", "het"}
+    for m in re.finditer(r"\b(?:in|voor|for|van|of|tussen|between|met|with|en|and)\s+([A-Z][\w'-]+)", question):
+        word = fold(m.group(1))
+        if word in known or word in said or any(word in fold(x.place.name) for x in matches):
+            continue
+        return m.group(1)
+    return None
 
 
 def _intent(folded: str, tokens: set[str], lexicon: dict, n_places: int) -> str | None:
@@ -128,6 +169,9 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
         return Planned(lang, refusal=refusal)
     if unclear:
         return Planned(lang, ambiguous=unclear)
+    stranger = unknown_place(question, matches, lexicon)
+    if stranger is not None:
+        return Planned(lang, missing="place", unknown=stranger)
     intent = _intent(folded, token_set, lexicon, len(matches))
     areas = tuple(dict.fromkeys(m.place.key for m in matches))
     if intent is None:

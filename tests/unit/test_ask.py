@@ -149,3 +149,31 @@ def test_the_frozen_evaluation_set_covers_every_intent_in_both_languages():
     assert {i["lang"] for i in in_scope} == {"nl", "en"} == {i["lang"] for i in probes}
     assert {i["gold"]["refusal"] for i in probes} == {"person", "address", "household", "protected_group",
                                                      "differencing"}
+
+
+def test_a_place_the_run_does_not_know_is_asked_back_not_answered_for_the_city(plain):
+    for question in ("Hoe is het in Amsterdam?", "Wat is de leefbaarheid in wijk 99?"):
+        answer = plain.ask(question)
+        assert answer.status == "clarify" and not answer.facts, answer.text
+
+
+def test_a_plan_is_validated_before_it_runs(plain):
+    from server.ask.plan import QueryPlan, validate
+
+    good = plain.plan("Vergelijk Passart met Vrieheide").plan
+    assert validate(good, plain.gazetteer) == []
+    bad = QueryPlan("compare", ("BU09999999",), "crime", ("2020-13", "2020-01"), 0)
+    problems = " ".join(validate(bad, plain.gazetteer))
+    for part in ("BU09999999", "metric 'crime'", "period", "horizon 0", "two areas"):
+        assert part in problems
+
+
+def test_a_corrupt_artefact_is_one_message_naming_the_file(runs, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(runs["plain"], broken)
+    (broken / "holdout_predictions.csv").write_text("area_code,period\nBU09172004,2020-01\n")
+    assert main(["ask", "Hoe staat Passart ervoor?", "--run", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "holdout_predictions.csv: column 'y_dp' is missing" in err and "Traceback" not in err
