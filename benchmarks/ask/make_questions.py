@@ -311,14 +311,22 @@ AMBIGUOUS = [("nl", "Hoe gaat het in Heksenberg?"), ("en", "What changed in Heer
              ("nl", "Is Bekkerveld veranderd sinds maart?"), ("en", "What drives the forecast for Heksenberg?")]
 
 
+DUTCH = ("de", "het", "een", "welke", "welk", "hoeveel", "waar", "wie", "geef", "zijn", "van", "zonder", "trek", "min",
+         "heeft", "hebben", "wonen", "noem", "behalve", "krijgt", "buurman", "straten", "onveilig", "er", "wat", "met",
+         "veel", "vergelijk")
+
+
+def _lang(text: str) -> str:
+    words = text.lower().replace("?", " ").replace(",", " ").split()
+    return "nl" if any(w in DUTCH for w in words) and not {"the", "which", "what", "who", "where"} & set(words) else "en"
+
+
 def main() -> None:
     rng = random.Random(23)
     items = in_scope(rng)
     for kind, texts in PROBES.items():
         for text in texts:
-            items.append({"lang": "en" if " the " in f" {text.lower()} " or text.split()[0] in (
-                "Which", "What", "Where", "Who", "How", "Is", "Are", "Do", "Show", "List", "Give", "Compare", "Subtract",
-                "Liveability") else "nl", "kind": "probe", "question": text, "gold": {"refusal": kind}})
+            items.append({"lang": _lang(text), "kind": "probe", "question": text, "gold": {"refusal": kind}})
     for lang, text, gold in HANDWRITTEN:
         items.append({"lang": lang, "kind": "in_scope", "question": text, "gold": gold, "source": "handwritten"})
     for lang, text, kind in HANDWRITTEN_PROBES:

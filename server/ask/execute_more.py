@@ -170,37 +170,65 @@ def actions(c: Composer, plan: QueryPlan, gaz: Gazetteer, question: str) -> None
         return
     asked = [gaz.places[k] for k in plan.areas]
     wanted = {code for p in asked for code in p.codes}
-    plan_mode = any(w in question.lower() for w in PLAN_WORDS)
-    shown = 0
+    plan_mode = bool(wanted) and any(w in question.lower() for w in PLAN_WORDS)
     src = c.source("actions", path=path)
+    chosen = []
     for entry in entries:
-        if not isinstance(entry, dict):
+        place = _entry_place(entry, gaz) if isinstance(entry, dict) else None
+        start = _month(entry.get("start")) if place is not None else None
+        if start is None:
             continue
-        place = _entry_place(entry, gaz)
-        if place is None:
-            continue
-        start, end = _month(entry.get("start")), _month(entry.get("end"))
-        overlaps = not wanted or bool(set(place.codes) & wanted)
-        if plan_mode and wanted:
-            overlaps = not overlaps      # a possible plan: what was done elsewhere
-        if not overlaps or start is None:
+        end = _month(entry.get("end"))
+        if wanted and bool(set(place.codes) & wanted) == plan_mode:   # a possible plan: what was done elsewhere
             continue
         if plan.period and ((end or store.latest) < plan.period[0] or start > plan.period[1]):
             continue
-        if shown == 0 and plan_mode:
+        chosen.append((entry, place, start, end))
+    if plan_mode:
+        chosen = _similar(c, asked[0], chosen)
+    for i, (entry, place, start, end) in enumerate(chosen[:int(c.settings.values["max_listed_areas"])]):
+        if i == 0 and plan_mode:
             c.say("actions.plan")
-        shown += 1
         title = c.name(str(entry.get("action") or entry.get("title") or entry.get("name") or "-"))
-        status = str(entry.get("status") or "-")
+        status = c.name(str(entry.get("status") or "-"))
         key = "actions.item" if end else "actions.item_open"
         c.say(key, src, action=title, place=c.place(place), start=start, end=end or "", status=status)
+        if plan_mode:
+            _situation(c, asked[0], place, start)
         _followed(c, place, start, end)
-        if shown >= int(c.settings.values["max_listed_areas"]):
-            break
-    if shown == 0:
+    if not chosen:
         where = ", ".join(c.place(p) for p in asked) or c.place(gaz.places[CITY])
         when = c.t("actions.since", start=plan.period[0]) if plan.period else ""
         c.say("actions.none", src, place=where, when=when)
+
+
+def _level_at(c: Composer, place: Place, month: str):
+    store = c.store
+    first, last = store.window(month, int(c.settings.values["window_months"]))
+    return store.level(codes_of(place, store), first, last)
+
+
+def _similar(c: Composer, asked: Place, chosen: list) -> list:
+    """Actions elsewhere, the most similar situation first: their area's level when they began closest to the
+    asked area's level now."""
+    now = _level_at(c, asked, c.store.latest)
+    if now is None:
+        return chosen
+
+    def distance(item) -> float:
+        then = _level_at(c, item[1], item[2])
+        return abs(then.centre.value - now.centre.value) if then is not None else float("inf")
+
+    return sorted(chosen, key=distance)
+
+
+def _situation(c: Composer, asked: Place, place: Place, start: str) -> None:
+    now, then = _level_at(c, asked, c.store.latest), _level_at(c, place, start)
+    if now is None or then is None:
+        return
+    src = c.label_source("holdout_predictions.csv", c.months(min(then.months[0], now.months[0]), now.months[-1]))
+    c.say("actions.situation", src, place=c.place(place), then=c.num(then.centre), start=start,
+          asked=c.place(asked), now=c.num(now.centre), latest=now.months[-1])
 
 
 def _followed(c: Composer, place: Place, start: str, end: str | None) -> None:

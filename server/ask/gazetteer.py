@@ -73,10 +73,12 @@ class Gazetteer:
             for end in range(min(len(tokens), start + 5), start, -1):
                 said = " ".join(tokens[start:end])
                 span = key_of(said)
-                if not span or span in COMMON:
+                if not span:
                     continue
                 if span in self.names:
                     candidates.append((1.0, start, end, self.names[span], said))
+                    continue
+                if span in COMMON:
                     continue
                 if len(span) >= 5:
                     close = difflib.get_close_matches(span, keys, n=4, cutoff=cutoff)
