@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from server.ask.compose import Composer
+from server.ask.compose import Composer, horizon_fact
 from server.ask.execute import _horizon_ok, codes_of, forecast
 from server.ask.facts import Fact, cell
 from server.ask.gazetteer import CITY, Gazetteer, Place
@@ -25,9 +25,9 @@ def worsen(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
         return
     scope = gaz.places[plan.areas[0]] if plan.areas else gaz.places[CITY]
     gate = store.gate
-    if gate is not None and int(gate.get("horizon", horizon)) == horizon and not gate.get("releasable", False):
+    if store.releasable(horizon) is False:
         src = c.source("skill", run=store.name)
-        c.say("worsen.gate_refused", src, horizon=horizon)
+        c.say("worsen.gate_refused", src, horizon=c.num(horizon_fact(store, horizon), 0))
         _naive(c, scope, horizon, gaz)
         return
     limit = int(c.settings.values["max_listed_areas"])
@@ -41,10 +41,11 @@ def worsen(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
         c.say("forecast.missing", place=c.place(scope))
         return
     src = c.forecast_source(found[0].source, found[0].origin, horizon)
+    shown_h = c.num(horizon_fact(store, horizon), 0)
     if not falling:
-        c.say("worsen.none", src, horizon=horizon, scope=c.place(scope))
+        c.say("worsen.none", src, horizon=shown_h, scope=c.place(scope))
     else:
-        c.say("worsen.header" if sign > 0 else "worsen.header_up", src, horizon=horizon, target=found[0].target)
+        c.say("worsen.header" if sign > 0 else "worsen.header_up", src, horizon=shown_h, target=found[0].target)
         for f in falling[:limit]:
             c.say("worsen.item", src, place=c.place(gaz.places[f.area]), level=c.num(f.level),
                   value=c.num(f.prediction), diff=c.num(f.change, absolute=True),
@@ -55,9 +56,11 @@ def worsen(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
             c.say("worsen.more", src, n=c.num(n, 0))
     if store.skill is None:
         c.say("worsen.no_skill")
-    elif gate is not None and gate.get("skill") is not None:
+    elif store.releasable(horizon) is None:
+        c.say("worsen.no_verdict", c.source("skill", run=store.name), horizon=shown_h)
+    elif gate is not None and gate.get("skill") is not None and int(gate.get("horizon", -1)) == horizon:
         js = lambda k: Fact(float(gate[k]), {"op": "json", "file": F_SKILL, "path": ["gate", k]})  # noqa: E731
-        c.say("worsen.skill", c.source("skill", run=store.name), horizon=horizon, skill=c.num(js("skill")),
+        c.say("worsen.skill", c.source("skill", run=store.name), horizon=shown_h, skill=c.num(js("skill")),
               interval=c.interval(js("skill_lo"), js("skill_hi")))
     if falling:
         drivers(c, gaz.places.get(falling[0].area), horizon, top=2)
@@ -97,7 +100,8 @@ def drivers(c: Composer, place: Place | None, horizon: int, top: int = 3) -> Non
     if found is None:
         c.say("drivers.none")
         return
-    f = store.forecast(codes[0], horizon) or store.forecast(codes[0], store.default_horizon)
+    # the kept model forecasts `label.shift` months ahead: its drivers are those of that forecast
+    f = store.forecast(codes[0], store.shift) or store.forecast(codes[0], horizon)
     src = c.source("model", run=store.name)
     if f is not None:
         fsrc = c.forecast_source(f.source, f.origin, f.horizon)

@@ -290,6 +290,8 @@ class RunStore:
             row = mine.sort_values("origin").iloc[-1]
             key = {"area_code": area, "origin": row["origin"], "horizon": str(int(row["horizon"])), "model": MODEL,
                    "target": row["target"]}
+            if "held_out" in mine.columns:
+                key["held_out"] = str(row["held_out"]).lower()
             pred, lo, hi = (cell(row[c], F_PRED, key, c) for c in ("prediction", "lo", "hi"))
             level = change = c_lo = c_hi = None
             warn = self.warnings
@@ -328,3 +330,15 @@ class RunStore:
     @property
     def gate(self) -> dict | None:
         return (self.skill or {}).get("gate")
+
+    def releasable(self, horizon: int) -> bool | None:
+        """Whether the skill table lets the model's list be shown at this horizon: the gate's verdict at its
+        horizon, elsewhere the model's skill interval above zero; None without a skill table or a row."""
+        if self.skill is None:
+            return None
+        gate = self.gate or {}
+        if gate and int(gate.get("horizon", -1)) == horizon:
+            return bool(gate.get("releasable", False))
+        rows = [r for r in self.skill.get("rows") or [] if r.get("model") == MODEL and int(r.get("horizon", -1)) == horizon
+                and r.get("data", "dp") == "dp" and r.get("skill_lo") is not None]
+        return float(rows[0]["skill_lo"]) > 0 if rows else None

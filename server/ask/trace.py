@@ -124,6 +124,8 @@ class Deriver:
 def _plain(value: Any) -> str:
     """A cell as compared: numbers by value ('3' and '3.0' alike), anything else as text."""
     text = str(value)
+    if text.lower() in ("true", "false"):
+        return text.lower()
     try:
         number = float(text)
     except ValueError:

@@ -113,6 +113,7 @@ def test_which_areas_worsen_with_and_without_the_forecast_artefacts(plain, full,
     with_skill = full.ask("Which areas are expected to worsen?")
     assert "BU09172004" in with_skill.text and "skill over the best naive forecast" in with_skill.text
     assert "associations in the model, not causes" in with_skill.text
+    assert "no verdict at 6 month(s)" in full.ask("Which areas will worsen in 6 months?").text   # the gate is at 3
     refused = Colleague(runs["refused"]).ask("Which areas are expected to worsen?")
     assert "the naive forecast is the better guide" in refused.text and "from 4" not in refused.text
 
