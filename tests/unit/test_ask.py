@@ -17,9 +17,19 @@ from server.ask.trace import untraceable
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    """One run written once; `plain` is it without forecast artefacts and action log, `refused` with a gate
+    that withholds the model (the same releases, so the same figures)."""
+    import shutil
+
     root = tmp_path_factory.mktemp("ask")
-    return {"plain": write_run(root / "plain"), "full": write_run(root / "full", forecast=True, actions=True),
-            "refused": write_run(root / "refused", forecast=True, releasable=False)}
+    full = write_run(root / "full", forecast=True, actions=True)
+    plain, refused = shutil.copytree(full, root / "plain"), shutil.copytree(full, root / "refused")
+    shutil.rmtree(plain / "forecast")
+    (plain / "actions.yaml").unlink()
+    skill = json.loads((refused / "forecast" / "skill.json").read_text())
+    skill["gate"].update({"releasable": False, "skill": -0.03, "skill_lo": -0.11, "skill_hi": 0.05})
+    (refused / "forecast" / "skill.json").write_text(json.dumps(skill))
+    return {"plain": plain, "full": full, "refused": refused}
 
 
 @pytest.fixture(scope="module")
