@@ -19,7 +19,7 @@ def codes_of(place: Place, store: RunStore) -> tuple[str, ...]:
 def _no_data(c: Composer, place: Place, start: str, end: str) -> None:
     store = c.store
     c.answer.status = "no_data"
-    c.say("no_data.area", place=c.place(place), months=c.months(start, end), first=store.months[0],
+    c.say("no_data.area", place=c.place(place), months=c.name(c.months(start, end)), first=store.months[0],
           last=store.latest)
 
 
@@ -66,6 +66,10 @@ def change(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
     if start < store.months[0]:
         start = store.months[0]
         c.say("change.clamp", first=start)
+    if start >= store.latest:
+        for key in plan.areas:
+            _no_data(c, gaz.places[key], plan.period[0] if plan.period else start, plan.period[1] if plan.period else end)
+        return
     end = min(end, store.latest)
     for key in plan.areas:
         place = gaz.places[key]

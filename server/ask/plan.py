@@ -184,6 +184,8 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
     horizon = reader.horizon(fold(question), lexicon["horizon_words"])
     metric, asked = _metric(intent, folded, token_set, lexicon, horizon)
     period = _period(intent, metric, reader, fold(question), anchor, int(settings.values["window_months"]))
+    if period is not None and period.start > period.end:     # a start after the run's last month: no data then
+        period = Period(period.start, period.start)
     if metric == "forecast":
         horizon = horizon or default_horizon
     else:
