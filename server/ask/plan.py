@@ -123,8 +123,27 @@ def _intent(folded: str, tokens: set[str], lexicon: dict, n_places: int) -> str 
         scores["drivers"] = 0          # "which areas will worsen and why": a list, with its drivers
     best = max(scores.values())
     if best == 0:
-        return None
+        return _fuzzy_intent(tokens, lexicon, order)
     return next(name for name in order if scores[name] == best)
+
+
+def _fuzzy_intent(tokens: set[str], lexicon: dict, order: list[str]) -> str | None:
+    """A misspelt cue word ('verslechtren', 'vergelijkt'): the intent whose single-word cue is closest (ratio
+    >= 0.85, words of seven letters or more), when no cue matched as written."""
+    import difflib
+
+    best, found = 0.85, None
+    for name in order:
+        for cue in lexicon["intents"].get(name, []):
+            stem = fold(cue).rstrip("*")
+            if " " in stem or len(stem) < 7:
+                continue
+            for token in tokens:
+                if len(token) >= 7:
+                    ratio = difflib.SequenceMatcher(None, token[:len(stem) + 2], stem).ratio()
+                    if ratio > best:
+                        best, found = ratio, name
+    return found
 
 
 def _metric(intent: str, folded: str, tokens: set[str], lexicon: dict, horizon: int | None) -> tuple[str, str]:

@@ -45,6 +45,7 @@ def full(runs):
 @pytest.mark.parametrize("question, kind", [
     ("Waar woont Jan de Vries?", "person"),
     ("Which residents of Meezenbroek are on benefits?", "person"),
+    ("Where does Smith live?", "person"),
     ("Hoeveel meldingen heeft mijn buurman in Vrieheide gedaan?", "person"),
     ("Wat is de leefbaarheid op Akerstraat 12?", "address"),
     ("How safe is 6411 AB?", "address"),
@@ -75,6 +76,15 @@ def test_an_ambiguous_name_asks_back_and_a_qualified_one_does_not(plain):
     assert "BU09172200" in answer.text and "WK091722" in answer.text
     assert plain.ask("Hoe gaat het in wijk Heksenberg?").plan["areas"] == ["WK091722"]
     assert plain.ask("Hoe gaat het in buurt Heksenberg?").plan["areas"] == ["BU09172200"]
+
+
+def test_a_misspelt_question_word_still_finds_its_intent(plain):
+    assert plain.ask("Welke buurten gaan verslechtren?").plan["intent"] == "worsen"
+
+
+def test_a_figure_the_coordinator_does_not_hold_is_said_so(plain):
+    answer = plain.ask("Hoeveel inbraken waren er in Vrieheide?")
+    assert answer.status == "no_data" and "'inbraken'" in answer.text and not answer.facts
 
 
 def test_a_typo_and_a_local_name_resolve(plain):
