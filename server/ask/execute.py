@@ -159,6 +159,10 @@ def forecast(c: Composer, place: Place, horizon: int) -> None:
     shown = _shown(c, place, list(codes_of(place, store))) if place.kind not in ("buurt", "area") else c.place(place)
     c.say("forecast.sentence", src, place=shown, value=c.num(f.prediction), target=f.target,
           interval=c.interval(f.lo, f.hi))
+    if store.releasable(horizon) is False:
+        from server.ask.compose import horizon_fact
+
+        c.say("forecast.gate", c.source("skill", run=store.name), horizon=c.num(horizon_fact(store, horizon), 0))
     if f.change is not None and f.change_lo is not None:
         beyond = f.change_lo.value > 0 or f.change_hi.value < 0
         key = ("forecast.up" if f.change.value > 0 else "forecast.down") if beyond else "forecast.none"

@@ -136,6 +136,8 @@ def test_which_areas_worsen_with_and_without_the_forecast_artefacts(plain, full,
     assert "no verdict at 6 month(s)" in full.ask("Which areas will worsen in 6 months?").text   # the gate is at 3
     refused = Colleague(runs["refused"]).ask("Which areas are expected to worsen?")
     assert "the naive forecast is the better guide" in refused.text and "from 4" not in refused.text
+    caution = Colleague(runs["refused"]).ask("What is the forecast for Vrieheide in 3 months?")
+    assert "does not forecast better than the naive forecast" in caution.text
 
 
 def test_the_action_log_is_read_when_there_is_one(plain, full):
