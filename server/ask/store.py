@@ -192,14 +192,19 @@ class RunStore:
         """The release noise of an area's monthly label: robust spread of its month-to-month differences."""
         if self.holdout is None:
             return None
-        rows = self.holdout[self.holdout["area_code"] == area].sort_values("period")
-        values = rows["y_dp"].dropna().to_numpy(np.float64)
-        if len(values) < 4:
+        values = self._series.get(area)
+        if values is None or len(values) < 4:
             return None
         diffs = np.diff(values)
         sd = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2)
         return Fact(sd, {"op": "noise_sd", "file": HOLDOUT, "where": {"area_code": area}, "column": "y_dp",
                          "order": "period"})
+
+    @cached_property
+    def _series(self) -> dict[str, np.ndarray]:
+        """Each area's released label in month order (for its noise)."""
+        frame = self.holdout.dropna(subset=["y_dp"]).sort_values(["area_code", "period"])
+        return {a: g["y_dp"].to_numpy(np.float64) for a, g in frame.groupby("area_code", sort=False)}
 
     def level(self, codes: tuple[str, ...], start: str, end: str) -> Level | None:
         """The mean released label of `codes` over months start..end, with its interval and the months used."""
@@ -279,28 +284,38 @@ class RunStore:
             return None
         return Fact(q, {"op": "conformal", "file": HOLDOUT, "y": "y_dp", "pred": "pred", "level": self.level_setting})
 
+    @cached_property
+    def _current(self) -> dict[tuple[str, int], dict]:
+        """(area, horizon) -> the model's current forecast row (no truth yet; the latest origin)."""
+        rows = self.forecast_rows
+        if rows is None or "truth" not in rows.columns:
+            return {}
+        mine = rows[(rows["model"] == MODEL) & rows["truth"].isna()].sort_values("origin")
+        return {(r["area_code"], int(r["horizon"])): r for r in mine.to_dict("records")}
+
+    @cached_property
+    def _warned(self) -> dict[tuple[str, int], dict]:
+        warn = self.warnings
+        return {} if warn is None else {(r["area_code"], int(r["horizon"])): r for r in warn.to_dict("records")}
+
     def forecast(self, area: str, horizon: int) -> Forecast | None:
         """The current forecast (beyond the data) of one area at one horizon, with its interval and change."""
         rows = self.forecast_rows
         if rows is not None:
-            mine = rows[(rows["area_code"] == area) & (rows["model"] == MODEL) & (rows["horizon"].astype(int) == horizon)
-                        & rows["truth"].isna()] if "truth" in rows.columns else rows.iloc[0:0]
-            if mine.empty:
+            row = self._current.get((area, horizon))
+            if row is None:
                 return None
-            row = mine.sort_values("origin").iloc[-1]
             key = {"area_code": area, "origin": row["origin"], "horizon": str(int(row["horizon"])), "model": MODEL,
                    "target": row["target"]}
-            if "held_out" in mine.columns:
+            if "held_out" in rows.columns:
                 key["held_out"] = str(row["held_out"]).lower()
             pred, lo, hi = (cell(row[c], F_PRED, key, c) for c in ("prediction", "lo", "hi"))
             level = change = c_lo = c_hi = None
-            warn = self.warnings
-            if warn is not None:
-                w = warn[(warn["area_code"] == area) & (warn["horizon"].astype(int) == horizon)]
-                if not w.empty:
-                    wk = {"area_code": area, "horizon": str(horizon)}
-                    level, change, c_lo, c_hi = (cell(w.iloc[0][c], F_WARN, wk, c)
-                                                 for c in ("level", "change", "change_lo", "change_hi"))
+            w = self._warned.get((area, horizon))
+            if w is not None:
+                wk = {"area_code": area, "horizon": str(horizon)}
+                level, change, c_lo, c_hi = (cell(w[c], F_WARN, wk, c) for c in ("level", "change", "change_lo",
+                                                                                   "change_hi"))
             return Forecast(area, str(row["origin"]), str(row["target"]), horizon, pred, lo, hi, level, change,
                             c_lo, c_hi, F_PRED)
         pred = self.predictions
