@@ -48,7 +48,7 @@ class Ambiguous:
 def key_of(name: str) -> str:
     """How a name is compared: folded, hyphens as spaces, articles and 'wijk'/'buurt' dropped."""
     text = re.sub(r"^wijk \d+\s+", "", fold(name))
-    text = re.sub(r"[-/.,()]", " ", text).replace(" en omgeving", " ")
+    text = re.sub(r"[-/.,():]", " ", text).replace(" en omgeving", " ")
     return " ".join(w for w in text.split() if w not in DROP)
 
 

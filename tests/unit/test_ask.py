@@ -200,3 +200,13 @@ def test_a_corrupt_artefact_is_one_message_naming_the_file(runs, tmp_path, capsy
     assert main(["ask", "Hoe staat Passart ervoor?", "--run", str(broken)]) == 2
     err = capsys.readouterr().err
     assert "holdout_predictions.csv: column 'y_dp' is missing" in err and "Traceback" not in err
+
+
+def test_a_transfer_citys_own_codes_are_places():
+    from server.ask.gazetteer import build
+    from server.ask.settings import load_settings
+
+    gaz = build(["BE-GNK:0001", "BE-GNK:0002"], load_settings().places, "Genk")
+    found, unclear = gaz.find(["hoe", "staat", "be-gnk", "0002", "ervoor"], 0.84, 0.04)
+    assert [m.place.key for m in found] == ["BE-GNK:0002"] and not unclear
+    assert gaz.places["city"].codes == ("BE-GNK:0001", "BE-GNK:0002")
