@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from server.ask.compose import Composer, horizon_fact
-from server.ask.execute import _horizon_ok, codes_of, forecast
+from server.ask.execute import _horizon_ok, codes_of
 from server.ask.facts import Fact, cell
 from server.ask.gazetteer import CITY, Gazetteer, Place
 from server.ask.plan import QueryPlan
@@ -273,5 +273,3 @@ def _month(value) -> str | None:
     text = str(value)
     return text[:7] if len(text) >= 7 and text[4] == "-" else None
 
-
-__all__ = ["worsen", "drivers", "privacy", "actions", "forecast"]

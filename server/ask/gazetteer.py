@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping
 
 from server.ask.text import fold
-from server.report import CBS_FILE
+from server.report import CBS_FILE, DATA_DIR
 from server.report.areas import boundaries
 
 CITY = "city"
@@ -147,10 +148,6 @@ def build(run_codes: Iterable[str], places_cfg: Mapping, city_name: str = "") ->
         names.setdefault(code, name)
         if level == "wijk":
             names[code] = re.sub(r"^Wijk \d+\s+", "", name)
-    import json
-
-    from server.report import DATA_DIR
-
     data = json.loads((DATA_DIR / "heerlen_buurten_2019.geojson").read_text(encoding="utf-8"))
     for feature in data["features"]:
         props = feature["properties"]
