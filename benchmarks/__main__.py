@@ -6,7 +6,8 @@
    records), held-out R² at epsilon 0.5, 1, 3, 8 against the pooled model and each partner alone;
 3. PSI throughput for 10^4 and 10^5 keys per side;
 4. Flower's engine overhead per round (the real engine against the in-process grid);
-5. the privacy accountants (reference values, a 10^4-release ledger, calibration).
+5. the privacy accountants (reference values, a 10^4-release ledger, calibration);
+6. the twin colleague (`pulse-twin ask`) on its frozen evaluation set.
 
 Quick: horizontal on held-out fold 0 only, vertical on Heerlen with one release per epsilon. Full: all
 five folds, vertical on both datasets with three releases per epsilon. Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
@@ -29,7 +30,14 @@ def steps(full: bool) -> list[tuple[str, Callable[[], int]]]:
         ("PSI throughput", lambda: psi_throughput.main(["--sizes", "10000", "100000"])),
         ("Flower engine overhead", lambda: overhead.main([])),
         ("privacy accountants", lambda: accountants.main([])),
+        ("twin colleague", lambda: _ask([])),
     ]
+
+
+def _ask(argv: list[str]) -> int:
+    from benchmarks.ask.__main__ import main as ask_main
+
+    return ask_main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
