@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"comma-separated cities, each a profile in devtools/synthetic/profiles/ "
                         f"(default: {','.join(DEFAULT_CITIES)})")
     p.add_argument("--start", default=None, metavar="YYYY-MM",
-                   help="first month (default: the profiles' window, Heerlen 2022-01; else 2019-01)")
+                   help="first month (default: the profiles' window, 2019-01)")
     p.add_argument("--months", type=int, default=None,
                    help="number of months (default: the profiles' window, Heerlen 36; else 24)")
     p.add_argument("--world", default="default", metavar="NAME",
