@@ -184,6 +184,8 @@ def test_user_mistakes_are_config_errors(tmp_path: Path) -> None:
 def test_world_and_window_mistakes_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--world: no world 'nul' .*\(available: default, null\)"):
         generate(tmp_path / "out", cities=["heerlen"], world="nul")
+    with pytest.raises(ConfigError, match=r"the window 2019-02 \+ 2 month\(s\) holds no survey wave .*move --start"):
+        generate(tmp_path / "out", cities=["heerlen"], start="2019-02", months=2)
     profiles = tmp_path / "profiles"
     shutil.copytree(DEFAULT_PROFILES, profiles)
     genk = yaml.safe_load((profiles / "genk.yaml").read_text(encoding="utf-8"))
