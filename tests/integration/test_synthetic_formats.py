@@ -193,6 +193,9 @@ def test_world_and_window_mistakes_are_config_errors(tmp_path: Path) -> None:
     (profiles / "genk.yaml").write_text(yaml.safe_dump(genk, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"set different windows .*give --start and --months"):
         generate(tmp_path / "out", cities=["heerlen", "genk"], profiles=profiles)
+    (profiles / "worlds" / "typo.yaml").write_text("latent: {lead_visible: false}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"typo\.yaml: field 'latent\.lead_visible' is not a latent field"):
+        generate(tmp_path / "out", cities=["heerlen"], profiles=profiles, world="typo")
     heerlen = yaml.safe_load((profiles / "heerlen.yaml").read_text(encoding="utf-8"))
     del heerlen["latent"]["leads"]["youth_nuisance"]["basis"]
     (profiles / "heerlen.yaml").write_text(yaml.safe_dump(heerlen, allow_unicode=True), encoding="utf-8")
