@@ -42,14 +42,32 @@ def read_forecast(run_dir: Path) -> tuple[dict[str, Any] | None, pd.DataFrame | 
     if not (folder / "predictions.csv").is_file():
         return None, None, None
     skill = read_json(folder / "skill.json") if (folder / "skill.json").is_file() else None
-    pred = read_csv(folder / "predictions.csv", ("area_code", "origin", "target", "horizon", "model", "prediction"))
-    pred["target"] = pred["target"].astype(str)
+    pred = _checked_csv(folder / "predictions.csv", ("area_code", "origin", "target", "model"), ("horizon", "prediction"))
+    pred["horizon"] = pred["horizon"].astype(int)
     pred["truth"] = pd.to_numeric(pred.get("truth"), errors="coerce")
     pred["held_out"] = pred.get("held_out", False).astype(str).str.lower().isin(("true", "1"))
     warn = None
     if (folder / "warnings.csv").is_file():
         warn = pd.read_csv(folder / "warnings.csv", dtype={"area_code": str})
     return skill, pred, warn
+
+
+def _checked_csv(path: Path, text: tuple[str, ...], numbers: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV artefact with its columns checked: one error naming the file, line and column."""
+    try:
+        frame = pd.read_csv(path, dtype={c: str for c in text})
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise ReportInputError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    for column in text + numbers:
+        if column not in frame.columns:
+            raise ReportInputError(f"{path}: column '{column}' is missing")
+    for column in numbers:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            raise ReportInputError(f"{path}: line {int(values.isna().to_numpy().argmax()) + 2}, column '{column}': "
+                                   "not a number")
+        frame[column] = values
+    return frame
 
 
 def history_and_held(run_dir: Path, fpred: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -232,7 +250,7 @@ def _partners(run_dir: Path, buurten: set[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     folder = run_dir / "releases"
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-        frame = read_csv(path, ("area_code", "period", "series", "value", "noise_sd"))
+        frame = _checked_csv(path, ("area_code", "period", "series"), ("value", "noise_sd"))
         series: dict = {}
         for r in frame[frame["area_code"].isin(buurten)].sort_values("period").to_dict("records"):
             series.setdefault(str(r["series"]), {}).setdefault(str(r["area_code"]), []).append(
