@@ -147,13 +147,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "<h1>PULSE-TWIN</h1><ul>" + "".join(rows) + "</ul></body></html>")
 
     def _send(self, status: int, body: bytes, kind: str, extra: dict | None = None, user: str = "-") -> None:
+        self.server.log_access(self.client_address[0], user, self.command, self.path, status)
         self.send_response(status)
         for k, v in {**HEADERS, **(extra or {}), "Content-Type": kind, "Content-Length": str(len(body))}.items():
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.server.log_access(self.client_address[0], user, self.command, self.path, status)
 
     def log_message(self, format: str, *args) -> None:   # the access log replaces stderr chatter
         return
