@@ -143,7 +143,7 @@
       var path = drawn[code];
       path.setAttribute("class", "v-" + cls + (S.area === code || S.area === shown.code ? " sel" : ""));
       path.setAttribute("data-versus", cls);
-      var words = shown.name + ": " + (v ? fmt(v.v) + " ± " + fmt(v.u) + ", " : "") + t("versus_" + cls);
+      var words = shown.name + ": " + (v ? fmt(v.v) + " ± " + fmt(v.u) + ", " : "") + t("legend_" + cls);
       path.setAttribute("aria-label", words);
       path.firstChild.textContent = words;
     });
@@ -197,6 +197,8 @@
     });
     tb.appendChild(body);
   }
+  // A table wider than a phone scrolls inside its own box, which a keyboard user can reach and scroll.
+  function scrollBox() { return el("div", { "class": "scroll", tabindex: "0", role: "region", "aria-label": t("scroll_table") }); }
   function headRow(cells) {
     var th = el("thead"), tr = el("tr");
     cells.forEach(function (c) { tr.appendChild(el("th", { scope: "col" }, c)); });
@@ -216,6 +218,7 @@
     return D.months.map(function (m, i) { var v = value(code, m.key); return v ? { i: i, m: m, v: v } : null; })
       .filter(function (x) { return x; });
   }
+  function ordinal(period) { var p = period.split("-"); return 12 * Number(p[0]) + Number(p[1] || 1) - 1; }
   function chart(series, title) {
     var W = 760, H = 260, L = 48, R = 48, T = 12, B = 36;
     var all = [];
@@ -224,8 +227,9 @@
     if (!all.length) { return c; }
     var lo = Math.min.apply(null, all), hi = Math.max.apply(null, all);
     if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
-    var n = Math.max(1, D.months.length - 1);
-    function x(i) { return L + (W - L - R) * i / n; }
+    // time on the x axis: months since the first shown month (forecast horizons at their real distance)
+    var first = ordinal(D.months[0].period), n = Math.max(1, ordinal(D.months[D.months.length - 1].period) - first);
+    function x(i) { return L + (W - L - R) * (ordinal(D.months[i].period) - first) / n; }
     function y(v) { return T + (H - T - B) * (hi - v) / (hi - lo); }
     c.appendChild(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, "class": "axis" }));
     c.appendChild(svg("line", { x1: L, y1: T, x2: L, y2: H - B, "class": "axis" }));
@@ -283,7 +287,7 @@
     // against wijk, stadsdeel, city at the chosen month
     body.appendChild(el("h3", {}, t("profile_against", { period: monthLabel(m) })));
     var tb = el("table");
-    tb.appendChild(headRow([t("col_area"), t("col_value"), t("col_interval"), t("col_versus")]));
+    tb.appendChild(headRow([t("col_area"), t("col_value"), t("col_interval"), t("col_versus_row", { name: p.name })]));
     var tbody = el("tbody"), mine = value(p.code, m.key);
     [p, P[p.wijk], P[p.stadsdeel], CITY].filter(function (x, i, a) { return x && a.indexOf(x) === i; }).forEach(function (q) {
       var v = value(q.code, m.key), tr = el("tr");
@@ -324,7 +328,7 @@
         lb.appendChild(tr);
       });
       lt.appendChild(lb);
-      var wrap = el("div", { "class": "scroll" }); wrap.appendChild(lt); body.appendChild(wrap);
+      var wrap = scrollBox(); wrap.appendChild(lt); body.appendChild(wrap);
       body.appendChild(el("p", { "class": "note" }, t("profile_dimensions_note")));
     } else {
       body.appendChild(el("p", {}, t("profile_no_lbm")));
@@ -390,7 +394,7 @@
       tbody.appendChild(tr);
     });
     tb.appendChild(tbody);
-    var wrap = el("div", { "class": "scroll" }); wrap.appendChild(tb); body.appendChild(wrap);
+    var wrap = scrollBox(); wrap.appendChild(tb); body.appendChild(wrap);
   }
 
   // ---- changes ----
@@ -484,7 +488,7 @@
       tbody.appendChild(tr);
     });
     tb.appendChild(tbody);
-    var wrap = el("div", { "class": "scroll" }); wrap.appendChild(tb); body.appendChild(wrap);
+    var wrap = scrollBox(); wrap.appendChild(tb); body.appendChild(wrap);
     hs.forEach(function (h) {
       var c = D.coverage[h];
       if (c) { body.appendChild(el("p", {}, t("coverage_overall", { h: h, share: pct(c.overall), n: c.n, level: pct(c.level) }))); }
@@ -508,7 +512,7 @@
       tbody.appendChild(tr);
     });
     tb.appendChild(tbody);
-    var wrap = el("div", { "class": "scroll" }); wrap.appendChild(tb); body.appendChild(wrap);
+    var wrap = scrollBox(); wrap.appendChild(tb); body.appendChild(wrap);
     var det = el("details"); det.appendChild(el("summary", {}, t("prov_config")));
     det.appendChild(el("pre", { "class": "scroll" }, JSON.stringify({ config: pv.config, forecast_evaluation: pv.forecast_evaluation }, null, 1)));
     body.appendChild(det);

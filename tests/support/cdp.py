@@ -38,7 +38,7 @@ class Browser:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         url = self._devtools_url()
         self.ids = itertools.count(1)
-        self.ws = connect(url, max_size=64 * 1024 * 1024, open_timeout=30)
+        self.ws = connect(url, max_size=64 * 1024 * 1024, open_timeout=30).__enter__()
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.requests: list[str] = []
@@ -126,6 +126,7 @@ class Browser:
         vk = codes.get(key, ord(key.upper()) if len(key) == 1 else 0)
         base = {"key": key, "code": code or key, "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk,
                 "modifiers": modifiers}
+        text = text if text is not None else {"Enter": "\r", " ": " "}.get(key)
         self.send("Input.dispatchKeyEvent", type="keyDown", **base, **({"text": text} if text else {}))
         self.send("Input.dispatchKeyEvent", type="keyUp", **base)
 
