@@ -276,6 +276,7 @@
     body.setAttribute("data-area", p.code);
     var band = p.band === null || p.band === undefined ? "–" : String(p.band + 1) + "/" + D.bands.length;
     body.appendChild(el("p", {}, t("profile_facts", { level: t("level_" + p.level), parent: parent ? parent.name : "", pop: fmt(p.population, 0), band: band })));
+    summary(p).forEach(function (line) { body.appendChild(el("p", { "class": "summary" }, line)); });
     var title = t("profile_chart", { level: pct(D.run.level) });
     body.appendChild(chart([{ pts: seriesOf(p.code) }], p.name + ". " + title));
     var lg = el("ul", { "class": "legend" });
@@ -356,6 +357,29 @@
     var dl = el("button", { type: "button", "class": "dl", "data-view": "profile", "aria-label": t("download_label") }, t("download"));
     dl.addEventListener("click", function () { download("profile"); });
     body.appendChild(dl);
+  }
+
+  // A few plain sentences (B1 level) for a resident: this area against the city now, and what is expected.
+  function summary(p) {
+    var released = D.months.filter(function (m) { return m.kind === "released"; });
+    var gate = D.skill_gate && D.skill_gate.horizon;
+    var fc = D.months.filter(function (m) { return m.kind === "forecast" && (!gate || m.horizon === gate); });
+    var out = [];
+    if (released.length) {
+      var now = released[released.length - 1], v = value(p.code, now.key);
+      if (p.level !== "city") {
+        out.push(t("summary_" + (v ? versus(v, value(CITY.code, now.key)) : "none"), { period: now.period, name: p.name, city: CITY.name }));
+      }
+      if (v && fc.length) {
+        var f = fc[fc.length - 1], w = value(p.code, f.key);
+        if (w) {
+          out.push(t("summary_forecast", { target: f.period, value: fmt(w.v), lo: fmt(w.v - w.u), hi: fmt(w.v + w.u), naive: fmt(w.naive) }));
+          var lim = Math.sqrt(v.u * v.u + w.u * w.u), d = w.v - v.v;
+          out.push(t(!isFinite(lim) || Math.abs(d) <= lim ? "summary_change_none" : (d > 0 ? "summary_change_up" : "summary_change_down"), { period: now.period }));
+        }
+      }
+    }
+    return out;
   }
 
   // ---- compare ----

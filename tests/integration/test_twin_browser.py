@@ -86,6 +86,8 @@ def test_a_person_reads_the_twin(built, width, tmp_path):
         b.wait(f"document.getElementById('profile-body').dataset.area === {code!r}")
         assert b.eval("document.querySelectorAll('#profile-body svg.chart polygon.band').length") == 1
         assert "Leefbaarometer" in b.eval("document.getElementById('profile-body').textContent")
+        plain = b.eval("Array.from(document.querySelectorAll('#profile-body p.summary')).map(function(p){return p.textContent})")
+        assert len(plain) == 3 and "Hoensbroek-Centrum" in plain[0] and "verwacht het model" in plain[1]
         b.eval("document.getElementById('profile').scrollIntoView()")
         shot = b.screenshot(tmp_path / f"profile-{width}.png")
         if width == 1400:
