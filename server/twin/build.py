@@ -21,6 +21,7 @@ from server.report.inputs import ReportInputError, privacy_reports, read_csv, re
 from server.twin import HERE
 from server.twin.geography import Place, groupings, map_shapes, places, postcodes
 from server.twin.lang import languages
+from server.twin.whatif import sensitivities
 from server.twin.uncertainty import band_halves, changes, coverage, noise_sd, population_bands, roll_up, z_of
 
 MODEL = "federated_dp"
@@ -168,6 +169,7 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
         "lbm": _lbm(where),
         "partners": _partners(run_dir, set(buurten)),
         "postcodes": postcodes(postcode_file, set(buurten)),
+        "whatif": sensitivities(run_dir, config) if isinstance(config, dict) else {},
         "provenance": _provenance(run_dir, config, skill),
         "sources": {"lbm": "Leefbaarometer 3, Ministerie van BZK (leefbaarometer.nl), open data",
                     "map": "CBS / Kadaster, Wijk- en buurtkaart 2019 (generalised), CC BY 4.0",

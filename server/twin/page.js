@@ -350,7 +350,18 @@
       });
     }
     body.appendChild(el("h3", {}, t("whatif_heading")));
-    body.appendChild(el("p", {}, t("whatif_none")));
+    var what = (D.whatif || {})[p.code], last = D.months[D.months.length - 1], fv = value(p.code, last.key);
+    if (what && what.length) {
+      var ul = el("ul", { id: "whatif" });
+      what.forEach(function (w) {
+        var word = (D.lang[S.lang] || {})["feature_" + w[0]] || D.lang.nl["feature_" + w[0]] || w[0].replace(/_/g, " ");
+        ul.appendChild(el("li", {}, t("whatif_text", { feature: word, name: p.name, shift: (w[1] > 0 ? "+" : "") + fmt(w[1], 3), half: fv ? fmt(fv.u, 3) : "–" })));
+      });
+      body.appendChild(ul);
+      body.appendChild(el("p", { "class": "note" }, t("whatif_caption")));
+    } else {
+      body.appendChild(el("p", {}, t("whatif_none")));
+    }
     var pr = el("button", { type: "button", "class": "secondary" }, t("profile_print"));
     pr.addEventListener("click", function () { window.print(); });
     body.appendChild(pr);

@@ -114,3 +114,18 @@ def test_cli_builds_the_page_and_refuses_bad_input_in_one_line(tmp_path, capsys)
     (run / "forecast" / "predictions.csv").write_text("area_code,origin\nBU1,2020-01\n")
     assert main(["twin", "build", str(run)]) == 2
     assert "column 'target' is missing" in capsys.readouterr().err
+
+
+def test_what_if_comes_from_the_kept_model_and_is_named_in_every_language(data, tmp_path):
+    from server.twin.lang import languages
+
+    shifts = data["whatif"]
+    assert len(shifts) == len([p for p in data["places"] if p["level"] == "buurt"])
+    for rows in shifts.values():
+        sizes = [abs(v) for _, v in rows]
+        assert sizes == sorted(sizes, reverse=True)
+        for feature, _ in rows:
+            assert all(f"feature_{feature}" in texts for texts in languages().values())
+    run = write_twin_run(tmp_path / "nomodel", forecast=False)
+    (run / "model.pt").unlink()
+    assert twin_data(run)["whatif"] == {}

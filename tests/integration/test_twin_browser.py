@@ -87,6 +87,9 @@ def test_a_person_reads_the_twin(built, width, tmp_path):
         assert b.eval("document.querySelectorAll('#profile-body svg.chart polygon.band').length") == 1
         assert "Leefbaarometer" in b.eval("document.getElementById('profile-body').textContent")
         plain = b.eval("Array.from(document.querySelectorAll('#profile-body p.summary')).map(function(p){return p.textContent})")
+        whatif = b.eval("Array.from(document.querySelectorAll('#whatif li')).map(function(p){return p.textContent})")
+        assert whatif and all("mediaan van de stad" in w for w in whatif)
+        assert "geen effect van beleid" in b.eval("document.getElementById('profile-body').textContent")
         assert len(plain) == 3 and "Hoensbroek-Centrum" in plain[0] and "verwacht het model" in plain[1]
         b.eval("document.getElementById('profile').scrollIntoView()")
         shot = b.screenshot(tmp_path / f"profile-{width}.png")
