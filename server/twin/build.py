@@ -3,6 +3,7 @@
 Read from the run: the released label history (forecast/predictions.csv truths, else the held-out file's
 released values), the forecasts of every horizon and the naive forecast beside them, skill.json's gate and
 warnings.csv, each node's privacy report, the proposal's code hash, and, when the run kept them,
+releases/label.csv (area_code, period, value[, noise_sd]: the label's whole released history, preferred) and
 releases/<partner>.csv (area_code, period, series, value, noise_sd). A run without forecast/ shows its one
 configured forecast from predictions.csv (naive: the area's current value) and no early warning.
 """
@@ -95,6 +96,18 @@ def history_and_held(run_dir: Path, fpred: pd.DataFrame | None) -> tuple[pd.Data
     return history, held, {horizon: now}
 
 
+def _released_label(run_dir: Path, history: pd.DataFrame) -> pd.DataFrame:
+    """The label's whole released history when the run kept it (releases/label.csv: area_code, period, value and,
+    when known, noise_sd, the release's own noise sd per value); else what the forecast files show of it."""
+    path = run_dir / "releases" / "label.csv"
+    if not path.is_file():
+        return history
+    frame = _checked_csv(path, ("area_code", "period"), ("value",))
+    if "noise_sd" in frame:
+        frame["noise_sd"] = pd.to_numeric(frame["noise_sd"], errors="coerce")
+    return frame[[c for c in ("area_code", "period", "value", "noise_sd") if c in frame]]
+
+
 def current_forecasts(fpred: pd.DataFrame, skill: Mapping[str, Any] | None) -> tuple[dict[int, pd.DataFrame], dict]:
     """{horizon: frame(area_code, origin, target, prediction, naive)} of the forecast people read, and the
     naive model beside each horizon (skill.json's best naive, else persistence)."""
@@ -125,6 +138,7 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
     z = z_of(level)
     skill, fpred, warn = read_forecast(run_dir)
     history, held, now = history_and_held(run_dir, fpred)
+    history = _released_label(run_dir, history)
     naive_of = {h: "persistence" for h in now}
     if fpred is not None:
         now, naive_of = current_forecasts(fpred, skill)
@@ -135,10 +149,17 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
     pop = {c: p.population for c, p in where.items() if p.level == "buurt"}
     bands = population_bands(pop, int(settings.get("population_bands", 3)))
     sd = noise_sd(history, bands)
+    if "noise_sd" in history:      # the releases' own noise where the run kept it: the band's median of it
+        known = history.assign(band=history["area_code"].map(bands)).dropna(subset=["noise_sd", "band"])
+        sd.update({int(b): float(g["noise_sd"].median()) for b, g in known.groupby("band")})
+        pooled = float(known["noise_sd"].median()) if len(known) else float("nan")
+        sd = {b: (v if v == v else pooled) for b, v in sd.items()}
     halves = band_halves(held, bands, level)
     values: dict[str, dict[str, list]] = {}
     for period, rows in history.groupby("period"):
-        values[str(period)] = {c: [float(v), z * sd[bands[c]]] for c, v in zip(rows["area_code"], rows["value"])}
+        own = rows["noise_sd"] if "noise_sd" in rows else pd.Series(np.nan, index=rows.index)
+        values[str(period)] = {c: [float(v), z * (float(n) if n == n else sd[bands[c]])]
+                               for c, v, n in zip(rows["area_code"], rows["value"], own)}
     months = [{"period": p, "kind": "released"} for p in sorted(values)]
     forecasts = {}
     for h, frame in sorted(now.items()):
@@ -251,7 +272,7 @@ def _partners(run_dir: Path, buurten: set[str]) -> dict[str, dict]:
     """Each partner's released series when the run kept them (releases/<partner>.csv), else {}."""
     out: dict[str, dict] = {}
     folder = run_dir / "releases"
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+    for path in sorted(p for p in folder.glob("*.csv") if p.stem != "label") if folder.is_dir() else []:
         frame = _checked_csv(path, ("area_code", "period", "series"), ("value", "noise_sd"))
         series: dict = {}
         for r in frame[frame["area_code"].isin(buurten)].sort_values("period").to_dict("records"):

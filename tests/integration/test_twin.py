@@ -129,3 +129,18 @@ def test_what_if_comes_from_the_kept_model_and_is_named_in_every_language(data, 
     run = write_twin_run(tmp_path / "nomodel", forecast=False)
     (run / "model.pt").unlink()
     assert twin_data(run)["whatif"] == {}
+
+
+def test_the_labels_kept_release_history_and_its_own_noise_are_used_when_the_run_kept_them(tmp_path):
+    import pandas as pd
+
+    run = write_twin_run(tmp_path / "run")
+    label = pd.DataFrame({"area_code": ["BU09171200", "BU09171200", "BU09171201"],
+                          "period": ["2018-10", "2019-01", "2019-01"], "value": [4.0, 4.1, 3.9],
+                          "noise_sd": [0.05, 0.05, None]})
+    label.to_csv(run / "releases" / "label.csv", index=False)
+    data = twin_data(run)
+    released = [m["key"] for m in data["months"] if m["kind"] == "released"]
+    assert released == ["2018-10", "2019-01"] and "label" not in data["partners"]
+    assert data["values"]["2019-01"]["BU09171200"][1] == pytest.approx(round(1.6449 * 0.05, 4), abs=1e-3)
+    assert data["values"]["2019-01"]["BU09171201"][1] is not None          # the band's estimate where unknown
