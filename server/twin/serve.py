@@ -167,7 +167,21 @@ class TwinServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.runs_dir, self.users, self.access_log = Path(runs_dir), users, Path(access_log)
         self._lock = threading.Lock()
-        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.context = context
+
+    def finish_request(self, request, client_address) -> None:
+        """The TLS handshake in the connection's own thread (with a timeout), so that a client that connects
+        and stays silent holds up no one else; a client without TLS is dropped."""
+        request.settimeout(30)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.log_access(client_address[0], "-", "TLS", "(handshake refused)", 0)
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
 
     def log_access(self, client: str, user: str, method: str, path: str, status: int) -> None:
         line = f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} {client} {user} {method} {path!r} {status}\n"

@@ -74,6 +74,15 @@ def test_served_with_login_over_tls_only(served):
         plain.getresponse()
     lines = log.read_text().splitlines()
     assert any(" ambtenaar GET '/r1/twin/twin.html' 200" in line for line in lines)
+    assert any("TLS '(handshake refused)'" in line for line in lines)
+
+
+def test_a_silent_client_does_not_hold_up_others(served):
+    import socket
+
+    port, context, _ = served
+    with socket.create_connection(("127.0.0.1", port)):         # connects, never speaks TLS
+        assert get(port, context, "/r1/twin/twin.html", "ambtenaar")[0] == 200
 
 
 @pytest.mark.parametrize("path", ["/r1/config.json", "/r1/../../data/police/records.csv", "/r1/%2e%2e/%2e%2e/etc/passwd",
