@@ -290,7 +290,8 @@ def _provenance(run_dir: Path, config: Mapping[str, Any], skill: Mapping[str, An
         runs = [r for r in report.get("runs") or [] if str(r.get("run_id", "")).split("#")[0] == run_dir.name]
         sources.append({"source": node, "epsilon": _num(report.get("epsilon")), "delta": report.get("delta"),
                         "accountant": report.get("accountant"), "units": report.get("units"),
-                        "releases": [{k: r.get(k) for k in ("run_id", "epsilon", "first", "last", "releases", "time")
+                        "releases": [{k: r.get(k) for k in ("run_id", "releases", "first_at", "last_at", "epsilon_alone",
+                                                                 "epsilon_cumulative")
                                       if r.get(k) is not None} for r in (runs or report.get("runs") or [])]})
     fed = config.get("federation", {}) if isinstance(config, dict) else {}
     return {"bundle_hash": (proposal or {}).get("bundle_hash"), "run": run_dir.name, "sources": sources,

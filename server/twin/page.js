@@ -81,7 +81,7 @@
     if (q.lang && D.lang[q.lang]) { S.lang = q.lang; }
     if (q.month) { D.months.forEach(function (m, i) { if (m.key === q.month) { S.month = i; } }); }
     if (q.area && P[q.area]) { S.area = q.area; }
-    if (q.layer === "wijk" || q.layer === "buurt") { S.layer = q.layer; }
+    if (["buurt", "wijk", "stadsdeel"].indexOf(q.layer) >= 0) { S.layer = q.layer; }
     if (q.a && P[q.a]) { S.a = q.a; }
     if (q.b && P[q.b]) { S.b = q.b; }
     if (q.from) { S.from = q.from; }
@@ -137,7 +137,7 @@
     var key = month(S.month).key, city = value(CITY.code, key);
     var counts = { lower: 0, same: 0, higher: 0, none: 0 };
     Object.keys(drawn).forEach(function (code) {
-      var p = P[code], shown = S.layer === "wijk" ? (P[p.wijk] || p) : p;
+      var p = P[code], shown = S.layer === "wijk" ? (P[p.wijk] || p) : (S.layer === "stadsdeel" ? (P[p.stadsdeel] || P[p.wijk] || p) : p);
       var v = value(shown.code, key), cls = versus(v, city);
       counts[cls] += 1;
       var path = drawn[code];
@@ -574,6 +574,21 @@
       return [["month", "kind", "area_a", "value_a", "half_width_a", "area_b", "value_b", "half_width_b"]].concat(D.months.map(function (mm) {
         var x = value(S.a, mm.key), y = value(S.b, mm.key);
         return [mm.period, mm.kind, S.a, x ? x.v : "", x ? x.u : "", S.b, y ? y.v : "", y ? y.u : ""];
+      }));
+    }
+    if (view === "warning") {
+      var w = D.warnings || {};
+      return [["area_code", "name", "horizon", "change", "change_lo", "change_hi", "beyond_noise", "model_rank", "naive_change", "naive_rank"]].concat((w.rows || []).map(function (r) {
+        return [r.area_code, P[r.area_code] ? P[r.area_code].name : "", r.horizon, w.shown ? r.change : "", w.shown ? r.change_lo : "", w.shown ? r.change_hi : "", w.shown ? r.beyond_noise : "", w.shown && r.model_rank !== null ? r.model_rank : "", r.naive_change, r.naive_rank === null ? "" : r.naive_rank];
+      }));
+    }
+    if (view === "bands") {
+      var hs = Object.keys(D.coverage), head = ["band", "population_min", "population_max", "areas", "noise_sd"];
+      hs.forEach(function (h) { head.push("half_width_h" + h, "coverage_h" + h, "n_h" + h); });
+      return [head].concat(D.bands.map(function (b) {
+        var row = [b.band + 1, b.min, b.max, b.areas, b.noise_sd];
+        hs.forEach(function (h) { var c = b.coverage[h]; row.push(b.half[h], c ? c.share : "", c ? c.n : ""); });
+        return row;
       }));
     }
     return [["area_code", "name", "from", "to", "change", "combined_half_width"]].concat(changes(S.from, S.to).map(function (c) {

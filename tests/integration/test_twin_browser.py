@@ -80,6 +80,13 @@ def test_a_person_reads_the_twin(built, width, tmp_path):
         # the wijk layer
         click(b, "input[name=layer][value=wijk]")
         b.wait("location.hash.indexOf('layer=wijk') >= 0")
+        click(b, "input[name=layer][value=stadsdeel]")
+        b.wait("location.hash.indexOf('layer=stadsdeel') >= 0")
+        click(b, "#warning-section > button.dl")
+        b.wait("document.body.dataset.lastCsv === 'warning'")
+        assert len(b.eval("window.twinLastCsv").splitlines()) == 1 + len(data["warnings"]["rows"])
+        click(b, "input[name=layer][value=wijk]")
+        b.wait("location.hash.indexOf('layer=wijk') >= 0")
         # a buurt profile from the map
         code = "BU09171200"
         click(b, f"#map path[data-code={code}]")
