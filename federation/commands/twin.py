@@ -65,14 +65,17 @@ def run_build(args: argparse.Namespace) -> int:
     horizons = [m["horizon"] for m in data["months"] if m["kind"] == "forecast"]
     if args.json:
         emit_json({"twin": str(path.resolve()), "released_months": released, "horizons": horizons,
-                   "coverage": data["coverage"], "warnings_shown": data["warnings"].get("shown", False)})
+                   "coverage": data["coverage"], "bands": data["bands"],
+                   "warnings_shown": data["warnings"].get("shown", False)})
         return 0
     result(f"{released} released months, forecast horizons {', '.join(map(str, horizons)) or 'none'}, "
            f"{sum(1 for p in data['places'] if p['level'] == 'buurt')} buurten")
     for h, c in data["coverage"].items():
         if c:
+            bands = ", ".join(f"band {b['band'] + 1} {100 * b['coverage'][h]['share']:.1f}%"
+                              for b in data["bands"] if b["coverage"].get(h))
             result(f"interval coverage at horizon {h}: {100 * c['overall']:.1f}% of {c['n']} held-out forecasts "
-                   f"(target {100 * c['level']:.0f}%); per population band on the page")
+                   f"(target {100 * c['level']:.0f}%; by population band, smallest first: {bands})")
     if not data["postcodes"]:
         result("note: no postcode table given (--postcodes): the page searches by name only")
     result(f"twin: {path.resolve()}")

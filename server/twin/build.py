@@ -44,10 +44,11 @@ def read_forecast(run_dir: Path) -> tuple[dict[str, Any] | None, pd.DataFrame | 
     if not (folder / "predictions.csv").is_file():
         return None, None, None
     skill = read_json(folder / "skill.json") if (folder / "skill.json").is_file() else None
-    pred = _checked_csv(folder / "predictions.csv", ("area_code", "origin", "target", "model"), ("horizon", "prediction"))
+    pred = _checked_csv(folder / "predictions.csv", ("area_code", "origin", "target", "model", "held_out"),
+                        ("horizon", "prediction"))
     pred["horizon"] = pred["horizon"].astype(int)
     pred["truth"] = pd.to_numeric(pred.get("truth"), errors="coerce")
-    pred["held_out"] = pred.get("held_out", False).astype(str).str.lower().isin(("true", "1"))
+    pred["held_out"] = pred["held_out"].astype(str).str.lower().isin(("true", "1"))
     warn = None
     if (folder / "warnings.csv").is_file():
         warn = pd.read_csv(folder / "warnings.csv", dtype={"area_code": str})
@@ -133,6 +134,10 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
         raise ReportInputError(f"{run_dir}: no such run directory")
     settings = settings or groupings()
     status = read_json(run_dir / "status.json")
+    state = status.get("state") if isinstance(status, dict) else status
+    if state not in ("completed", "completed-with-refusals"):
+        raise ReportInputError(f"{run_dir / 'status.json'}: the run did not complete (state {state!r}); the twin "
+                               "shows a completed run only")
     config = read_json(run_dir / "config.json")
     level = float(settings.get("level", 0.9))
     z = z_of(level)
@@ -144,8 +149,12 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
         now, naive_of = current_forecasts(fpred, skill)
     history["value"] = pd.to_numeric(history["value"], errors="coerce")
     history = history.dropna(subset=["value"])
+    if history.empty:
+        raise ReportInputError(f"{run_dir}: no released value of the label in the run's artefacts "
+                               "(forecast/predictions.csv truths, holdout_predictions.csv or releases/label.csv)")
     buurten = sorted(set(history["area_code"]) | {c for f in now.values() for c in f["area_code"]})
-    where = places(buurten, settings)
+    fed = config.get("federation", {}) if isinstance(config, dict) else {}
+    where = places(buurten, settings, str(fed.get("name", "")) if isinstance(fed, dict) else "")
     pop = {c: p.population for c, p in where.items() if p.level == "buurt"}
     bands = population_bands(pop, int(settings.get("population_bands", 3)))
     sd = noise_sd(history, bands)

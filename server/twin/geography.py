@@ -58,8 +58,16 @@ def wijk_of(buurt: str) -> str:
     return "WK" + buurt[2:8]
 
 
-def places(buurten: list[str], settings: Mapping[str, Any]) -> dict[str, Place]:
-    """Every buurt of the run, each wijk, stadsdeel and gebied holding any, and the city, by code."""
+def places(buurten: list[str], settings: Mapping[str, Any], other_city: str = "") -> dict[str, Place]:
+    """Every buurt of the run, each wijk, stadsdeel and gebied holding any, and the city, by code. Areas that
+    are not the configured city's CBS buurten (another city's codes) get no wijk or groupings: only the areas
+    and their whole, named `other_city`."""
+    city = settings["city"]
+    prefix = "BU" + str(city["code"])[2:]
+    if not buurten or not all(b.startswith(prefix) for b in buurten):
+        out = {b: Place(b, b, "buurt", float("nan"), (b,)) for b in buurten}
+        out["ALL"] = Place("ALL", other_city or "all areas", "city", float("nan"), tuple(buurten))
+        return out
     names, population = cbs_names_and_population()
     shapes = boundaries()
     wijk_sd = {w: sd for sd, spec in (settings.get("stadsdelen") or {}).items() for w in spec.get("wijken", [])}
@@ -79,7 +87,6 @@ def places(buurten: list[str], settings: Mapping[str, Any]) -> dict[str, Place]:
         members = tuple(b for b, p in out.items() if p.level == "buurt" and p.stadsdeel in spec.get("stadsdelen", []))
         if members:
             out[g] = Place(g, str(spec["name"]), "gebied", _total(out, members), members)
-    city = settings["city"]
     out[str(city["code"])] = Place(str(city["code"]), str(city["name"]), "city", _total(out, tuple(buurten)),
                                    tuple(buurten))
     return out

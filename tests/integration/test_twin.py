@@ -144,3 +144,35 @@ def test_the_labels_kept_release_history_and_its_own_noise_are_used_when_the_run
     assert released == ["2018-10", "2019-01"] and "label" not in data["partners"]
     assert data["values"]["2019-01"]["BU09171200"][1] == pytest.approx(round(1.6449 * 0.05, 4), abs=1e-3)
     assert data["values"]["2019-01"]["BU09171201"][1] is not None          # the band's estimate where unknown
+
+
+def test_another_citys_areas_get_no_heerlen_groupings(tmp_path):
+    import pandas as pd
+
+    run = write_twin_run(tmp_path / "run")
+    for name in ("predictions.csv", "warnings.csv"):
+        path = run / "forecast" / name
+        frame = pd.read_csv(path, dtype={"area_code": str})
+        frame["area_code"] = "E0" + frame["area_code"].str[2:]
+        frame.to_csv(path, index=False)
+    data = twin_data(run)
+    levels = {p["level"] for p in data["places"]}
+    assert levels == {"buurt", "city"} and data["shapes"] == {}
+    assert [p["name"] for p in data["places"] if p["level"] == "city"] != ["Heerlen"]
+    assert write_twin(data, tmp_path / "page.html").is_file()
+
+
+def test_an_unfinished_run_or_one_without_released_values_is_refused(tmp_path):
+    import json
+
+    from server.report.inputs import ReportInputError
+
+    run = write_twin_run(tmp_path / "run")
+    (run / "status.json").write_text(json.dumps({"state": "failed"}))
+    with pytest.raises(ReportInputError, match="did not complete"):
+        twin_data(run)
+    (run / "status.json").write_text(json.dumps({"state": "completed"}))
+    path = run / "forecast" / "predictions.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    with pytest.raises(ReportInputError, match="no released value"):
+        twin_data(run)
