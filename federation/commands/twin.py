@@ -45,11 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="append one line per request here (default ./twin-access.log)")
     s.set_defaults(func=run_serve)
 
-    u = sub.add_parser("user", help="manage the users of `twin serve`")
+    u = sub.add_parser("user", help="manage the users of `twin serve`",
+                       description="The users of `pulse-twin twin serve`: each a name and a salted scrypt hash of "
+                                   "their password in a JSON users file (mode 0600); no password is stored.")
     us = u.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-    a = us.add_parser("add", help="add a user or set a user's password (asked twice, or read from stdin)")
+    a = us.add_parser("add", help="add a user or set a user's password (asked twice, or read from stdin)",
+                      description="Adds NAME to USERS, or sets NAME's new password: asked twice on the terminal "
+                                  "(or one line from stdin with --password-stdin), at least 12 characters, stored "
+                                  "as a salted scrypt hash.")
     a.add_argument("users", type=Path, metavar="USERS", help="the users file (created, mode 0600)")
-    a.add_argument("name", metavar="NAME")
+    a.add_argument("name", metavar="NAME", help="the user's login name (letters, digits and _.@-)")
     a.add_argument("--password-stdin", action="store_true", help="read the password from stdin (one line)")
     a.set_defaults(func=run_user_add)
 
