@@ -150,6 +150,7 @@
     document.body.setAttribute("data-counts", JSON.stringify(counts));
     var out = document.getElementById("month-out");
     out.textContent = monthLabel(month(S.month));
+    document.getElementById("map-h").textContent = t("map_heading") + ": " + monthLabel(month(S.month));
     var slider = document.getElementById("month");
     slider.value = String(S.month);
     slider.setAttribute("aria-valuetext", monthLabel(month(S.month)));
