@@ -20,7 +20,7 @@ import pandas as pd
 from server.report import DATA_DIR
 from server.report.inputs import ReportInputError, privacy_reports, read_csv, read_json
 from server.twin import HERE
-from server.twin.geography import Place, groupings, map_shapes, places, postcodes
+from server.twin.geography import Place, groupings, map_shapes, places, postcodes, same_city
 from server.twin.lang import languages
 from server.twin.whatif import sensitivities
 from server.twin.uncertainty import band_halves, changes, coverage, noise_sd, population_bands, roll_up, z_of
@@ -153,6 +153,7 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
         raise ReportInputError(f"{run_dir}: no released value of the label in the run's artefacts "
                                "(forecast/predictions.csv truths, holdout_predictions.csv or releases/label.csv)")
     buurten = sorted(set(history["area_code"]) | {c for f in now.values() for c in f["area_code"]})
+    buurten = sorted(set(buurten) | same_city(buurten))     # a buurt without releases: on the map, hatched
     fed = config.get("federation", {}) if isinstance(config, dict) else {}
     where = places(buurten, settings, str(fed.get("name", "")) if isinstance(fed, dict) else "")
     pop = {c: p.population for c, p in where.items() if p.level == "buurt"}

@@ -96,6 +96,12 @@ def _total(found: Mapping[str, Place], members: tuple[str, ...]) -> float:
     return float(sum(found[m].population for m in members if found[m].population == found[m].population))
 
 
+def same_city(buurten: list[str]) -> set[str]:
+    """The shipped buurten of the run's own municipality (same BU+municipality code), released or not."""
+    cities = {b[:6] for b in buurten if b.startswith("BU")}
+    return {c for c in boundaries() if c[:6] in cities}
+
+
 def map_shapes(buurten: list[str]) -> tuple[dict[str, str], float]:
     """SVG path data of the run's buurten that have a shipped boundary, and the map's height at width 760."""
     shapes = boundaries()

@@ -7,6 +7,7 @@ import pytest
 from federation.cli import main
 from server.twin.build import twin_data, write_twin
 from server.twin.uncertainty import changes, conformal_half, roll_up
+from tests.support.report_fixtures import SUPPRESSED
 from tests.support.twin_fixtures import write_postcodes, write_twin_run
 
 
@@ -22,12 +23,13 @@ def _value(data, key, code):
 
 
 def test_a_small_buurts_interval_is_wider_than_a_large_ones(data):
-    buurten = sorted((p for p in data["places"] if p["level"] == "buurt" and p["population"]), key=lambda p: p["population"])
+    latest = [m for m in data["months"] if m["kind"] == "released"][-1]["key"]
+    buurten = sorted((p for p in data["places"] if p["level"] == "buurt" and p["population"]
+                      and _value(data, latest, p["code"])), key=lambda p: p["population"])
     small, large = buurten[0], buurten[-1]
     assert small["population"] < 200 < 3000 < large["population"]
     for month in (m for m in data["months"] if m["kind"] == "forecast"):
         assert _value(data, month["key"], small["code"])[1] > 2 * _value(data, month["key"], large["code"])[1]
-    latest = [m for m in data["months"] if m["kind"] == "released"][-1]["key"]
     assert _value(data, latest, small["code"])[1] > 2 * _value(data, latest, large["code"])[1]
     halves = [b["half"]["3"] for b in data["bands"]]
     assert halves == sorted(halves, reverse=True)
@@ -39,7 +41,7 @@ def test_coverage_per_population_band_is_within_5_points_of_the_stated_level(dat
         assert abs(data["coverage"][h]["overall"] - level) <= 0.05
         for band in data["bands"]:
             share = band["coverage"][h]
-            assert share["n"] >= 300 and abs(share["share"] - level) <= 0.05, (h, band)
+            assert share["n"] >= 250 and abs(share["share"] - level) <= 0.05, (h, band)
 
 
 def test_one_quantile_for_all_would_miss_the_small_buurten(data):
@@ -120,7 +122,7 @@ def test_what_if_comes_from_the_kept_model_and_is_named_in_every_language(data, 
     from server.twin.lang import languages
 
     shifts = data["whatif"]
-    assert len(shifts) == len([p for p in data["places"] if p["level"] == "buurt"])
+    assert len(shifts) == len([p for p in data["places"] if p["level"] == "buurt"]) - len(SUPPRESSED)
     for rows in shifts.values():
         sizes = [abs(v) for _, v in rows]
         assert sizes == sorted(sizes, reverse=True)

@@ -5,6 +5,7 @@ and 1400 px; no request leaves the page and the console shows no error. axe-core
 serious or critical accessibility violation; a profile prints on one A4 page. Screenshots are kept in the
 test's directory, and in $PULSE_TWIN_SCREENSHOTS when set (the README's images: docs/img)."""
 import base64
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from federation.cli import main
 from server.twin.build import twin_data
 from server.twin.uncertainty import changes
 from tests.support.cdp import Browser
+from tests.support.report_fixtures import SUPPRESSED
 from tests.support.twin_fixtures import write_postcodes, write_twin_run
 
 AXE = Path(os.environ.get("PULSE_TWIN_AXE", Path(__file__).resolve().parents[2] / ".cache" / "axe" / "node_modules"
@@ -58,7 +60,8 @@ def test_a_person_reads_the_twin(built, width, tmp_path):
     buurten = [p for p in data["places"] if p["level"] == "buurt"]
     with Browser(width, 1000 if width > 600 else 844) as b:
         b.open(page.as_uri())
-        assert b.eval("document.body.dataset.drawn") == str(len(buurten))
+        assert b.eval("document.body.dataset.drawn") == str(len(buurten)) == "57"
+        assert json.loads(b.eval("document.body.dataset.counts"))["none"] == len(SUPPRESSED)   # hatched, named
         assert b.eval("document.documentElement.lang") == "nl"
         assert b.eval("document.documentElement.scrollWidth") <= width       # nothing overflows the phone
         assert b.eval("document.getElementById('map').getBoundingClientRect().width") >= min(width - 60, 500)
