@@ -23,7 +23,7 @@ from server.twin import HERE
 from server.twin.geography import Place, groupings, map_shapes, places, postcodes, same_city
 from server.twin.lang import languages
 from server.twin.whatif import sensitivities
-from server.twin.uncertainty import band_halves, changes, coverage, noise_sd, population_bands, roll_up, z_of
+from server.twin.uncertainty import band_halves, coverage, noise_sd, population_bands, roll_up, z_of
 
 MODEL = "federated_dp"
 LBM_FILES = {"buurt": ("lbm_buurt_heerlen_2002_2024.csv", "bu_code"), "wijk": ("lbm_wijk_heerlen_2002_2022.csv", "wk_code")}
@@ -331,4 +331,4 @@ def _json_default(x: Any) -> Any:
     return str(x)
 
 
-__all__ = ["twin_data", "write_twin", "changes"]
+__all__ = ["twin_data", "write_twin"]
