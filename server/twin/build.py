@@ -152,12 +152,12 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
     if history.empty:
         raise ReportInputError(f"{run_dir}: no released value of the label in the run's artefacts "
                                "(forecast/predictions.csv truths, holdout_predictions.csv or releases/label.csv)")
-    buurten = sorted(set(history["area_code"]) | {c for f in now.values() for c in f["area_code"]})
-    buurten = sorted(set(buurten) | same_city(buurten))     # a buurt without releases: on the map, hatched
+    with_data = sorted(set(history["area_code"]) | {c for f in now.values() for c in f["area_code"]})
+    buurten = sorted(set(with_data) | same_city(with_data))     # a buurt without releases: on the map, hatched
     fed = config.get("federation", {}) if isinstance(config, dict) else {}
     where = places(buurten, settings, str(fed.get("name", "")) if isinstance(fed, dict) else "")
     pop = {c: p.population for c, p in where.items() if p.level == "buurt"}
-    bands = population_bands(pop, int(settings.get("population_bands", 3)))
+    bands = population_bands({c: pop[c] for c in with_data}, int(settings.get("population_bands", 3)))
     sd = noise_sd(history, bands)
     if "noise_sd" in history:      # the releases' own noise where the run kept it: the band's median of it
         known = history.assign(band=history["area_code"].map(bands)).dropna(subset=["noise_sd", "band"])

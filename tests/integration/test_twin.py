@@ -41,7 +41,7 @@ def test_coverage_per_population_band_is_within_5_points_of_the_stated_level(dat
         assert abs(data["coverage"][h]["overall"] - level) <= 0.05
         for band in data["bands"]:
             share = band["coverage"][h]
-            assert share["n"] >= 250 and abs(share["share"] - level) <= 0.05, (h, band)
+            assert share["n"] >= 300 and abs(share["share"] - level) <= 0.05, (h, band)
 
 
 def test_one_quantile_for_all_would_miss_the_small_buurten(data):
