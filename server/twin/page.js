@@ -8,7 +8,7 @@
   var CITY = D.places.filter(function (p) { return p.level === "city"; })[0];
   var LATEST = 0;
   D.months.forEach(function (m, i) { if (m.kind === "released") { LATEST = i; } });
-  var S = { lang: "nl", month: LATEST, area: null, layer: "buurt", sort: "name", a: null, b: null, from: null, to: null };
+  var S = { lang: "nl", month: LATEST, area: null, layer: "buurt", against: "city", sort: "name", a: null, b: null, from: null, to: null };
   var WHOLE = ["buurt", "wijk", "stadsdeel", "gebied", "city"];
 
   function t(key, vars) {
@@ -82,13 +82,14 @@
     if (q.month) { D.months.forEach(function (m, i) { if (m.key === q.month) { S.month = i; } }); }
     if (q.area && P[q.area]) { S.area = q.area; }
     if (["buurt", "wijk", "stadsdeel"].indexOf(q.layer) >= 0) { S.layer = q.layer; }
+    if (q.against === "past" || q.against === "city") { S.against = q.against; }
     if (q.a && P[q.a]) { S.a = q.a; }
     if (q.b && P[q.b]) { S.b = q.b; }
     if (q.from) { S.from = q.from; }
     if (q.to) { S.to = q.to; }
   }
   function writeHash() {
-    var parts = ["lang=" + S.lang, "month=" + encodeURIComponent(month(S.month).key), "layer=" + S.layer];
+    var parts = ["lang=" + S.lang, "month=" + encodeURIComponent(month(S.month).key), "layer=" + S.layer, "against=" + S.against];
     if (S.area) { parts.push("area=" + S.area); }
     if (S.a) { parts.push("a=" + S.a); }
     if (S.b) { parts.push("b=" + S.b); }
@@ -133,17 +134,30 @@
     });
     document.body.setAttribute("data-drawn", String(Object.keys(drawn).length));
   }
+  // What an area is set against on the map: the city in the same month, or the area itself in the month
+  // before (the previous released month; for a forecast, the latest released month).
+  function pastKey(i) {
+    var m = month(i), j;
+    for (j = (m.kind === "forecast" ? D.months.length : i) - 1; j >= 0; j--) {
+      if (D.months[j].kind === "released" && D.months[j].key !== m.key) { return D.months[j].key; }
+    }
+    return null;
+  }
+  function reference(code, key) {
+    if (S.against === "past") { var k = pastKey(S.month); return k ? value(code, k) : null; }
+    return value(CITY.code, key);
+  }
   function colourMap() {
-    var key = month(S.month).key, city = value(CITY.code, key);
+    var key = month(S.month).key;
     var counts = { lower: 0, same: 0, higher: 0, none: 0 };
     Object.keys(drawn).forEach(function (code) {
       var p = P[code], shown = S.layer === "wijk" ? (P[p.wijk] || p) : (S.layer === "stadsdeel" ? (P[p.stadsdeel] || P[p.wijk] || p) : p);
-      var v = value(shown.code, key), cls = versus(v, city);
+      var v = value(shown.code, key), cls = versus(v, reference(shown.code, key));
       counts[cls] += 1;
       var path = drawn[code];
       path.setAttribute("class", "v-" + cls + (S.area === code || S.area === shown.code ? " sel" : ""));
       path.setAttribute("data-versus", cls);
-      var words = shown.name + ": " + (v ? fmt(v.v) + " ± " + fmt(v.u) + ", " : "") + t("legend_" + cls);
+      var words = shown.name + ": " + (v ? fmt(v.v) + " ± " + fmt(v.u) + ", " : "") + t((S.against === "past" ? "legend_past_" : "legend_") + cls);
       path.setAttribute("aria-label", words);
       path.firstChild.textContent = words;
     });
@@ -161,25 +175,25 @@
     ["lower", "same", "higher", "none"].forEach(function (c) {
       var li = el("li");
       li.appendChild(el("span", { "class": "sw " + c, "aria-hidden": "true" }));
-      li.appendChild(document.createTextNode(t("legend_" + c) + " (" + counts[c] + ")"));
+      li.appendChild(document.createTextNode(t((S.against === "past" ? "legend_past_" : "legend_") + c) + " (" + counts[c] + ")"));
       lg.appendChild(li);
     });
     mapTable();
   }
   function mapRows() {
-    var key = month(S.month).key, city = value(CITY.code, key);
+    var key = month(S.month).key;
     var list = D.places.filter(function (p) { return p.level === S.layer; });
     list.sort(S.sort === "wijk" ? function (x, y) { return (x.wijk + x.name).localeCompare(y.wijk + y.name, "nl"); } : byName);
     return list.map(function (p) {
       var v = value(p.code, key);
-      return { p: p, v: v, versus: versus(v, city) };
+      return { p: p, v: v, versus: versus(v, reference(p.code, key)) };
     });
   }
   function mapTable() {
     var tb = document.getElementById("map-table");
     tb.textContent = "";
     var m = month(S.month);
-    var head = [t("col_area"), t("col_wijk"), t("col_value"), t("col_interval"), t("col_versus")];
+    var head = [t("col_area"), t("col_wijk"), t("col_value"), t("col_interval"), t(S.against === "past" ? "col_versus_past" : "col_versus")];
     if (m.kind === "forecast") { head.push(t("col_naive")); }
     tb.appendChild(headRow(head));
     var body = el("tbody");
@@ -562,7 +576,7 @@
   function viewRows(view) {
     var m = month(S.month);
     if (view === "map") {
-      return [["area_code", "name", "level", "month", "kind", "value", "half_width", "versus_city", "naive"]].concat(mapRows().map(function (r) {
+      return [["area_code", "name", "level", "month", "kind", "value", "half_width", S.against === "past" ? "versus_previous_release" : "versus_city", "naive"]].concat(mapRows().map(function (r) {
         return [r.p.code, r.p.name, r.p.level, m.period, m.kind, r.v ? r.v.v : "", r.v ? r.v.u : "", r.versus, r.v && m.kind === "forecast" ? r.v.naive : ""];
       }));
     }
@@ -665,6 +679,10 @@
     document.querySelectorAll("input[name=layer]").forEach(function (r) {
       r.checked = r.value === S.layer;
       r.addEventListener("change", function () { S.layer = r.value; colourMap(); writeHash(); });
+    });
+    document.querySelectorAll("input[name=against]").forEach(function (r) {
+      r.checked = r.value === S.against;
+      r.addEventListener("change", function () { S.against = r.value; colourMap(); writeHash(); });
     });
     document.getElementById("sort").addEventListener("change", function (ev) { S.sort = ev.target.value; mapTable(); });
     document.getElementById("lang-switch").addEventListener("click", function () { S.lang = S.lang === "nl" ? "en" : "nl"; renderAll(); });

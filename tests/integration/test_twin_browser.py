@@ -80,6 +80,19 @@ def test_a_person_reads_the_twin(built, width, tmp_path):
         shot = b.screenshot(tmp_path / f"map-{width}.png")
         if width == 1400:
             keep(shot, "twin-map.png")
+        # against its own past: at the forecast month, only the buurten whose forecast leaves the noise of the
+        # latest release are coloured; they are exactly the changes the page lists between those two months
+        click(b, "input[name=against][value=past]")
+        b.wait("location.hash.indexOf('against=past') >= 0")
+        moved = b.eval("Array.from(document.querySelectorAll('#map path')).filter(function(p){"
+                       "return p.dataset.versus === 'lower' || p.dataset.versus === 'higher'}).map(function(p){"
+                       "return p.dataset.code}).sort()")
+        last = [m["key"] for m in data["months"] if m["kind"] == "released"][-1]
+        vals = {k: {c: (v[0], float("inf") if v[1] is None else v[1]) for c, v in data["values"][k].items()
+                    if v[0] is not None} for k in (last, data["months"][-1]["key"])}
+        assert moved and moved == sorted(c for c in changes(vals[last], vals[data["months"][-1]["key"]]) if c.startswith("BU"))
+        click(b, "input[name=against][value=city]")
+        b.wait("location.hash.indexOf('against=city') >= 0")
         # the wijk layer
         click(b, "input[name=layer][value=wijk]")
         b.wait("location.hash.indexOf('layer=wijk') >= 0")
