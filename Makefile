@@ -36,6 +36,7 @@ browser:
 AXE_VERSION ?= 4.10.3
 axe: .cache/axe/node_modules/axe-core/axe.min.js
 .cache/axe/node_modules/axe-core/axe.min.js:
+	@command -v npm >/dev/null 2>&1 || { echo "make axe: npm is missing; install the Debian package 'npm'" >&2; exit 1; }
 	npm install --no-save --no-audit --no-fund --prefix .cache/axe axe-core@$(AXE_VERSION)
 
 # pytest exits 5 when it collected no tests: that is a failure, said so in words. The tests run in
