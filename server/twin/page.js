@@ -214,6 +214,7 @@
   }
   // A table wider than a phone scrolls inside its own box, which a keyboard user can reach and scroll.
   function scrollBox() { return el("div", { "class": "scroll", tabindex: "0", role: "region", "aria-label": t("scroll_table") }); }
+  function wrapped(table) { var box = scrollBox(); box.appendChild(table); return box; }
   function headRow(cells) {
     var th = el("thead"), tr = el("tr");
     cells.forEach(function (c) { tr.appendChild(el("th", { scope: "col" }, c)); });
@@ -314,7 +315,7 @@
       tbody.appendChild(tr);
     });
     tb.appendChild(tbody);
-    body.appendChild(tb);
+    body.appendChild(wrapped(tb));
     // the series as a table (screen readers, print)
     var det = el("details"), sum = el("summary", {}, t("col_month") + " / " + t("col_value"));
     det.appendChild(sum);
@@ -327,7 +328,7 @@
       sb.appendChild(tr);
     });
     st.appendChild(sb);
-    det.appendChild(st);
+    det.appendChild(wrapped(st));
     body.appendChild(det);
     // outside reference: the real Leefbaarometer
     var lbmCode = p.level === "buurt" || p.level === "wijk" ? p.code : null;
@@ -473,7 +474,7 @@
       tbody.appendChild(tr);
     });
     tb.appendChild(tbody);
-    body.appendChild(tb);
+    body.appendChild(wrapped(tb));
   }
 
   // ---- early warning (only where the model has skill), naive ranking beside it ----
@@ -488,7 +489,7 @@
       box.appendChild(el("p", {}, t("warning_shown", { h: w.horizon, skill: fmt(w.skill), lo: fmt(w.skill_lo), hi: fmt(w.skill_hi) })));
       box.appendChild(el("h3", {}, t("warning_model")));
       var rows = w.rows.filter(function (r) { return r.model_rank !== null && r.beyond_noise; }).sort(function (x, y) { return x.model_rank - y.model_rank; });
-      box.appendChild(rankTable(rows, "model_rank", "change", true, "warning-model"));
+      box.appendChild(wrapped(rankTable(rows, "model_rank", "change", true, "warning-model")));
       cols.appendChild(box);
     } else {
       body.appendChild(el("p", { id: "warning-withheld" }, t("warning_hidden", { verdict: S.lang === "nl" ? w.verdict_nl : w.verdict_en })));
@@ -496,7 +497,7 @@
     var nbox = el("div");
     nbox.appendChild(el("h3", {}, t("warning_naive")));
     var nrows = w.rows.filter(function (r) { return r.naive_rank !== null; }).sort(function (x, y) { return x.naive_rank - y.naive_rank; }).slice(0, 10);
-    nbox.appendChild(rankTable(nrows, "naive_rank", "naive_change", false, "warning-naive"));
+    nbox.appendChild(wrapped(rankTable(nrows, "naive_rank", "naive_change", false, "warning-naive")));
     cols.appendChild(nbox);
     body.appendChild(cols);
   }

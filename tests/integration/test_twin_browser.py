@@ -162,6 +162,9 @@ def test_a_person_reads_the_twin(built, width, tmp_path):
         assert "Compare" in b.eval("document.getElementById('compare-h').textContent")
         click(b, "#lang-switch")
         b.wait("document.documentElement.lang === 'nl'")
+        assert b.eval("document.documentElement.scrollWidth") <= width      # with a profile and every list open
+        b.eval("document.querySelectorAll('details').forEach(function(d){d.open = true})")
+        assert b.eval("document.documentElement.scrollWidth") <= width
         assert b.external_requests() == [] and b.errors == []
 
 
