@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.pulse-twin-installed
 
-.PHONY: install browser demo test test-fast bench wheel clean
+.PHONY: install browser axe demo test test-fast bench wheel clean
 
 install: $(STAMP)
 
@@ -31,17 +31,25 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "make browser: chromium is missing; install the Debian package 'chromium' as root" >&2; fi; }
 
+# axe-core (npm) for the accessibility check of the twin's page (tests/integration/test_twin_browser.py), in
+# .cache/axe; PULSE_TWIN_AXE points elsewhere. Needs npm (the Debian package) and its registry.
+AXE_VERSION ?= 4.10.3
+axe: .cache/axe/node_modules/axe-core/axe.min.js
+.cache/axe/node_modules/axe-core/axe.min.js:
+	@command -v npm >/dev/null 2>&1 || { echo "make axe: npm is missing; install the Debian package 'npm'" >&2; exit 1; }
+	npm install --no-save --no-audit --no-fund --prefix .cache/axe axe-core@$(AXE_VERSION)
+
 # pytest exits 5 when it collected no tests: that is a failure, said so in words. The tests run in
 # $(TEST_WORKERS) parallel workers (pytest-xdist): the engine tier mostly waits on Flower's processes and
 # heartbeats, so more workers than cores pays; TEST_WORKERS=0 runs them one after another in one process.
 TEST_WORKERS ?= 3
-test: install browser
+test: install browser axe
 	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
 # The unit and integration tiers only (no real Flower processes): minutes, for the edit-test loop.
-test-fast: install
+test-fast: install axe
 	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests/unit tests/integration; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status

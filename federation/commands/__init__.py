@@ -22,4 +22,5 @@ COMMANDS: tuple[str, ...] = (
     "analytics",
     "report",
     "ask",
+    "twin",
 )
