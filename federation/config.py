@@ -90,7 +90,13 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
 
     parser = OverridesParser.create()
     deleted = {o.split("=", 1)[0][1:] for o in overrides if o.startswith("~")}
+    seen: dict[str, str] = {}
     for override in overrides:
+        setting = override.split("=", 1)[0].lstrip("+~")
+        if setting in seen and not override.startswith("~") and not seen[setting].startswith("~"):
+            raise ConfigError(f"{override}: '{setting}' is also set by {seen[setting]}; give each setting once "
+                              "(the last would silently win)")
+        seen[setting] = override
         try:
             parser.parse_override(override)
         except HydraException as err:

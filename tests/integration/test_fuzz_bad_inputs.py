@@ -18,7 +18,7 @@ from federation.config import configs_dir
 from clients.contracts import build_features, load_contract
 from federation.errors import PulseTwinError
 from federation.proposal import RunProposal
-from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture
+from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, WINDOW
 
 SETTINGS = dict(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -39,7 +39,7 @@ EDITS = st.lists(st.tuples(st.sampled_from(["cell", "drop_column", "dup_column",
 
 @lru_cache(maxsize=None)
 def police_contract():
-    return load_contract("police")
+    return load_contract("police", WINDOW)
 
 
 def _apply(frame, edits):

@@ -76,11 +76,13 @@ def uitkeringen() -> pd.DataFrame:
 
 
 def meldingen() -> pd.DataFrame:
-    # A1 2019-11: 2 reports, one of them youth nuisance; A2 2020-01: 1 report.
+    # A1 2019-11: 2 reports, one of them youth nuisance; A2 2020-01: 1 report; A3 (suppressed) 2019-12: 1
+    # report, so that every month of the window holds reports (periods.from).
     rows = [
         ("M-1", "2019-11-02T08:00:00", A1, "afval"),
         ("M-2", "2019-11-20T19:30:00", A1, "overlast_jeugd"),
         ("M-3", "2020-01-10T12:00:00", A2, "graffiti"),
+        ("M-4", "2019-12-05T09:00:00", A3, "afval"),
     ]
     return _frame([dict(zip(["melding_id", "gemeld_op", "buurtcode", "categorie"], r)) for r in rows])
 
@@ -178,3 +180,8 @@ class HeerlenFixture:
             "municipality": self.write_municipality(root / "municipality"),
             "buurtteams": self.write_buurtteams(root / "buurtteams"),
         }
+
+
+# The fixture's export window (every table's months lie in it): the contracts' own windows are the synthetic
+# data's, so a test building this fixture sets the window as a run would (periods.start / periods.end).
+WINDOW = ("periods.start=2019-11", "periods.end=2020-01")
