@@ -13,7 +13,7 @@ import pytest
 from clients.contracts import build_features, load_contract
 from clients.contracts.reading import MAX_COLUMNS, MAX_LINE_BYTES
 from federation.errors import ContractError
-from tests.support.contract_fixtures import A1, HeerlenFixture, WINDOW
+from tests.support.contract_fixtures import A1, CITY_WINDOW, HeerlenFixture, WINDOW, window
 from tests.support.contract_fixtures.cities import write_genk
 
 GENK_BIG = "BE-GNK:71016A012"
@@ -21,7 +21,7 @@ GENK_BIG = "BE-GNK:71016A012"
 
 def refuse(node: Path, contract: str, overrides: tuple[str, ...] = ()) -> str:
     with pytest.raises(ContractError) as err:
-        build_features(load_contract(contract, overrides=list(overrides)), node)
+        build_features(load_contract(contract, overrides=[*window(contract), *overrides]), node)
     return str(err.value)
 
 
@@ -49,7 +49,7 @@ def _genk_income(node: Path, text: str) -> Path:
 def test_declared_thousands_separator_groups_digits(tmp_path):
     """Genk's export writes 18.607 EUR as "18.607" (decimal comma, thousands point): 18.6 thousand, not 0.019."""
     node = _genk_income(write_genk(tmp_path / "genk"), "18.607")
-    context = build_features(load_contract("genk"), node).blocks["context"]
+    context = build_features(load_contract("genk", CITY_WINDOW), node).blocks["context"]
     assert value(context, GENK_BIG, "2019-12", "income_per_resident_k") == pytest.approx(18.607)
 
 
@@ -125,7 +125,8 @@ def test_offsets_without_a_declared_zone_are_refused(tmp_path, fx):
 
 def test_offsets_are_counted_in_the_declared_zone(tmp_path, fx):
     """23:30 UTC on 30 November is 00:30 on 1 December in Heerlen: the report counts in December."""
-    fx.meldingen["gemeld_op"] = ["2019-11-02T08:00:00+01:00", "2019-11-30T23:30:00+00:00", "2020-01-10T12:00:00+01:00"]
+    fx.meldingen["gemeld_op"] = ["2019-11-02T08:00:00+01:00", "2019-11-30T23:30:00+00:00", "2020-01-10T12:00:00+01:00",
+                                 "2019-12-05T09:00:00+01:00"]
     contract = load_contract("municipality", overrides=[*WINDOW, 
         "tables.meldingen.columns.gemeld_op.format='%Y-%m-%dT%H:%M:%S%z'", "+tables.meldingen.timezone=Europe/Amsterdam"])
     social = build_features(contract, fx.write_municipality(tmp_path / "m")).blocks["social"]

@@ -10,14 +10,14 @@ import pytest
 
 from clients.contracts import build_features, load_contract
 from federation.errors import ContractError
-from tests.support.contract_fixtures import A1, HeerlenFixture, WINDOW
+from tests.support.contract_fixtures import A1, HeerlenFixture, WINDOW, window
 
 CSV_LINE = "(line number in the file, header = line 1)"
 
 
 def refuse(node: Path, contract: str) -> str:
     with pytest.raises(ContractError) as err:
-        build_features(load_contract(contract), node)
+        build_features(load_contract(contract, window(contract)), node)
     return str(err.value)
 
 

@@ -185,3 +185,9 @@ class HeerlenFixture:
 # The fixture's export window (every table's months lie in it): the contracts' own windows are the synthetic
 # data's, so a test building this fixture sets the window as a run would (periods.start / periods.end).
 WINDOW = ("periods.start=2019-11", "periods.end=2020-01")
+CITY_WINDOW = ("periods.start=2019-12", "periods.end=2020-01")   # the transfer-city fixtures (cities.py)
+
+
+def window(contract: str) -> tuple[str, ...]:
+    """The fixture window of a project contract by name: the Heerlen fixture's or the transfer cities'."""
+    return CITY_WINDOW if contract in ("genk", "sant_boi", "piraeus") else WINDOW
