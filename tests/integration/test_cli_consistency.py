@@ -128,7 +128,8 @@ def test_baseline_multirun_writes_one_result_per_combination_named_by_its_overri
     assert run(capsys, "generate", "--data-root", str(root), "--cities", "heerlen", "--records", "12000", "--months",
                "3", "--quiet")[0] == 0
     for partner in ("police", "municipality", "buurtteams"):
-        assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner), *WINDOW)[0] == 0
+        assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner),
+                   "periods.end=2019-03")[0] == 0   # the three generated months
     # Training is not what is tested here: a "model" that predicts its number of epochs.
     monkeypatch.setattr(task, "fit", lambda make, ex, cfg: (cfg.epochs, None))
     monkeypatch.setattr(task, "predict", lambda net, ex: np.full(len(ex), float(net), np.float32))

@@ -74,8 +74,8 @@ def test_max_events_bounds_a_units_dated_records_and_lowers_the_sensitivity_it_j
 
     generate(out=tmp_path, cities=["heerlen"], seed=3, records=40_000, months=6)
     node = tmp_path / "municipality"
-    bounded = build_features(load_contract("municipality", [*WINDOW, "tables.uitkeringen.privacy.max_events=1"]), node)
-    loose = build_features(load_contract("municipality", [*WINDOW, "~tables.uitkeringen.privacy.max_events"]), node)
+    bounded = build_features(load_contract("municipality", ["periods.end=2019-06", "tables.uitkeringen.privacy.max_events=1"]), node)
+    loose = build_features(load_contract("municipality", ["periods.end=2019-06", "~tables.uitkeringen.privacy.max_events"]), node)
     b, lo = bounded.aggregates["uitkeringen"], loose.aggregates["uitkeringen"]
     # Active benefit and debt cases (open months) and new benefit cases (start dates) fall in one series each.
     assert lo.sensitivity == pytest.approx(math.sqrt(24 * 2))
@@ -99,8 +99,9 @@ def test_emphasis_moves_noise_between_a_tables_series_and_the_sensitivity_still_
 
     generate(out=tmp_path, cities=["heerlen"], seed=5, records=30_000, months=6)
     node = tmp_path / "buurtteams"
-    contract = load_contract("buurtteams", [*WINDOW, "+blocks.care.mean_contact_hours.emphasis=0.25"])
-    even = load_contract("buurtteams", WINDOW)
+    six = "periods.end=2019-06"   # the six generated months
+    contract = load_contract("buurtteams", [six, "+blocks.care.mean_contact_hours.emphasis=0.25"])
+    even = load_contract("buurtteams", [six])
     dp = DpRelease(node, 2.0, 1e-5, "t", keep=False)
     built = build_features(contract, node, release=dp)
     plain = build_features(even, node)
