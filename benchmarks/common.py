@@ -30,6 +30,7 @@ import yaml
 
 from federation.config import APP_ROOT, compose, configs_dir, to_container
 from clients.contracts import NodeFeatures, build_features, load_contract, write_features
+from clients.contracts.periods import month_index, month_label
 from federation.dataset import Examples, held_out_mask
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
@@ -112,7 +113,9 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
     generate(out=root, cities=list(cities), seed=seed, records=records, months=months)
     for city in cities:
         for node in load_profile(DEFAULT_PROFILES, city).nodes:
-            write_features(build_features(load_contract(node), root / node), root / node, accept=True)
+            # the generated window (from 2019-01, the generator's default start), as a run sets it
+            window = [f"periods.end={month_label(month_index('2019-01', 'start', ValueError) + months - 1)}"]
+            write_features(build_features(load_contract(node, window), root / node), root / node, accept=True)
     if "heerlen" in cities:
         heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
         label = Path(heerlen["partners"][heerlen["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"

@@ -65,6 +65,11 @@ def covered_periods(contract: Contract, tables: Mapping[str, Table]) -> tuple[li
     return [month_label(int(m)) for m in months], months
 
 
+# A month below `min_share` of the usual volume is missing only when so few records are beyond chance for a
+# Poisson count with the usual monthly mean: 2 where 20 is usual (p = 5e-7), not 1 where 7 is (p = 0.007).
+CHANCE = 1e-3
+
+
 def wave_mask(table: TableSpec, months: np.ndarray) -> np.ndarray:
     """Per month of the grid, whether the table has records there by design (every month without a cadence)."""
     cadence = table.cadence
@@ -89,8 +94,11 @@ class Completeness:
 
 def completeness(contract: Contract, tables: Mapping[str, Table], months: np.ndarray | None) -> Completeness:
     """Check every month of the window against the `periods.from` columns: a month (of the table's waves)
-    with no record, or fewer than `periods.min_share` of the column's median month, is missing. Refused
+    with no record, or fewer than `periods.min_share` of the column's median month (and so few that chance
+    cannot explain it, `CHANCE`), is missing. Refused
     (`periods.missing: refuse`, the default) or marked (`mark`)."""
+    from scipy.stats import poisson   # as dp_accounting does (scipy comes with opacus and fairlearn)
+
     out = Completeness()
     if months is None:
         return out
@@ -104,7 +112,7 @@ def completeness(contract: Contract, tables: Mapping[str, Table], months: np.nda
         got = got[(got >= months[0]) & (got <= months[-1])]
         counts = np.bincount(got - months[0], minlength=len(months))[waves]
         usual = float(np.median(counts)) if len(counts) else 0.0
-        low = (counts == 0) | (counts < spec.min_share * usual)
+        low = (counts == 0) | ((counts < spec.min_share * usual) & (poisson.cdf(counts, max(usual, 1e-9)) < CHANCE))
         if not low.any():
             continue
         wave_months = months[waves]

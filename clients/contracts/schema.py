@@ -65,7 +65,8 @@ PERIODS_MONTH = Section("periods (kind: month)", (
     Key("not_before", "list", "`table.column` date columns whose first month the window may not precede (an "
                               "export of files open in its window lacks files closed before it)."),
     Key("min_share", "number", "A month with fewer records than this share of the column's median month is "
-                               "missing (0 to 1).", default=0.25),
+                               "missing (0 to 1), when so few are beyond chance (Poisson, p < 0.001).",
+        default=0.25),
     Key("missing", "text", "What a missing month does: `refuse` the build, or `mark` it missing.",
         default="refuse", choices=("refuse", "mark")),
 ), example="periods: {kind: month, start: 2019-01, end: 2020-12, from: [incidents.datum_registratie]}")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.engine
 
 def test_vertical_run_on_three_supernodes(tmp_path, capsys):
     root = tmp_path / "nodes"
-    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
+    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=24)   # the contracts' window
     for partner in ("police", "municipality", "buurtteams"):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0

@@ -25,7 +25,7 @@ QUICK = ["train.epochs=3", "train.weight_decay_choices=[]"]
 
 def heerlen_raw_nodes(root: Path) -> dict[int, dict[str, str]]:
     """Small synthetic raw records for the three partners, each node set up and its features built."""
-    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
+    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=24)   # the contracts' window
     nodes = {}
     for i, partner in enumerate(PARTNERS, 1):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
