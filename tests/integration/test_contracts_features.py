@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from clients.contracts import NodeFeatures, build_features, load_contract
 from federation.blocks import block_schema
 from federation.errors import ContractError
-from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, write_csv, WINDOW
+from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, write_csv, WINDOW, window
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, NodeFeatures]:
     nodes = HeerlenFixture().write(tmp_path_factory.mktemp("heerlen"))
-    return {name: build_features(load_contract(name, WINDOW), node) for name, node in nodes.items()}
+    return {name: build_features(load_contract(name, window(name)), node) for name, node in nodes.items()}
 
 
 def cell(frame: pd.DataFrame, area: str, period: str, column: str) -> float:
@@ -143,7 +143,7 @@ def test_privacy_unit_k_is_counted_per_household(built):
 def test_declared_k_below_what_the_data_shows_is_refused(tmp_path):
     node = HeerlenFixture().write_municipality(tmp_path / "mun")
     with pytest.raises(ContractError) as err:
-        build_features(load_contract("municipality", overrides=[*WINDOW, "privacy_unit.max_rows_per_person=2"]), node)
+        build_features(load_contract("municipality", overrides=[*window("municipality"), "privacy_unit.max_rows_per_person=2"]), node)
     msg = str(err.value)
     assert "configs/contract/municipality.yaml" in msg
     assert "max_rows_per_person is 2, but one 'huishouden_pseudoniem' in the data touches 3 area-period rows" in msg
@@ -275,7 +275,7 @@ def test_a_nul_byte_in_a_csv_is_refused_naming_line_and_column(tmp_path):
     lines[2] = lines[2].replace(b",", b"\x00,", 1)
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(ContractError, match=r"meldingen_openbare_ruimte.csv, line 3 .*column 'melding_id'.*NUL byte"):
-        build_features(load_contract("municipality", WINDOW), node)
+        build_features(load_contract("municipality", window("municipality")), node)
 
 
 def test_an_integer_beyond_int64_is_refused_never_wrapped(tmp_path):

@@ -16,7 +16,7 @@ from clients.contracts.output import BuildHeld, write_features
 from clients.contracts.series import TableAggregate
 from federation.cli import main
 from federation.errors import ConfigError, ContractError
-from tests.support.contract_fixtures import A1, A2, HeerlenFixture, WINDOW
+from tests.support.contract_fixtures import A1, A2, HeerlenFixture, WINDOW, window
 from tests.support.contract_fixtures.small_city import contract as small_city
 
 # ---- 27.1: one household, many spellings -------------------------------------------------------------
@@ -83,10 +83,10 @@ def test_a_record_level_table_declared_public_is_refused(tmp_path):
 def test_a_public_register_with_two_rows_for_one_area_and_year_is_refused(tmp_path):
     fx = HeerlenFixture()
     node = fx.write_municipality(tmp_path / "ok")
-    assert build_features(load_contract("municipality", WINDOW), node).blocks["context"] is not None   # control
+    assert build_features(load_contract("municipality", window("municipality")), node).blocks["context"] is not None   # control
     fx.register = pd.concat([fx.register, fx.register.iloc[[0]]], ignore_index=True)
     with pytest.raises(ContractError, match=r"table 'register' is declared public.*\(jaar\).*rule: public_area_level"):
-        build_features(load_contract("municipality", WINDOW), fx.write_municipality(tmp_path / "dup"))
+        build_features(load_contract("municipality", window("municipality")), fx.write_municipality(tmp_path / "dup"))
 
 
 def test_the_area_register_table_must_be_public(tmp_path):
@@ -177,10 +177,11 @@ def _noise(amount: float):
 
 
 def test_a_survey_cadence_makes_non_wave_months_missing_never_a_value(tmp_path):
+    assert load_contract("municipality").tables["enquete"].cadence.every == 3   # the project's quarterly waves
     node = HeerlenFixture().write_municipality(tmp_path / "m")   # respondents in 2019-11 (A1) and 2019-12 (A2)
-    plain = build_features(load_contract("municipality", WINDOW), node, release=_noise(3.0))
+    plain = build_features(load_contract("municipality", window("municipality")), node, release=_noise(3.0))
     assert "2020-01" in set(plain.label.period)        # control: noise in an empty month reads as a label there
-    waves = [*WINDOW, "+tables.enquete.cadence={every:2,first:2019-11}"]
+    waves = [*WINDOW, "tables.enquete.cadence.every=2", "tables.enquete.cadence.first=2019-11"]
     built = build_features(load_contract("municipality", waves), node, release=_noise(3.0))
     assert set(built.label.period) == {"2019-11", "2020-01"}   # 2019-12 is no wave: missing, whatever was drawn
     assert built.missing_periods == {"label": ["2019-12"]}
@@ -189,11 +190,11 @@ def test_a_survey_cadence_makes_non_wave_months_missing_never_a_value(tmp_path):
 
 def test_a_wave_without_respondents_is_a_missing_month(tmp_path):
     node = HeerlenFixture().write_municipality(tmp_path / "m")
-    waves = [*WINDOW, "+tables.enquete.cadence={every:2,first:2019-11}", "periods.from=[meldingen.gemeld_op,"
-             "enquete.peilmaand]"]
+    waves = [*WINDOW, "tables.enquete.cadence.every=2", "tables.enquete.cadence.first=2019-11",
+             "periods.from=[meldingen.gemeld_op,enquete.peilmaand]"]
     with pytest.raises(ContractError, match=r"enquete.peilmaand: no record in 2020-01"):
         build_features(load_contract("municipality", waves), node)
-    every_month = [*WINDOW, "periods.from=[meldingen.gemeld_op,enquete.peilmaand]"]
+    every_month = [*window("municipality"), "periods.from=[meldingen.gemeld_op,enquete.peilmaand]"]
     with pytest.raises(ContractError, match=r"enquete.peilmaand: no record in 2020-01"):   # control: same without waves
         build_features(load_contract("municipality", every_month), node)
     marked = build_features(load_contract("municipality", [*waves, "periods.missing=mark"]), node)
@@ -215,14 +216,14 @@ def test_the_window_must_not_precede_the_first_closed_file(tmp_path):
 def test_a_mostly_clipped_column_holds_the_build(tmp_path):
     fx = HeerlenFixture()
     node = fx.write_municipality(tmp_path / "m")
-    write_features(build_features(load_contract("municipality", WINDOW), node), node)   # control: accepted
+    write_features(build_features(load_contract("municipality", window("municipality")), node), node)   # control: accepted
     first = (node / "features" / "manifest.json").read_text()
     from tests.support.contract_fixtures import SCORES
 
     for column in SCORES:   # the survey on another scale (x10)
         fx.enquete[column] = (fx.enquete[column].astype(float) * 10).map(str)
     node = fx.write_municipality(node)
-    built = build_features(load_contract("municipality", WINDOW), node)
+    built = build_features(load_contract("municipality", window("municipality")), node)
     assert any(line.startswith("enquete.score_woningvoorraad: ") and "rule: clip_plausibility" in line
                for line in built.stats["clipped"])
     with pytest.raises(BuildHeld, match=r"enquete.score_sociale_samenhang: \d+\.\d% of its 3 values lie outside the "
@@ -236,9 +237,9 @@ def test_a_mostly_clipped_column_holds_the_build(tmp_path):
 
 def test_a_build_replaces_the_features_as_a_whole(tmp_path):
     node = HeerlenFixture().write_municipality(tmp_path / "m")
-    write_features(build_features(load_contract("municipality", WINDOW), node), node)
+    write_features(build_features(load_contract("municipality", window("municipality")), node), node)
     assert (node / "features" / "social.parquet").is_file() and (node / "features" / "label.parquet").is_file()
-    dropped = load_contract("municipality", [*WINDOW, "~blocks.social", "label=null"])
+    dropped = load_contract("municipality", [*window("municipality"), "~blocks.social", "label=null"])
     write_features(build_features(dropped, node), node, accept=True)
     assert not (node / "features" / "social.parquet").exists()
     assert not (node / "features" / "label.parquet").exists()
@@ -255,7 +256,7 @@ def test_contract_check_lists_the_anchor_keys_it_ignores(capsys):
     assert main(["contract", "check", "municipality"]) == 0
     out = capsys.readouterr().out
     assert "Ignored (YAML anchors only): _register, _open." in out
-    assert "every month 2019-01 to 2020-12 (complete in meldingen.gemeld_op; a missing month is refused)" in out
+    assert "every month 2019-01 to 2021-12 (complete in meldingen.gemeld_op; a missing month is refused)" in out
 
 
 def test_an_underscore_key_that_spells_a_real_key_is_refused(tmp_path):
@@ -267,3 +268,15 @@ def test_an_underscore_key_that_spells_a_real_key_is_refused(tmp_path):
     bad.write_text(yaml.safe_dump({**data, "_min_population": 5000}))
     with pytest.raises(ContractError, match=r"_min_population: spells the contract key 'min_population'"):
         load_contract(bad)
+
+
+def test_the_features_command_says_which_months_were_missing(tmp_path, capsys):
+    fx = HeerlenFixture()
+    fx.incidents = fx.incidents[fx.incidents.buurtcode == A1].reset_index(drop=True)   # 2019-12 empty
+    node = fx.write_police(tmp_path / "p")
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW]) == 2   # refused
+    assert "incidents.datum_registratie: no record in 2019-12" in capsys.readouterr().err
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW, "periods.missing=mark"]) == 0
+    out = capsys.readouterr().out
+    assert "table incidents: months missing from the export, marked missing (never zero): 2019-12" in out
+    assert "safety: no rows in 2019-12" in out

@@ -98,13 +98,13 @@ def test_percent_where_a_share_is_declared_is_refused(tmp_path, fx):
 
 def test_percent_column_with_real_percentages_builds(tmp_path, fx):
     fx.register["jeugdzorg_pct"] = [11.0, 12.5, 0.5, 9.0, 10.0]   # one small value among percentages is fine
-    built = build_features(load_contract("municipality", WINDOW), fx.write_municipality(tmp_path / "m"))
+    built = build_features(load_contract("municipality", window("municipality")), fx.write_municipality(tmp_path / "m"))
     assert value(built.blocks["social"], A1, "2019-11", "youth_care_pct") == pytest.approx(11.0)
 
 
 def test_unknown_unit_is_refused():
     with pytest.raises(ContractError, match="`unit` is for numeric columns and one of share, percent, per_1000"):
-        load_contract("municipality", overrides=[*WINDOW, "tables.register.columns.jeugdzorg_pct.unit=procent"])
+        load_contract("municipality", overrides=[*window("municipality"), "tables.register.columns.jeugdzorg_pct.unit=procent"])
 
 
 # --- times with a UTC offset -----------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_offsets_are_counted_in_the_declared_zone(tmp_path, fx):
     """23:30 UTC on 30 November is 00:30 on 1 December in Heerlen: the report counts in December."""
     fx.meldingen["gemeld_op"] = ["2019-11-02T08:00:00+01:00", "2019-11-30T23:30:00+00:00", "2020-01-10T12:00:00+01:00",
                                  "2019-12-05T09:00:00+01:00"]
-    contract = load_contract("municipality", overrides=[*WINDOW, 
+    contract = load_contract("municipality", overrides=[*window("municipality"), 
         "tables.meldingen.columns.gemeld_op.format='%Y-%m-%dT%H:%M:%S%z'", "+tables.meldingen.timezone=Europe/Amsterdam"])
     social = build_features(contract, fx.write_municipality(tmp_path / "m")).blocks["social"]
     assert value(social, A1, "2019-11", "public_space_reports_per_1000") == pytest.approx(1.0)
@@ -136,7 +136,7 @@ def test_offsets_are_counted_in_the_declared_zone(tmp_path, fx):
 
 def test_unknown_time_zone_is_refused():
     with pytest.raises(ContractError, match="timezone 'Europe/Heerlen' is not an IANA time zone"):
-        load_contract("municipality", overrides=[*WINDOW, "+tables.meldingen.timezone=Europe/Heerlen"])
+        load_contract("municipality", overrides=[*window("municipality"), "+tables.meldingen.timezone=Europe/Heerlen"])
 
 
 # --- encodings, byte-order marks, compression ------------------------------------------------------------
