@@ -192,7 +192,7 @@ PATH_PARTS = st.sampled_from(["..", ".", "raw", "incidents.csv", "", "/", "C:", 
                               "outside", "\u2025", "..\\..", "raw/../..", "/etc", "//server"])
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=40, **SETTINGS)
 @given(parts=st.lists(PATH_PARTS, min_size=1, max_size=5), link=st.booleans())
 def test_a_contract_path_never_reads_outside_the_node_directory(tmp_path_factory, parts, link):
     """Whatever path a contract names (absolute, `..`, drive letters, backslashes, symlinks), the node either
@@ -221,7 +221,7 @@ def test_a_contract_path_never_reads_outside_the_node_directory(tmp_path_factory
     assert read.is_relative_to(Path(node).resolve()), (path, read)
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=30, **SETTINGS)
 @given(keep=st.lists(st.floats(0, 1), min_size=3, max_size=3), start=st.sampled_from(["2019-10", "2019-11", "2019-12"]),
        end=st.sampled_from(["2019-12", "2020-01", "2020-02"]), share=st.sampled_from([0.0, 0.25, 0.5, 0.9]),
        mark=st.booleans())

@@ -280,3 +280,11 @@ def test_the_features_command_says_which_months_were_missing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "table incidents: months missing from the export, marked missing (never zero): 2019-12" in out
     assert "safety: no rows in 2019-12" in out
+
+
+def test_a_directory_given_as_the_contract_is_named_as_such(tmp_path):
+    (tmp_path / "contract.yaml").mkdir()
+    with pytest.raises(ConfigError, match=r"contract.yaml: is a directory, not a contract file"):
+        load_contract(tmp_path / "contract.yaml")
+    with pytest.raises(ConfigError, match=r"other.yaml: contract file not found"):   # control: the other message
+        load_contract(tmp_path / "other.yaml")
