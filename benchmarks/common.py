@@ -126,6 +126,17 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
     return _done(root, stamp)
 
 
+def built_window(node_dir: Path) -> list[str]:
+    """The window a node's features were built on (its manifest), as overrides to rebuild on the same months."""
+    manifest = Path(node_dir) / "features" / "manifest.json"
+    if not manifest.is_file():
+        return []
+    periods = json.loads(manifest.read_text(encoding="utf-8"))["stats"]["periods"]
+    if len(str(periods["first"])) != 7:   # a fixed period: no window
+        return []
+    return [f"periods.start={periods['first']}", f"periods.end={periods['last']}"]
+
+
 def uci_features(source: Path = UCI_DIR) -> NodeFeatures:
     """The real UCI file through its data contract (blocks, label, partition by state and region)."""
     if not (source / "communities.data").is_file():

@@ -92,7 +92,7 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
     deleted = {o.split("=", 1)[0][1:] for o in overrides if o.startswith("~")}
     seen: dict[str, str] = {}
     for override in overrides:
-        setting = override.split("=", 1)[0].lstrip("+~")
+        setting = _setting(override)
         if setting in seen and not override.startswith("~") and not seen[setting].startswith("~"):
             raise ConfigError(f"{override}: '{setting}' is also set by {seen[setting]}; give each setting once "
                               "(the last would silently win)")
@@ -108,6 +108,17 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
         if key.startswith("+") and not new_keys and key.lstrip("+") not in deleted:
             raise ConfigError(f"{override}: '{key.lstrip('+')}' is not a setting of the configuration; only "
                               f"existing settings can be overridden (to replace one, delete it first: ~{key.lstrip('+')})")
+
+
+def _setting(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def layered(defaults: Sequence[str], given: Sequence[str]) -> list[str]:
+    """A tool's default overrides with a person's on top: each default a person's override also sets is dropped,
+    so that the composed overrides set every setting once (`compose` refuses a setting given twice)."""
+    mine = {_setting(o) for o in given}
+    return [o for o in defaults if _setting(o) not in mine] + list(given)
 
 
 def _one_line(message: str, new_keys: bool = False) -> str:

@@ -288,3 +288,10 @@ def test_a_directory_given_as_the_contract_is_named_as_such(tmp_path):
         load_contract(tmp_path / "contract.yaml")
     with pytest.raises(ConfigError, match=r"other.yaml: contract file not found"):   # control: the other message
         load_contract(tmp_path / "other.yaml")
+
+
+def test_a_tools_defaults_give_way_to_a_persons_overrides():
+    from federation.config import layered
+
+    assert layered(["local.rounds=30", "seed=0"], ["local.rounds=2"]) == ["seed=0", "local.rounds=2"]
+    assert layered(["local.rounds=30"], []) == ["local.rounds=30"]   # control: nothing given, defaults stay
