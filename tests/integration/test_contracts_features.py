@@ -249,6 +249,9 @@ def test_the_grid_is_the_declared_window_whatever_the_records_dates(tmp_path):
     data = HeerlenFixture()
     node = data.write_police(tmp_path / "police")
     before = build_features(load_contract("police", WINDOW), node)
+    # the keys (and so the PSI key set) are the public grid: register areas above min_population x the window
+    grid = {(a, p) for a in (A1, A2) for p in ("2019-11", "2019-12", "2020-01")}
+    assert set(zip(before.blocks["safety"].area_code, before.blocks["safety"].period)) == grid
     for date in ("15-10-2019 10:00", "01-01-1900 00:00"):
         data.incidents.loc[2, "datum_registratie"] = date
         node = data.write_police(tmp_path / date[:2])
