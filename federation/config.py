@@ -93,8 +93,9 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
     seen: dict[str, str] = {}
     for override in overrides:
         setting = _setting(override)
-        if setting in seen and not override.startswith("~") and not seen[setting].startswith("~"):
-            raise ConfigError(f"{override}: '{setting}' is also set by {seen[setting]}; give each setting once "
+        earlier = seen.get(setting)
+        if earlier is not None and "~" not in (override[:1], earlier[:1]) and not _same_value(parser, earlier, override):
+            raise ConfigError(f"{override}: '{setting}' is also set by {earlier}; give each setting once "
                               "(the last would silently win)")
         seen[setting] = override
         try:
@@ -108,6 +109,14 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
         if key.startswith("+") and not new_keys and key.lstrip("+") not in deleted:
             raise ConfigError(f"{override}: '{key.lstrip('+')}' is not a setting of the configuration; only "
                               f"existing settings can be overridden (to replace one, delete it first: ~{key.lstrip('+')})")
+
+
+def _same_value(parser: Any, first: str, second: str) -> bool:
+    """Two overrides of one setting that set the same value (`x=/a` and `x='/a'`): nothing is lost."""
+    try:
+        return parser.parse_override(first).value() == parser.parse_override(second).value()
+    except Exception:   # a malformed override is named by the parse of it above
+        return False
 
 
 def _setting(override: str) -> str:

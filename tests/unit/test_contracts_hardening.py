@@ -250,6 +250,9 @@ def test_a_setting_overridden_twice_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"min_population=2: 'min_population' is also set by min_population=1"):
         load_contract("police", [*WINDOW, "min_population=1", "min_population=2"])
     assert load_contract("police", [*WINDOW, "min_population=2"]).min_population == 2   # control
+    # the same value twice loses nothing (a tool pinning a path the person also gave)
+    assert load_contract("police", [*WINDOW, "tables.incidents.path=raw/incidents.csv",
+                                    "tables.incidents.path='raw/incidents.csv'"]).tables["incidents"].path
 
 
 def test_contract_check_lists_the_anchor_keys_it_ignores(capsys):
