@@ -30,6 +30,7 @@ import yaml
 
 from federation.config import APP_ROOT, compose, configs_dir, to_container
 from clients.contracts import NodeFeatures, build_features, load_contract, write_features
+from clients.contracts.periods import month_index, month_label
 from federation.dataset import Examples, held_out_mask
 from federation.errors import ConfigError, PulseTwinError
 from federation.messages import TaskSettings
@@ -112,7 +113,9 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
     generate(out=root, cities=list(cities), seed=seed, records=records, months=months)
     for city in cities:
         for node in load_profile(DEFAULT_PROFILES, city).nodes:
-            write_features(build_features(load_contract(node), root / node), root / node, accept=True)
+            # the generated window (from 2019-01, the generator's default start), as a run sets it
+            window = [f"periods.end={month_label(month_index('2019-01', 'start', ValueError) + months - 1)}"]
+            write_features(build_features(load_contract(node, window), root / node), root / node, accept=True)
     if "heerlen" in cities:
         heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
         label = Path(heerlen["partners"][heerlen["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"
@@ -121,6 +124,17 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
     say(f"synthetic data: {', '.join(cities)}, ~{records:,} raw records (seed {seed}), features built in "
         f"{time.perf_counter() - started:.1f} s")
     return _done(root, stamp)
+
+
+def built_window(node_dir: Path) -> list[str]:
+    """The window a node's features were built on (its manifest), as overrides to rebuild on the same months."""
+    manifest = Path(node_dir) / "features" / "manifest.json"
+    if not manifest.is_file():
+        return []
+    periods = json.loads(manifest.read_text(encoding="utf-8"))["stats"]["periods"]
+    if len(str(periods["first"])) != 7:   # a fixed period: no window
+        return []
+    return [f"periods.start={periods['first']}", f"periods.end={periods['last']}"]
 
 
 def uci_features(source: Path = UCI_DIR) -> NodeFeatures:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 from benchmarks import common
 from benchmarks.common import Predictions, chosen_folds, fmt, say, sweep_parser
 from clients.node import Node
+from federation.config import layered
 from federation.dataset import concat
 from federation.errors import PulseTwinError
 from server.horizontal import settings
@@ -68,8 +69,8 @@ def node_splits(cfg: dict[str, Any], task, nodes: dict[int, dict[str, str]]) -> 
 
 def overrides_for(dataset: str, root: Path, fold: int, extra: Sequence[str]) -> list[str]:
     spec = DATASETS[dataset]
-    return [f"federation={spec.federation}", f"federation.data_root={root}", f"holdout_fold={fold}", *RUN_OVERRIDES,
-            *spec.overrides, *extra]
+    return layered([f"federation={spec.federation}", f"federation.data_root={root}", f"holdout_fold={fold}",
+                    *RUN_OVERRIDES, *spec.overrides], extra)
 
 
 def run_fold(dataset: str, root: Path, fold: int, epsilons: Sequence[float], extra: Sequence[str],
@@ -124,7 +125,7 @@ def benchmark(dataset: str, epsilons: Sequence[float], folds: Sequence[int], ext
     return {
         "dataset": dataset, "federation": DATASETS[dataset].federation, "folds": list(folds),
         "of_folds": int(cfg["folds"]), "epsilons": list(epsilons), "delta": float(cfg["dp"]["delta"]),
-        "overrides": [*RUN_OVERRIDES, *DATASETS[dataset].overrides, *extra],
+        "overrides": layered([*RUN_OVERRIDES, *DATASETS[dataset].overrides], extra),
         "nodes": {n: {"pooled": preds["pooled"][n].score(),
                       "federated": {f"{e:g}": preds[("federated", e)][n].score() for e in epsilons},
                       "local": {f"{e:g}": preds[("local", e)][n].score() for e in epsilons},
@@ -173,8 +174,8 @@ def throughput(extra: Sequence[str] = (), repeats: int = 3) -> dict[str, float]:
     from federation.task import TrainConfig, train
 
     root = common.cities_data()
-    cfg = common.compose_cfg(["federation=cities", f"federation.data_root={root}", *RUN_OVERRIDES,
-                              *DATASETS["cities"].overrides, *extra])
+    cfg = common.compose_cfg(layered(["federation=cities", f"federation.data_root={root}", *RUN_OVERRIDES,
+                                      *DATASETS["cities"].overrides], extra))
     task, dp = settings(cfg, "throughput")
     nodes = common.fresh_nodes(cfg["federation"], common.work_dir() / "throughput")
     ex = concat([tr for tr, _ in node_splits(cfg, task, nodes).values()])

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from benchmarks import common
 from benchmarks.common import fmt, say
+from federation.config import layered
 from federation.errors import PulseTwinError
 
 CITIES: tuple[str, ...] = ("heerlen", "genk", "sant_boi")
@@ -99,7 +100,7 @@ def measure(rounds: int, extra: Sequence[str], timeout: float) -> dict[str, Any]
     prepare(engine_root)
     shutil.rmtree(inproc_root.parent, ignore_errors=True)
     shutil.copytree(engine_root, inproc_root)  # identical, fresh nodes for the second run
-    overrides = [f"local.rounds={rounds}", *extra]
+    overrides = layered([f"local.rounds={rounds}"], extra)
     say(f"running `pulse-twin federate {' '.join(FEDERATION)} local.rounds={rounds} --auto-approve` (real engine) ...")
     engine_dir, engine_wall = engine_run(engine_root, work / "engine" / "runs", overrides, timeout)
     say("running the same federation on the in-process grid ...")

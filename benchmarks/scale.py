@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import work_dir, write_bench_policy, write_json
+from federation.config import layered
 from federation.blocks import block_schema
 from federation.processes import descendants
 
@@ -99,7 +100,7 @@ def run_scale(n: int, rounds: int, timeout: float, extra: list[str]) -> dict:
     spec = "{" + ",".join(f"{name}:{{node_dir:'{path}'}}" for name, path in nodes.items()) + "}"
     argv = [sys.executable, "-m", "federation.cli", "federate", "federation=regions",
             f"federation.data_root={root / 'nodes'}", "~federation.nodes", f"+federation.nodes={spec}", f"runs_dir={root / 'runs'}",
-            f"local.rounds={rounds}", *extra, "--simulation", "--auto-approve", "--run-name", f"scale-{n}",
+            *layered([f"local.rounds={rounds}"], extra), "--simulation", "--auto-approve", "--run-name", f"scale-{n}",
             "--timeout", f"{timeout:g}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     started = time.monotonic()

@@ -70,7 +70,7 @@ def partner_releases(fed: dict[str, Any], epsilon: float | None, tag: str
     for name, spec in fed["partners"].items():
         node_dir = Path(spec["node_dir"])
         release = None if epsilon is None else DpRelease(node_dir, epsilon, DELTA, f"bench-{tag}", keep=False)
-        built = build_features(load_contract(spec["contract"]), node_dir, release=release)
+        built = build_features(load_contract(spec["contract"], common.built_window(node_dir)), node_dir, release=release)
         blocks[name] = {b: built.blocks[b] for b in spec["blocks"]}
         noise.update({b: built.noise[b] for b in spec["blocks"] if built.noise})
         if name == fed["label"]["partner"]:

@@ -24,6 +24,10 @@ from federation.units import PERSON_UNIT, RECORD_UNIT, ROW_UNIT, RUN_KINDS
 from federation.proposal import is_sha256
 
 POLICY_FILE = "site_policy.yaml"
+# The largest delta a site may account at. delta is the chance that the epsilon guarantee fails outright:
+# a delta such as 0.5 makes every epsilon 0 and no cap binds. 1e-5 is far below 1 / (persons of any node
+# here); a smaller one only strengthens what the node states.
+MAX_DELTA = 1e-5
 APPROVALS_FILE = Path("state") / "approvals.jsonl"
 
 
@@ -156,6 +160,18 @@ class SitePolicy:
                 f"the release is computed from {rows} rows, fewer than the node's minimum "
                 f"{self.bounds.min_rows_per_release}",
             )
+        self.check_delta_rows(rows)
+
+    def check_delta_rows(self, rows: int) -> None:
+        """delta is the chance the guarantee fails outright; at delta >= 1/rows a mechanism that publishes one
+        row exactly would meet (epsilon, delta) with epsilon 0, so such a delta guarantees nothing."""
+        if rows > 0 and not self.privacy.delta < 1.0 / rows:
+            raise RuleRefusal(
+                "privacy.delta",
+                f"the node's delta {self.privacy.delta:g} is not below 1/(the {rows:,} rows of the release) = "
+                f"{1.0 / rows:.3g}: at such a delta releasing one row exactly would count as private; lower delta "
+                "in the site policy",
+            )
 
     def check_rounds(self, rounds: int) -> None:
         if rounds > self.bounds.max_rounds_per_run:
@@ -219,7 +235,7 @@ def parse_site_policy(data: dict, path: Path, policy_version: str) -> SitePolicy
             f"{path}: field 'privacy.accountant' must be one of {', '.join(ACCOUNTANTS)}, got {accountant!r}"
         )
     privacy_policy = PrivacyPolicy(
-        delta=_number(privacy, "delta", path, "privacy.", low=0.0, high=1.0, open_low=True, open_high=True),
+        delta=_number(privacy, "delta", path, "privacy.", low=0.0, high=MAX_DELTA, open_low=True),
         epsilon_per_year=_number(privacy, "epsilon_per_year", path, "privacy.", low=0.0, open_low=True),
         epsilon_lifetime=_number(privacy, "epsilon_lifetime", path, "privacy.", low=0.0, open_low=True),
         accountant=accountant,

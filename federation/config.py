@@ -90,7 +90,14 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
 
     parser = OverridesParser.create()
     deleted = {o.split("=", 1)[0][1:] for o in overrides if o.startswith("~")}
+    seen: dict[str, str] = {}
     for override in overrides:
+        setting = _setting(override)
+        earlier = seen.get(setting)
+        if earlier is not None and "~" not in (override[:1], earlier[:1]) and not _same_value(parser, earlier, override):
+            raise ConfigError(f"{override}: '{setting}' is also set by {earlier}; give each setting once "
+                              "(the last would silently win)")
+        seen[setting] = override
         try:
             parser.parse_override(override)
         except HydraException as err:
@@ -102,6 +109,25 @@ def _refuse_unread(overrides: Sequence[str], new_keys: bool) -> None:
         if key.startswith("+") and not new_keys and key.lstrip("+") not in deleted:
             raise ConfigError(f"{override}: '{key.lstrip('+')}' is not a setting of the configuration; only "
                               f"existing settings can be overridden (to replace one, delete it first: ~{key.lstrip('+')})")
+
+
+def _same_value(parser: Any, first: str, second: str) -> bool:
+    """Two overrides of one setting that set the same value (`x=/a` and `x='/a'`): nothing is lost."""
+    try:
+        return parser.parse_override(first).value() == parser.parse_override(second).value()
+    except Exception:   # a malformed override is named by the parse of it above
+        return False
+
+
+def _setting(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def layered(defaults: Sequence[str], given: Sequence[str]) -> list[str]:
+    """A tool's default overrides with a person's on top: each default a person's override also sets is dropped,
+    so that the composed overrides set every setting once (`compose` refuses a setting given twice)."""
+    mine = {_setting(o) for o in given}
+    return [o for o in defaults if _setting(o) not in mine] + list(given)
 
 
 def _one_line(message: str, new_keys: bool = False) -> str:

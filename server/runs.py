@@ -22,7 +22,7 @@ from dp_accounting import noise_multiplier
 from federation.blocks import block_schema, federation_local_blocks
 from federation.bundle import app_dir as running_app_dir
 from federation.bundle import running_code_hash
-from federation.config import compose, to_container, value_override
+from federation.config import compose, to_container, value_override, layered
 from federation.errors import ConfigError, PulseTwinError
 from federation.flower_config import OVERRIDES, encode, write_toml
 from federation.proposal import PrivacyPlan, RunProposal
@@ -133,7 +133,7 @@ def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProp
     else:
         proposal.save(rd.proposal_file)
     if not rd.launch_file.is_file():
-        rd.write_launch({"overrides": overrides + absolute, "proposal_sha256": proposal.sha256()})
+        rd.write_launch({"overrides": layered(overrides, absolute), "proposal_sha256": proposal.sha256()})
     return rd, proposal, cfg
 
 

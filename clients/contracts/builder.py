@@ -13,8 +13,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from clients.contracts.checks import check_data
-from clients.contracts.periods import covered_periods
+from clients.contracts.checks import check_data, check_public_tables
+from clients.contracts.periods import Completeness, completeness, covered_periods
 from clients.contracts.placement import OpContext
 from clients.contracts.privacy_unit import check_privacy_unit
 from clients.contracts.proxies import load_proxy_rule, proxy_correlations
@@ -22,7 +22,7 @@ from clients.contracts.reading import read_raw
 from clients.contracts.register import build_grid, read_register
 from clients.contracts.registry import get_op
 from clients.contracts.rowfilter import filter_rows
-from clients.contracts.series import Series, TableAggregate, aggregate_table
+from clients.contracts.series import Series, TableAggregate, aggregate_table, clipped_columns
 from clients.contracts.spec import Contract
 from clients.contracts.suppression import suppressed_areas
 from clients.contracts.validation import Table, validate
@@ -47,6 +47,9 @@ class NodeFeatures:
     # per block, the same rows with each feature's noise standard deviation per cell (0: exact or public;
     # NaN: not known in closed form); None for an exact build
     noise: dict[str, pd.DataFrame] | None = None
+    # per block (and "label"): periods of the grid without rows because a table it reads has no data there
+    # (not a wave of its cadence, or a month missing from the export, `periods.missing: mark`)
+    missing_periods: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_tables(contract: Contract, node_dir: Path) -> tuple[Table | None, dict[str, Table]]:
@@ -135,13 +138,16 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
     register, tables = read_tables(contract, node_dir)
     check_data(contract, tables)
     periods, months = covered_periods(contract, tables)
+    complete = completeness(contract, tables, months)
     codes = tables[contract.register_table].area if contract.register_table else None
     grid = build_grid(register, codes, periods, months)
     ctx = OpContext(contract, tables, grid)
+    check_public_tables(ctx)
     observed_k = check_privacy_unit(ctx)
     aggregates = aggregate(ctx)
     if release is not None:
         aggregates = release(ctx, aggregates)
+    aggregates = _mark_absent(aggregates, complete, len(grid.areas))
     suppressed = suppressed_areas(contract, grid)
     keep = ~np.repeat(np.isin(grid.areas, suppressed), len(grid.periods))
     base = grid.frame()
@@ -157,6 +163,7 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
     if contract.label is not None:
         values = {"label": _compute(contract.label, ctx, aggregates)}
         label, _ = _frame(base, values, keep)
+    missing = _missing_periods(contract, complete, periods)
     stats = {
         "contract": contract.name,
         "rows_read": {name: len(t) for name, t in tables.items()},
@@ -170,6 +177,10 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
         "min_population": contract.min_population,
         "observed_max_rows_per_person": observed_k,
         "tables": {name: agg.stats for name, agg in aggregates.items()},
+        "missing_months": complete.missing,
+        "missing_periods": missing,
+        "pseudonyms": {name: t.pseudonyms for name, t in tables.items() if t.pseudonyms},
+        "clipped": clipped_columns(aggregates),
         "protected_proxies": proxy_correlations(
             tables, {**blocks, **({} if label is None else {"label": label})}, load_proxy_rule()),
     }
@@ -177,5 +188,35 @@ def build_features(contract: Contract, node_dir: Path | str, release: Release | 
         blocks=blocks, label=label, suppressed_areas=suppressed,
         partition=_partition(contract, tables, set(suppressed)),
         privacy_unit_k=contract.max_rows_per_person, stats=stats, aggregates=aggregates,
-        noise=noise if release is not None else None,
+        noise=noise if release is not None else None, missing_periods=missing,
     )
+
+
+def _mark_absent(aggregates: dict[str, TableAggregate], complete: Completeness,
+                 n_areas: int) -> dict[str, TableAggregate]:
+    """Months in which a table holds no data (not a wave, or missing from the export) are missing (NaN) in
+    every one of its series, never zero: post-processing of the release, whatever its noise drew there."""
+    for name, absent in complete.absent.items():
+        agg = aggregates.get(name)
+        if agg is None or not absent.any():
+            continue
+        for key, values in agg.values.items():
+            grid = np.asarray(values, dtype=np.float64).reshape(n_areas, len(absent)).copy()
+            grid[:, absent] = np.nan
+            agg.values[key] = grid.reshape(-1)
+    return aggregates
+
+
+def _missing_periods(contract: Contract, complete: Completeness, periods: list[str]) -> dict[str, list[str]]:
+    """Per block (and `label`), the periods it has no rows for because a table it reads had no data then:
+    what a release says is missing, so that nobody reads those periods as zero."""
+    out: dict[str, list[str]] = {}
+    for feature in contract.features():
+        tables = {s.table for s in get_op(feature.op).series(feature.params, contract) or ()}
+        marked = set()
+        for table in tables & set(complete.absent):
+            marked |= {periods[i] for i in np.flatnonzero(complete.absent[table])}
+        if marked:
+            key = feature.block or "label"
+            out[key] = sorted(set(out.get(key, [])) | marked)
+    return out

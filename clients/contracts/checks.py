@@ -180,6 +180,11 @@ def _check_references(contract: Contract) -> None:
         if spec is None or not (spec.area_template or spec.area_column()):
             raise contract.error(f"area_register.table: '{contract.register_table}' must be a declared table "
                                  "with an area column or `area_template`")
+        if not spec.privacy.is_public:
+            raise contract.error(f"area_register.table: '{contract.register_table}' protects "
+                                 f"{spec.privacy.describe()}; the areas a node releases on must come from a public "
+                                 "table (privacy.unit: public) or a public register `path`, never from private "
+                                 "records (rule: public_grid)")
     if contract.partition is not None:
         spec = contract.tables.get(contract.partition.table)
         if spec is None or column_spec(spec, contract.partition.column) is None:
@@ -220,6 +225,33 @@ def check_contract(contract: Contract, rules: Rules | None = None) -> Contract:
     for feature in contract.features():
         check_feature(contract, feature, rules)
     return contract
+
+
+def check_public_tables(ctx) -> None:
+    """`public` means published area-level figures: at most one row per area and period (its months, or the
+    year column an op reads), else it is record-level data whose exact counts would leave without noise."""
+    contract = ctx.contract
+    for name, table in ctx.tables.items():
+        spec = table.spec
+        if not spec.privacy.is_public or table.area is None:
+            continue
+        key = pd.DataFrame({"area": table.area})
+        for column, col in table.columns.items():
+            if col.type in TIME_TYPES:
+                key[column] = table.months(column)
+        for feature in contract.features():
+            year = feature.params.get("year")
+            if str(feature.params.get("table")) == name and year and str(year) in table.data:
+                key[str(year)] = table.data[str(year)].to_numpy()
+        dup = key.duplicated(keep="first").to_numpy() & pd.notna(table.area)
+        if dup.any():
+            row = int(np.flatnonzero(dup)[0])
+            per = ", ".join(c for c in key.columns if c != "area") or "(no period column)"
+            raise contract.error(
+                f"table '{name}' is declared public, but {table.raw.locate(row)} of {table.raw.path} repeats an "
+                f"earlier row's area and period ({per}); {int(dup.sum())} row(s) like it. Public means published "
+                "area-level figures, at most one row per area and period (rule: public_area_level): declare the "
+                "table's privacy unit (a pseudonym column or `record`) so that its release is noised")
 
 
 def check_data(contract: Contract, tables: Mapping[str, Table], rules: Rules | None = None) -> None:

@@ -37,6 +37,8 @@ def load_contract(contract: str | Path, overrides: Sequence[str] = ()) -> Contra
     """The checked contract `contract` (a name in configs/contract/ or a path) with Hydra-style overrides."""
     if _is_path(contract):
         path = Path(contract).resolve()
+        if path.is_dir():
+            raise ConfigError(f"{contract}: is a directory, not a contract file; name the YAML file itself")
         if not path.is_file():
             raise ConfigError(f"{contract}: contract file not found")
         cfg = compose(path.stem, overrides, group=str(path.parent), new_keys=True)  # absolute group: that directory

@@ -100,6 +100,13 @@ def _promote(build: Path, out: Path, names: list[str]) -> list[Path]:
     return [final for _, final in staged]
 
 
+def _drop_stale(out: Path, names: list[str]) -> None:
+    """A build replaces the features as a whole: a block or label the contract no longer produces disappears
+    (the node must never release a file of an earlier build beside the current one)."""
+    for stale in sorted(set(p.name for p in out.glob("*.parquet")) - set(names)):
+        (out / stale).unlink(missing_ok=True)
+
+
 def _prune(out: Path, keep: int, protect: set[str]) -> None:
     builds = sorted(p for p in (out / BUILDS_DIR).iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in builds[:-keep] if len(builds) > keep else []:
@@ -117,7 +124,8 @@ def write_features(features: NodeFeatures, node_dir: Path | str, accept: bool = 
     except OSError as err:
         raise ConfigError(f"{out}: cannot create the features directory ({err.strerror})") from None
     checks = load_checks()
-    shifts = _shifts(features, out, checks)
+    # a column mostly clipped is held like a drifted build: the bounds hide a unit or scale mistake
+    shifts = _shifts(features, out, checks) + list(features.stats.get("clipped") or [])
     previous = current_build(node_dir)
     manifest = {
         "privacy_unit": {"row": "area-period", "max_rows_per_person": features.privacy_unit_k},
@@ -131,9 +139,11 @@ def write_features(features: NodeFeatures, node_dir: Path | str, accept: bool = 
     if shifts and not accept:
         listed = "\n  ".join(shifts)
         raise BuildHeld(
-            f"the new build moved far from the last accepted one ({previous or 'the current features'}):\n  {listed}\n"
+            f"the new build moved far from the last accepted one ({previous or 'the current features'}) or failed a "
+            f"plausibility check:\n  {listed}\n"
             f"It is kept in {build} and NOT used: the node keeps releasing from the last accepted features. If the "
             "change is real (not a unit, locale or export mistake), re-run with --accept.")
     written = _promote(build, out, sorted(_targets(features)))
+    _drop_stale(out, sorted(_targets(features)))
     _prune(out, checks.keep_builds, {build.name, previous or ""})
     return written

@@ -7,14 +7,17 @@ ignored), so a transfer city's typo never silently changes what its node release
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from clients.contracts import schema
+from clients.contracts.paths import check_relative
+from clients.contracts.pseudonyms import check_pattern
 from clients.contracts.periods import month_index
 from clients.contracts.spec import (
-    COLUMN_TYPES, DEFAULT_FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT, SCALE_UNITS, ColumnSpec, Contract,
+    COLUMN_TYPES, DEFAULT_FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT, SCALE_UNITS, Cadence, ColumnSpec, Contract,
     FeatureSpec, PartitionSpec, PeriodSpec, RowFilter, TablePrivacy, TableSpec,
 )
 from federation.errors import ContractError
@@ -73,9 +76,18 @@ def _check_time_format(fmt: str, where: str, fail: Any) -> None:
         raise fail(f"{where}: format {fmt!r} is not a usable strptime format ({err}); e.g. '%d-%m-%Y %H:%M'") from None
 
 
+# A bound (a column's min/max, a clip, a row filter's min/max) beyond this is no plausible value of an
+# area-level export: it is a typing error, and as a clip it would make the release's sensitivity overflow.
+MAX_BOUND = 1e12
+
+
 def _float(value: Any, where: str, fail: Any) -> float:
+    """A finite number within +-MAX_BOUND (rule: sane_bounds)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(f"{where} must be a number; got {value!r}")
+    if not math.isfinite(float(value)) or abs(float(value)) > MAX_BOUND:
+        raise fail(f"{where}: {value!r} is not a plausible bound (a finite number within +-{MAX_BOUND:g}; "
+                   "rule: sane_bounds)")
     return float(value)
 
 
@@ -126,7 +138,7 @@ def parse_privacy(raw: Any, where: str, columns: Mapping[str, ColumnSpec], perso
         if person_columns:
             raise fail(f"{where}, privacy.unit: '{PUBLIC_UNIT}' is refused for a table with a person column "
                        f"({', '.join(person_columns)}): records about persons are never released without noise")
-        extra = sorted(k for k in spec if k != "unit" and not str(k).startswith("_"))
+        extra = sorted(k for k in spec if k != "unit")
         if extra:
             raise fail(f"{where}, privacy: a public table has no contribution bounds; remove {', '.join(extra)}")
         return TablePrivacy(unit=PUBLIC_UNIT)
@@ -146,10 +158,21 @@ def parse_privacy(raw: Any, where: str, columns: Mapping[str, ColumnSpec], perso
               and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds))
         if not ok or not float(bounds[0]) < float(bounds[1]):
             raise fail(f"{where}, privacy.clip.{column} must be [low, high] with low < high; got {bounds!r}")
+        for bound in bounds:
+            _float(bound, f"{where}, privacy.clip.{column}", fail)
         if columns and str(column) not in columns:
             raise fail(f"{where}, privacy.clip names column '{column}', which is not among its columns")
         clip[str(column)] = (float(bounds[0]), float(bounds[1]))
+    share = _float(schema.PRIVACY.get(spec, "max_clipped_share"), f"{where}, privacy.max_clipped_share", fail)
+    if not 0.0 <= share <= 1.0:
+        raise fail(f"{where}, privacy.max_clipped_share must be a share from 0 to 1; got {share!r}")
+    fmt = spec.get("pseudonym_format")
+    if fmt is not None:
+        if unit == RECORD_UNIT:
+            raise fail(f"{where}, privacy.pseudonym_format: unit '{RECORD_UNIT}' has no pseudonyms")
+        fmt = check_pattern(str(fmt), f"{where}, privacy.pseudonym_format", fail)
     return TablePrivacy(unit=unit, max_cells=_positive_int(spec["max_cells"], f"{where}, privacy.max_cells", fail),
+                        max_clipped_share=share, pseudonym_format=fmt,
                         max_per_cell=_positive_int(spec["max_per_cell"], f"{where}, privacy.max_per_cell", fail),
                         clip=clip,
                         max_events=(None if spec.get("max_events") is None else
@@ -192,7 +215,7 @@ def parse_where(raw: Any, where: str, columns: Mapping[str, ColumnSpec], fail: A
                 raise fail(f"{at}: column '{column}' is numeric ({col.type}); {key} must give numbers, got {v!r}")
             if col is not None and col.type == "category" and str(v) not in col.values:
                 raise fail(f"{at}: {key} {v!r} is not an allowed value of column '{column}' ({', '.join(col.values)})")
-        low, high = cond.get("min"), cond.get("max")
+        low, high = (None if cond.get(k) is None else _float(cond[k], f"{at}, {k}", fail) for k in ("min", "max"))
         if low is not None and high is not None and low > high:
             raise fail(f"{at}: min {low:g} is above max {high:g} for column '{column}': no row could match")
         texts = {k: None if cond.get(k) is None else tuple(str(v) for v in cond[k]) for k in ("in", "not_in")}
@@ -229,12 +252,12 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
     if max_bytes < 1:
         raise fail(f"{where}: max_bytes must be a whole number of bytes >= 1; got {max_bytes!r}")
     t = TableSpec(
-        name=name, path=str(spec["path"]), format=str(spec["format"]),
+        name=name, path=check_relative(spec["path"], f"{where}, path", fail), format=str(spec["format"]),
         encoding=str(schema.TABLE.get(spec, "encoding")), delimiter=str(schema.TABLE.get(spec, "delimiter")),
         decimal=decimal, thousands=thousands, timezone=_timezone(spec.get("timezone"), where, fail),
         max_bytes=max_bytes, header=bool(schema.TABLE.get(spec, "header")),
         member=None if spec.get("member") is None else str(spec["member"]),
-        columns_from=None if columns_from is None else str(columns_from),
+        columns_from=None if columns_from is None else check_relative(columns_from, f"{where}, columns_from", fail),
         na_values=tuple(str(v) for v in spec.get("na_values") or ()),
         id=None if spec.get("id") is None else str(spec["id"]),
         area_template=None if template is None else str(template),
@@ -242,6 +265,7 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
         audit_columns=tuple(str(c) for c in spec.get("audit_columns") or ()),
         person_columns=tuple(str(c) for c in spec.get("person_columns") or ()),
         where=parse_where(spec.get("where"), where, columns, fail),
+        cadence=_cadence(spec.get("cadence"), where, fail),
     )
     t = replace(t, privacy=parse_privacy(spec.get("privacy"), where, columns, t.person_columns, fail))
     if not t.columns_from:
@@ -280,8 +304,10 @@ def _periods(raw: Any, fail: Any) -> PeriodSpec:
     if kind != "month":
         raise fail(f"periods: kind must be 'month' or 'fixed'; got {kind!r}")
     schema.PERIODS_MONTH.unknown(spec, "periods", fail)
-    if not spec.get("from"):
-        raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
+    for key in ("start", "end"):
+        if spec.get(key) in (None, ""):
+            raise fail(f"periods.{key} is required: the node's months are set by the contract or the run "
+                       f"(periods.{key}=YYYY-MM), never by the records' dates (rule: public_grid)")
     schema.PERIODS_MONTH.check(spec, "periods", fail)
 
     def refs(key: str) -> tuple[tuple[str, str], ...]:
@@ -293,14 +319,76 @@ def _periods(raw: Any, fail: Any) -> PeriodSpec:
             out.append((table, column))
         return tuple(out)
 
-    sources = refs("from")
-    if not sources:
-        raise fail("periods: `from` must name at least one 'table.column' whose months span the node's coverage")
-    start, end = (None if spec.get(k) is None else str(spec[k]) for k in ("start", "end"))
-    first, last = (None if v is None else month_index(v, f"periods.{k}", fail) for k, v in (("start", start), ("end", end)))
-    if first is not None and last is not None and first > last:
+    start, end = (_month_text(spec[k]) for k in ("start", "end"))
+    first, last = (month_index(v, f"periods.{k}", fail) for k, v in (("start", start), ("end", end)))
+    if first > last:
         raise fail(f"periods: start {start} is after end {end}")
-    return PeriodSpec(kind="month", sources=sources, not_before=refs("not_before"), start=start, end=end)
+    share = _float(schema.PERIODS_MONTH.get(spec, "min_share"), "periods.min_share", fail)
+    if not 0.0 <= share < 1.0:
+        raise fail(f"periods.min_share must be a share from 0 up to (not including) 1; got {share!r}")
+    return PeriodSpec(kind="month", sources=refs("from"), not_before=refs("not_before"), start=start, end=end,
+                      min_share=share, missing=str(schema.PERIODS_MONTH.get(spec, "missing")))
+
+
+def _month_text(value: Any) -> str:
+    """A month as written; YAML reads an unquoted 2019-01 as text, but 2019-01-01 as a date."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return f"{value.year:04d}-{value.month:02d}"
+    return str(value).strip()
+
+
+def _cadence(raw: Any, where: str, fail: Any) -> Cadence | None:
+    """A table's `cadence`: a wave every n months from a first month, or the wave months listed."""
+    if raw is None:
+        return None
+    spec = _mapping(raw, f"{where}, cadence", fail)
+    schema.CADENCE.check(spec, f"{where}, cadence", fail)
+    months = tuple(_month_text(m) for m in spec.get("months") or ())
+    for m in months:
+        month_index(m, f"{where}, cadence.months", fail)
+    every = spec.get("every", 1)
+    if months and ("every" in spec or "first" in spec):
+        raise fail(f"{where}, cadence: give either `months` or `every` (with `first`), not both")
+    if not months:
+        every = _positive_int(every, f"{where}, cadence.every", fail)
+        if every == 1 and spec.get("first") is None:
+            raise fail(f"{where}, cadence: a wave every month is no cadence; give `every` > 1 or the wave `months`")
+    first = None if spec.get("first") is None else _month_text(spec["first"])
+    if first is not None:
+        month_index(first, f"{where}, cadence.first", fail)
+    return Cadence(every=int(every), first=first, months=months)
+
+
+def _anchor_keys(data: Mapping[str, Any], fail: Any) -> tuple[str, ...]:
+    """The top-level `_name` keys, which only hold YAML anchors (`_register: &register {...}`) and are ignored.
+
+    Anywhere else an underscore key would be silently ignored, and at the top level one that spells a real key
+    (`_min_population: 5000`) reads as a setting that is not applied: both are refused (rule: underscore_keys)."""
+    known = schema.TOP.names()
+
+    def nested(value: Any, where: str) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if str(key).startswith("_"):
+                    raise fail(f"{where}{key}: a key starting with '_' is ignored; only top-level keys may hold YAML "
+                               "anchors (rule: underscore_keys): remove the underscore or move the anchor to the "
+                               "top level")
+                nested(item, f"{where}{key}.")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                nested(item, f"{where[:-1]}[{i}].")
+
+    ignored = []
+    for key, value in data.items():
+        if not str(key).startswith("_"):
+            nested(value, f"{key}.")
+            continue
+        real = str(key).lstrip("_")
+        if real in known:
+            raise fail(f"{key}: spells the contract key '{real}' with a leading underscore, so it would be ignored "
+                       f"(underscore keys only hold YAML anchors; rule: underscore_keys): write `{real}:`")
+        ignored.append(str(key))
+    return tuple(ignored)
 
 
 def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Contract:
@@ -309,6 +397,7 @@ def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Co
     def fail(message: str) -> ContractError:
         return ContractError(f"{path}: {message}")
 
+    ignored = _anchor_keys(data, fail)
     schema.TOP.unknown(data, "contract", fail)
     register = _mapping(schema.TOP.get(data, "area_register"), "area_register", fail)
     schema.AREA_REGISTER.check(register, "area_register", fail)
@@ -355,11 +444,11 @@ def parse_contract(data: Mapping[str, Any], path: Path, default_name: str) -> Co
         partition = PartitionSpec(table=str(p["table"]), column=str(p["column"]), groups=groups)
     return Contract(
         name=str(data.get("name") or default_name), path=path,
-        register_path=None if not register.get("path") else str(register["path"]),
+        register_path=None if not register.get("path") else check_relative(register["path"], "area_register.path", fail),
         register_table=None if not register.get("table") else str(register["table"]),
         periods=_periods(schema.TOP.get(data, "periods"), fail),
         tables=tables, blocks=blocks, label=label,
         privacy_unit_row=str(unit["row"]), max_rows_per_person=int(k),
         min_population=None if min_pop is None else int(min_pop),
-        partition=partition, description=str(data.get("description") or ""),
+        partition=partition, description=str(data.get("description") or ""), ignored_keys=ignored,
     )

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
 
-from clients.contracts.spec import Contract
+from clients.contracts.spec import Contract, TableSpec
 from clients.contracts.validation import Table
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-# Without a declared window, one export spans at most this many months: beyond it, the earliest or latest
-# date is far more likely a typing error (1900, 2099) than data, and would silently stretch the grid.
-MAX_UNDECLARED_SPAN = 120
 
 
 def month_index(text: str, where: str, fail) -> int:
@@ -29,17 +27,17 @@ def month_label(index: int) -> str:
 
 
 def covered_periods(contract: Contract, tables: Mapping[str, Table]) -> tuple[list[str], np.ndarray | None]:
-    """The node's periods: every month from the first to the last month seen in `periods.from`
-    (clamped by `periods.start` / `periods.end`), or the one fixed period. Returns labels and month indices
-    (None for a fixed period).
+    """The node's periods: every month of the declared window `periods.start` .. `periods.end` (set by the
+    contract or the run, never by the records' dates: the grid a node releases on is public), or the one
+    fixed period. Returns labels and month indices (None for a fixed period).
 
-    `periods.not_before` serves exports of case files "open at any time in the window": their opening
-    dates reach back years before the window, so the window cannot start before the first month in
-    which an exported file was closed (files closed earlier are not in the export)."""
+    The records are only checked against the window: a date after this month is a typing error, and
+    `periods.not_before` (exports of case files "open at any time in the window", whose opening dates reach
+    back years) refuses a window that starts before the first month in which an exported file was closed:
+    files closed earlier are not in the export, so those months would be undercounted."""
     spec = contract.periods
     if spec.kind == "fixed":
         return [str(spec.value)], None
-    lows, highs = [], []
     now = dt.date.today()
     this_month = now.year * 12 + now.month - 1
     for table, column in spec.sources:
@@ -50,52 +48,104 @@ def covered_periods(contract: Contract, tables: Mapping[str, Table]) -> tuple[li
                 f"{tables[table].raw.where(int(future[0]), column)}: dated {month_label(int(all_months[future[0]]))}, "
                 f"after this month ({month_label(this_month)}); {len(future)} record(s) like it. An export holds no "
                 "future events: fix the date (a typing error?) before the node builds anything")
-        months = all_months[all_months >= 0]
-        if len(months):
-            lows.append(int(months.min()))
-            highs.append(int(months.max()))
-    if not lows:
-        refs = ", ".join(f"{t}.{c}" for t, c in spec.sources)
-        raise contract.error(f"periods.from ({refs}): no dates in the raw data, so no period is covered")
-    first, last = min(lows), max(highs)
+    first = month_index(str(spec.start), "periods.start", contract.error)
+    last = month_index(str(spec.end), "periods.end", contract.error)
     for table, column in spec.not_before:
         months = tables[table].months(column)
         months = months[months >= 0]
         if not len(months):
-            raise contract.error(f"periods.not_before ({table}.{column}): no dates in the raw data, so the start "
-                                 "of the export window is unknown; give it with periods.start=YYYY-MM")
-        first = max(first, int(months.min()))
-    if spec.start is not None:
-        first = max(first, month_index(spec.start, "periods.start", contract.error))
-    if spec.end is not None:
-        last = min(last, month_index(spec.end, "periods.end", contract.error))
-    if last < first:
-        raise contract.error(f"periods: start {month_label(first)} is after end {month_label(last)}; "
-                             "no period is covered")
-    if (spec.start is None or spec.end is None) and last - first >= MAX_UNDECLARED_SPAN:
-        _refuse_stretched_window(contract, tables, first, last)
+            raise contract.error(f"periods.not_before ({table}.{column}): no dates in the raw data, so the export "
+                                 "window's start cannot be checked")
+        if first < int(months.min()):
+            raise contract.error(
+                f"periods.start {month_label(first)} precedes the first month of {table}.{column} "
+                f"({month_label(int(months.min()))}): the export holds no file closed before then, so the earlier "
+                "months would be undercounted; start the window there (periods.start) or export from earlier")
     months = np.arange(first, last + 1, dtype=np.int64)
     return [month_label(int(m)) for m in months], months
 
 
-def _refuse_stretched_window(contract: Contract, tables: Mapping[str, Table], first: int, last: int) -> None:
-    """Name the record that stretches an undeclared window beyond MAX_UNDECLARED_SPAN months."""
+# A month below `min_share` of the usual volume is missing only when so few records are beyond chance for a
+# Poisson count with the usual monthly mean: 2 where 20 is usual (p = 5e-7), not 1 where 7 is (p = 0.007).
+CHANCE = 1e-3
+
+
+def wave_mask(table: TableSpec, months: np.ndarray) -> np.ndarray:
+    """Per month of the grid, whether the table has records there by design (every month without a cadence)."""
+    cadence = table.cadence
+    if cadence is None:
+        return np.ones(len(months), dtype=bool)
+    if cadence.months:
+        waves = [month_index(m, "cadence.months", ValueError) for m in cadence.months]
+        return np.isin(months, waves)
+    first = int(months[0]) if cadence.first is None else month_index(cadence.first, "cadence.first", ValueError)
+    return ((months - first) % cadence.every == 0) & (months >= first)
+
+
+@dataclass
+class Completeness:
+    """Months of the window in which a table holds no data: by design (not a wave of its cadence) or missing
+    from the export. Both are missing in the table's series, never zero."""
+
+    absent: dict[str, np.ndarray] = field(default_factory=dict)    # table -> mask over the grid's months
+    missing: dict[str, list[str]] = field(default_factory=dict)    # table -> months missing from the export
+    lines: list[str] = field(default_factory=list)                 # one line per missing month, for the report
+
+
+def completeness(contract: Contract, tables: Mapping[str, Table], months: np.ndarray | None) -> Completeness:
+    """Check every month of the window against the `periods.from` columns: a month (of the table's waves)
+    with no record, or fewer than `periods.min_share` of the column's median month (and so few that chance
+    cannot explain it, `CHANCE`), is missing. Refused
+    (`periods.missing: refuse`, the default) or marked (`mark`)."""
+    from scipy.stats import poisson   # as dp_accounting does (scipy comes with opacus and fairlearn)
+
+    out = Completeness()
+    if months is None:
+        return out
     spec = contract.periods
-    every = np.concatenate([tables[t].months(c) for t, c in spec.sources])
-    median = int(np.median(every[every >= 0]))
-    edge = first if median - first > last - median else last
-    for table, column in spec.sources + spec.not_before:
-        rows = np.flatnonzero(tables[table].months(column) == edge)
-        if len(rows):
-            where = tables[table].raw.where(int(rows[0]), column)
-            break
-    else:
-        where = "periods"
-    raise contract.error(
-        f"{where}: dated {month_label(edge)}, which makes the node's months span {month_label(first)} to "
-        f"{month_label(last)} ({last - first + 1} months; the middle record is from {month_label(median)}). "
-        f"Without a declared window an export may span at most {MAX_UNDECLARED_SPAN} months: fix the date "
-        "(a typing error?), or declare the export window with periods.start and periods.end")
+    for name, table in tables.items():
+        if table.spec.cadence is not None:
+            out.absent[name] = ~wave_mask(table.spec, months)
+    for name, column in spec.sources:
+        waves = wave_mask(tables[name].spec, months)
+        got = tables[name].months(column)
+        got = got[(got >= months[0]) & (got <= months[-1])]
+        counts = np.bincount(got - months[0], minlength=len(months))[waves]
+        usual = float(np.median(counts)) if len(counts) else 0.0
+        low = (counts == 0) | ((counts < spec.min_share * usual) & (poisson.cdf(counts, max(usual, 1e-9)) < CHANCE))
+        if not low.any():
+            continue
+        wave_months = months[waves]
+        empty = [int(m) for m in wave_months[counts == 0]]
+        parts = [f"no record in {_ranges(empty)}"] if empty else []
+        parts += [f"{month_label(int(m))} holds {int(c):,} records, below {spec.min_share:g} of the usual "
+                  f"{usual:,.0f} a month" for m, c in zip(wave_months[low], counts[low]) if c > 0]
+        out.lines.append(f"{name}.{column}: " + "; ".join(parts))
+        out.missing.setdefault(name, []).extend(month_label(int(m)) for m in wave_months[low])
+        mask = out.absent.setdefault(name, np.zeros(len(months), dtype=bool))
+        mask[wave_months[low] - int(months[0])] = True
+    for name in out.missing:
+        out.missing[name] = sorted(set(out.missing[name]))
+    if out.lines and spec.missing == "refuse":
+        count = len({m for ms in out.missing.values() for m in ms})
+        raise contract.error(
+            f"{count} month(s) of the window {month_label(int(months[0]))} to {month_label(int(months[-1]))} are "
+            "missing from the export (rule: complete_periods), and would read as zero:\n  "
+            + "\n  ".join(out.lines) + "\n"
+            "Export the missing months, narrow the window (periods.start / periods.end), declare the table's "
+            "`cadence` if it has records in waves only, or mark them missing with periods.missing=mark")
+    return out
+
+
+def _ranges(months: list[int]) -> str:
+    """Sorted month indices as `2019-01 to 2019-10, 2020-03`."""
+    runs: list[list[int]] = []
+    for m in months:
+        if runs and m == runs[-1][1] + 1:
+            runs[-1][1] = m
+        else:
+            runs.append([m, m])
+    return ", ".join(month_label(a) if a == b else f"{month_label(a)} to {month_label(b)}" for a, b in runs)
 
 
 def period_years(labels: list[str]) -> np.ndarray:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clients.contracts.paths import node_file
 from clients.contracts.spec import TableSpec
 from federation.errors import ContractError
 
@@ -234,6 +235,11 @@ def _encoding_message(path: Source, encoding: str, delimiter: str, at: int, what
             f"the contract declares encoding {encoding} (re-export the file in {encoding} or fix the contract)")
 
 
+def columns_file(spec: TableSpec, node_dir: Path) -> Path:
+    """The `columns_from` file of a table, inside the node directory."""
+    return node_file(node_dir, str(spec.columns_from), f"named by `columns_from` of table '{spec.name}'")
+
+
 def attribute_names(path: Path) -> list[str]:
     """Column names from the `@attribute` lines of an ARFF-style description (e.g. UCI `.names`)."""
     if not path.is_file():
@@ -247,9 +253,7 @@ def attribute_names(path: Path) -> list[str]:
 
 def read_raw(spec: TableSpec, node_dir: Path) -> RawTable:
     """Read the raw file of `spec` under `node_dir`; cells of CSV files stay text."""
-    path = node_dir / spec.path
-    if not path.is_file():
-        raise ContractError(f"{path}: file not found (table '{spec.name}' of the contract)")
+    path = node_file(node_dir, spec.path, f"table '{spec.name}' of the contract")
     if spec.format == "parquet":
         if spec.member is not None or is_zip(path):
             raise ContractError(f"{path}: a zip archive holds CSV files only here; unpack the Parquet file "
@@ -291,7 +295,7 @@ def _open_text(path: Source, encoding: str):
 
 def _read_csv(spec: TableSpec, node_dir: Path, path: Source) -> RawTable:
     lines, _ = check_encoding(path, spec.encoding, spec.delimiter, spec.max_bytes)
-    names = attribute_names(node_dir / spec.columns_from) if spec.columns_from else None
+    names = attribute_names(columns_file(spec, node_dir)) if spec.columns_from else None
     if spec.header:
         _check_header(path, spec)
     try:

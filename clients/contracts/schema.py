@@ -51,13 +51,25 @@ PRIVACY_UNIT = Section("privacy_unit", "The unit DP-SGD protects and how many of
                                           "against the data where a pseudonym column exists).", required=True),
 ), example="privacy_unit: {row: area-period, max_rows_per_person: 36}")
 
-PERIODS_MONTH = Section("periods (kind: month)", "Monthly data: the node's months span the dates of `from`.", (
+PERIODS_MONTH = Section("periods (kind: month)", (
+    "Monthly data. The node's months are the window `start` to `end`, set by the contract or by the run "
+    "(`periods.start=YYYY-MM periods.end=YYYY-MM`), never by the records' dates: the grid a node releases on "
+    "is public. Every month of the window must hold records of the `from` columns (of their table's waves, "
+    "for a table with a `cadence`): a month with none, or far below the column's usual volume, is missing; "
+    "it is refused, or (`missing: mark`) its cells are missing in every feature of that table, never zero, "
+    "and the build names it."), (
     Key("kind", "text", "`month` (the default) or `fixed`.", default="month", choices=("month", "fixed")),
-    Key("from", "list", "`table.column` date columns whose months span the node's coverage.", required=True),
-    Key("not_before", "list", "`table.column` date columns whose first month the coverage may not precede."),
-    Key("start", "text", "Optional first month `YYYY-MM`."),
-    Key("end", "text", "Optional last month `YYYY-MM`."),
-), example="periods: {kind: month, from: [incidents.datum_registratie], start: 2019-01}")
+    Key("start", "text", "First month of the window, `YYYY-MM`.", required=True),
+    Key("end", "text", "Last month of the window, `YYYY-MM`.", required=True),
+    Key("from", "list", "`table.column` date columns whose every month must hold records (complete periods)."),
+    Key("not_before", "list", "`table.column` date columns whose first month the window may not precede (an "
+                              "export of files open in its window lacks files closed before it)."),
+    Key("min_share", "number", "A month with fewer records than this share of the column's median month is "
+                               "missing (0 to 1), when so few are beyond chance (Poisson, p < 0.001).",
+        default=0.25),
+    Key("missing", "text", "What a missing month does: `refuse` the build, or `mark` it missing.",
+        default="refuse", choices=("refuse", "mark")),
+), example="periods: {kind: month, start: 2019-01, end: 2020-12, from: [incidents.datum_registratie]}")
 
 PERIODS_FIXED = Section("periods (kind: fixed)", "Cross-sectional data without a time dimension: one period.", (
     Key("kind", "text", "`fixed`.", required=True, choices=("fixed",)),
@@ -98,6 +110,9 @@ TABLE = Section("tables.<name>", "One raw file of the node and how it is written
                         "which a row must meet (see `tables.<name>.where`)."),
     Key("privacy", "mapping", "Whom the table's release protects and the contribution bounds (see "
                               "`tables.<name>.privacy`).", required=True),
+    Key("cadence", "mapping", "Months with records by design (a survey's waves): `{every: 3, first: YYYY-MM}` "
+                              "or `{months: [YYYY-MM, ...]}`; in other months the table's series are missing, "
+                              "never zero."),
 ), example="""\
 tables:
   register:
@@ -136,7 +151,19 @@ PRIVACY = Section("tables.<name>.privacy", "Required on every table: the unit it
     Key("max_per_cell", "integer", "The most records one unit may add to one cell (not for public tables)."),
     Key("max_events", "integer", "The most records one unit adds at a date column over the window."),
     Key("clip", "mapping", "`{column: [low, high]}` for every summed column: what one record may add."),
+    Key("max_clipped_share", "number", "More than this share of a clipped column's values beyond its bounds "
+                                       "holds the build like a drifted one (a scale mistake, not outliers).",
+        default=0.05),
+    Key("pseudonym_format", "text", "Full-match regex of the unit's pseudonyms after normalisation (Unicode "
+                                    "NFKC, lower case, whitespace removed); a pseudonym of another form is "
+                                    "refused."),
 ), example="privacy: {unit: record, max_cells: 1, max_per_cell: 1}")
+
+CADENCE = Section("tables.<name>.cadence", "A table with records in some months only (a survey's waves).", (
+    Key("every", "integer", "A wave every this many months.", default=1),
+    Key("first", "text", "One wave month `YYYY-MM` (default: the window's first month)."),
+    Key("months", "list", "Or: the wave months, `[YYYY-MM, ...]`."),
+), example="cadence: {every: 3, first: 2019-01}")
 
 COLUMN = Section("tables.<name>.columns.<column>", "One raw column: its type and what a value must meet.", (
     Key("type", "text", "The column type (see below).", required=True, choices=COLUMN_TYPES),
@@ -165,7 +192,7 @@ FEATURE = Section("blocks.<block>.<feature> and label", "One output value per ar
 ), example="blocks:\n  context:\n    log_population: {op: area_value, table: register, column: population, apply: log}")
 
 SECTIONS: tuple[Section, ...] = (TOP, AREA_REGISTER, PRIVACY_UNIT, PERIODS_MONTH, PERIODS_FIXED, PARTITION,
-                                 TABLE, WHERE, PRIVACY, COLUMN, FEATURE, BLOCK, BLOCK_FEATURE)
+                                 TABLE, WHERE, PRIVACY, CADENCE, COLUMN, FEATURE, BLOCK, BLOCK_FEATURE)
 
 COLUMN_TYPE_DOCS: dict[str, str] = {
     "string": "free text",

@@ -231,6 +231,35 @@ def _record_mask(table, s: Series) -> np.ndarray:
     return mask
 
 
+def _clip_shares(table, privacy: TablePrivacy, columns: list[str]) -> dict[str, dict]:
+    """Per summed column with clip bounds: how many of its values the bounds cut (a plausibility check: a
+    few outliers are what clipping is for; a large share is a unit or scale mistake in the export)."""
+    out = {}
+    for column in dict.fromkeys(columns):
+        if column not in privacy.clip:
+            continue
+        raw = table.data[column].to_numpy(dtype="float64")
+        raw = raw[np.isfinite(raw)]
+        lo, hi = privacy.clip[column]
+        cut = int(((raw < lo) | (raw > hi)).sum())
+        out[column] = {"values": int(len(raw)), "clipped": cut, "share": cut / len(raw) if len(raw) else 0.0,
+                       "bounds": [lo, hi], "limit": privacy.max_clipped_share}
+    return out
+
+
+def clipped_columns(aggregates: Mapping[str, TableAggregate]) -> list[str]:
+    """One line per column of which more than its table's `max_clipped_share` was clipped: such a build is
+    held like a drifted one (rule: clip_plausibility)."""
+    lines = []
+    for name, agg in aggregates.items():
+        for column, c in agg.stats.get("clipped", {}).items():
+            if c["share"] > c["limit"]:
+                lines.append(f"{name}.{column}: {c['share']:.1%} of its {c['values']:,} values lie outside the clip "
+                             f"bounds [{c['bounds'][0]:g}, {c['bounds'][1]:g}] (more than {c['limit']:.0%}; rule: "
+                             "clip_plausibility): another unit or scale in the export?")
+    return lines
+
+
 def aggregate_table(ctx, name: str, series: Sequence[Series]) -> TableAggregate:
     """The table's series per grid cell, after enforcing its contribution bounds on the raw records."""
     table = ctx.table(name)
@@ -269,6 +298,8 @@ def aggregate_table(ctx, name: str, series: Sequence[Series]) -> TableAggregate:
                     event_keep[pl], events_cut = _bound_events(units, r, c, p, np.isin(r * size + c, kept) & counted[r],
                                                                privacy)
                     stats["events_cut"] += events_cut
+    if not privacy.is_public:
+        stats["clipped"] = _clip_shares(table, privacy, [c for s in series for c in (s.values or ())])
     values: dict[str, np.ndarray] = {}
     for s in series:
         r, c, _ = parts[s.placement]

@@ -91,6 +91,11 @@ class TablePrivacy:
     max_per_cell: int = 1
     clip: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     max_events: int | None = None
+    # the pseudonyms' form after normalisation (NFKC, lower case, no whitespace): a full-match regex
+    pseudonym_format: str | None = None
+    # more than this share of a clipped column's values beyond its clip bounds holds the build (a unit or
+    # scale mistake in the export, not a few outliers)
+    max_clipped_share: float = 0.05
 
     @property
     def is_public(self) -> bool:
@@ -107,6 +112,21 @@ class TablePrivacy:
         if self.unit == RECORD_UNIT:
             return "one record (the export has no person link)"
         return f"one person or household ({self.unit})"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """The months in which a table has records by design (a survey's waves); other months are not missing,
+    they hold no data of this table (its series are missing there, never zero)."""
+
+    every: int = 1                  # a wave every `every` months, counted from `first`
+    first: str | None = None        # "YYYY-MM" of one wave (default: the window's first month)
+    months: tuple[str, ...] = ()    # or: the wave months listed
+
+    def describe(self) -> str:
+        if self.months:
+            return f"waves in {', '.join(self.months)}"
+        return f"a wave every {self.every} months" + (f" from {self.first}" if self.first else "")
 
 
 @dataclass(frozen=True)
@@ -134,6 +154,7 @@ class TableSpec:
     privacy: TablePrivacy = TablePrivacy(unit=RECORD_UNIT)
     member: str | None = None          # the file to read from a zip archive holding several
     where: tuple[RowFilter, ...] = ()  # row filter, applied before the table is validated
+    cadence: Cadence | None = None     # months with records by design (waves); None: every month
 
     def area_column(self) -> str | None:
         """The column holding the area code (type `area`), if the table has one."""
@@ -163,10 +184,12 @@ class PeriodSpec:
 
     kind: str                                   # "month" | "fixed"
     value: str | None = None                    # fixed: the single period, e.g. "1990"
-    sources: tuple[tuple[str, str], ...] = ()   # month: (table, column) whose months span the coverage
+    sources: tuple[tuple[str, str], ...] = ()   # month: (table, column) whose every month must hold records
     not_before: tuple[tuple[str, str], ...] = ()  # month: coverage starts no earlier than their first month
-    start: str | None = None                    # month: optional clamps, "YYYY-MM"
+    start: str | None = None                    # month: the window, "YYYY-MM" (required: never the records')
     end: str | None = None
+    min_share: float = 0.25                     # month: below this share of the usual volume a month is missing
+    missing: str = "refuse"                     # month: a missing month is refused, or marked (`mark`)
 
 
 @dataclass(frozen=True)
@@ -197,6 +220,8 @@ class Contract:
     description: str = ""
     # The node's own block schemas (`blocks/<block>.yaml` beside the contract file; federation.blocks)
     local_blocks: Mapping[str, Any] = field(default_factory=dict)
+    # top-level `_name` keys: YAML anchor holders, ignored (listed by `pulse-twin contract check`)
+    ignored_keys: tuple[str, ...] = ()
 
     def error(self, message: str) -> ContractError:
         """A ContractError that names this contract's file."""

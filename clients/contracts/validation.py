@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clients.contracts.reading import RawTable, attribute_names
+from clients.contracts.reading import RawTable, attribute_names, columns_file
 from clients.contracts.spec import ColumnSpec, TableSpec
 from federation.errors import ContractError
 
@@ -29,6 +29,7 @@ class Table:
     area: np.ndarray | None            # federation area code per row (None if the table has no area)
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     _months: dict[str, np.ndarray] = field(default_factory=dict)
+    pseudonyms: dict[str, dict[str, int]] = field(default_factory=dict)   # per person column: spelling counts
 
     def __len__(self) -> int:
         return len(self.data)
@@ -293,7 +294,7 @@ def declared_columns(spec: TableSpec, node_dir: Path) -> dict[str, ColumnSpec]:
     if not spec.columns_from:
         return dict(spec.columns)
     out: dict[str, ColumnSpec] = {}
-    for name in attribute_names(node_dir / spec.columns_from):
+    for name in attribute_names(columns_file(spec, node_dir)):
         base = spec.columns.get(name) or spec.column_default
         out[name] = ColumnSpec(**{**base.__dict__, "name": name})
     unknown = sorted(set(spec.columns) - set(out))
@@ -375,6 +376,7 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
     if problems:
         raise _together(problems, raw.path)
     data = pd.DataFrame(parsed, index=raw.frame.index)
+    spellings = _fold_pseudonyms(data, spec, raw)
     if spec.id:
         dup = data[spec.id].duplicated(keep="first").to_numpy() & data[spec.id].notna().to_numpy()
         if dup.any():
@@ -390,4 +392,26 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
         area = data[area_col].to_numpy(dtype=object)
     else:
         area = None
-    return Table(spec=spec, raw=raw, data=data, area=area, columns=columns)
+    return Table(spec=spec, raw=raw, data=data, area=area, columns=columns, pseudonyms=spellings)
+
+
+def _fold_pseudonyms(data: pd.DataFrame, spec: TableSpec, raw: RawTable) -> dict[str, dict[str, int]]:
+    """Person columns in their canonical form (`pseudonyms.py`), before any bound counts them; a pseudonym
+    not of the contract's declared form is refused. Returns per column the spelling counts."""
+    from clients.contracts.pseudonyms import bad_format, normalise, spelling_stats
+
+    out = {}
+    for column in spec.person_columns:
+        if column not in data:
+            continue
+        folded = normalise(data[column])
+        fmt = spec.privacy.pseudonym_format if column == spec.privacy.column else None
+        if fmt is not None:
+            bad = bad_format(folded, fmt)
+            if bad.any():
+                raise _fail(raw, bad, column, lambda r: f"pseudonym {_show(raw.frame[column].iloc[r])} is not of the "
+                            f"declared form {fmt!r} (privacy.pseudonym_format, matched after folding case and "
+                            "whitespace; rule: pseudonym_format)")
+        out[column] = spelling_stats(data[column], folded)
+        data[column] = folded
+    return out

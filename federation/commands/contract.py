@@ -57,14 +57,18 @@ def summary(contract: Contract) -> str:
                        for b, f in contract.blocks.items()) or "none"
     label = f"; label by op {contract.label.op}" if contract.label is not None else "; no label"
     p = contract.periods
+    checked = ", ".join(f"{t}.{c}" for t, c in p.sources)
     periods = (f"one fixed period {p.value}" if p.kind == "fixed"
-               else "months of " + ", ".join(f"{t}.{c}" for t, c in p.sources))
+               else f"every month {p.start} to {p.end}" + (f" (complete in {checked}; a missing month is "
+                                                          f"{'refused' if p.missing == 'refuse' else 'marked'})"
+                                                          if checked else ""))
     areas = (f"areas from {contract.register_path}, suppressed below {contract.min_population} residents"
              if contract.register_path else f"areas of table {contract.register_table}, no suppression")
     return (f"contract '{contract.name}': {len(contract.tables)} table(s): {'; '.join(tables)}. "
             f"{n_features} feature(s) in {len(contract.blocks)} block(s): {blocks}{label}. Periods: {periods}; "
             f"{areas}; privacy unit of the rows: {contract.privacy_unit_row}, at most "
-            f"{contract.max_rows_per_person} row(s) per person.")
+            f"{contract.max_rows_per_person} row(s) per person."
+            + (f" Ignored (YAML anchors only): {', '.join(contract.ignored_keys)}." if contract.ignored_keys else ""))
 
 
 def run_check(args: argparse.Namespace) -> int:

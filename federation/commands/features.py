@@ -56,6 +56,15 @@ def run(args: argparse.Namespace) -> int:
     periods = stats["periods"]
     result(f"contract {contract.name} ({contract.path}) on {args.node_dir}")
     result(f"  periods: {periods['first']} .. {periods['last']} ({periods['count']})")
+    for table, months in (stats.get("missing_months") or {}).items():
+        result(f"  table {table}: months missing from the export, marked missing (never zero): {', '.join(months)}")
+    for block, months in (stats.get("missing_periods") or {}).items():
+        result(f"  {block}: no rows in {', '.join(months)} (a table it reads has no data then)")
+    for table, columns in (stats.get("pseudonyms") or {}).items():
+        for column, c in columns.items():
+            if c["merged_spellings"] or c["near_duplicates"]:
+                result(f"  table {table}, {column}: {c['merged_spellings']:,} spellings folded into the same person; "
+                       f"{c['near_duplicates']:,} pseudonyms differ only in punctuation (check the export)")
     for table, kept in stats["row_filters"].items():
         result(f"  table {table}: row filter ({kept['where']}) kept {kept['rows_kept']:,} of {kept['rows_read']:,} "
                f"rows ({kept['rows_dropped']:,} dropped)")

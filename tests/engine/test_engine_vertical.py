@@ -7,6 +7,7 @@ import pytest
 from federation.cli import main
 from devtools.synthetic.generator import generate
 from tests.support.processes import processes_mentioning
+from tests.support.contract_fixtures import generated_window
 
 pytestmark = pytest.mark.engine
 
@@ -16,7 +17,8 @@ def test_vertical_run_on_three_supernodes(tmp_path, capsys):
     generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
     for partner in ("police", "municipality", "buurtteams"):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
-        assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
+        window = generated_window(root / partner, months=4)   # the run's window: the four generated months
+        assert main(["features", "--contract", partner, "--node-dir", str(root / partner), *window]) == 0
     code = main(["federate", "federation=heerlen", f"federation.data_root={root}", f"runs_dir={tmp_path / 'runs'}",
                  "train.epochs=3", "train.weight_decay_choices=[]",   # the engine is tested here, not the model
                  "--auto-approve", "--run-name", "vt"])

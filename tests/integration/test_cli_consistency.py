@@ -14,7 +14,7 @@ import federation.cli
 from federation.cli import build_parser, main
 from federation.config import APP_ROOT, compose, configs_dir, sweep, to_container
 from federation.errors import ConfigError
-from tests.support.contract_fixtures import HeerlenFixture
+from tests.support.contract_fixtures import HeerlenFixture, WINDOW
 from tests.integration.test_cli_help import all_parsers
 
 
@@ -128,7 +128,8 @@ def test_baseline_multirun_writes_one_result_per_combination_named_by_its_overri
     assert run(capsys, "generate", "--data-root", str(root), "--cities", "heerlen", "--records", "14000", "--months",
                "3", "--quiet")[0] == 0
     for partner in ("police", "municipality", "buurtteams"):
-        assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner))[0] == 0
+        assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner),
+                   "periods.end=2019-03")[0] == 0   # the three generated months
     # Training is not what is tested here: a "model" that predicts its number of epochs.
     monkeypatch.setattr(task, "fit", lambda make, ex, cfg: (cfg.epochs, None))
     monkeypatch.setattr(task, "predict", lambda net, ex: np.full(len(ex), float(net), np.float32))
@@ -237,7 +238,7 @@ def test_json_output_parses(tmp_path, capsys, monkeypatch):
     assert run(capsys, "node", "init", "--partner", "police", "--node-dir", str(node))[0] == 0
     code, out, _ = run(capsys, "node", "policy", "--node-dir", str(node), "--json")
     assert code == 0 and json.loads(out)["partner"] == "police"
-    code, out, _ = run(capsys, "features", "--contract", "police", "--node-dir", str(node), "--json")
+    code, out, _ = run(capsys, "features", "--contract", "police", "--node-dir", str(node), *WINDOW, "--json")
     assert code == 0 and json.loads(out)["stats"]["rows_per_block"]["safety"] > 0
     code, out, _ = run(capsys, "node", "audit", "--node-dir", str(node), "--json")
     assert code == 0 and isinstance(json.loads(out), dict)
@@ -251,7 +252,7 @@ def test_features_reports_every_kind_of_problem_in_a_file_not_only_the_first(tmp
     fx.incidents.loc[1, "prioriteit"] = "2.5"          # line 3: not an integer, the same column
     fx.incidents.loc[5, "datum_registratie"] = "31-02-2020 10:00"   # line 7: another column
     node = fx.write_police(tmp_path / "police")
-    code, _, err = run(capsys, "features", "--contract", "police", "--node-dir", str(node))
+    code, _, err = run(capsys, "features", "--contract", "police", "--node-dir", str(node), *WINDOW)
     assert code == 2
     assert "3 kinds of problem" in err
     for line, text in ((6, "'abc' is not an integer"), (3, "'2.5' is not an integer"), (7, "'31-02-2020 10:00'")):
@@ -267,7 +268,7 @@ def test_problems_are_reported_up_to_a_limit(tmp_path):
     for column in [c for c in fx.incidents.columns if c != "registratienummer"]:
         fx.incidents.loc[1, column] = "\x01?"
     with pytest.raises(ContractError) as err:
-        build_features(load_contract("police"), fx.write_police(tmp_path / "police"))
+        build_features(load_contract("police", WINDOW), fx.write_police(tmp_path / "police"))
     lines = str(err.value).splitlines()
     assert 2 <= len(lines) - 1 <= MAX_PROBLEMS
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from clients.contracts import build_features, load_contract
+from tests.support.contract_fixtures import CITY_WINDOW
 from federation.blocks import block_schema
 from federation.errors import ContractError
 from tests.support.contract_fixtures.cities import WRITERS
@@ -20,7 +21,7 @@ SMALL = {"genk": "BE-GNK:71016B001", "sant_boi": "ES-SBL:0820001001", "piraeus":
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("cities")
-    return {city: build_features(load_contract(city), write(root / city)) for city, write in WRITERS.items()}
+    return {city: build_features(load_contract(city, CITY_WINDOW), write(root / city)) for city, write in WRITERS.items()}
 
 
 def value(frame: pd.DataFrame, area: str, period: str, column: str) -> float:
@@ -93,7 +94,7 @@ def test_native_code_without_prefix_must_be_in_the_register(tmp_path):
     path = node / "raw" / "symvanta.tsv"
     path.write_text(path.read_text().replace("DK3-07", "DK9-99", 1))
     with pytest.raises(ContractError) as err:
-        build_features(load_contract("piraeus"), node)
+        build_features(load_contract("piraeus", CITY_WINDOW), node)
     assert "line 2 (line number in the file, header = line 1), column 'kodikos_geitonias': unknown area code " \
            "'DK9-99' (as GR-PIR:<code>)" in str(err.value)
 
@@ -104,5 +105,5 @@ def test_sant_boi_export_in_utf8_instead_of_latin1_is_refused(tmp_path):
     path = node / "raw" / "incidencias_via_publica.csv"
     path.write_bytes(path.read_text(encoding="latin-1").encode("utf-8"))
     with pytest.raises(ContractError) as err:
-        build_features(load_contract("sant_boi"), node)
+        build_features(load_contract("sant_boi", CITY_WINDOW), node)
     assert "unknown category" in str(err.value) and "column 'tipo'" in str(err.value)

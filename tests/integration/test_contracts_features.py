@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from clients.contracts import NodeFeatures, build_features, load_contract
 from federation.blocks import block_schema
 from federation.errors import ContractError
-from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, write_csv
+from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, write_csv, WINDOW, window
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, NodeFeatures]:
     nodes = HeerlenFixture().write(tmp_path_factory.mktemp("heerlen"))
-    return {name: build_features(load_contract(name), node) for name, node in nodes.items()}
+    return {name: build_features(load_contract(name, window(name)), node) for name, node in nodes.items()}
 
 
 def cell(frame: pd.DataFrame, area: str, period: str, column: str) -> float:
@@ -110,24 +110,24 @@ def test_suppressed_area_is_gone_from_every_block_and_listed(built):
 
 def test_min_population_override_suppresses_more(tmp_path):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    features = build_features(load_contract("police", overrides=["min_population=1500"]), node)
+    features = build_features(load_contract("police", overrides=[*WINDOW, "min_population=1500"]), node)
     assert features.suppressed_areas == [A1, A3]           # A1 has 1,000 and 1,250
     assert set(features.blocks["safety"].area_code) == {A2}
-    none = build_features(load_contract("police", overrides=["min_population=0"]), node)
+    none = build_features(load_contract("police", overrides=[*WINDOW, "min_population=0"]), node)
     assert none.suppressed_areas == [] and A3 in set(none.blocks["safety"].area_code)
     assert cell(none.blocks["safety"], A3, "2019-11", "burglary_per_1000") == pytest.approx(1000 / 60)
 
 
 def test_periods_can_be_clamped_by_override(tmp_path):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    features = build_features(load_contract("police", overrides=["periods.start=2019-12"]), node)
+    features = build_features(load_contract("police", overrides=["periods.start=2019-12", "periods.end=2020-01"]), node)
     assert sorted(set(features.blocks["safety"].period)) == ["2019-12", "2020-01"]
     assert features.stats["periods"] == {"first": "2019-12", "last": "2020-01", "count": 2}
 
 
 def test_stats_report_rows_read_and_per_block(built):
     stats = built["municipality"].stats
-    assert stats["rows_read"] == {"register": 5, "uitkeringen": 4, "meldingen": 3, "enquete": 3}
+    assert stats["rows_read"] == {"register": 5, "uitkeringen": 4, "meldingen": 4, "enquete": 3}
     assert stats["rows_per_block"] == {"context": 6, "social": 6}
     assert stats["label_rows"] == 2
 
@@ -143,7 +143,7 @@ def test_privacy_unit_k_is_counted_per_household(built):
 def test_declared_k_below_what_the_data_shows_is_refused(tmp_path):
     node = HeerlenFixture().write_municipality(tmp_path / "mun")
     with pytest.raises(ContractError) as err:
-        build_features(load_contract("municipality", overrides=["privacy_unit.max_rows_per_person=2"]), node)
+        build_features(load_contract("municipality", overrides=[*window("municipality"), "privacy_unit.max_rows_per_person=2"]), node)
     msg = str(err.value)
     assert "configs/contract/municipality.yaml" in msg
     assert "max_rows_per_person is 2, but one 'huishouden_pseudoniem' in the data touches 3 area-period rows" in msg
@@ -153,7 +153,7 @@ def test_a_household_moving_between_areas_touches_both(tmp_path):
     fx = HeerlenFixture()
     fx.casussen.loc[3, "huishouden_pseudoniem"] = "HH-X"     # K3 (A2, Jan 2020) is HH-X's too
     node = fx.write_buurtteams(tmp_path / "bt")
-    assert build_features(load_contract("buurtteams"), node).stats["observed_max_rows_per_person"] == 3
+    assert build_features(load_contract("buurtteams", WINDOW), node).stats["observed_max_rows_per_person"] == 3
 
 
 # ---- agreement with a naive count on random records ------------------------------------------------
@@ -163,7 +163,7 @@ MONTHS = pd.period_range("2019-01", "2019-06", freq="M")
 
 @lru_cache(maxsize=None)
 def buurtteams_without_suppression():
-    return load_contract("buurtteams", overrides=["min_population=0"])
+    return load_contract("buurtteams", overrides=[*WINDOW, "min_population=0"])
 
 
 record = st.tuples(st.sampled_from([A1, A2]), st.integers(0, 5), st.integers(-1, 7),
@@ -186,9 +186,12 @@ def test_open_cases_match_a_row_by_row_count(tmp_path_factory, records):
                      "leefgebieden": domains, "contacturen": str(i)})
     fx.casussen = pd.DataFrame(rows)
     node = fx.write_buurtteams(tmp_path_factory.mktemp("bt"))
-    care = build_features(buurtteams_without_suppression(), node).blocks["care"]
     last = pd.Period(max(pd.Timestamp(r["datum_aanmelding"]) for r in rows), freq="M")
     first = pd.Period(min(pd.Timestamp(r["datum_aanmelding"]) for r in rows), freq="M")
+    # the window as a run sets it; random intakes may leave a month without one, which is no export gap here
+    contract = load_contract("buurtteams", ["min_population=0", f"periods.start={first}", f"periods.end={last}",
+                                            "periods.from=[]"])
+    care = build_features(contract, node).blocks["care"]
     for area, pop in ((A1, 1000), (A2, 2000)):
         for month in pd.period_range(first, last, freq="M"):
             open_debt, hours = 0, []
@@ -206,9 +209,18 @@ def test_open_cases_match_a_row_by_row_count(tmp_path_factory, records):
 def test_every_register_area_gets_rows_even_without_records(tmp_path):
     fx = HeerlenFixture()
     fx.incidents = fx.incidents[fx.incidents.buurtcode == A1].reset_index(drop=True)
-    safety = build_features(load_contract("police"), fx.write_police(tmp_path / "p")).blocks["safety"]
+    node = fx.write_police(tmp_path / "p")
+    # A1's records leave 2019-12 without any incident: a month missing from the export, refused by default
+    with pytest.raises(ContractError, match=r"(?s)1 month\(s\) of the window 2019-11 to 2020-01 .*rule: complete_periods"
+                                            r".*incidents.datum_registratie: no record in 2019-12\n"):
+        build_features(load_contract("police", WINDOW), node)
+    built = build_features(load_contract("police", [*WINDOW, "periods.missing=mark"]), node)
+    safety = built.blocks["safety"]
     a2 = safety[safety.area_code == A2]
-    assert len(a2) == 3 and (a2.drop(columns=["area_code", "period"]).to_numpy() == 0).all()
+    assert list(a2.period) == ["2019-11", "2020-01"]          # 2019-12 marked missing, not zero
+    assert (a2.drop(columns=["area_code", "period"]).to_numpy() == 0).all()
+    assert built.missing_periods == {"safety": ["2019-12"]}
+    assert built.stats["missing_months"] == {"incidents": ["2019-12"]}
 
 
 def test_write_csv_helper_round_trips(tmp_path):
@@ -217,25 +229,45 @@ def test_write_csv_helper_round_trips(tmp_path):
     assert path.read_bytes() == b"a;b\n\xe9;1\n"
 
 
-@pytest.mark.parametrize("date, said", [("14-03-2099 10:00", r"dated 2099-03, after this month"),
-                                        ("01-01-1900 00:00", r"dated 1900-01, which makes the node's months span "
-                                                             r"1900-01 to 2020-01")])
-def test_a_mistyped_date_never_stretches_the_grid_and_is_named(tmp_path, date, said):
-    """One record dated 2099 or 1900 is refused naming its file, row and column; a declared window
-    (periods.start and end) keeps the grid to that window instead."""
+def test_a_future_date_is_refused_and_named(tmp_path):
+    """One record dated 2099 is refused naming its file, row and column."""
     from federation.cli import main as cli_main
 
     data = HeerlenFixture()
-    data.incidents.loc[2, "datum_registratie"] = date
+    data.incidents.loc[2, "datum_registratie"] = "14-03-2099 10:00"
     node = data.write_police(tmp_path / "police")
-    with pytest.raises(ContractError, match=said) as err:
-        build_features(load_contract("police"), node)
+    with pytest.raises(ContractError, match=r"dated 2099-03, after this month") as err:
+        build_features(load_contract("police", WINDOW), node)
     assert "incidents.csv" in str(err.value) and "datum_registratie" in str(err.value) and "line 4" in str(err.value)
-    assert cli_main(["features", "--contract", "police", "--node-dir", str(node)]) != 0
+    assert cli_main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW]) != 0
     assert not (node / "features" / "safety.parquet").exists()
-    if "1900" in date:
-        window = build_features(load_contract("police", ["periods.start=2019-11", "periods.end=2020-01"]), node)
-        assert sorted(set(window.blocks["safety"].period)) == ["2019-11", "2019-12", "2020-01"]
+
+
+def test_the_grid_is_the_declared_window_whatever_the_records_dates(tmp_path):
+    """The node's months are the contract's (or the run's) window, never the records': a record dated a month
+    earlier, or in 1900, adds no period and no row (issue 26: the released grid is public)."""
+    data = HeerlenFixture()
+    node = data.write_police(tmp_path / "police")
+    before = build_features(load_contract("police", WINDOW), node)
+    # the keys (and so the PSI key set) are the public grid: register areas above min_population x the window
+    grid = {(a, p) for a in (A1, A2) for p in ("2019-11", "2019-12", "2020-01")}
+    assert set(zip(before.blocks["safety"].area_code, before.blocks["safety"].period)) == grid
+    for date in ("15-10-2019 10:00", "01-01-1900 00:00"):
+        data.incidents.loc[2, "datum_registratie"] = date
+        node = data.write_police(tmp_path / date[:2])
+        after = build_features(load_contract("police", WINDOW), node)
+        assert sorted(set(after.blocks["safety"].period)) == ["2019-11", "2019-12", "2020-01"]
+        assert after.blocks["safety"][["area_code", "period"]].equals(before.blocks["safety"][["area_code", "period"]])
+    # control: the window is what sets the grid
+    wider = build_features(load_contract("police", ["periods.start=2019-11", "periods.end=2020-01",
+                                                    "periods.missing=mark"]), node)
+    assert len(set(wider.blocks["safety"].period)) == 3
+
+
+def test_a_contract_without_a_window_is_refused_before_any_data(tmp_path):
+    with pytest.raises(ContractError, match=r"periods.start is required: the node's months are set by the contract "
+                                            r"or the run .*rule: public_grid"):
+        load_contract("police", ["periods.start=null"])
 
 
 def test_a_nul_byte_in_a_csv_is_refused_naming_line_and_column(tmp_path):
@@ -246,7 +278,7 @@ def test_a_nul_byte_in_a_csv_is_refused_naming_line_and_column(tmp_path):
     lines[2] = lines[2].replace(b",", b"\x00,", 1)
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(ContractError, match=r"meldingen_openbare_ruimte.csv, line 3 .*column 'melding_id'.*NUL byte"):
-        build_features(load_contract("municipality"), node)
+        build_features(load_contract("municipality", window("municipality")), node)
 
 
 def test_an_integer_beyond_int64_is_refused_never_wrapped(tmp_path):
@@ -256,7 +288,7 @@ def test_an_integer_beyond_int64_is_refused_never_wrapped(tmp_path):
     data.areas.loc[2, "population"] = "100000000000000000000"
     node = data.write_police(tmp_path / "police")
     with pytest.raises(ContractError, match=r"areas.csv, line 4 .*'population'.*too large for an integer"):
-        build_features(load_contract("police"), node)
+        build_features(load_contract("police", WINDOW), node)
 
 
 def test_a_wrong_delimiter_is_named_as_such(tmp_path):
@@ -266,4 +298,4 @@ def test_a_wrong_delimiter_is_named_as_such(tmp_path):
     node = data.write_police(tmp_path / "police")
     write_csv(data.incidents, node / "raw" / "incidents.csv", encoding="cp1252", delimiter=",")
     with pytest.raises(ContractError, match=r"splits into the declared columns at ',', not at the declared delimiter ';'"):
-        build_features(load_contract("police"), node)
+        build_features(load_contract("police", WINDOW), node)

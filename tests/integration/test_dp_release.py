@@ -12,6 +12,7 @@ from clients.contracts.parsing import parse_privacy
 from clients.contracts.series import bound_pairs
 from clients.contracts.spec import ColumnSpec, TablePrivacy
 from federation.errors import ContractError
+from tests.support.contract_fixtures import WINDOW
 
 
 def analytic_gaussian_epsilon(z: float, delta: float) -> float:
@@ -73,8 +74,8 @@ def test_max_events_bounds_a_units_dated_records_and_lowers_the_sensitivity_it_j
 
     generate(out=tmp_path, cities=["heerlen"], seed=3, records=40_000, months=6)
     node = tmp_path / "municipality"
-    bounded = build_features(load_contract("municipality", ["tables.uitkeringen.privacy.max_events=1"]), node)
-    loose = build_features(load_contract("municipality", ["~tables.uitkeringen.privacy.max_events"]), node)
+    bounded = build_features(load_contract("municipality", ["periods.end=2019-06", "tables.uitkeringen.privacy.max_events=1"]), node)
+    loose = build_features(load_contract("municipality", ["periods.end=2019-06", "~tables.uitkeringen.privacy.max_events"]), node)
     b, lo = bounded.aggregates["uitkeringen"], loose.aggregates["uitkeringen"]
     # Active benefit and debt cases (open months) and new benefit cases (start dates) fall in one series each.
     assert lo.sensitivity == pytest.approx(math.sqrt(24 * 2))
@@ -98,8 +99,9 @@ def test_emphasis_moves_noise_between_a_tables_series_and_the_sensitivity_still_
 
     generate(out=tmp_path, cities=["heerlen"], seed=5, records=30_000, months=6)
     node = tmp_path / "buurtteams"
-    contract = load_contract("buurtteams", ["+blocks.care.mean_contact_hours.emphasis=0.25"])
-    even = load_contract("buurtteams")
+    six = "periods.end=2019-06"   # the six generated months
+    contract = load_contract("buurtteams", [six, "+blocks.care.mean_contact_hours.emphasis=0.25"])
+    even = load_contract("buurtteams", [six])
     dp = DpRelease(node, 2.0, 1e-5, "t", keep=False)
     built = build_features(contract, node, release=dp)
     plain = build_features(even, node)
@@ -146,4 +148,4 @@ def test_emphasis_must_be_a_positive_number():
 
     for bad in ("0", "-1", "'x'"):
         with pytest.raises(ContractError, match="emphasis"):
-            load_contract("buurtteams", [f"+blocks.care.mean_contact_hours.emphasis={bad}"])
+            load_contract("buurtteams", [*WINDOW, f"+blocks.care.mean_contact_hours.emphasis={bad}"])

@@ -18,7 +18,7 @@ from federation.config import configs_dir
 from clients.contracts import build_features, load_contract
 from federation.errors import PulseTwinError
 from federation.proposal import RunProposal
-from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture
+from tests.support.contract_fixtures import A1, A2, A3, HeerlenFixture, WINDOW
 
 SETTINGS = dict(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -39,7 +39,7 @@ EDITS = st.lists(st.tuples(st.sampled_from(["cell", "drop_column", "dup_column",
 
 @lru_cache(maxsize=None)
 def police_contract():
-    return load_contract("police")
+    return load_contract("police", WINDOW)
 
 
 def _apply(frame, edits):
@@ -150,3 +150,107 @@ def test_malformed_proposals_are_refused_or_read(tmp_path_factory, field, value)
         return
     assert proposal.privacy.steps_per_round * proposal.privacy.rounds <= 10_000_000
     proposal.planned_releases()
+
+
+# ---- issue 27: pseudonym spellings, paths out of the node directory, missing months -------------------
+
+def _respell(name: str, how: int) -> str:
+    """One of the ways an export spells the same pseudonym: case, spaces (also Unicode ones), full width."""
+    variants = [name, name.lower(), name.upper().swapcase(), f" {name}", f"{name}\t", name.replace("-", " -"),
+                f"{name}\u00a0", "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in name),
+                f"{name[:1]} {name[1:]}", name.swapcase()]
+    return variants[how % len(variants)]
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(hows=st.lists(st.integers(0, 50), min_size=12, max_size=12))
+def test_pseudonym_spellings_never_change_what_a_household_adds(tmp_path_factory, hows):
+    """The same records under any spelling of their pseudonyms build the same features: the bounds count
+    persons, not spellings."""
+    import pandas as pd
+
+    from tests.support.contract_fixtures import WINDOW
+
+    def fixture(spell) -> HeerlenFixture:
+        data = HeerlenFixture()
+        extra = pd.DataFrame([{"casusnummer": f"KF{i}", "huishouden_pseudoniem": spell(f"HH-F{i % 3}", i),
+                               "buurtcode": A1 if i % 2 else A2, "datum_aanmelding": f"2019-{11 + i % 2}-0{1 + i % 8}",
+                               "datum_afsluiting": "", "leefgebieden": "wonen", "contacturen": str(i % 7)}
+                              for i in range(12)])
+        data.casussen = pd.concat([data.casussen, extra], ignore_index=True)
+        return data
+
+    contract = load_contract("buurtteams", WINDOW)
+    plain = build_features(contract, fixture(lambda n, i: n).write_buurtteams(tmp_path_factory.mktemp("plain")))
+    spelled = build_features(contract, fixture(lambda n, i: _respell(n, hows[i])).write_buurtteams(
+        tmp_path_factory.mktemp("spelled")))
+    assert plain.blocks["care"].equals(spelled.blocks["care"])
+    assert plain.stats["observed_max_rows_per_person"] == spelled.stats["observed_max_rows_per_person"]
+
+
+PATH_PARTS = st.sampled_from(["..", ".", "raw", "incidents.csv", "", "/", "C:", "\\", "~", "%2e%2e", "raw\\..",
+                              "outside", "\u2025", "..\\..", "raw/../..", "/etc", "//server"])
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(parts=st.lists(PATH_PARTS, min_size=1, max_size=5), link=st.booleans())
+def test_a_contract_path_never_reads_outside_the_node_directory(tmp_path_factory, parts, link):
+    """Whatever path a contract names (absolute, `..`, drive letters, backslashes, symlinks), the node either
+    refuses it in one PULSE-TWIN error or reads a file inside its own directory."""
+    from pathlib import Path
+
+    from tests.support.contract_fixtures import WINDOW
+
+    root = tmp_path_factory.mktemp("paths")
+    HeerlenFixture().write_police(root / "outside")         # another node's raw files, beside this node
+    node = HeerlenFixture().write_police(root / "police")
+    if link:   # a symlink in the node directory that points out of it
+        (node / "raw" / "outside").symlink_to(root / "outside" / "raw")
+    path = "/".join(parts)
+    data = yaml.safe_load((configs_dir() / "contract" / "police.yaml").read_text())
+    data["tables"]["incidents"]["path"] = path
+    contract_file = root / "police_paths.yaml"
+    contract_file.write_text(yaml.safe_dump(data))
+    try:
+        contract = load_contract(contract_file, WINDOW)
+        build_features(contract, node)
+    except PulseTwinError as err:
+        assert str(err) and "Traceback" not in str(err)
+        return
+    read = (node / contract.tables["incidents"].path).resolve()
+    assert read.is_relative_to(Path(node).resolve()), (path, read)
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(keep=st.lists(st.floats(0, 1), min_size=3, max_size=3), start=st.sampled_from(["2019-10", "2019-11", "2019-12"]),
+       end=st.sampled_from(["2019-12", "2020-01", "2020-02"]), share=st.sampled_from([0.0, 0.25, 0.5, 0.9]),
+       mark=st.booleans())
+def test_a_month_is_complete_or_marked_never_silently_zero(tmp_path_factory, keep, start, end, share, mark):
+    """Exports thinned month by month, any window: refused naming the missing months, or every month of the
+    window either has rows or is listed as missing; never a month of rows with no records behind it."""
+    import pandas as pd
+
+    data = HeerlenFixture()
+    rows = []
+    for m, (month, n) in enumerate((("11-2019", 20), ("12-2019", 20), ("01-2020", 20))):
+        rows += [{"registratienummer": f"PL-{month}-{i}", "datum_registratie": f"{i % 28 + 1:02d}-{month} 10:00",
+                  "buurtcode": A1 if i % 2 else A2, "incidentsoort": "overlast", "prioriteit": "2"}
+                 for i in range(int(round(n * keep[m])))]
+    assume(rows)
+    data.incidents = pd.DataFrame(rows)
+    node = data.write_police(tmp_path_factory.mktemp("months"))
+    overrides = [f"periods.start={start}", f"periods.end={end}", f"periods.min_share={share}",
+                 f"periods.missing={'mark' if mark else 'refuse'}"]
+    try:
+        built = build_features(load_contract("police", overrides), node)
+    except PulseTwinError as err:
+        assert str(err) and "Traceback" not in str(err)
+        if not mark and "rule: complete_periods" in str(err):
+            assert "missing from the export" in str(err)
+        return
+    window = [str(p) for p in pd.period_range(start, end, freq="M")]
+    have = set(built.blocks["safety"].period)
+    missing = set(built.missing_periods.get("safety", []))
+    assert have | missing == set(window) and not have & missing
+    counted = {p for p in window if any(r["datum_registratie"][3:10] == f"{p[5:]}-{p[:4]}" for r in rows)}
+    assert have <= counted, "a month without records was released as rows"

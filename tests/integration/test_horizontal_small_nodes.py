@@ -121,7 +121,8 @@ def test_a_dry_run_trains_on_synthetic_twins_and_charges_no_real_ledger(tmp_path
     for i, city in enumerate(("genk", "sant_boi", "piraeus")):
         write_node(root / city, f"C{i}:", ("context",), n_areas=20, months=4, seed=i, label_shift=0)
         write_policy(root / city, city)
-    overrides = f"{OVERRIDES} federation.data_root={root} runs_dir={tmp_path / 'runs'} dry_run=true local.rounds=1"
+    once = OVERRIDES.replace("local.rounds=2", "local.rounds=1")   # each setting given once
+    overrides = f"{once} federation.data_root={root} runs_dir={tmp_path / 'runs'} dry_run=true"
     cfg = to_container(compose("config", overrides.split()))
     proposal = proposal_for(cfg, "dry")
     assert proposal.privacy.dry_run and proposal.planned_releases() == []   # approval projects no charge

@@ -18,7 +18,7 @@ from clients.egress import Egress, EgressGuard
 from federation.errors import ConfigError, PolicyRefusal
 from federation.proposal import PrivacyPlan, RunProposal
 from clients.site_policy import read_approvals
-from tests.support.contract_fixtures import HeerlenFixture
+from tests.support.contract_fixtures import HeerlenFixture, WINDOW
 from tests.support.egress_fixtures import FIELDS, error_digest
 
 PYPROJECT = """\
@@ -183,7 +183,7 @@ def police(tmp_path: Path, pulse_twin) -> Path:
     policy = node_dir / "site_policy.yaml"
     policy.write_text(policy.read_text().replace("accountant: prv", "accountant: rdp"))
     HeerlenFixture().write_police(node_dir)          # one table, `incidents`, protecting one record
-    write_features(build_features(load_contract("police"), node_dir), node_dir)
+    write_features(build_features(load_contract("police", WINDOW), node_dir), node_dir)
     return node_dir
 
 

@@ -15,6 +15,7 @@ from server.app import run
 from devtools.inprocess_grid import InProcessGrid
 from tests.support.federation_fixtures import write_policy
 from federation.flower_config import encode
+from tests.support.contract_fixtures import generated_window
 
 PARTNERS = ("police", "municipality", "buurtteams")
 
@@ -29,7 +30,8 @@ def heerlen_raw_nodes(root: Path) -> dict[int, dict[str, str]]:
     nodes = {}
     for i, partner in enumerate(PARTNERS, 1):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
-        assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
+        window = generated_window(root / partner, months=4)   # the run's window: the four generated months
+        assert main(["features", "--contract", partner, "--node-dir", str(root / partner), *window]) == 0
         write_policy(root / partner, partner)
         nodes[i] = {"partner": partner, "data-dir": str(root / partner)}
     return nodes

@@ -12,7 +12,7 @@ from federation.cli import main
 from clients.contracts import build_features, load_contract, write_features
 from federation.dataset import read_node_features
 from federation.errors import ConfigError
-from tests.support.contract_fixtures import A3, HeerlenFixture
+from tests.support.contract_fixtures import A3, HeerlenFixture, WINDOW, window
 
 
 def snapshot(node: Path) -> dict[str, bytes]:
@@ -27,7 +27,7 @@ def current(node: Path) -> dict[str, bytes]:
 
 def test_written_files_read_back_as_built(tmp_path):
     node = HeerlenFixture().write_municipality(tmp_path / "mun")
-    features = build_features(load_contract("municipality"), node)
+    features = build_features(load_contract("municipality", window("municipality")), node)
     written = write_features(features, node)
     assert sorted(p.name for p in written) == ["context.parquet", "label.parquet", "manifest.json", "social.parquet"]
     blocks, label = read_node_features(node, ["context", "social"], with_label=True)
@@ -41,7 +41,7 @@ def test_written_files_read_back_as_built(tmp_path):
 
 def test_cli_builds_writes_and_summarises(tmp_path, capsys):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    code = main(["features", "--contract", "police", "--node-dir", str(node), "min_population=1500"])
+    code = main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW, "min_population=1500"])
     out = capsys.readouterr().out
     assert code == 0
     assert "block safety: 3 area-period rows" in out
@@ -53,12 +53,12 @@ def test_cli_builds_writes_and_summarises(tmp_path, capsys):
 def test_cli_bad_input_exits_with_one_message_and_keeps_earlier_features(tmp_path, capsys):
     fx = HeerlenFixture()
     node = fx.write_police(tmp_path / "police")
-    assert main(["features", "--contract", "police", "--node-dir", str(node)]) == 0
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW]) == 0
     before = snapshot(node)
     fx.incidents.loc[1, "prioriteit"] = "abc"
     fx.write_police(node)
     capsys.readouterr()
-    code = main(["features", "--contract", "police", "--node-dir", str(node)])
+    code = main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("pulse-twin features: ") and "'abc' is not an integer" in err
@@ -68,13 +68,13 @@ def test_cli_bad_input_exits_with_one_message_and_keeps_earlier_features(tmp_pat
 
 def test_cli_bad_override_is_a_user_error(tmp_path, capsys):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    assert main(["features", "--contract", "police", "--node-dir", str(node), "min_pop=1"]) == 2
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW, "min_pop=1"]) == 2
     assert "min_pop" in capsys.readouterr().err
 
 
 def test_failed_write_leaves_earlier_files_and_no_temporaries(tmp_path, monkeypatch):
     node = HeerlenFixture().write_municipality(tmp_path / "mun")
-    features = build_features(load_contract("municipality"), node)
+    features = build_features(load_contract("municipality", window("municipality")), node)
     write_features(features, node)
     before = snapshot(node)
     calls = {"n": 0}
@@ -96,7 +96,7 @@ def test_failed_write_leaves_earlier_files_and_no_temporaries(tmp_path, monkeypa
 
 def test_cli_out_writes_the_features_elsewhere(tmp_path, capsys):
     node = HeerlenFixture().write_police(tmp_path / "police")
-    assert main(["features", "--contract", "police", "--node-dir", str(node), "--out", str(tmp_path / "out")]) == 0
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW, "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "features" / "safety.parquet").is_file()
     assert not (node / "features").exists()
 
@@ -120,11 +120,11 @@ def _income_in_hundreds(fx: HeerlenFixture) -> HeerlenFixture:
 def test_a_build_that_moved_far_is_held_and_the_accepted_features_stay(tmp_path, capsys):
     fx = HeerlenFixture()
     node = fx.write_municipality(tmp_path / "mun")
-    assert main(["features", "--contract", "municipality", "--node-dir", str(node)]) == 0
+    assert main(["features", "--contract", "municipality", "--node-dir", str(node), *window("municipality")]) == 0
     before, accepted = current(node), json.loads((node / "features" / "manifest.json").read_text())["build"]["id"]
     _income_in_hundreds(fx).write_municipality(node)
     capsys.readouterr()
-    code = main(["features", "--contract", "municipality", "--node-dir", str(node)])
+    code = main(["features", "--contract", "municipality", "--node-dir", str(node), *window("municipality")])
     err = capsys.readouterr().err
     assert code == 4 and "Traceback" not in err
     assert "context.income_per_resident_k: median 22.5 -> 225, spread 0.3727 -> 3.727" in err
@@ -139,11 +139,11 @@ def test_a_build_that_moved_far_is_held_and_the_accepted_features_stay(tmp_path,
 def test_accept_makes_the_moved_build_current_and_keeps_the_previous(tmp_path, capsys):
     fx = HeerlenFixture()
     node = fx.write_municipality(tmp_path / "mun")
-    assert main(["features", "--contract", "municipality", "--node-dir", str(node)]) == 0
+    assert main(["features", "--contract", "municipality", "--node-dir", str(node), *window("municipality")]) == 0
     first = json.loads((node / "features" / "manifest.json").read_text())["build"]["id"]
     _income_in_hundreds(fx).write_municipality(node)
     capsys.readouterr()
-    assert main(["features", "--contract", "municipality", "--node-dir", str(node), "--accept"]) == 0
+    assert main(["features", "--contract", "municipality", "--node-dir", str(node), *window("municipality"), "--accept"]) == 0
     out = capsys.readouterr().out
     assert "accepted with --accept although it moved: context.income_per_resident_k" in out
     build = json.loads((node / "features" / "manifest.json").read_text())["build"]
@@ -156,7 +156,7 @@ def test_accept_makes_the_moved_build_current_and_keeps_the_previous(tmp_path, c
 def test_an_unchanged_rebuild_is_accepted_and_old_builds_are_pruned(tmp_path, monkeypatch):
     node = HeerlenFixture().write_police(tmp_path / "police")
     for _ in range(8):
-        write_features(build_features(load_contract("police"), node), node)
+        write_features(build_features(load_contract("police", WINDOW), node), node)
     builds = [p for p in (node / "features" / "builds").iterdir() if p.is_dir()]
     assert len(builds) == 5          # configs/build_checks.yaml keep_builds
     manifest = json.loads((node / "features" / "manifest.json").read_text())

@@ -13,7 +13,7 @@ import pytest
 from clients.contracts import build_features, load_contract
 from clients.contracts.reading import MAX_COLUMNS, MAX_LINE_BYTES
 from federation.errors import ContractError
-from tests.support.contract_fixtures import A1, HeerlenFixture
+from tests.support.contract_fixtures import A1, CITY_WINDOW, HeerlenFixture, WINDOW, window
 from tests.support.contract_fixtures.cities import write_genk
 
 GENK_BIG = "BE-GNK:71016A012"
@@ -21,7 +21,7 @@ GENK_BIG = "BE-GNK:71016A012"
 
 def refuse(node: Path, contract: str, overrides: tuple[str, ...] = ()) -> str:
     with pytest.raises(ContractError) as err:
-        build_features(load_contract(contract, overrides=list(overrides)), node)
+        build_features(load_contract(contract, overrides=[*window(contract), *overrides]), node)
     return str(err.value)
 
 
@@ -49,7 +49,7 @@ def _genk_income(node: Path, text: str) -> Path:
 def test_declared_thousands_separator_groups_digits(tmp_path):
     """Genk's export writes 18.607 EUR as "18.607" (decimal comma, thousands point): 18.6 thousand, not 0.019."""
     node = _genk_income(write_genk(tmp_path / "genk"), "18.607")
-    context = build_features(load_contract("genk"), node).blocks["context"]
+    context = build_features(load_contract("genk", CITY_WINDOW), node).blocks["context"]
     assert value(context, GENK_BIG, "2019-12", "income_per_resident_k") == pytest.approx(18.607)
 
 
@@ -98,13 +98,13 @@ def test_percent_where_a_share_is_declared_is_refused(tmp_path, fx):
 
 def test_percent_column_with_real_percentages_builds(tmp_path, fx):
     fx.register["jeugdzorg_pct"] = [11.0, 12.5, 0.5, 9.0, 10.0]   # one small value among percentages is fine
-    built = build_features(load_contract("municipality"), fx.write_municipality(tmp_path / "m"))
+    built = build_features(load_contract("municipality", window("municipality")), fx.write_municipality(tmp_path / "m"))
     assert value(built.blocks["social"], A1, "2019-11", "youth_care_pct") == pytest.approx(11.0)
 
 
 def test_unknown_unit_is_refused():
     with pytest.raises(ContractError, match="`unit` is for numeric columns and one of share, percent, per_1000"):
-        load_contract("municipality", overrides=["tables.register.columns.jeugdzorg_pct.unit=procent"])
+        load_contract("municipality", overrides=[*window("municipality"), "tables.register.columns.jeugdzorg_pct.unit=procent"])
 
 
 # --- times with a UTC offset -----------------------------------------------------------------------------
@@ -125,8 +125,9 @@ def test_offsets_without_a_declared_zone_are_refused(tmp_path, fx):
 
 def test_offsets_are_counted_in_the_declared_zone(tmp_path, fx):
     """23:30 UTC on 30 November is 00:30 on 1 December in Heerlen: the report counts in December."""
-    fx.meldingen["gemeld_op"] = ["2019-11-02T08:00:00+01:00", "2019-11-30T23:30:00+00:00", "2020-01-10T12:00:00+01:00"]
-    contract = load_contract("municipality", overrides=[
+    fx.meldingen["gemeld_op"] = ["2019-11-02T08:00:00+01:00", "2019-11-30T23:30:00+00:00", "2020-01-10T12:00:00+01:00",
+                                 "2019-12-05T09:00:00+01:00"]
+    contract = load_contract("municipality", overrides=[*window("municipality"), 
         "tables.meldingen.columns.gemeld_op.format='%Y-%m-%dT%H:%M:%S%z'", "+tables.meldingen.timezone=Europe/Amsterdam"])
     social = build_features(contract, fx.write_municipality(tmp_path / "m")).blocks["social"]
     assert value(social, A1, "2019-11", "public_space_reports_per_1000") == pytest.approx(1.0)
@@ -135,7 +136,7 @@ def test_offsets_are_counted_in_the_declared_zone(tmp_path, fx):
 
 def test_unknown_time_zone_is_refused():
     with pytest.raises(ContractError, match="timezone 'Europe/Heerlen' is not an IANA time zone"):
-        load_contract("municipality", overrides=["+tables.meldingen.timezone=Europe/Heerlen"])
+        load_contract("municipality", overrides=[*window("municipality"), "+tables.meldingen.timezone=Europe/Heerlen"])
 
 
 # --- encodings, byte-order marks, compression ------------------------------------------------------------
@@ -156,18 +157,18 @@ def test_byte_order_mark_of_another_encoding_is_named(tmp_path, fx, encoding, fa
 
 def test_utf16_export_builds_when_declared(tmp_path, fx):
     node = fx.write_police(tmp_path / "p")
-    expected = build_features(load_contract("police"), node).blocks["safety"]
+    expected = build_features(load_contract("police", WINDOW), node).blocks["safety"]
     _rewrite(node / "raw" / "incidents.csv", "utf-16")
-    got = build_features(load_contract("police", overrides=["tables.incidents.encoding=utf-16"]), node)
+    got = build_features(load_contract("police", overrides=[*WINDOW, "tables.incidents.encoding=utf-16"]), node)
     pd.testing.assert_frame_equal(got.blocks["safety"], expected)
 
 
 def test_gzip_compressed_export_is_read(tmp_path, fx):
     node = fx.write_police(tmp_path / "p")
     path = node / "raw" / "incidents.csv"
-    expected = build_features(load_contract("police"), node).blocks["safety"]
+    expected = build_features(load_contract("police", WINDOW), node).blocks["safety"]
     path.write_bytes(gzip.compress(path.read_bytes()))
-    pd.testing.assert_frame_equal(build_features(load_contract("police"), node).blocks["safety"], expected)
+    pd.testing.assert_frame_equal(build_features(load_contract("police", WINDOW), node).blocks["safety"], expected)
 
 
 def test_truncated_gzip_is_named(tmp_path, fx):

@@ -13,7 +13,7 @@ from federation.config import configs_dir
 from clients.contracts import build_features, load_contract
 from clients.contracts.protected import dutch_11_test, load_rules
 from federation.errors import ContractError
-from tests.support.contract_fixtures import HeerlenFixture
+from tests.support.contract_fixtures import HeerlenFixture, WINDOW
 
 
 def variant(tmp_path: Path, name: str, edit) -> Path:
@@ -157,7 +157,7 @@ def police_with_reference_column(tmp_path: Path, values: list[str]) -> tuple[Pat
 
 def build_refused(node: Path, contract: Path) -> str:
     with pytest.raises(ContractError) as err:
-        build_features(load_contract(contract), node)
+        build_features(load_contract(contract, WINDOW), node)
     return str(err.value)
 
 
@@ -191,7 +191,7 @@ def test_column_holding_addresses_is_refused_by_content(tmp_path):
 def test_ordinary_codes_pass_the_content_rules(tmp_path):
     codes = [f"TEAM-{i:03d}" for i in range(40)]
     node, contract = police_with_reference_column(tmp_path, codes)
-    assert len(build_features(load_contract(contract), node).blocks["safety"]) > 0
+    assert len(build_features(load_contract(contract, WINDOW), node).blocks["safety"]) > 0
 
 
 # ---- by meaning: stems and compounds in six languages ---------------------------------------------------

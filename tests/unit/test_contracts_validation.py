@@ -10,14 +10,14 @@ import pytest
 
 from clients.contracts import build_features, load_contract
 from federation.errors import ContractError
-from tests.support.contract_fixtures import A1, HeerlenFixture
+from tests.support.contract_fixtures import A1, HeerlenFixture, WINDOW, window
 
 CSV_LINE = "(line number in the file, header = line 1)"
 
 
 def refuse(node: Path, contract: str) -> str:
     with pytest.raises(ContractError) as err:
-        build_features(load_contract(contract), node)
+        build_features(load_contract(contract, window(contract)), node)
     return str(err.value)
 
 
@@ -156,7 +156,7 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path, fx):
     node = fx.write_buurtteams(tmp_path / "bt")
     path = node / "raw" / "casussen.csv"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    assert len(build_features(load_contract("buurtteams"), node).blocks["care"]) == 6
+    assert len(build_features(load_contract("buurtteams", WINDOW), node).blocks["care"]) == 6
 
 
 def test_unknown_category(tmp_path, fx):

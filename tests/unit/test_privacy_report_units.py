@@ -9,6 +9,7 @@ import pytest
 
 from dp_accounting import PrivacyLedger, Release, get_accountant, group_privacy, ledger_path, privacy_report
 from federation.cli import main
+from tests.support.contract_fixtures import WINDOW
 
 REPO = Path(__file__).resolve().parents[2]
 DELTA = 1e-5
@@ -91,7 +92,7 @@ def police_node(tmp_path_factory) -> Path:
     for other in ("municipality", "buurtteams"):
         shutil.rmtree(root / other)
     assert main(["node", "init", "--partner", "police", "--node-dir", str(node)]) == 0
-    assert main(["features", "--contract", "police", "--node-dir", str(node)]) == 0
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *WINDOW]) == 0
     manifest = json.loads((node / "features" / "manifest.json").read_text())
     assert manifest["privacy_unit"]["max_rows_per_person"] == 36
     return node

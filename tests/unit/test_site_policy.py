@@ -73,6 +73,8 @@ def test_default_template_has_the_agreed_defaults(tmp_path: Path):
         ({"partner": "Police Node"}, "partner"),
         ({"privacy__delta": 0}, "privacy.delta"),
         ({"privacy__delta": "tiny"}, "privacy.delta"),
+        ({"privacy__delta": 0.5}, "privacy.delta"),     # every epsilon would be 0: no cap binds (issue 27)
+        ({"privacy__delta": 1e-4}, "privacy.delta"),    # above the largest delta a site may account at
         ({"privacy__epsilon_per_year": None}, "privacy.epsilon_per_year"),
         ({"privacy__epsilon_lifetime": -1}, "privacy.epsilon_lifetime"),
         ({"privacy__epsilon_per_year": 40}, "privacy.epsilon_per_year"),
@@ -174,3 +176,23 @@ def test_parse_rejects_a_policy_without_partner():
     del data["partner"]
     with pytest.raises(ConfigError, match="'partner'"):
         parse_site_policy(data, Path("x/site_policy.yaml"), "")
+
+
+def test_delta_must_be_below_one_over_the_rows_of_a_release(tmp_path: Path):
+    """At delta >= 1/n, publishing one of n rows exactly meets (0, delta)-DP: the guard refuses such a release."""
+    write_policy(tmp_path, privacy__delta=1e-5)
+    policy = load_site_policy(tmp_path)
+    policy.check_rows(99_999)                      # control: 1e-5 < 1/99,999
+    with pytest.raises(RuleRefusal) as err:
+        policy.check_rows(100_000)
+    assert err.value.rule == "privacy.delta" and "not below 1/(the 100,000 rows" in str(err.value)
+    write_policy(tmp_path, privacy__delta=1e-6)
+    load_site_policy(tmp_path).check_rows(100_000)   # a smaller delta takes the larger release
+
+
+def test_the_largest_delta_is_accepted_and_named_in_the_refusal(tmp_path: Path):
+    write_policy(tmp_path, privacy__delta=1e-5)
+    assert load_site_policy(tmp_path).privacy.delta == 1e-5
+    write_policy(tmp_path, privacy__delta=2e-5)
+    with pytest.raises(ConfigError, match=r"'privacy.delta' must be > 0 and <= 1e-05, got 2e-05"):
+        load_site_policy(tmp_path)

@@ -76,11 +76,13 @@ def uitkeringen() -> pd.DataFrame:
 
 
 def meldingen() -> pd.DataFrame:
-    # A1 2019-11: 2 reports, one of them youth nuisance; A2 2020-01: 1 report.
+    # A1 2019-11: 2 reports, one of them youth nuisance; A2 2020-01: 1 report; A3 (suppressed) 2019-12: 1
+    # report, so that every month of the window holds reports (periods.from).
     rows = [
         ("M-1", "2019-11-02T08:00:00", A1, "afval"),
         ("M-2", "2019-11-20T19:30:00", A1, "overlast_jeugd"),
         ("M-3", "2020-01-10T12:00:00", A2, "graffiti"),
+        ("M-4", "2019-12-05T09:00:00", A3, "afval"),
     ]
     return _frame([dict(zip(["melding_id", "gemeld_op", "buurtcode", "categorie"], r)) for r in rows])
 
@@ -178,3 +180,36 @@ class HeerlenFixture:
             "municipality": self.write_municipality(root / "municipality"),
             "buurtteams": self.write_buurtteams(root / "buurtteams"),
         }
+
+
+# The fixture's export window (every table's months lie in it): the contracts' own windows are the synthetic
+# data's, so a test building this fixture sets the window as a run would (periods.start / periods.end).
+WINDOW = ("periods.start=2019-11", "periods.end=2020-01")
+CITY_WINDOW = ("periods.start=2019-12", "periods.end=2020-01")   # the transfer-city fixtures (cities.py)
+
+
+# The municipality's survey comes in quarterly waves (its contract's `cadence`); the fixture's survey answers
+# in every month, as an export of a monthly survey would.
+MUNICIPALITY_WINDOW = (*WINDOW, "tables.enquete.cadence.every=1")
+
+
+def window(contract: str) -> tuple[str, ...]:
+    """The fixture window of a project contract by name: the Heerlen fixture's or the transfer cities'."""
+    if contract == "municipality":
+        return MUNICIPALITY_WINDOW
+    return CITY_WINDOW if contract in ("genk", "sant_boi", "piraeus") else WINDOW
+
+
+def generated_window(node_dir: Path, months: int, start: str = "2019-01") -> list[str]:
+    """A generated node's window as a run sets it: its own contract (`node init`'s copy) is set to the generated
+    months, and the overrides for `pulse-twin features --contract <name>` are returned."""
+    import re
+
+    first = int(start[:4]) * 12 + int(start[5:7]) - 1
+    last = first + months - 1
+    end = f"{last // 12:04d}-{last % 12 + 1:02d}"
+    own = Path(node_dir) / "contract.yaml"
+    if own.is_file():
+        text = re.sub(r"(?m)^  start: .*$", f"  start: {start}", own.read_text(encoding="utf-8"), count=1)
+        own.write_text(re.sub(r"(?m)^  end: .*$", f"  end: {end}", text, count=1), encoding="utf-8")
+    return [f"periods.start={start}", f"periods.end={end}"]

@@ -55,6 +55,9 @@ def write_genk(node: Path) -> Path:
          "soort": "sluikstort"},
         {"meldingsnummer": "MLD-2019-000002", "tijdstip_melding": "28/12/2019 23:00", "sectorcode": big,
          "soort": "jongerenoverlast"},
+        # in the suppressed sector, so that every month of the window holds reports (periods.from)
+        {"meldingsnummer": "MLD-2020-000001", "tijdstip_melding": "08/01/2020 10:00", "sectorcode": small,
+         "soort": "sluikstort"},
     ]), raw / "meldingen_publieke_ruimte.csv", **fmt)
     write_csv(pd.DataFrame([
         {"respondentnummer": "R1", "sectorcode": big, "bevragingsmaand": "12/2019", "score_woningbestand": "0,1",
