@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.support.contract_fixtures import generated_window
+
 from dp_accounting import PrivacyLedger, ledger_path
 from federation.bundle import running_code_hash
 from federation.cli import main
@@ -43,6 +45,7 @@ def runs(tmp_path_factory):
     nodes = {p: root / p for p in PARTNERS}
     for partner, node in nodes.items():
         assert main(["node", "init", "--partner", partner, "--node-dir", str(node)]) == 0
+        generated_window(node, months=24)   # the run's window: the 24 generated months
         append_approval(node, {"bundle_hash": running_code_hash(), "by": "test", "run": "any"})
     out: dict = {"nodes": nodes, "root": root}
 

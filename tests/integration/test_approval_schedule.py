@@ -19,7 +19,7 @@ from dp_accounting import get_accountant, noise_multiplier
 from federation.config import configs_dir
 from federation.proposal import PrivacyPlan, RunProposal
 from tests.integration.test_node_cli_approve import _approve, police, proposal, pulse_twin  # noqa: F401
-from tests.support.contract_fixtures import HeerlenFixture
+from tests.support.contract_fixtures import HeerlenFixture, window
 
 
 def horizontal(**privacy: object) -> RunProposal:
@@ -91,7 +91,7 @@ def municipality(tmp_path: Path) -> Path:
     data["partner"] = "municipality"
     (node / "site_policy.yaml").write_text(yaml.safe_dump(data))
     HeerlenFixture().write_municipality(node)
-    write_features(build_features(load_contract("municipality"), node), node)
+    write_features(build_features(load_contract("municipality", window("municipality")), node), node)
     return node
 
 
@@ -104,7 +104,7 @@ def test_a_vertical_approval_projects_exactly_what_the_release_charges(municipal
     # what the run's release step charges on this node (clients.vertical.release), computed on the same data
     dp = DpRelease(municipality, p.privacy.target_epsilon, min(p.privacy.delta, policy.privacy.delta), p.run_name,
                    accountant=policy.privacy.accountant, keep=False)
-    build_features(load_contract("municipality"), municipality, release=dp)
+    build_features(load_contract("municipality", window("municipality")), municipality, release=dp)
     key = lambda r: (r.table, r.mechanism, r.noise_multiplier, r.sample_rate, r.steps, r.unit)  # noqa: E731
     assert sorted(map(key, planned)) == sorted(map(key, dp.charges))
     accountant, delta = get_accountant(policy.privacy.accountant), policy.privacy.delta

@@ -12,6 +12,7 @@ from clients.contracts import build_features, load_contract
 from federation.config import compose, to_container
 from server.report.fairness import audit, audit_groups, cbs_statistics, contract_statistics, group_labels
 from server.report.gate import fairness_words
+from tests.support.contract_fixtures import CITY_WINDOW
 from tests.support.contract_fixtures.cities import write_genk
 from tests.support.report_fixtures import write_run
 
@@ -86,7 +87,7 @@ def test_a_transfer_city_is_audited_from_its_contracts_audit_column(genk: Path):
     stats, problems = contract_statistics(config)
     assert problems == [] and set(stats["statistic"]) == {"sectoren.aandeel_buitenlandse_herkomst"}
     # the areas are those of the city's own features
-    built = build_features(load_contract("genk"), genk)
+    built = build_features(load_contract("genk", CITY_WINDOW), genk)
     feature_areas = {str(a) for frame in built.blocks.values() for a in frame["area_code"]}
     assert set(stats.index) & feature_areas and set(stats.index) <= feature_areas | set(built.suppressed_areas)
     fs = to_container(compose("default", group="report"))["fairness"]
@@ -105,7 +106,7 @@ def test_a_private_table_is_never_read_for_the_audit(genk: Path, monkeypatch):
     original = reading.read_raw
     monkeypatch.setattr(reading, "read_raw", lambda spec, node_dir: read.append(spec.name) or original(spec, node_dir))
     contract_statistics({"federation": {"nodes": {"genk": {"node_dir": str(genk)}}}})
-    private = {n for n, t in load_contract("genk").tables.items() if not t.privacy.is_public}
+    private = {n for n, t in load_contract("genk", CITY_WINDOW).tables.items() if not t.privacy.is_public}
     assert read and not set(read) & private
 
 

@@ -27,7 +27,7 @@ from federation.errors import BudgetExceeded, ConfigError, ContractError, Policy
 from federation.messages import (REPLY_FIELDS, TaskSettings, error_reply, error_texts, fields_outside,
                                  payload_fields, to_config)
 from tests.integration.test_fuzz_bad_inputs import CELL, EDITS, _apply
-from tests.support.contract_fixtures import HeerlenFixture
+from tests.support.contract_fixtures import HeerlenFixture, generated_window
 from tests.support.federation_fixtures import write_policy
 
 SETTINGS = dict(derandomize=True, deadline=None, database=None,
@@ -41,7 +41,8 @@ def police_template(tmp_path_factory) -> Path:
     node = tmp_path_factory.mktemp("template") / "police"
     assert main(["node", "init", "--partner", "police", "--node-dir", str(node)]) == 0
     HeerlenFixture().write_police(node)
-    assert main(["features", "--contract", "police", "--node-dir", str(node)]) == 0
+    window = generated_window(node, 3, "2019-11")   # the fixture's three months, in the node's own contract too
+    assert main(["features", "--contract", "police", "--node-dir", str(node), *window]) == 0
     write_policy(node, "police")
     return node
 
