@@ -60,9 +60,18 @@ def parse_points(series: pd.Series, missing: np.ndarray) -> tuple[pd.Series, np.
     return pd.Series(points, index=series.index, dtype=object), bad
 
 
+def read_boundaries(path: str, prop: str) -> tuple[tuple[str, tuple[np.ndarray, ...]], ...]:
+    """(code, rings) of every feature of a GeoJSON file; rings as (n, 2) lon/lat arrays (read again when
+    the file changes)."""
+    try:
+        stamp = Path(path).stat().st_mtime_ns
+    except OSError:
+        stamp = -1
+    return _read_boundaries(path, prop, stamp)
+
+
 @lru_cache(maxsize=8)
-def _areas(path: str, prop: str) -> tuple[tuple[str, tuple[np.ndarray, ...]], ...]:
-    """(code, rings) of every feature of a GeoJSON file; rings as (n, 2) lon/lat arrays."""
+def _read_boundaries(path: str, prop: str, stamp: int) -> tuple[tuple[str, tuple[np.ndarray, ...]], ...]:
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         out = []
@@ -80,7 +89,7 @@ def _areas(path: str, prop: str) -> tuple[tuple[str, tuple[np.ndarray, ...]], ..
     return tuple(out)
 
 
-def _inside(lon: np.ndarray, lat: np.ndarray, rings: tuple[np.ndarray, ...]) -> np.ndarray:
+def inside(lon: np.ndarray, lat: np.ndarray, rings: tuple[np.ndarray, ...]) -> np.ndarray:
     """Even-odd rule: a point is inside when a ray to the east crosses the rings an odd number of times."""
     inside = np.zeros(len(lon), dtype=bool)
     for ring in rings:
@@ -100,8 +109,8 @@ def locate(lon: np.ndarray, lat: np.ndarray, boundaries: Mapping[str, str], node
     codes = np.full(len(lon), None, dtype=object)
     known = ~np.isnan(lon)
     path = Path(boundaries["path"])
-    for code, rings in _areas(str(path if path.is_absolute() else node_dir / path), boundaries["property"]):
-        hit = known & (codes == None) & _inside(lon, lat, rings)  # noqa: E711 (element-wise)
+    for code, rings in read_boundaries(str(path if path.is_absolute() else node_dir / path), boundaries["property"]):
+        hit = known & (codes == None) & inside(lon, lat, rings)  # noqa: E711 (element-wise)
         codes[hit] = prefix + code
     return codes
 
