@@ -21,4 +21,5 @@ COMMANDS: tuple[str, ...] = (
     "privacy",
     "analytics",
     "report",
+    "feedback",
 )
