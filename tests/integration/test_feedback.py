@@ -31,7 +31,10 @@ def run_dir(tmp_path_factory) -> Path:
     generate_community(root, seed=7, months=4)
     node = root / "community"
     assert main(["node", "init", "--partner", "community", "--node-dir", str(node)]) == 0
-    assert main(["features", "--contract", "community", "--node-dir", str(node)]) == 0
+    own = node / "contract.yaml"       # the run's window: the four generated months, as a run sets it
+    own.write_text(re.sub(r"(?m)^  end: .*$", "  end: 2019-04", own.read_text(encoding="utf-8"), count=1))
+    window = ["periods.start=2019-01", "periods.end=2019-04"]
+    assert main(["features", "--contract", "community", "--node-dir", str(node), *window]) == 0
     write_policy(node, "community")
     nodes[len(nodes) + 1] = {"partner": "community", "data-dir": str(node)}
     out = root.parent / "run"
