@@ -14,7 +14,7 @@ import pandas as pd
 
 REPORTS, IN_NORM, FRONTLINE = "reports_", "in_norm_", "frontliner_"
 SATISFIED, UNSATISFIED = "satisfied_per_1000", "unsatisfied_per_1000"
-MIN_SIGNAL_TO_NOISE = 2.0   # a ratio is shown only when its denominator is this many noise sds above zero
+MIN_SIGNAL_TO_NOISE = 2.0   # a rate (or a ratio's denominator) is shown only this many noise sds above zero
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Figure:
 
 @dataclass(frozen=True)
 class AreaFigures:
+    shown: bool              # the buurt is in the release (not suppressed)
     reports: Figure | None
     frontliners: Figure | None
     in_norm_share: Figure | None
@@ -50,12 +51,14 @@ def area_figures(release: pd.DataFrame, area: str, periods: list[str]) -> AreaFi
     """The buurt's figures over `periods` (rates summed over the months: per 1,000 residents in that time)."""
     rows = release[(release["area_code"] == area) & (release["period"].isin(periods))]
     if rows.empty:
-        return AreaFigures(None, None, None, None)
+        return AreaFigures(False, None, None, None, None)
     span = f"{periods[0]}..{periods[-1]}"
 
-    def fig(prefix) -> Figure:
+    def fig(prefix) -> Figure | None:
         v, sd, rel, series = _sum(rows, prefix)
-        return Figure(max(v, 0.0), sd, rel, series, span)
+        if v < MIN_SIGNAL_TO_NOISE * sd:   # a rate inside its own noise says nothing: not shown
+            return None
+        return Figure(v, sd, rel, series, span)
 
     def share(num, den) -> Figure | None:
         n, _, rel_n, s_n = _sum(rows, num)
@@ -65,7 +68,7 @@ def area_figures(release: pd.DataFrame, area: str, periods: list[str]) -> AreaFi
         return Figure(float(np.clip(n / d, 0.0, 1.0)), None, ";".join(sorted({rel_n, rel_d})), f"{s_n}/{s_d}", span)
 
     return AreaFigures(
-        reports=fig(REPORTS), frontliners=fig(FRONTLINE),
+        shown=True, reports=fig(REPORTS), frontliners=fig(FRONTLINE),
         in_norm_share=share(IN_NORM, REPORTS),
         satisfied_share=share((SATISFIED,), (SATISFIED, UNSATISFIED)),
     )

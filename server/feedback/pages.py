@@ -143,10 +143,10 @@ def area_page(area: Area, figs: AreaFigures | None, actions: list[Action], weigh
     if area.population is not None:
         head += f' · {html.escape(t["residents"])}: {_traced(_num(area.population, t, 0), CBS_SOURCE)}'
     head += "</p>"
-    if area.population is None or area.population < min_pop or figs is None or figs.reports is None:
+    if area.population is None or area.population < min_pop or figs is None or not figs.shown:
         body = f'<p class="note">{_fill(t["too_small"], min=_traced(str(min_pop), "public:minimum-population"))}</p>'
     else:
-        span = _months(settings, figs.reports.periods)
+        span = _months(settings, settings["_periods"])
         body = f"<p>{_fill(t['intro'].split('.')[0], months=span)}.</p>"
         if under is not None:
             ratio = _num(under[0] * 100, t, 0) + " %"
@@ -174,7 +174,8 @@ def index_page(areas: list[Area], figs: dict[str, AreaFigures], counts: dict[str
         f = figs.get(a.code)
         shown = (a.population is not None and a.population >= int(settings["min_population"]) and f is not None
                  and f.reports is not None)
-        value = _release(f.reports, _num(f.reports.value, t)) if shown else "–"
+        value = (_release(f.reports, _num(f.reports.value, t)) if shown
+                 else f"<small>{html.escape(t['too_uncertain'])}</small>")
         rows.append(f'<tr><td><a href="{prefix}{a.code}.html">{html.escape(a.name)}</a></td><td>{value}</td>'
                     f'<td>{_traced(str(counts.get(a.code, 0)), "action:count")}</td></tr>')
     span = _months(settings, settings.get("_periods", ""))
@@ -191,7 +192,7 @@ def community_weights(run_dir: Path, partner_block: str = "community") -> dict[s
     from server.report.drivers import drivers_per_area, load_vertical_model
 
     model, ex = load_vertical_model(run_dir)
-    if model is None or ex is None or partner_block not in ex.blocks:
+    if model is None or ex is None or partner_block not in ex.blocks or not (run_dir / "config.json").is_file():
         return {}
     scale = float(json.loads((run_dir / "config.json").read_text())["federation"]["label"]["scale"])
     per_area, _ = drivers_per_area(model, ex, scale, owners={})

@@ -40,11 +40,11 @@ def cell(features, area: str, period: str, column: str) -> float:
 
 
 def test_a_reporter_over_the_bound_is_cut_and_the_cut_is_reported(built):
-    # B1, 2020-03: r-heavy's 5 reports keep 2 (max_per_cell), plus r-one's report placed by coordinates
-    assert cell(built, B1, "2020-03", "reports_public_space_per_1000") == pytest.approx(3.0)
+    # B1, 2020-03: r-heavy's 5 reports keep 1 (max_per_cell), plus r-one's report placed by coordinates
+    assert cell(built, B1, "2020-03", "reports_public_space_per_1000") == pytest.approx(2.0)
     stats = built.stats["tables"]["meldingen"]
-    assert stats["units_cut"] == 1 and stats["pairs_cut"] == 3
-    assert stats["bounds"]["max_per_cell"] == 2 and stats["unit"] == "melder_pseudoniem"
+    assert stats["units_cut"] == 1 and stats["pairs_cut"] == 4
+    assert stats["bounds"]["max_per_cell"] == 1 and stats["unit"] == "melder_pseudoniem"
 
 
 def test_frontliners_are_their_own_table_with_their_own_unit_and_bounds(built):

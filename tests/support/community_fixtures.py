@@ -4,7 +4,7 @@ Two real Heerlen buurten (the public boundaries place the coordinates): B1 = BU0
 and B2 = BU09171001, 1,000 and 2,000 residents. Window 2019-01 .. 2021-12 as the contract declares; every
 month holds a few reports (a complete export), and the cells the tests read are planted on top:
 
-- 2020-03, B1: resident `r-heavy` reports 5 times (the bound keeps 2, so 3 are cut and reported);
+- 2020-03, B1: resident `r-heavy` reports 5 times (the bound keeps 1, so 4 are cut and reported);
   resident `r-one` reports once, placed ONLY by coordinates (empty buurtcode), closed in 3 days, satisfied.
 - 2020-03, B2: `r-late` reports once, closed after 10 days (outside the 7-day norm), unsatisfied.
 - 2020-03, B1: frontliner `wijkagent-7` signals 6 times (the bound keeps 4).
