@@ -36,6 +36,9 @@ def point_boundaries(ctype: str, value: Any, where: str, fail: Any) -> Mapping[s
     if not isinstance(value, Mapping) or not isinstance(value.get("path"), str):
         raise fail(f"{where}: a point column needs `boundaries: {{path: public/<file>.geojson, property: "
                    f"{DEFAULT_PROPERTY}}}`, the public boundary file that turns points into areas")
+    if Path(value["path"]).is_absolute() or ".." in Path(value["path"]).parts:
+        raise fail(f"{where}: `boundaries.path` {value['path']!r} must be a path inside the node directory "
+                   "(e.g. public/buurten.geojson)")
     unknown = sorted(set(value) - {"path", "property"})
     if unknown:
         raise fail(f"{where}: unknown key(s) {', '.join(unknown)} in `boundaries` (path, property)")
@@ -108,8 +111,7 @@ def locate(lon: np.ndarray, lat: np.ndarray, boundaries: Mapping[str, str], node
     """The area code of each point (None outside every polygon or where the point is missing)."""
     codes = np.full(len(lon), None, dtype=object)
     known = ~np.isnan(lon)
-    path = Path(boundaries["path"])
-    for code, rings in read_boundaries(str(path if path.is_absolute() else node_dir / path), boundaries["property"]):
+    for code, rings in read_boundaries(str(node_dir / boundaries["path"]), boundaries["property"]):
         hit = known & (codes == None) & inside(lon, lat, rings)  # noqa: E711 (element-wise)
         codes[hit] = prefix + code
     return codes

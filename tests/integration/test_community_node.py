@@ -164,3 +164,14 @@ def test_node_init_copies_the_community_contract_and_policy(tmp_path):
     assert "melder_pseudoniem" in (node / "contract.yaml").read_text()
     assert yaml.safe_load((node / "site_policy.yaml").read_text())["partner"] == "community"
     shutil.rmtree(node)
+
+
+def test_the_boundary_file_must_be_inside_the_node_directory(tmp_path):
+    spec = yaml.safe_load((configs_dir() / "contract" / "community.yaml").read_text())
+    spec["_columns"]["locatie"]["boundaries"]["path"] = "../elsewhere/buurten.geojson"
+    for table in spec["tables"].values():
+        table["columns"] = spec["_columns"]
+    path = tmp_path / "community.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ContractError, match="must be a path inside the node directory"):
+        load_contract(path)

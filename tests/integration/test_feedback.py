@@ -134,3 +134,9 @@ def test_a_bad_action_log_gets_one_clear_message(tmp_path, entry, message):
     with pytest.raises(ConfigError) as err:
         load_actions(path, set(public_areas()))
     assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_a_run_without_the_community_node_gets_one_clear_message(tmp_path, capsys):
+    assert main(["feedback", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert "kept no release of the community node" in err and "heerlen_community" in err and "Traceback" not in err
