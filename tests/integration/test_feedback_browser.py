@@ -12,9 +12,30 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_feedback import pages, run_dir  # noqa: F401 (module fixtures)
+import numpy as np
+import pandas as pd
+import yaml
+
+from federation.cli import main
+from server.feedback.pages import public_areas
 
 WIDTHS = (390, 1400)
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory) -> Path:
+    """Pages of a run that kept a community release for every buurt and 12 months (values as released: a rate
+    with its noise sd), without a model (the pages then say the block's weight is not known)."""
+    run_dir = tmp_path_factory.mktemp("run")
+    block = yaml.safe_load((Path(__file__).parents[2] / "configs" / "block" / "community.yaml").read_text())
+    rng = np.random.default_rng(0)   # test data only, not a privacy mechanism
+    rows = [{"area_code": a, "period": f"2021-{m:02d}", "series": s, "value": float(rng.gamma(2.0, 1.0)),
+             "noise_sd": 0.3, "release": "run/community/community"}
+            for a in public_areas() for m in range(1, 13) for s in block["features"]]
+    (run_dir / "releases").mkdir()
+    pd.DataFrame(rows).to_csv(run_dir / "releases" / "community.csv", index=False)
+    assert main(["feedback", str(run_dir)]) == 0
+    return run_dir / "feedback"
 BROWSER_OWN = "not an origin"   # NetLog initiator of Chromium's own background requests
 
 
@@ -46,14 +67,14 @@ def test_control_an_external_image_and_a_console_error_are_seen(tmp_path):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_pages_make_no_request_log_nothing_and_switch_language(pages, tmp_path, width):  # noqa: F811
+def test_pages_make_no_request_log_nothing_and_switch_language(pages, tmp_path, width):
     index = pages / "index.html"
     dom, requested, console = open_page(index.as_uri(), width, tmp_path)
     assert requested == [] and console == []
     assert '<html lang="nl">' in dom and "Wat bewoners meldden" in dom
     buurt = re.search(r'<a href="(BU\d+\.html)">', dom).group(1)
     dom, requested, console = open_page((pages / buurt).as_uri(), width, tmp_path)
-    assert requested == [] and console == [] and '<html lang="nl">' in dom
+    assert requested == [] and console == [] and '<html lang="nl">' in dom and "data-source=\"release:" in dom
     switch = re.search(r'<a href="([^"]+)" hreflang="en"', dom).group(1)
     dom, requested, console = open_page((pages / switch).resolve().as_uri(), width, tmp_path)
     assert requested == [] and console == []
