@@ -20,6 +20,7 @@ from flwr.app import ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 
 from federation.messages import from_parquet
+from server.kept_releases import keep_releases
 from federation.alignment import align
 from federation.dataset import KEYS, Examples, area_folds, make_examples, next_period
 from federation.messages import TaskSettings, to_config
@@ -135,6 +136,7 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
         released, _ = released_frames(got[n])
         blocks.update(released)
         noise.update(released_frames(got[n], "noise")[0])
+        keep_releases(record.run_dir, run_name, names[n], released, released_frames(got[n], "noise")[0])
         eps[names[n]] = float(got[n]["metrics"]["epsilon"])
         reused = int(got[n]["metrics"]["new-releases"]) == 0
         record.say(f"{names[n]}: released {', '.join(released)} ({int(got[n]['metrics']['rows'])} rows"

@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from clients.contracts.points import point_column
 from clients.contracts.ops import ColumnUse
 from clients.contracts.protected import CONTENT_TYPES, Rules, content_violation, load_rules
 from clients.contracts.registry import OPS, get_op
@@ -130,9 +131,9 @@ def check_feature(contract: Contract, feature: FeatureSpec, rules: Rules) -> Non
     table = contract.tables.get(str(feature.params["table"]))
     if table is None:
         raise contract.error(f"{feature.where()}: table '{feature.params['table']}' is not declared under `tables`")
-    if table.area_column() is None and not table.area_template:
-        raise contract.error(f"{feature.where()}: table '{table.name}' has no area (a column of type area "
-                             "or `area_template`), so it cannot feed an area-level feature")
+    if table.area_column() is None and not table.area_template and point_column(table.columns) is None:
+        raise contract.error(f"{feature.where()}: table '{table.name}' has no area (a column of type area, "
+                             "a point column or `area_template`), so it cannot feed an area-level feature")
     op.check(feature.params, feature, contract)
     _check_where(contract, feature)
     for use in op.uses(feature.params):

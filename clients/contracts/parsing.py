@@ -16,6 +16,7 @@ from clients.contracts import schema
 from clients.contracts.paths import check_relative
 from clients.contracts.pseudonyms import check_pattern
 from clients.contracts.periods import month_index
+from clients.contracts.points import point_boundaries, refuse_unreadable
 from clients.contracts.spec import (
     COLUMN_TYPES, DEFAULT_FORMATS, NUMERIC_TYPES, PUBLIC_UNIT, RECORD_UNIT, SCALE_UNITS, Cadence, ColumnSpec, Contract,
     FeatureSpec, PartitionSpec, PeriodSpec, RowFilter, TablePrivacy, TableSpec,
@@ -64,6 +65,7 @@ def parse_column(name: str, raw: Any, where: str, fail: Any) -> ColumnSpec:
         name=str(name), type=str(ctype), format=fmt, values=values,
         separator=None if separator is None else str(separator), prefix=str(schema.COLUMN.get(spec, "prefix")),
         min=low, max=high, nullable=bool(schema.COLUMN.get(spec, "nullable")), unit=unit,
+        boundaries=point_boundaries(ctype, spec.get("boundaries"), f"{where}, column '{name}'", fail),
     )
 
 
@@ -274,6 +276,7 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
             for col in names:
                 if col not in columns:
                     raise fail(f"{where}: {key} names column '{col}', which is not among its columns")
+        refuse_unreadable(t, where, fail)
     if t.header is False and not t.columns_from:
         raise fail(f"{where}: a file without a header needs `columns_from`")
     return t

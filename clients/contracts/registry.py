@@ -13,6 +13,7 @@ OPS: dict[str, str] = {
     "mean": "clients.contracts.ops:Mean",
     "area_value": "clients.contracts.ops:AreaValue",
     "expr": "clients.contracts.ops:Expr",
+    "count_within": "clients.contracts.durations:CountWithin",
     # partner-specific
     "open_cases_by_domain": "clients.buurtteams.features:OpenCasesByDomain",
     "liveability": "clients.municipality.features:Liveability",

@@ -177,6 +177,8 @@ COLUMN = Section("tables.<name>.columns.<column>", "One raw column: its type and
     Key("max", "number", "Largest plausible value."),
     Key("nullable", "boolean", "Whether a cell may be empty.", default=False),
     Key("unit", "text", "Numeric columns: a unit of scale whose range also applies.", choices=tuple(SCALE_UNITS)),
+    Key("boundaries", "mapping", "point: `{path: public/<file>.geojson, property: <area code property>}`, the "
+                                 "public boundary file whose polygons turn each point into an area on the node."),
 ), example="""\
 columns:
   buurtcode: {type: area, prefix: "BU"}
@@ -204,5 +206,9 @@ COLUMN_TYPE_DOCS: dict[str, str] = {
     "area": "an area code (with `prefix`, it must be in the area register)",
     "category": "one of `values`",
     "multi_category": "several of `values` separated by `separator`",
+    "text": "free text (a description, a photo link): declared and parsed, never read by any op, filter or bound",
+    "contact": "contact data (name, e-mail, phone): declared and parsed, never read by any op, filter or bound",
+    "point": "`lon,lat` or `POINT (lon lat)` (WGS84): places its row in the area of `boundaries` on the node, "
+             "where the table has no area code; never read by any op, never leaves the node",
 }
 assert set(COLUMN_TYPE_DOCS) == set(COLUMN_TYPES)

@@ -57,6 +57,7 @@ class Series:
     require: tuple[str, ...] = ()
     total_clip: tuple[float, float] | None = None   # bounds of the per-record sum of `values`
     emphasis: float = 1.0   # share of the table's noise budget (not part of `key`: the same statistic)
+    within: tuple[str, str, float] | None = None   # (start, end, days): only records ended within days of start
 
     @property
     def key(self) -> str:
@@ -67,6 +68,8 @@ class Series:
             parts.append(f"{self.domain[0]}~{self.domain[1]}")
         if self.require:
             parts.append("req=" + ",".join(self.require))
+        if self.within:
+            parts.append(f"{self.within[1]}-{self.within[0]}<={self.within[2]:g}d")
         parts.append("count" if self.values is None else "sum(" + "+".join(self.values) + ")")
         if self.total_clip is not None:
             parts.append(f"clip[{self.total_clip[0]:g},{self.total_clip[1]:g}]")
@@ -213,6 +216,14 @@ def _placement_pairs(ctx, table, placement: tuple[str, ...]) -> tuple[np.ndarray
     return rep_rows.astype(np.int64), cell.astype(np.int64), period.astype(np.int64)
 
 
+def ended_within(start: pd.Series, end: pd.Series, days: float) -> np.ndarray:
+    """Rows whose end is given, not before the start, and at most `days` days after it."""
+    gap = (pd.to_datetime(end, errors="coerce") - pd.to_datetime(start, errors="coerce")).dt.total_seconds()
+    gap = gap.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(gap) & (gap >= 0) & (gap <= days * 86400.0)
+
+
 def _record_mask(table, s: Series) -> np.ndarray:
     from clients.contracts.placement import contains
 
@@ -228,6 +239,8 @@ def _record_mask(table, s: Series) -> np.ndarray:
         mask &= contains(data[s.domain[0]], s.domain[1], table.columns[s.domain[0]].separator)
     for column in s.require + (s.values or ()):
         mask &= data[column].notna().to_numpy()
+    if s.within is not None:
+        mask &= ended_within(data[s.within[0]], data[s.within[1]], s.within[2])
     return mask
 
 

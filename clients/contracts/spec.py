@@ -13,7 +13,11 @@ from federation.errors import ContractError
 
 COLUMN_TYPES: tuple[str, ...] = (
     "string", "integer", "float", "date", "datetime", "month", "area", "category", "multi_category",
+    "text", "contact", "point",
 )
+# Column types no op, filter or pseudonym may read: free text and contact data are declared (every column of an
+# export must be) and parsed, and never feed anything; a point only places its row in an area (`points.py`).
+UNREADABLE_TYPES: tuple[str, ...] = ("text", "contact", "point")
 FORMATS: tuple[str, ...] = ("csv", "parquet")
 TIME_TYPES: tuple[str, ...] = ("date", "datetime", "month")
 NUMERIC_TYPES: tuple[str, ...] = ("integer", "float")
@@ -40,6 +44,7 @@ class ColumnSpec:
     max: float | None = None
     nullable: bool = False
     unit: str | None = None            # numeric: a unit of SCALE_UNITS (its range applies unless min/max say more)
+    boundaries: Mapping[str, str] | None = None   # point: {path, property} of the public boundary file
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clients.contracts.reading import RawTable, attribute_names, columns_file
+from clients.contracts.points import fill_areas, parse_points
 from clients.contracts.spec import ColumnSpec, TableSpec
 from federation.errors import ContractError
 
@@ -286,6 +287,12 @@ def parse_column(series: pd.Series, col: ColumnSpec, table: TableSpec, raw: RawT
         return _categorical(series, missing, col, raw)
     if col.type == "area":
         return _area(series, missing, col, raw, known_areas, register)
+    if col.type == "point":
+        points, bad = parse_points(series, missing)
+        if bad.any():
+            raise _fail(raw, bad, col.name, lambda r: f"{_show(series.iloc[r])} is not a point 'lon,lat' or "
+                                                      "'POINT (lon lat)' in degrees (WGS84)")
+        return points
     return series.astype(str).where(~missing, None)
 
 
@@ -392,6 +399,7 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
         area = data[area_col].to_numpy(dtype=object)
     else:
         area = None
+    area = fill_areas(area, data, columns, node_dir, columns[area_col].prefix if area_col else "")
     return Table(spec=spec, raw=raw, data=data, area=area, columns=columns, pseudonyms=spellings)
 
 

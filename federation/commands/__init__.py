@@ -23,4 +23,5 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "ask",
     "twin",
+    "feedback",
 )
