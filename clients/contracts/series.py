@@ -162,8 +162,8 @@ def unit_ids(data: pd.DataFrame, privacy: TablePrivacy) -> np.ndarray:
     without a pseudonym contribute two units' worth."""
     if privacy.column is None:
         return np.arange(len(data), dtype=np.int64)
-    names = data[privacy.column].astype("string").str.strip()
-    codes, _ = pd.factorize(names.mask(names == ""), sort=False, use_na_sentinel=True)
+    names = data[privacy.column].astype("string")   # already folded by the contract (`pseudonyms.py`)
+    codes, _ = pd.factorize(names.mask(names.str.strip() == ""), sort=False, use_na_sentinel=True)
     return codes.astype(np.int64)
 
 

@@ -26,7 +26,6 @@ from clients.contracts.points import inside, read_boundaries
 from devtools.synthetic import formats, intensity, profile
 from devtools.synthetic.city import AREAS_FILE, City
 from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_PROFILES
-from devtools.synthetic.latent import loadings_vector
 from devtools.synthetic.timeline import Window
 from devtools.synthetic.writer import FileFormat, write
 from federation.config import APP_ROOT
@@ -96,8 +95,8 @@ def generate_community(out: Path, seed: int = 7, start: str = "2019-01", months:
     cats = list(spec["categories"])
     need = np.stack([intensity.monthly_counts(
         float(c["per_1000_year"]), ctx.population,
-        intensity.per_city(intensity.factor(ctx.latent, loadings_vector(c.get("loadings"), f"{where} categories.{k}"),
-                                             float(c.get("noise_sd", 0.0)), rng), ctx.population))
+        intensity.per_city(intensity.factor(ctx.latent, c.get("loadings"), float(c.get("noise_sd", 0.0)), rng,
+                                             f"{where} categories.{k}"), ctx.population))
         for k, c in spec["categories"].items()])                    # (C, A, T) unbiased expected reports
     resident = rng.poisson(need * bias[None, :, None])
     share = float(spec["frontliners"]["per_1000_year"]) / sum(float(c["per_1000_year"]) for c in spec["categories"].values())
