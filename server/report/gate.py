@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from server.report.fairness import THRESHOLD_OF, WORDS, FairnessAudit
+from server.report.forecast import Forecast, gate_check_text
 from server.report.intervals import Intervals
 from server.report.mia import MembershipAudit
 
@@ -68,3 +69,10 @@ def gate_checks(settings: Mapping[str, Any], fit_for_use: bool, r2: float | None
 
 def failures(checks: list[Check]) -> list[Check]:
     return [c for c in checks if not c.passed]
+
+
+def skill_check(forecast: Forecast | None, settings: Mapping[str, Any]) -> Check:
+    """A model whose skill interval over the best naive forecast does not lie above `forecast.min_skill_lo`
+    at the configured horizon is not releasable: the naive forecast is then the better guide."""
+    passed, text = gate_check_text(forecast, settings.get("forecast") or {})
+    return Check("forecast.min_skill_lo", passed, text)
