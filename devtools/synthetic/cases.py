@@ -14,7 +14,6 @@ import pyarrow as pa
 from federation.errors import ConfigError
 from devtools.synthetic import formats, intensity
 from devtools.synthetic.context import CityContext, Demand, require
-from devtools.synthetic.latent import loadings_vector
 from devtools.synthetic.table import RawTable
 
 _DAYS_PER_MONTH = 30.44
@@ -41,8 +40,8 @@ class CasesTable(RawTable):
             months = float(require(st, "mean_months", where, (int, float)))
             if months <= 0 or open_rate < 0:
                 raise ConfigError(f"{where}: 'mean_months' must be > 0 and 'open_per_1000' >= 0")
-            raw = intensity.factor(ctx.latent, loadings_vector(st.get("loadings"), where),
-                                   float(st.get("noise_sd", 0.0)), self.rng)
+            raw = intensity.factor(ctx.latent, st.get("loadings"),
+                                   float(st.get("noise_sd", 0.0)), self.rng, where)
             norm = intensity.per_city(raw, pop)
             self.intake.append(intensity.monthly_counts(open_rate * 12.0 / months, pop, norm))
             self.stock.append(open_rate * pop[:, 0] / 1000.0 * norm[:, 0])
@@ -76,8 +75,8 @@ class CasesTable(RawTable):
         names, probs = list(spec), []
         for d in names:
             where = f"{self.where} domains.{d}"
-            raw = intensity.factor(self.ctx.latent, loadings_vector(spec[d].get("loadings"), where),
-                                   float(spec[d].get("noise_sd", 0.0)), self.rng)
+            raw = intensity.factor(self.ctx.latent, spec[d].get("loadings"),
+                                   float(spec[d].get("noise_sd", 0.0)), self.rng, where)
             p = float(require(spec[d], "probability", where, (int, float))) * intensity.per_city(raw, self.ctx.population)
             probs.append(np.clip(p[area, month], 0.0, 0.95))
         p = np.column_stack(probs)
@@ -90,8 +89,8 @@ class CasesTable(RawTable):
     def _hours(self, area: np.ndarray, month: np.ndarray, n_domains: np.ndarray) -> np.ndarray:
         spec = require(self.spec, "hours", self.where, dict)
         where = f"{self.where} hours"
-        raw = intensity.factor(self.ctx.latent, loadings_vector(spec.get("loadings"), where),
-                               float(spec.get("noise_sd", 0.0)), self.rng)
+        raw = intensity.factor(self.ctx.latent, spec.get("loadings"),
+                               float(spec.get("noise_sd", 0.0)), self.rng, where)
         norm = intensity.per_city(raw, self.ctx.population)[area, month]
         mean = (float(require(spec, "base", where, (int, float))) + float(spec.get("per_domain", 0.0)) * n_domains) * norm
         shape = float(spec.get("shape", 2.0))

@@ -11,7 +11,6 @@ import numpy as np
 from federation.errors import ConfigError
 from devtools.synthetic import formats, intensity
 from devtools.synthetic.context import CityContext, Demand, require
-from devtools.synthetic.latent import loadings_vector
 from devtools.synthetic.table import RawTable
 
 
@@ -40,8 +39,8 @@ class EventsTable(RawTable):
     def _expected(self, category: str, cat: dict) -> np.ndarray:
         where = f"{self.where} categories.{category}"
         ctx = self.ctx
-        raw = intensity.factor(ctx.latent, loadings_vector(cat.get("loadings"), where),
-                               float(cat.get("noise_sd", 0.0)), self.rng)
+        raw = intensity.factor(ctx.latent, cat.get("loadings"),
+                               float(cat.get("noise_sd", 0.0)), self.rng, where)
         if "cbs" in cat:
             rates = ctx.areas.calibrated.get(str(cat["cbs"]))
             if rates is None:

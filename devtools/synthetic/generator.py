@@ -15,6 +15,19 @@ from devtools.synthetic.writer import FileFormat, write
 from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_CITIES, DEFAULT_PROFILES, DEFAULT_RECORDS  # noqa: F401
 
 
+FALLBACK_WINDOW = ("2019-01", 24)  # for cities whose profiles set no window
+
+
+def default_window(loaded: list[profile.Profile], start: str | None, months: int | None) -> tuple[str, int]:
+    """The window asked for, completed from the profiles' own windows (which must then agree)."""
+    own = {p.window for p in loaded if p.window is not None}
+    if (start is None or months is None) and len(own) > 1:
+        raise ConfigError(f"--start/--months: the profiles of {', '.join(p.city for p in loaded)} set different "
+                          f"windows ({', '.join(f'{s} + {m} months' for s, m in sorted(own))}); give --start and --months")
+    fallback = own.pop() if own else FALLBACK_WINDOW
+    return (fallback[0] if start is None else start), (fallback[1] if months is None else int(months))
+
+
 @dataclass(frozen=True)
 class TableSummary:
     city: str
@@ -45,22 +58,26 @@ def generate(
     cities: list[str] | tuple[str, ...] = DEFAULT_CITIES,
     seed: int = 7,
     records: int = DEFAULT_RECORDS,
-    start: str = "2019-01",
-    months: int = 24,
+    start: str | None = None,
+    months: int | None = None,
     cbs_path: Path = DEFAULT_CBS,
     profiles: Path = DEFAULT_PROFILES,
     progress: Callable[[str], None] | None = None,
+    world: str = profile.DEFAULT_WORLD,
 ) -> GenerationSummary:
     """Write `data/nodes/<node>/{public,raw}/...` for every city; same arguments, same bytes.
 
-    Everything (profiles, CBS file, record budget) is checked before the first file is written.
+    `start`/`months` default to the window the profiles set (Heerlen: 48 months from 2021-01), else
+    2019-01 and 24 months. Everything (profiles, world, CBS file, record budget) is checked before the
+    first file is written.
     """
     if not cities:
         raise ConfigError("--cities: name at least one city")
     if len(set(cities)) != len(cities):
         raise ConfigError(f"--cities: a city is named twice in {','.join(cities)}")
-    window = Window.parse(start, months)
-    loaded = [profile.load(Path(profiles), c) for c in cities]
+    loaded = [profile.load(Path(profiles), c, world) for c in cities]
+    window = Window.parse(*default_window(loaded, start, months))
+    months = window.months
     nodes: dict[str, str] = {}
     for p in loaded:
         for node in p.nodes:

@@ -1,6 +1,6 @@
 """Expected monthly counts per area: a base rate modulated by the latent dimensions.
 
-factor(a, t) = exp(loadings . z(a, t) + noise), then normalised in one of two ways:
+factor(a, t) = exp(loadings . z(a, t) + driver loadings . D(a, t) + noise), then normalised in one of two ways:
 - a CBS-calibrated base (per area, per year) is divided by the factor's mean over that area's months
   of the same calendar year, so the latent process moves counts between months but the expected
   annual count stays exactly rate x population / 1000;
@@ -14,9 +14,11 @@ import numpy as np
 from devtools.synthetic.latent import LatentPath
 
 
-def factor(latent: LatentPath, loadings: np.ndarray, noise_sd: float, rng: np.random.Generator) -> np.ndarray:
-    """(A, T) un-normalised modulation: each quantity has its own multiplicative noise."""
-    log = latent.z @ loadings
+def factor(latent: LatentPath, loadings: dict | None, noise_sd: float, rng: np.random.Generator,
+           where: str) -> np.ndarray:
+    """(A, T) un-normalised modulation: loadings on dimensions and lead drivers, plus the quantity's own
+    multiplicative noise."""
+    log = latent.modulation(loadings, where)
     return np.exp(log + noise_sd * rng.standard_normal(log.shape))
 
 

@@ -1,15 +1,26 @@
 """The latent liveability process that drives every table of a city.
 
-Each area has, per Leefbaarometer dimension, a static level (city shift + weighted standardised
-register covariates + an area random effect) and a monthly AR(1) deviation. Liveability is the
-reference level plus the sum of the five dimension scores. Every table reads the dimensions through
-its own loadings (see `intensity.py`), so each partner sees a different part of the same process.
+Each area has, per Leefbaarometer dimension, a static level and monthly dynamics. The static level is
+either the area's real Leefbaarometer score (`latent.levels`, Heerlen) or composed from a city shift,
+weighted standardised register covariates and an area random effect (the transfer cities). The dynamics
+are a stationary AR(1) deviation per dimension plus the effects of named lead drivers (`latent.leads`):
+a driver (e.g. economic strain) is an AR(1) process per area that partners' records read at once (its
+loading in a table's `loadings`), while liveability responds `lag_months` later. So partners' records
+carry information about FUTURE liveability that the label's own history does not (see
+docs/synthetic-world.md). Liveability is the reference level plus the sum of the five dimension scores.
+Every table reads the dimensions and drivers through its own loadings (see `intensity.py`).
+
+Two switches make a null world (profiles/worlds/null.yaml): `leads_visible: false` gives the partners an
+independent copy of each driver (same law, no relation to liveability), and `partners_read: level` lets
+partners read only the static level of the dimensions, not their changes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from federation.errors import ConfigError
 from devtools.synthetic.areas import AreaSet
@@ -30,6 +41,17 @@ class LatentPath:
     reference_level: float
     scores: np.ndarray
     z: np.ndarray
+    drivers: np.ndarray | None = None      # (A, T, J) standardised lead drivers as partners' records see them
+    driver_names: tuple[str, ...] = ()
+
+    def modulation(self, loadings: dict | None, where: str) -> np.ndarray:
+        """(A, T) log-rate modulation of one quantity: its loadings on the dimensions and on the drivers."""
+        loadings = dict(loadings or {})
+        drivers = {k: loadings.pop(k) for k in list(loadings) if k in self.driver_names}
+        log = self.z @ loadings_vector(loadings, where, self.driver_names)
+        for name, weight in drivers.items():
+            log = log + float(weight) * self.drivers[:, :, self.driver_names.index(name)]
+        return log
 
     def liveability(self) -> np.ndarray:
         """(A, T) reference level plus the sum of the five dimension scores."""
@@ -50,12 +72,14 @@ def per_dimension(spec: dict, key: str, where: str) -> np.ndarray:
     return np.array([float(values[d]) for d in DIMENSIONS])
 
 
-def loadings_vector(loadings: dict | None, where: str) -> np.ndarray:
+def loadings_vector(loadings: dict | None, where: str, drivers: tuple[str, ...] = ()) -> np.ndarray:
     """(5,) loadings of one quantity on the standardised dimensions (absent dimensions are 0)."""
     loadings = loadings or {}
     unknown = set(loadings) - set(DIMENSIONS)
     if unknown:
-        raise ConfigError(f"{where}: loading on unknown dimension '{sorted(unknown)[0]}'")
+        known = ", ".join(DIMENSIONS + tuple(drivers))
+        raise ConfigError(f"{where}: loading on unknown dimension or lead driver '{sorted(unknown)[0]}' "
+                          f"(known: {known})")
     return np.array([float(loadings.get(d, 0.0)) for d in DIMENSIONS])
 
 
@@ -81,8 +105,8 @@ def _random_effects(rng: np.random.Generator, count: int, x: np.ndarray | None) 
     return q * np.sign(np.diag(r)) * np.sqrt(count)
 
 
-def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, where: str) -> LatentPath:
-    """Static levels plus stationary AR(1) deviations for `months` months."""
+def _composed_static(areas: AreaSet, spec: dict, rng: np.random.Generator, where: str) -> np.ndarray:
+    """(A, 5) static levels: city shift + weighted standardised covariates + whitened area effects."""
     covariates = list(spec.get("covariates", []))
     x = _standardise(np.column_stack([areas.static(c) for c in covariates])) if covariates else None
     weights = spec.get("static_weights", {}) or {}
@@ -95,7 +119,93 @@ def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, 
                               f"which is not in 'latent.covariates'")
         for j, name in enumerate(covariates):
             static[:, k] += float(w.get(name, 0.0)) * x[:, j]
-    static += per_dimension(spec, "random_effect_sd", where) * _random_effects(rng, areas.count, x)
+    return static + per_dimension(spec, "random_effect_sd", where) * _random_effects(rng, areas.count, x)
+
+
+# Leefbaarometer dimension columns of a levels file, in DIMENSIONS order
+LEVEL_COLUMNS: tuple[str, ...] = ("won", "fys", "vrz", "soc", "onv")
+
+
+def _real_static(areas: AreaSet, levels: dict, where: str, base: Path | None) -> np.ndarray:
+    """(A, 5) each area's mean real Leefbaarometer dimension scores over the file's years with dimensions."""
+    if not isinstance(levels, dict) or not isinstance(levels.get("file"), str):
+        raise ConfigError(f"{where}: field 'latent.levels.file' must name a CSV of Leefbaarometer scores per area")
+    path = (base or Path(".")) / levels["file"]
+    try:
+        frame = pd.read_csv(path, dtype={"bu_code": str})
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{where}: field 'latent.levels.file': cannot read '{path}': {err}") from None
+    missing = [c for c in ("bu_code", *LEVEL_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{where}: '{path}' has no column '{missing[0]}' (needs bu_code, {', '.join(LEVEL_COLUMNS)})")
+    means = frame.dropna(subset=list(LEVEL_COLUMNS)).groupby("bu_code")[list(LEVEL_COLUMNS)].mean()
+    absent = [c for c in areas.codes if c not in means.index]
+    if absent:
+        raise ConfigError(f"{where}: '{path}' has no Leefbaarometer dimensions for area '{absent[0]}' "
+                          f"({len(absent)} area(s) missing)")
+    return means.loc[list(areas.codes)].to_numpy(dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A named driver: partners' records read it at month t, liveability responds at t + lag_months."""
+
+    name: str
+    ar_phi: float
+    lag_months: int
+    effect: np.ndarray   # (5,) Leefbaarometer points per standard deviation of the driver
+
+
+def leads_of(spec: dict, where: str) -> list[Lead]:
+    """The profile's `latent.leads`, checked; every lead must state the basis of its values."""
+    section = spec.get("leads") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: field 'latent.leads' must map driver names to their sections")
+    out = []
+    for name, lead in section.items():
+        at = f"{where}: field 'latent.leads.{name}"
+        if not isinstance(lead, dict):
+            raise ConfigError(f"{at}' must be a mapping with ar_phi, lag_months, effect and basis")
+        if name in DIMENSIONS:
+            raise ConfigError(f"{at}' has the name of a dimension; give the driver its own name")
+        for key in ("ar_phi", "lag_months", "effect", "basis"):
+            if key not in lead:
+                raise ConfigError(f"{at}.{key}' is missing")
+        phi, lag = lead["ar_phi"], lead["lag_months"]
+        if not isinstance(phi, (int, float)) or not -1 < float(phi) < 1:
+            raise ConfigError(f"{at}.ar_phi' must lie strictly between -1 and 1")
+        if not isinstance(lag, int) or isinstance(lag, bool) or not 0 <= lag <= 36:
+            raise ConfigError(f"{at}.lag_months' must be a whole number of months in 0..36")
+        if not isinstance(lead["basis"], str) or not lead["basis"].strip():
+            raise ConfigError(f"{at}.basis' must say where the values come from (literature, data or assumption)")
+        out.append(Lead(str(name), float(phi), int(lag), loadings_vector(lead["effect"], f"{at}.effect'")))
+    return out
+
+
+def _ar1(rng: np.random.Generator, count: int, length: int, phi: float) -> np.ndarray:
+    """(count, length) stationary AR(1) paths with unit variance."""
+    shocks = rng.standard_normal((count, length))
+    out = np.empty((count, length))
+    out[:, 0] = shocks[:, 0]
+    for t in range(1, length):
+        out[:, t] = phi * out[:, t - 1] + np.sqrt(1.0 - phi**2) * shocks[:, t]
+    return out
+
+
+def _standardised(scores: np.ndarray) -> np.ndarray:
+    flat = scores.reshape(-1, scores.shape[-1])
+    sd = flat.std(axis=0)
+    return ((flat - flat.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).reshape(scores.shape)
+
+
+def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, where: str,
+             base: Path | None = None) -> LatentPath:
+    """Static levels plus stationary AR(1) deviations and lagged lead effects for `months` months.
+
+    `base` is the directory that `latent.levels.file` is relative to (the profile's directory).
+    """
+    static = _real_static(areas, spec["levels"], where, base) if "levels" in spec \
+        else _composed_static(areas, spec, rng, where)
 
     phi = per_dimension(spec, "ar_phi", where)
     if np.any(np.abs(phi) >= 1):
@@ -108,6 +218,25 @@ def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, 
     for t in range(1, months):
         deviation[t] = phi * deviation[t - 1] + innovation * shocks[t]
     scores = static[:, None, :] + deviation.transpose(1, 0, 2)
-    flat = scores.reshape(-1, 5)
-    z = ((flat - flat.mean(axis=0)) / np.where(flat.std(axis=0) > 0, flat.std(axis=0), 1.0)).reshape(scores.shape)
-    return LatentPath(float(spec.get("reference_level", 4.10)), scores, z)
+
+    leads = leads_of(spec, where)
+    visible = spec.get("leads_visible", True)
+    if not isinstance(visible, bool):
+        raise ConfigError(f"{where}: field 'latent.leads_visible' must be true or false")
+    seen = []
+    for lead in leads:  # driver path from `lag` months before the window: month t responds to D(t - lag)
+        driver = _ar1(rng, areas.count, months + lead.lag_months, lead.ar_phi)
+        scores += driver[:, :months, None] * lead.effect
+        seen.append(driver[:, lead.lag_months:])
+    for k, lead in enumerate(leads):  # always drawn, so that both worlds share every other draw
+        copy = _ar1(rng, areas.count, months, lead.ar_phi)
+        if not visible:
+            seen[k] = copy
+
+    read = spec.get("partners_read", "state")
+    if read not in ("state", "level"):
+        raise ConfigError(f"{where}: field 'latent.partners_read' must be 'state' (the dimensions as they "
+                          f"move) or 'level' (only each area's static level)")
+    z = _standardised(scores if read == "state" else np.repeat(static[:, None, :], months, axis=1))
+    drivers = np.stack(seen, axis=2) if seen else None
+    return LatentPath(float(spec.get("reference_level", 4.10)), scores, z, drivers, tuple(l.name for l in leads))

@@ -1,5 +1,10 @@
 """City profiles: `devtools/synthetic/profiles/<city>.yaml` holds everything that makes a city (areas, latent
-parameters, nodes, tables, column names and formats), so a new synthetic city needs YAML only."""
+parameters, nodes, tables, column names and formats), so a new synthetic city needs YAML only.
+
+A world (`profiles/worlds/<world>.yaml`) overrides fields of every city's `latent` section: `default`
+changes nothing; `null` cuts every relation between partners' records and liveability's changes (a world
+in which no forecast can beat the label's own history).
+"""
 from __future__ import annotations
 
 import re
@@ -14,11 +19,26 @@ KINDS: tuple[str, ...] = ("events", "cases", "survey", "register")
 _SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+DEFAULT_WORLD = "default"
+
+
 @dataclass(frozen=True)
 class Profile:
     city: str
     path: Path
     data: dict
+    world: str = DEFAULT_WORLD
+
+    @property
+    def window(self) -> tuple[str, int] | None:
+        """The profile's own window (first month, number of months), if it sets one."""
+        window = self.data.get("window")
+        if window is None:
+            return None
+        if not isinstance(window, dict) or not isinstance(window.get("start"), str) \
+                or not isinstance(window.get("months"), int):
+            raise ConfigError(f"{self.path}: field 'window' must be {{start: YYYY-MM, months: N}}")
+        return window["start"], int(window["months"])
 
     @property
     def where(self) -> str:
@@ -33,8 +53,29 @@ def available(directory: Path) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))
 
 
-def load(directory: Path, city: str) -> Profile:
-    """Read and check one city profile; every problem names the file and the field."""
+def worlds(directory: Path) -> list[str]:
+    return sorted({DEFAULT_WORLD} | {p.stem for p in (directory / "worlds").glob("*.yaml")})
+
+
+def _world(directory: Path, world: str) -> dict:
+    """The world's overrides of the `latent` section ({} for the default world without a file)."""
+    path = directory / "worlds" / f"{world}.yaml"
+    if not _SAFE.match(world) or not path.is_file():
+        if world == DEFAULT_WORLD:
+            return {}
+        raise ConfigError(f"--world: no world '{world}' in '{directory / 'worlds'}' "
+                          f"(available: {', '.join(worlds(directory))})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict) or set(data) - {"description", "latent"} or not isinstance(data.get("latent", {}), dict):
+        raise ConfigError(f"{path}: a world has fields 'description' and 'latent' (a mapping of latent fields) only")
+    return data.get("latent") or {}
+
+
+def load(directory: Path, city: str, world: str = DEFAULT_WORLD) -> Profile:
+    """Read and check one city profile in a world; every problem names the file and the field."""
     path = directory / f"{city}.yaml"
     if not _SAFE.match(city) or not path.is_file():
         raise ConfigError(f"--cities: no profile '{path}' for city '{city}' "
@@ -72,4 +113,7 @@ def load(directory: Path, city: str) -> Profile:
             surveys += kind == "survey"
     if surveys != 1:
         raise ConfigError(f"{path}: exactly one table of kind 'survey' is needed (the label's source), found {surveys}")
-    return Profile(city, path, data)
+    if not isinstance(data["latent"], dict):
+        raise ConfigError(f"{path}: field 'latent' must be a mapping")
+    data["latent"].update(_world(directory, world))
+    return Profile(city, path, data, world)

@@ -1,8 +1,12 @@
 """The resident survey: the label's source, one row per respondent.
 
-A respondent's five dimension scores are the area's scores in that month plus response noise; the
-number of respondents per area and month is deterministic (a minimum, plus the survey's share of the
-record volume spread in proportion to population), so the label is usable in every area and month.
+A respondent's five dimension scores are the area's scores in that month plus response noise. Two shapes:
+- `waves` (Heerlen): a survey wave in the listed calendar months only (e.g. January, April, July, October),
+  with a fixed number of respondents per area and wave from its population (`per_1000_inhabitants`, kept
+  within `min`..`max` and at most `max_share` of the inhabitants), as Dutch resident surveys are drawn;
+  months without a wave have NO rows, so the label is missing there. The table does not absorb --records.
+- `volume` (the transfer cities): every month, a minimum per area plus the survey's share of the record
+  volume spread in proportion to population.
 """
 from __future__ import annotations
 
@@ -34,10 +38,12 @@ class SurveyTable(RawTable):
         missing = [d for d in DIMENSIONS if d not in scores]
         if missing:
             raise ConfigError(f"{self.where}: field 'columns.scores.{missing[0]}' is missing")
-        self.volume = require(spec, "volume", self.where, dict)
-        self.minimum = int(require(self.volume, "min_per_area_month", self.where, int))
-        if self.minimum < 1:
-            raise ConfigError(f"{self.where}: field 'volume.min_per_area_month' must be at least 1")
+        self.waves = self._waves(spec.get("waves")) if "waves" in spec else None
+        if self.waves is None:
+            self.volume = require(spec, "volume", self.where, dict)
+            self.minimum = int(require(self.volume, "min_per_area_month", self.where, int))
+            if self.minimum < 1:
+                raise ConfigError(f"{self.where}: field 'volume.min_per_area_month' must be at least 1")
         values = require(spec, "unsafe_values", self.where, list)
         if len(values) != 2:
             raise ConfigError(f"{self.where}: field 'unsafe_values' must be two values: [yes, no]")
@@ -46,20 +52,45 @@ class SurveyTable(RawTable):
             require(logit, key, f"{self.where} unsafe_logit", (int, float))
         per_dimension(spec, "response_sd", self.where)
 
+    def _waves(self, waves: object) -> np.ndarray:
+        """(A, T) respondents per area and month of a wave survey (0 outside the wave months)."""
+        at = f"{self.where}: field 'waves"
+        months = waves.get("months") if isinstance(waves, dict) else None
+        if not isinstance(months, list) or not months or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
+            raise ConfigError(f"{at}.months' must list the calendar months of the waves (1..12), e.g. [1, 4, 7, 10]")
+        size = require(waves, "respondents", self.where, dict)
+        for key in ("per_1000_inhabitants", "min", "max"):
+            require(size, key, f"{self.where} waves.respondents", (int, float))
+        low, high = int(size["min"]), int(size["max"])
+        share = float(size.get("max_share", 1.0))
+        if not 1 <= low <= high or not 0 < share <= 1:
+            raise ConfigError(f"{at}.respondents' needs 1 <= min <= max and 0 < max_share <= 1")
+        pop = self.ctx.population
+        target = np.clip(np.round(pop * float(size["per_1000_inhabitants"]) / 1000.0), low, high)
+        target = np.minimum(target, np.maximum(1, np.floor(pop * share)))
+        calendar = self.ctx.window.start_month - 1 + np.arange(self.ctx.window.months)
+        wave = np.isin(calendar % 12 + 1, months)
+        return (target * wave[None, :]).astype(np.int64)
+
     def demand(self) -> Demand:
         pop = self.ctx.population
+        if self.waves is not None:
+            return Demand(fixed=float(self.waves.sum()))
         return Demand(fixed=0.0, minimum=float(self.minimum * pop.size),
                       weight=float(require(self.volume, "weight", self.where, (int, float))) * float(pop.sum()))
 
     def respondents(self, rows: float) -> np.ndarray:
         """(A, T) respondents per area and month for a table of about `rows` rows."""
+        if self.waves is not None:
+            return self.waves
         pop = self.ctx.population
         extra = max(0, int(round(rows)) - self.minimum * pop.size)
         return self.minimum + _largest_remainder(extra, pop.ravel()).reshape(pop.shape)
 
     def render(self, rows: float | None) -> dict[str, np.ndarray]:
         ctx, c, spec, rng = self.ctx, self.columns, self.spec, self.rng
-        n = self.respondents(self.minimum * ctx.population.size if rows is None else rows)
+        n = self.respondents(rows if rows is not None else 0 if self.waves is not None else
+                             self.minimum * ctx.population.size)
         month, area = np.unravel_index(np.repeat(np.arange(n.size), n.T.ravel()), n.T.shape)
         sd = per_dimension(spec, "response_sd", self.where)
         own = ctx.latent.scores[area, month] + sd * rng.standard_normal((len(area), 5))

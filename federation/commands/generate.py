@@ -40,8 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cities", type=_cities, default=list(DEFAULT_CITIES), metavar="A,B",
                    help=f"comma-separated cities, each a profile in devtools/synthetic/profiles/ "
                         f"(default: {','.join(DEFAULT_CITIES)})")
-    p.add_argument("--start", default="2019-01", metavar="YYYY-MM", help="first month (default: 2019-01)")
-    p.add_argument("--months", type=int, default=24, help="number of months (default: 24)")
+    p.add_argument("--start", default=None, metavar="YYYY-MM",
+                   help="first month (default: the profiles' window, Heerlen 2021-01; else 2019-01)")
+    p.add_argument("--months", type=int, default=None,
+                   help="number of months (default: the profiles' window, Heerlen 48; else 24)")
+    p.add_argument("--world", default="default", metavar="NAME",
+                   help="the world of the profiles (profiles/worlds/NAME.yaml): 'default', or 'null' where partners' "
+                        "records carry nothing about liveability's changes, so no forecast can beat the naive ones "
+                        "(default: default)")
     p.add_argument("--cbs", type=Path, default=DEFAULT_CBS, metavar="CSV",
                    help=f"CBS kerncijfers wijken en buurten file for Heerlen (default: {DEFAULT_CBS})")
     p.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES, metavar="DIR",
@@ -57,16 +63,18 @@ def check_records(records: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_records(args.records)
-    if args.months < 1:
+    if args.months is not None and args.months < 1:
         raise ConfigError(f"--months: {args.months} is not a number of months >= 1")
     began = time.perf_counter()
     say = None if args.quiet else progress
     from devtools.synthetic.generator import generate
 
     summary = generate(out=args.data_root or configured_data_root(), cities=args.cities, seed=args.seed, records=args.records, start=args.start,
-                       months=args.months, cbs_path=args.cbs, profiles=args.profiles, progress=say)
+                       months=args.months, cbs_path=args.cbs, profiles=args.profiles, progress=say,
+                       world=args.world)
     seconds = time.perf_counter() - began
     nodes = sorted({t.node for t in summary.tables})
     result(f"wrote {summary.records_written:,} records (asked {summary.records_requested:,}) for "
-           f"node(s) {', '.join(nodes)} under {summary.out} in {seconds:.1f} s, seed {summary.seed}")
+           f"node(s) {', '.join(nodes)} under {summary.out} in {seconds:.1f} s, seed {summary.seed}, "
+           f"world {args.world}")
     return 0

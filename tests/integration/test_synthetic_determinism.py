@@ -15,7 +15,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 def test_same_arguments_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
-    args = dict(cities=CITIES, records=70_000, start="2019-01", months=12)
+    args = dict(cities=CITIES, records=80_000, start="2019-01", months=12)
     first = generate(tmp_path / "a", seed=7, **args)
     generate(tmp_path / "b", seed=7, **args)
     generate(tmp_path / "c", seed=8, **args)

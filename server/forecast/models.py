@@ -1,0 +1,131 @@
+"""Learned forecasters on the forecast features: ridge (label history alone, the linear reference) and the
+block network. Both predict the CHANGE of the label from its recent level (the anchor: a trailing mean of
+released values), on standardised inputs, and add the level back.
+
+Why the change: the level barely moves from month to month, so a model of the level spends its capacity
+(and its weight decay pulls it toward a constant) re-learning "the same as now", and falls below the naive
+forecast; a model of the change starts AT the naive forecast (zero output) and can only add what the
+features tell beyond it. Why standardised inputs: public block scalings leave some features hundreds of
+times wider than others (a city-centre crime rate), and an unscaled network fits those few rows first.
+Standardising with the training rows' mean and sd is post-processing of releases (no privacy cost).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from federation.dataset import Examples, area_folds
+from federation.model import BlockModel, ModelSpec, build_model
+from federation.task import TrainConfig, predict, train
+
+RIDGE_ALPHAS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Column means and sds of training rows; a missing input becomes the mean (0 after scaling)."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "Standardiser":
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(x, axis=0) if len(x) else np.zeros(x.shape[1])
+            sd = np.nanstd(x, axis=0) if len(x) else np.ones(x.shape[1])
+        mean = np.where(np.isfinite(mean), mean, 0.0)
+        sd = np.where(np.isfinite(sd) & (sd > 1e-12), sd, 1.0)
+        return cls(mean, sd)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        z = (x - self.mean) / self.sd
+        return np.where(np.isfinite(z), z, 0.0)
+
+
+@dataclass
+class Ridge:
+    """Linear model of the change on standardised features, penalty chosen by cross-validation over areas."""
+
+    alphas: Sequence[float] = RIDGE_ALPHAS
+    folds: int = 3
+    seed: int = 0
+    alpha: float = field(default=1.0, init=False)
+    scaler: Standardiser | None = field(default=None, init=False)
+    coef: np.ndarray | None = field(default=None, init=False)
+    intercept: float = field(default=0.0, init=False)
+
+    @staticmethod
+    def _solve(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+        b = float(y.mean())
+        gram = z.T @ z + alpha * len(z) * np.eye(z.shape[1]) / max(z.shape[1], 1)
+        return np.linalg.solve(gram, z.T @ (y - b)), b
+
+    def fit(self, x: np.ndarray, y: np.ndarray, areas: np.ndarray) -> "Ridge":
+        self.scaler = Standardiser.fit(x)
+        z = self.scaler(x)
+        if len(self.alphas) > 1:
+            folds = area_folds(pd.Series(areas.astype(str)), self.folds, self.seed + 7919)
+            fold_of = np.array([folds[str(a)] for a in areas])
+            errors = []
+            for alpha in self.alphas:
+                err = 0.0
+                for k in range(self.folds):
+                    test = fold_of == k
+                    if test.all() or not test.any():
+                        continue
+                    coef, b = self._solve(z[~test], y[~test], alpha)
+                    err += float(np.sum((z[test] @ coef + b - y[test]) ** 2))
+                errors.append(err)
+            self.alpha = float(self.alphas[int(np.argmin(errors))])
+        else:
+            self.alpha = float(self.alphas[0])
+        self.coef, self.intercept = self._solve(z, y, self.alpha)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        assert self.scaler is not None and self.coef is not None, "fit first"
+        return self.scaler(x) @ self.coef + self.intercept
+
+
+@dataclass
+class Network:
+    """The project's block model (one encoder per feature group, a fusion head) trained non-privately at the
+    coordinator on released features (post-processing), on standardised inputs, to predict the standardised
+    change."""
+
+    widths: dict[str, int]
+    train_cfg: TrainConfig = TrainConfig(epochs=20, batch_size=128, lr=3e-3, weight_decay=1e-2, block_dropout=0.0)
+    seed: int = 0
+    embed_dim: int = 8
+    hidden: int = 16
+    model: BlockModel | None = field(default=None, init=False)
+    scaler: Standardiser | None = field(default=None, init=False)
+    y_mean: float = field(default=0.0, init=False)
+    y_sd: float = field(default=1.0, init=False)
+
+    def _examples(self, x: np.ndarray, y: np.ndarray | None) -> Examples:
+        assert self.scaler is not None
+        z = self.scaler(x).astype(np.float32)
+        keys = pd.DataFrame({"area_code": np.zeros(len(z), str), "period": np.zeros(len(z), str)})
+        present = np.ones((len(z), len(self.widths)), np.float32)
+        return Examples(keys, tuple(self.widths), z, present,
+                        None if y is None else ((y - self.y_mean) / self.y_sd).astype(np.float32))
+
+    def fit(self, x: np.ndarray, y: np.ndarray, areas: np.ndarray | None = None) -> "Network":
+        self.scaler = Standardiser.fit(x)
+        self.y_mean, self.y_sd = float(np.mean(y)), float(np.std(y)) or 1.0
+        spec = ModelSpec.from_widths(self.widths, embed_dim=self.embed_dim, hidden=self.hidden,
+                                     head_hidden=self.hidden)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self.model = train(build_model(spec, seed=self.seed), self._examples(x, y),
+                               TrainConfig(**{**self.train_cfg.__dict__, "seed": self.seed}))
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        assert self.model is not None, "fit first"
+        return predict(self.model, self._examples(x, None)).astype(np.float64) * self.y_sd + self.y_mean
