@@ -49,11 +49,6 @@ def run(args: argparse.Namespace) -> int:
                 _cli(["node", "init", "--partner", name, "--node-dir", str(node_dir)])
             result(f"node {name}: key pair, site policy and data contract in {node_dir} (`pulse-twin node init`)")
         _cli(["features", "--contract", spec["contract"], "--node-dir", str(node_dir)])
-    exact_label = Path(partners[fed["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"
-
-    step("yardstick: pooled non-private model and each partner alone")
-    baseline_json = runs_dir / "baseline-heerlen.json"
-    _cli(["baseline", *overrides, "--out", str(baseline_json)])
     if args.skip_federation:
         return 0
 
@@ -83,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     result(f"predictions for the latest period: {runs_dir / run_name / 'predictions.csv'}")
     result("what left each node: pulse-twin node audit --node-dir <node dir>")
 
-    step("the report: map, intervals, drivers, privacy receipts, model card and the release gate")
-    code = cli_main(["report", str(runs_dir / run_name), "--baseline", str(baseline_json)])
+    step("the report: skill and the gate's verdict, the naive forecast beside the model's, the map, intervals, "
+         "early warning, privacy receipts and model card")
+    code = cli_main(["report", str(runs_dir / run_name)])
     if code not in (0, NOT_RELEASABLE):
         return code
     result(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
@@ -121,79 +117,6 @@ def reset_demo_nodes(data_root: Path, nodes: list[str]) -> None:
     marker.write_text("synthetic demo nodes, recreated by every `pulse-twin demo`\n")
     if existing:
         progress(f"recreated the demo's synthetic nodes under {data_root} (fresh ledgers)")
-
-
-def comparison_table(run_dir: Path, baseline_json: Path, exact_label: Path) -> str:
-    """Federated DP vs the yardstick over the same folds of areas, every model scored on the exact label.
-
-    The run's out-of-fold predictions (every area held out once, `vertical.cross_validate`) and the
-    yardstick's must come from the same split, area by area, or the table is refused; the ratio is then
-    the benchmark's estimator (R² over every held-out row), with its spread over the folds."""
-    import numpy as np
-    import pandas as pd
-
-    from server.report.yardstick_result import YardstickResult
-
-    keys = ["area_code", "period"]
-    label = pd.read_parquet(exact_label)[keys + ["label"]]
-    label["area_code"] = label["area_code"].astype(str)
-    label["period"] = (pd.PeriodIndex(label["period"].astype(str), freq="M") - 1).astype(str)  # label of next month
-    held = pd.read_csv(run_dir / "holdout_predictions.csv", dtype={"area_code": str, "period": str})
-    yardstick = YardstickResult.from_json(baseline_json).predictions
-    check_same_folds(held, next(iter(yardstick.values())), f"{run_dir.name} and {baseline_json.name}")
-    # The rows both the run and the pooled model scored, each model's prediction a column, the exact label.
-    columns: dict[str, str] = {}
-    scored = held.merge(label, on=keys)
-    for i, (name, frame) in enumerate(yardstick.items()):
-        columns[f"{name} (exact)"] = f"exact_{i}"
-        scored = scored.merge(frame[keys + ["pred"]].rename(columns={"pred": f"exact_{i}"}), on=keys,
-                              how="inner" if i == 0 else "left")
-    columns["federated DP (vertical, real engine)"] = "pred"
-    columns.update({f"{c.removeprefix('pred_alone_')} alone (its own DP release)": c
-                    for c in held.columns if c.startswith("pred_alone_")})
-
-    lines = [f"{'model':<44} {'R²':>7} {'MAE':>7} {'rows':>6}"]
-    for name, column in columns.items():
-        m = _score(scored, column)
-        lines.append(f"{name:<44} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>6d}")
-    ratio = fold_ratios(scored)
-    lines.append(f"federated / pooled: {ratio['all']:.2f} over {scored['area_code'].nunique()} areas, "
-                 f"{len(ratio['folds'])} folds (every area held out once); per fold "
-                 + ", ".join(f"{r:.2f}" for r in ratio["folds"])
-                 + f" (mean {np.mean(ratio['folds']):.2f}, sd {np.std(ratio['folds'], ddof=1):.2f})")
-    for f in sorted((run_dir / "privacy").glob("*.json")):
-        report = json.loads(f.read_text())
-        lines.append(f"{f.stem}: epsilon {report['epsilon']:.2f} (delta {report.get('delta', 1e-5):g}, "
-                     f"{report.get('accountant', 'prv').upper()}), all its tables composed for one person who is a "
-                     "unit in each; see `pulse-twin privacy --node-dir` for each table's unit and bounds")
-    return "\n".join(lines)
-
-
-def check_same_folds(run: pd.DataFrame, pooled: pd.DataFrame, what: str) -> None:
-    """Refuse unless every area both scored sits in the same fold of both (a ratio over different splits
-    would mix privacy's cost with the luck of the split)."""
-    same = run[["area_code", "fold"]].drop_duplicates().merge(
-        pooled[["area_code", "fold"]].drop_duplicates(), on="area_code", suffixes=("_run", "_pooled"))
-    differ = int((same["fold_run"] != same["fold_pooled"]).sum())
-    if same.empty or differ:
-        raise PulseTwinError(f"{what} were not scored on the same folds of areas ({differ} of {len(same)} "
-                             "shared areas differ): run both with the same `folds` and `seed`")
-
-
-def fold_ratios(scored: pd.DataFrame) -> dict[str, Any]:
-    """Federated R² (`pred`) / pooled R² (`exact_0`) over every held-out row (`all`) and within each fold."""
-    def ratio(frame: pd.DataFrame) -> float:
-        return _score(frame, "pred")["r2"] / _score(frame, "exact_0")["r2"]
-
-    return {"all": ratio(scored), "folds": [ratio(f) for _, f in scored.groupby("fold")]}
-
-
-def _score(frame: pd.DataFrame, column: str) -> dict[str, float]:
-    """R² and MAE of one model's column against the exact label, on the rows it predicted."""
-    from federation.task import r2_mae
-
-    frame = frame[frame[column].notna()]
-    return r2_mae(frame["label"].to_numpy(), frame[column].to_numpy())
 
 
 def _cli(argv: list[str]) -> None:
