@@ -47,11 +47,14 @@ class EvalConfig:
     anchor_windows: tuple[int, ...] = ANCHOR_WINDOWS
 
 
-def scored_origins(n_periods: int, h: int, count: int, min_history: int) -> list[int]:
-    """The latest `count` origins whose target t + h lies in the panel, oldest first; each leaves at least
-    one training origin (min_history <= s <= t - h)."""
-    last = n_periods - 1 - h
-    return [t for t in range(max(min_history + h, last - count + 1), last + 1)]
+def scored_origins(n_periods: int, h: int, count: int, min_history: int,
+                   released: np.ndarray | None = None) -> list[int]:
+    """The latest `count` origins whose target t + h lies in the panel (and, given `released`, a mask of the
+    periods with any released label, is a period with a release), oldest first; each leaves at least one
+    training origin (min_history <= s <= t - h)."""
+    ok = [t for t in range(min_history + h, n_periods - h)
+          if released is None or bool(released[t + h])]
+    return ok[-count:] if count > 0 else []
 
 
 def training_origins(t: int, h: int, min_history: int) -> list[int]:
@@ -148,7 +151,8 @@ def rolling_evaluation(label: Panel, truth: Panel, partners: Mapping[str, Mappin
     window (trailing mean; anchor for learned models), fold. `label`: released history (features, training
     targets); `truth`: what forecasts are scored against (same grid)."""
     n_periods = len(label.periods)
-    origins = scored_origins(n_periods, h, cfg.test_origins, cfg.min_history)
+    origins = scored_origins(n_periods, h, cfg.test_origins, cfg.min_history,
+                             np.isfinite(label.values).any(axis=0) & np.isfinite(truth.values).any(axis=0))
     if not origins:
         raise ValueError(f"horizon {h}: {n_periods} periods leave no test origin after {cfg.min_history} "
                          "periods of history")

@@ -90,6 +90,14 @@ class Panel:
             out[gap, t] = out[gap, t - 1]
         return out
 
+    def only_periods(self, periods: Iterable[str]) -> "Panel":
+        """The same panel with every period outside `periods` set to NaN: e.g. a survey's public wave months,
+        where a release over months without a wave holds only noise."""
+        keep = np.isin(np.asarray(self.periods), [str(p) for p in periods])
+        values = np.where(keep[None, :], self.values, np.nan)
+        sd = None if self.noise_sd is None else np.where(keep[None, :], self.noise_sd, np.nan)
+        return replace(self, values=values, noise_sd=sd)
+
     def select(self, areas: Iterable[str]) -> "Panel":
         """The same panel restricted to (and ordered as) `areas`; an unknown area gets an all-NaN row."""
         areas = tuple(str(a) for a in areas)

@@ -121,22 +121,36 @@ def forecast(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg: For
             if model in learned:
                 warn_doc = {"horizon": h, **warning_scores(held, model, cfg.worse, cfg.top_k)}
     cur = pd.concat(current, ignore_index=True)
-    now = cur[(cur["horizon"] == cfg.configured_horizon)]
-    naive_rows = now[now["model"] == "persistence"].set_index("area_code")
-    areas = list(naive_rows.index)
     released = gate_doc is not None and gate_doc["releasable"] and model in learned
-    mrows = now[now["model"] == model].set_index("area_code").reindex(areas) if model in learned else None
-    warnings = warning_list(cfg.configured_horizon, areas, naive_rows["level"].to_numpy(),
-                            None if mrows is None else mrows["prediction"].to_numpy(),
-                            None if mrows is None else mrows["lo"].to_numpy(),
-                            None if mrows is None else mrows["hi"].to_numpy(),
-                            naive_rows["naive_change"].to_numpy(), cfg.worse, withheld=not released)
+    warnings = warnings_at(cur, cfg, model if model in learned else None, released)
     held_frame = pd.concat(held_all, ignore_index=True)
     predictions = pd.concat([held_frame, cur], ignore_index=True)
-    doc = {"horizons": horizons, "configured_horizon": cfg.configured_horizon, "label_units": label_units,
-           "evaluation": {"kind": "rolling-origin x held-out areas",
-                          "origins": sorted(set(held_frame["origin"])), "folds": cfg.folds, "dp_draws": 1,
-                          "interval": cfg.interval},
-           "rows": rows, "best_naive": best, "gate": gate_doc,
-           "warning": {**(warn_doc or {"horizon": cfg.configured_horizon}), "model_list_withheld": not released}}
+    doc = skill_document(horizons, cfg, label_units, sorted(set(held_frame["origin"])), rows, best, gate_doc,
+                         warn_doc, released)
     return ForecastResult(doc, predictions, warnings, held_frame)
+
+
+def warnings_at(current: pd.DataFrame, cfg: ForecastConfig, model: str | None, released: bool) -> pd.DataFrame:
+    """warnings.csv from the current forecasts (`current_forecasts` rows) at the configured horizon: the
+    model's list if `released` (the gate passed), else the naive ranking only."""
+    now = current[current["horizon"] == cfg.configured_horizon]
+    naive_rows = now[now["model"] == "persistence"].set_index("area_code")
+    areas = list(naive_rows.index)
+    mrows = None if model is None else now[now["model"] == model].set_index("area_code").reindex(areas)
+    return warning_list(cfg.configured_horizon, areas, naive_rows["level"].to_numpy(),
+                        None if mrows is None else mrows["prediction"].to_numpy(),
+                        None if mrows is None else mrows["lo"].to_numpy(),
+                        None if mrows is None else mrows["hi"].to_numpy(),
+                        naive_rows["naive_change"].to_numpy(), cfg.worse, withheld=not released)
+
+
+def skill_document(horizons: Sequence[int], cfg: ForecastConfig, label_units: str, origins: Sequence[str],
+                   rows: list[dict], best: Mapping[str, str], gate_doc: Mapping[str, Any] | None,
+                   warn_doc: Mapping[str, Any] | None, released: bool, dp_draws: int = 1) -> dict[str, Any]:
+    """The skill.json object (ARTEFACTS format; extended with `interval`, `coverage_90` per row,
+    `best_naive` in the gate and `model_list_withheld` in the warning)."""
+    return {"horizons": list(horizons), "configured_horizon": cfg.configured_horizon, "label_units": label_units,
+            "evaluation": {"kind": "rolling-origin x held-out areas", "origins": list(origins),
+                           "folds": cfg.folds, "dp_draws": dp_draws, "interval": cfg.interval},
+            "rows": rows, "best_naive": dict(best), "gate": gate_doc,
+            "warning": {**(warn_doc or {"horizon": cfg.configured_horizon}), "model_list_withheld": not released}}
