@@ -70,8 +70,9 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
         areas["drivers"] = [found.get(c, {}).get("words", []) for c in areas["area_code"]]
         areas["block_shares"] = [found.get(c, {}).get("blocks", {}) for c in areas["area_code"]]
     else:
-        notes.append("drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet); "
-                     "runs of this version keep them")
+        notes.append("drivers: the forecasting model's drivers are not computed (a vertical run keeps its forecast "
+                     "artefacts in forecast/, not a model.pt)" if forecast is not None else
+                     "drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet)")
     fairness = _fairness(run, settings["fairness"], notes)
     mia = None
     if run.topology == "horizontal" and run.members is not None and len(run.members) and len(run.holdout):
