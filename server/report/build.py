@@ -61,7 +61,8 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
     judged = verdict(run, baseline, float(settings["min_r2"]))
     forecast = read_forecast(run.run_dir) if run.topology == "vertical" else None
     shapes = boundaries()
-    areas = _area_table(run, shapes, intervals, forecast)
+    areas = _area_table(run, shapes, intervals, forecast,
+                        float((settings.get("forecast") or {}).get("min_skill_lo", 0.0)))
     drivers_error = None
     if run.model is not None and run.inputs is not None and len(run.inputs):
         found, drivers_error = drivers_per_area(run.model, run.inputs, float(run.config["federation"]["label"]["scale"]),
@@ -91,7 +92,7 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
 
 
 def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Intervals | None,
-                forecast: Forecast | None = None) -> pd.DataFrame:
+                forecast: Forecast | None = None, min_skill_lo: float = 0.0) -> pd.DataFrame:
     """Every predicted area, plus every area of the shipped map of the same city that has no prediction.
 
     With the run's forecast: the naive forecast beside the model's, and the change against the area's recent
@@ -115,7 +116,9 @@ def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Interval
                                   "naive_change")},
                      "beyond_noise": bool(f["beyond_noise"]) if f is not None else False})
     table = pd.DataFrame(rows)
-    table["rank"] = table["prediction"].rank(method="first").astype("Int64")   # 1 = lowest predicted liveability
+    # 1 = lowest predicted liveability; by the naive forecast when the gate refuses the model on skill
+    guide = "naive" if forecast is not None and not forecast.releasable(min_skill_lo) and table["naive"].notna().any() else "prediction"
+    table["rank"] = table[guide].rank(method="first").astype("Int64")
     table["drivers"] = [[] for _ in range(len(table))]
     table["block_shares"] = [{} for _ in range(len(table))]
     return table

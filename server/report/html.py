@@ -68,7 +68,7 @@ SCRIPT = """
     b.addEventListener('click',function(){colour(b.getAttribute('data-mode'));});});
   paths.forEach(function(p){var c=p.getAttribute('data-area');
     p.addEventListener('mouseenter',function(){show(c);});p.addEventListener('click',function(){show(c);});});
-  colour('pred');
+  colour(data.first_map||'pred');
   var drawn=0;paths.forEach(function(p){var b=p.getBBox();if(b.width>0&&b.height>0)drawn++;});
   document.body.setAttribute('data-drawn',String(drawn));
   document.body.setAttribute('data-areas',String(paths.length));
@@ -140,9 +140,16 @@ def _map(report: Report) -> str:
             f"<p style='font-size:.75em'>{escape(CREDIT)}</p>")
 
 
+def _naive_guides(report: Report) -> bool:
+    """The gate refused the model on skill: the naive forecast is the guide the page leads with."""
+    return report.forecast is not None and not report.forecast.releasable(
+        float((report.settings.get("forecast") or {}).get("min_skill_lo", 0.0)))
+
+
 def _ranked(report: Report) -> str:
     rows = []
-    for _, a in report.areas.sort_values(["suppressed", "prediction"]).iterrows():
+    by = "naive" if _naive_guides(report) and report.areas["naive"].notna().any() else "prediction"
+    for _, a in report.areas.sort_values(["suppressed", by]).iterrows():
         if a["suppressed"]:
             rows.append(["-", escape(a["name"]), escape(a["area_code"]), "suppressed", "", "", "", ""])
             continue
@@ -150,8 +157,10 @@ def _ranked(report: Report) -> str:
         rows.append([str(a["rank"]), escape(a["name"]), escape(a["area_code"]), f"{a['prediction']:.3f}",
                      f"{a['low']:.3f} to {a['high']:.3f}", naive, _change_cell(a),
                      escape(a["drivers"][0]) if a["drivers"] else ""])
-    return _table(["rank (1 = lowest)", "area", "code", "prediction", "interval", "naive forecast",
-                   "verandering / change", "main driver"], rows)
+    note = ("<p>Gerangschikt naar de naïeve voorspelling, de betere leidraad / ranked by the naive forecast, "
+            "the better guide.</p>" if by == "naive" else "")
+    return note + _table(["rank (1 = lowest)", "area", "code", "prediction", "interval", "naive forecast",
+                          "verandering / change", "main driver"], rows)
 
 
 def _change_cell(a) -> str:
@@ -288,7 +297,8 @@ def render(report: Report) -> str:
                                        "high": _num(a["high"]), "naive": _num(a["naive"]),
                                        "change_text": _change_texts(a),
                                        "drivers": list(a["drivers"])} for _, a in report.areas.iterrows()},
-            "pred_label": f"Model forecast, {_ahead(report)}", "naive_label": f"Naive forecast ({_naive(report)})"}
+            "pred_label": f"Model forecast, {_ahead(report)}", "naive_label": f"Naive forecast ({_naive(report)})",
+            "first_map": "naive" if _naive_guides(report) else "pred"}
     blob = json.dumps(data).replace("</", "<\\/")
     unfit = "".join(f"<div class='unfit'>{escape(w)}</div>" for w in v.words if w.startswith("NOT FIT"))
     words = "".join(f"<p>{escape(w)}</p>" for w in v.words if not w.startswith("NOT FIT"))
