@@ -93,11 +93,14 @@ def learned_models(partners: Sequence[str], alone: bool) -> dict[str, Learned]:
 def run_dataset(name: str, epsilons: Sequence[float], draws: int, fc: ForecastConfig,
                 alone: bool, out_dir: Path) -> dict[str, Any]:
     fed_name, make_root, units, worse = DATASETS[name]
-    fc = replace(fc, worse=worse)
     started = time.perf_counter()
     root = make_root()
     cfg = common.compose_cfg([f"federation={fed_name}", f"federation.data_root={root}"])
     fed = cfg["federation"]
+    # the gate's horizon: the federation's own (label.horizon) where it is among the horizons measured
+    own = fed["label"].get("horizon")
+    gate_h = int(own) if own is not None and int(own) in fc.horizons else fc.configured_horizon
+    fc = replace(fc, worse=worse, configured_horizon=gate_h)
     progress(f"[{name}] data ready ({time.perf_counter() - started:.0f} s); exact blocks and label")
     ex_blocks, ex_label, _ = partner_releases(fed, None, "exact")
     truth, ex_partners = panels(fed, ex_blocks, ex_label, {}, released=False)
