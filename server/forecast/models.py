@@ -103,9 +103,10 @@ class Network:
     widths: dict[str, int]
     train_cfg: TrainConfig = TrainConfig(epochs=20, batch_size=256, lr=3e-3, weight_decay=1e-2, block_dropout=0.0)
     seed: int = 0
-    # Epochs are set so that every fit takes about this many optimiser steps (5 to 200 epochs): a few hundred
-    # rows (survey waves) get as many steps as 15,000 (LSOA-months), so neither is under- or over-trained.
+    # Epochs are set so that a fit takes about `steps` optimiser steps, within 5 to `max_epochs` epochs:
+    # 15,000 rows (LSOA-months) get 10 epochs, a few hundred (survey waves) 50 passes of ~100 steps.
     steps: int = 600
+    max_epochs: int = 50
     embed_dim: int = 8
     hidden: int = 16
     shares: tuple[float, ...] = (0.0, 0.5, 1.0)
@@ -128,7 +129,7 @@ class Network:
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             per_epoch = max(1, -(-len(x) // self.train_cfg.batch_size))
-            epochs = int(min(200, max(5, round(self.steps / per_epoch))))
+            epochs = int(min(self.max_epochs, max(5, round(self.steps / per_epoch))))
             return train(build_model(spec, seed=self.seed), self._examples(x, r),
                          replace(self.train_cfg, seed=self.seed, epochs=epochs))
 
