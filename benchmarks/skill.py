@@ -156,9 +156,13 @@ def _reference(truth: Panel, partners, h, learned, ev, step) -> pd.DataFrame:
     return rolling_evaluation(truth, truth, partners, h, learned, ev, reference=True)
 
 
-def _mean_dicts(items: list[dict]) -> dict[str, float]:
-    keys = items[0].keys()
-    return {k: float(np.nanmean([float(i[k]) if i[k] is not None else np.nan for i in items])) for k in keys}
+def _mean_dicts(items: list[dict]) -> dict[str, float | None]:
+    """Per key, the mean over draws of the finite values (None if there is none)."""
+    out: dict[str, float | None] = {}
+    for k in items[0]:
+        vals = [float(i[k]) for i in items if i[k] is not None and np.isfinite(i[k])]
+        out[k] = float(np.mean(vals)) if vals else None
+    return out
 
 
 def _summarise(per: Mapping[tuple, list[dict]]) -> list[dict]:
@@ -230,10 +234,11 @@ def table(summary: dict[str, Any]) -> str:
         for e in summary["epsilons"]:
             w = summary["warning"].get(f"{h}|{e:g}")
             if w:
-                lines.append(f"worsening list, federated DP eps {e:g}: precision@5 {w['precision_at_5']:.2f}, "
-                             f"@10 {w['precision_at_10']:.2f}, Spearman {w['spearman']:.2f}; naive list (last "
-                             f"movers): @5 {w['naive_precision_at_5']:.2f}, @10 {w['naive_precision_at_10']:.2f}, "
-                             f"Spearman {w['naive_spearman']:.2f}")
+                f2 = lambda v: "-" if v is None else f"{v:.2f}"   # noqa: E731
+                lines.append(f"worsening list, federated DP eps {e:g}: precision@5 {f2(w['precision_at_5'])}, "
+                             f"@10 {f2(w['precision_at_10'])}, Spearman {f2(w['spearman'])}; naive list (last "
+                             f"movers): @5 {f2(w['naive_precision_at_5'])}, @10 {f2(w['naive_precision_at_10'])}, "
+                             f"Spearman {f2(w['naive_spearman'])}")
     g = summary.get("gate")
     if g:
         lines.append(f"gate (h={g['horizon']}, eps {max(summary['epsilons']):g}, first draw's artefacts): "
@@ -268,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         out.append(summary)
         result(table(summary))
         result(f"artefacts: {', '.join(summary['files'])}")
-    result(f"written: {common.write_json('skill', out)}")
+    name = "skill" if set(args.datasets) == set(DATASETS) else "skill-" + "-".join(args.datasets)
+    result(f"written: {common.write_json(name, out)}")
     return 0
 
 
