@@ -195,7 +195,8 @@ def _write_artefacts(run_dir: Path, fc: ForecastConfig, units: str, rows: list[d
     g = gate(h, mine.get("skill"), mine.get("skill_lo"), mine.get("skill_hi"), best[str(h)])
     warnings = warnings_at(current, replace(fc, configured_horizon=h), MODEL, g["releasable"])
     doc = skill_document(sorted(artefacts), replace(fc, configured_horizon=h), units,
-                         sorted(set(held["origin"])), rows, best, g, summary["warning"].get(f"{h}|{eps:g}"),
+                         sorted(set(held["origin"])), rows, best, g,
+                         {"horizon": h, **(summary["warning"].get(f"{h}|{eps:g}") or {})},
                          g["releasable"], draws)
     predictions = pd.concat([pd.concat([v[0] for v in artefacts.values()]).assign(held_out=True),
                              pd.concat([v[1] for v in artefacts.values()]).assign(held_out=False)],
