@@ -93,11 +93,14 @@ def learned_models(partners: Sequence[str], alone: bool) -> dict[str, Learned]:
 def run_dataset(name: str, epsilons: Sequence[float], draws: int, fc: ForecastConfig,
                 alone: bool, out_dir: Path) -> dict[str, Any]:
     fed_name, make_root, units, worse = DATASETS[name]
-    fc = replace(fc, worse=worse)
     started = time.perf_counter()
     root = make_root()
     cfg = common.compose_cfg([f"federation={fed_name}", f"federation.data_root={root}"])
     fed = cfg["federation"]
+    # the gate's horizon: the federation's own (label.horizon) where it is among the horizons measured
+    own = fed["label"].get("horizon")
+    gate_h = int(own) if own is not None and int(own) in fc.horizons else fc.configured_horizon
+    fc = replace(fc, worse=worse, configured_horizon=gate_h)
     progress(f"[{name}] data ready ({time.perf_counter() - started:.0f} s); exact blocks and label")
     ex_blocks, ex_label, _ = partner_releases(fed, None, "exact")
     truth, ex_partners = panels(fed, ex_blocks, ex_label, {}, released=False)
@@ -153,9 +156,13 @@ def _reference(truth: Panel, partners, h, learned, ev, step) -> pd.DataFrame:
     return rolling_evaluation(truth, truth, partners, h, learned, ev, reference=True)
 
 
-def _mean_dicts(items: list[dict]) -> dict[str, float]:
-    keys = items[0].keys()
-    return {k: float(np.nanmean([float(i[k]) if i[k] is not None else np.nan for i in items])) for k in keys}
+def _mean_dicts(items: list[dict]) -> dict[str, float | None]:
+    """Per key, the mean over draws of the finite values (None if there is none)."""
+    out: dict[str, float | None] = {}
+    for k in items[0]:
+        vals = [float(i[k]) for i in items if i[k] is not None and np.isfinite(i[k])]
+        out[k] = float(np.mean(vals)) if vals else None
+    return out
 
 
 def _summarise(per: Mapping[tuple, list[dict]]) -> list[dict]:
@@ -188,7 +195,8 @@ def _write_artefacts(run_dir: Path, fc: ForecastConfig, units: str, rows: list[d
     g = gate(h, mine.get("skill"), mine.get("skill_lo"), mine.get("skill_hi"), best[str(h)])
     warnings = warnings_at(current, replace(fc, configured_horizon=h), MODEL, g["releasable"])
     doc = skill_document(sorted(artefacts), replace(fc, configured_horizon=h), units,
-                         sorted(set(held["origin"])), rows, best, g, summary["warning"].get(f"{h}|{eps:g}"),
+                         sorted(set(held["origin"])), rows, best, g,
+                         {"horizon": h, **(summary["warning"].get(f"{h}|{eps:g}") or {})},
                          g["releasable"], draws)
     predictions = pd.concat([pd.concat([v[0] for v in artefacts.values()]).assign(held_out=True),
                              pd.concat([v[1] for v in artefacts.values()]).assign(held_out=False)],
@@ -227,10 +235,11 @@ def table(summary: dict[str, Any]) -> str:
         for e in summary["epsilons"]:
             w = summary["warning"].get(f"{h}|{e:g}")
             if w:
-                lines.append(f"worsening list, federated DP eps {e:g}: precision@5 {w['precision_at_5']:.2f}, "
-                             f"@10 {w['precision_at_10']:.2f}, Spearman {w['spearman']:.2f}; naive list (last "
-                             f"movers): @5 {w['naive_precision_at_5']:.2f}, @10 {w['naive_precision_at_10']:.2f}, "
-                             f"Spearman {w['naive_spearman']:.2f}")
+                f2 = lambda v: "-" if v is None else f"{v:.2f}"   # noqa: E731
+                lines.append(f"worsening list, federated DP eps {e:g}: precision@5 {f2(w['precision_at_5'])}, "
+                             f"@10 {f2(w['precision_at_10'])}, Spearman {f2(w['spearman'])}; naive list (last "
+                             f"movers): @5 {f2(w['naive_precision_at_5'])}, @10 {f2(w['naive_precision_at_10'])}, "
+                             f"Spearman {f2(w['naive_spearman'])}")
     g = summary.get("gate")
     if g:
         lines.append(f"gate (h={g['horizon']}, eps {max(summary['epsilons']):g}, first draw's artefacts): "
@@ -265,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         out.append(summary)
         result(table(summary))
         result(f"artefacts: {', '.join(summary['files'])}")
-    result(f"written: {common.write_json('skill', out)}")
+    name = "skill" if set(args.datasets) == set(DATASETS) else "skill-" + "-".join(args.datasets)
+    result(f"written: {common.write_json(name, out)}")
     return 0
 
 

@@ -103,6 +103,10 @@ class Network:
     widths: dict[str, int]
     train_cfg: TrainConfig = TrainConfig(epochs=20, batch_size=256, lr=3e-3, weight_decay=1e-2, block_dropout=0.0)
     seed: int = 0
+    # Epochs are set so that a fit takes about `steps` optimiser steps, within 5 to `max_epochs` epochs:
+    # 15,000 rows (LSOA-months) get 10 epochs, a few hundred (survey waves) 50 passes of ~100 steps.
+    steps: int = 600
+    max_epochs: int = 50
     embed_dim: int = 8
     hidden: int = 16
     shares: tuple[float, ...] = (0.0, 0.5, 1.0)
@@ -124,7 +128,10 @@ class Network:
                                      head_hidden=self.hidden)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            return train(build_model(spec, seed=self.seed), self._examples(x, r), replace(self.train_cfg, seed=self.seed))
+            per_epoch = max(1, -(-len(x) // self.train_cfg.batch_size))
+            epochs = int(min(self.max_epochs, max(5, round(self.steps / per_epoch))))
+            return train(build_model(spec, seed=self.seed), self._examples(x, r),
+                         replace(self.train_cfg, seed=self.seed, epochs=epochs))
 
     def _net(self, model: BlockModel, x: np.ndarray) -> np.ndarray:
         return predict(model, self._examples(x, None)).astype(np.float64) * self.y_sd

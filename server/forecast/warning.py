@@ -27,10 +27,21 @@ def worse_sign(worse: str) -> float:
 
 
 def naive_change(label: Panel, t: int, h: int, *, reference: bool = False) -> np.ndarray:
-    """Last period's movers: the released value at t minus the one h periods before (gaps carried)."""
+    """Last period's movers: each area's last released value up to t minus its last released value at least
+    h periods before that one (monthly releases: x(t) - x(t - h); survey waves: the last two waves h or more
+    apart). NaN where the history holds no such pair."""
     label.require_released(reference)
-    filled = label.filled()
-    return filled[:, t] - filled[:, t - h] if t - h >= 0 else np.full(len(label.areas), np.nan)
+    out = np.full(len(label.areas), np.nan)
+    seen = ~np.isnan(label.values[:, :t + 1])
+    for i in range(len(label.areas)):
+        idx = np.flatnonzero(seen[i])
+        if idx.size == 0:
+            continue
+        last = idx[-1]
+        before = idx[idx <= last - h]
+        if before.size:
+            out[i] = label.values[i, last] - label.values[i, before[-1]]
+    return out
 
 
 def beyond_noise(change_lo: np.ndarray, change_hi: np.ndarray) -> np.ndarray:

@@ -214,3 +214,13 @@ def test_a_world_without_any_lead_is_refused_by_the_gate():
     assert result.skill["gate"]["skill_lo"] <= 0
     assert result.warnings["model_rank"].isna().all() and result.warnings["naive_rank"].notna().all()
     assert result.skill["warning"]["model_list_withheld"] is True
+
+
+def test_naive_change_is_the_last_released_move():
+    from server.forecast.warning import naive_change
+
+    monthly = panel([[1.0, 2.0, 4.0, 7.0]])
+    assert naive_change(monthly, 3, 1).tolist() == [3.0] and naive_change(monthly, 3, 2).tolist() == [5.0]
+    waves = panel([[1.0, np.nan, np.nan, 2.0, np.nan, np.nan, 5.0, np.nan]])   # a wave every third month
+    assert naive_change(waves, 7, 1).tolist() == [3.0]                         # the last two waves
+    assert np.isnan(naive_change(waves, 2, 1)[0])                              # one wave only: no move
