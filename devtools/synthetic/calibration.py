@@ -1,6 +1,7 @@
 """How real the synthetic world's dynamics are, and how much of its future a forecaster could see.
 
-`python -m devtools.synthetic.calibration` prints two tables for a city profile in each world:
+`python -m devtools.synthetic.calibration` prints two tables for the Heerlen profile (whose levels are the
+real Leefbaarometer and whose partners' files it reads), in each world:
 
 1. Calibration: the latent liveability of every area simulated over 2014-2024 and read once a year (the
    year's mean), against the real Leefbaarometer per buurt of the same years (the profile's
@@ -32,7 +33,8 @@ from devtools.synthetic.defaults import DEFAULT_CBS, DEFAULT_PROFILES
 from devtools.synthetic.generator import generate
 from devtools.synthetic.latent import LatentPath
 from devtools.synthetic.timeline import Window
-from federation.output import result, setup_logging, table
+from federation.errors import ConfigError
+from federation.output import log, result, setup_logging, table
 
 REAL_YEARS = (2014, 2016, 2018, 2020, 2022, 2024)
 # Partner streams whose recent rises a forecaster could read: (node, file, time column, filter column, values)
@@ -203,27 +205,33 @@ def check(city: str, world: str, seed: int, records: int, horizons: tuple[int, .
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.synthetic.calibration", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--city", default="heerlen")
     parser.add_argument("--worlds", default="default,null")
     parser.add_argument("--seeds", default="7,8,9", help="comma-separated seeds (calibration is averaged over them)")
     parser.add_argument("--records", type=int, default=150_000)
     parser.add_argument("--horizons", default="1,3,6,12")
     args = parser.parse_args(argv)
     setup_logging()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    horizons = tuple(int(h) for h in args.horizons.split(","))
-    prof = profiles.load(DEFAULT_PROFILES, args.city)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        horizons = tuple(int(h) for h in args.horizons.split(","))
+    except ValueError:
+        raise ConfigError(f"--seeds and --horizons must be comma-separated whole numbers, got '{args.seeds}' "
+                          f"and '{args.horizons}'") from None
+    if any(h < 1 for h in horizons):
+        raise ConfigError(f"--horizons must be months >= 1, got '{args.horizons}'")
+    city = "heerlen"
+    prof = profiles.load(DEFAULT_PROFILES, city)
     real = real_dynamics(prof)
     sims = [simulated_dynamics(prof, s) for s in seeds]
     keys = list(real)
     result(table(["figure", "real LBM 2014-2024", "synthetic (mean over seeds)", "synthetic min..max"],
                  [[k, f"{real[k]:.3f}", f"{np.mean([s[k] for s in sims]):.3f}",
                    f"{min(s[k] for s in sims):.3f}..{max(s[k] for s in sims):.3f}"] for k in keys],
-                 title=f"Calibration of {args.city}'s liveability dynamics (seeds {args.seeds})"))
+                 title=f"Calibration of {city}'s liveability dynamics (seeds {args.seeds})"))
     for world in args.worlds.split(","):
         rows = []
         for s in seeds:
-            rows += [dict(r, seed=s) for r in check(args.city, world, s, args.records, horizons)]
+            rows += [dict(r, seed=s) for r in check(city, world, s, args.records, horizons)]
         frame = pd.DataFrame(rows).groupby("h").mean(numeric_only=True)
         result(table(["h", "rows", "best naive (waves)", "R2 naive", "skill history", "skill + partners",
                       "skill + true drivers"],
@@ -233,5 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _main() -> int:
+    try:
+        return main()
+    except ConfigError as err:  # a bad --worlds, --seeds or profile: one line, no traceback
+        log.error(f"python -m devtools.synthetic.calibration: {err}")
+        return 2
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_main())
