@@ -36,7 +36,7 @@ class City:
         self.profile = profile
         areas = _areas(profile, window, seed, cbs_path)
         latent = simulate(areas, profile.data["latent"], window.months, rng_for(seed, profile.city, "latent"),
-                          profile.where, Path(profile.path).parent)
+                          profile.where, Path(profile.path).parent, window.start_year + (window.start_month - 1) / 12)
         self.ctx = CityContext(profile.city, profile.where, seed, window, areas, latent)
         self.tables = [BUILDERS[spec["kind"]](self.ctx, node, name, spec)
                        for node, tables in profile.nodes.items() for name, spec in tables.items()]

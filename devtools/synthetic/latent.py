@@ -198,11 +198,25 @@ def _standardised(scores: np.ndarray) -> np.ndarray:
     return ((flat - flat.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).reshape(scores.shape)
 
 
-def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, where: str,
-             base: Path | None = None) -> LatentPath:
-    """Static levels plus stationary AR(1) deviations and lagged lead effects for `months` months.
+def _trend(spec: dict, months: int, start: float | None, where: str) -> np.ndarray:
+    """(T, 5) the city's common trend: `trend.per_year` points per dimension, zero at `trend.centre_year`."""
+    trend = spec.get("trend")
+    if trend is None:
+        return np.zeros((months, 5))
+    if not isinstance(trend, dict) or not isinstance(trend.get("centre_year"), (int, float)):
+        raise ConfigError(f"{where}: field 'latent.trend' must be {{per_year: {{dimension: points}}, centre_year: YYYY.y}}")
+    if start is None:
+        raise ConfigError(f"{where}: field 'latent.trend' needs the window's first month")
+    years = start + np.arange(months) / 12.0 - float(trend["centre_year"])
+    return years[:, None] * per_dimension(trend, "per_year", f"{where} (latent.trend)")[None, :]
 
-    `base` is the directory that `latent.levels.file` is relative to (the profile's directory).
+
+def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, where: str,
+             base: Path | None = None, start: float | None = None) -> LatentPath:
+    """Static levels plus a common trend, stationary AR(1) deviations and lagged lead effects.
+
+    `base` is the directory that `latent.levels.file` is relative to (the profile's directory); `start`
+    the first month as a decimal year (2021.0 for January 2021), for the trend.
     """
     static = _real_static(areas, spec["levels"], where, base) if "levels" in spec \
         else _composed_static(areas, spec, rng, where)
@@ -217,7 +231,7 @@ def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, 
     innovation = sd * np.sqrt(1.0 - phi**2)
     for t in range(1, months):
         deviation[t] = phi * deviation[t - 1] + innovation * shocks[t]
-    scores = static[:, None, :] + deviation.transpose(1, 0, 2)
+    scores = static[:, None, :] + deviation.transpose(1, 0, 2) + _trend(spec, months, start, where)[None]
 
     leads = leads_of(spec, where)
     visible = spec.get("leads_visible", True)
@@ -237,6 +251,7 @@ def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, 
     if read not in ("state", "level"):
         raise ConfigError(f"{where}: field 'latent.partners_read' must be 'state' (the dimensions as they "
                           f"move) or 'level' (only each area's static level)")
-    z = _standardised(scores if read == "state" else np.repeat(static[:, None, :], months, axis=1))
+    z = _standardised(scores if read == "state" else
+                      np.repeat(static[:, None, :], months, axis=1) + _trend(spec, months, start, where)[None])
     drivers = np.stack(seen, axis=2) if seen else None
     return LatentPath(float(spec.get("reference_level", 4.10)), scores, z, drivers, tuple(l.name for l in leads))

@@ -20,6 +20,9 @@ _SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 DEFAULT_WORLD = "default"
+# the fields of a profile's `latent` section (devtools/synthetic/latent.py), which a world may override
+LATENT_FIELDS = ("reference_level", "covariates", "shift", "static_weights", "random_effect_sd", "levels", "trend",
+                 "ar_phi", "ar_sd", "leads", "leads_visible", "partners_read")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def _world(directory: Path, world: str) -> dict:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict) or set(data) - {"description", "latent"} or not isinstance(data.get("latent", {}), dict):
         raise ConfigError(f"{path}: a world has fields 'description' and 'latent' (a mapping of latent fields) only")
+    unknown = sorted(set(data.get("latent") or {}) - set(LATENT_FIELDS))
+    if unknown:
+        raise ConfigError(f"{path}: field 'latent.{unknown[0]}' is not a latent field ({', '.join(LATENT_FIELDS)})")
     return data.get("latent") or {}
 
 

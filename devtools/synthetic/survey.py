@@ -70,6 +70,11 @@ class SurveyTable(RawTable):
         target = np.minimum(target, np.maximum(1, np.floor(pop * share)))
         calendar = self.ctx.window.start_month - 1 + np.arange(self.ctx.window.months)
         wave = np.isin(calendar % 12 + 1, months)
+        if not wave.any():
+            w = self.ctx.window
+            raise ConfigError(f"{at}.months': the window {w.start_year:04d}-{w.start_month:02d} + {w.months} month(s) "
+                              f"holds no survey wave (waves in calendar months {', '.join(map(str, months))}), so "
+                              f"there would be no label: move --start or raise --months")
         return (target * wave[None, :]).astype(np.int64)
 
     def demand(self) -> Demand:

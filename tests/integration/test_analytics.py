@@ -38,7 +38,7 @@ def _egress(node: Path) -> list[dict]:
 def runs(tmp_path_factory):
     """Two partners' real node directories; a first run by area, then by wijk and by city (re-used)."""
     root = tmp_path_factory.mktemp("analytics")
-    assert main(["generate", "--data-root", str(root), "--cities", "heerlen", "--seed", "7", "--records", "40000",
+    assert main(["generate", "--data-root", str(root), "--cities", "heerlen", "--seed", "7", "--records", "50000", "--months", "24",
                  "--quiet"]) == 0
     nodes = {p: root / p for p in PARTNERS}
     for partner, node in nodes.items():

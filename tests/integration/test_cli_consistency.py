@@ -125,7 +125,7 @@ def test_baseline_multirun_writes_one_result_per_combination_named_by_its_overri
     import federation.task as task
 
     root = tmp_path / "nodes"
-    assert run(capsys, "generate", "--data-root", str(root), "--cities", "heerlen", "--records", "12000", "--months",
+    assert run(capsys, "generate", "--data-root", str(root), "--cities", "heerlen", "--records", "14000", "--months",
                "3", "--quiet")[0] == 0
     for partner in ("police", "municipality", "buurtteams"):
         assert run(capsys, "features", "--contract", partner, "--node-dir", str(root / partner))[0] == 0
@@ -312,7 +312,7 @@ def test_a_federation_of_ones_own_names_paths_beside_it_and_the_hint_names_it(tm
 
 def test_generate_writes_under_data_root_its_result_on_stdout_and_its_progress_on_stderr(tmp_path, capsys):
     code, out, err = run(capsys, "generate", "--data-root", str(tmp_path / "nodes"), "--cities", "heerlen",
-                         "--records", "10000", "--months", "2")
+                         "--records", "12000", "--months", "2")
     assert code == 0 and (tmp_path / "nodes" / "police" / "raw").is_dir()
     assert out.count("\n") == 1 and out.startswith("wrote ")
     assert "police" in err and "wrote " not in err

@@ -181,6 +181,29 @@ def test_user_mistakes_are_config_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
+def test_world_and_window_mistakes_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--world: no world 'nul' .*\(available: default, null\)"):
+        generate(tmp_path / "out", cities=["heerlen"], world="nul")
+    with pytest.raises(ConfigError, match=r"the window 2019-02 \+ 2 month\(s\) holds no survey wave .*move --start"):
+        generate(tmp_path / "out", cities=["heerlen"], start="2019-02", months=2)
+    profiles = tmp_path / "profiles"
+    shutil.copytree(DEFAULT_PROFILES, profiles)
+    genk = yaml.safe_load((profiles / "genk.yaml").read_text(encoding="utf-8"))
+    genk["window"] = {"start": "2020-01", "months": 12}
+    (profiles / "genk.yaml").write_text(yaml.safe_dump(genk, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"set different windows .*give --start and --months"):
+        generate(tmp_path / "out", cities=["heerlen", "genk"], profiles=profiles)
+    (profiles / "worlds" / "typo.yaml").write_text("latent: {lead_visible: false}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"typo\.yaml: field 'latent\.lead_visible' is not a latent field"):
+        generate(tmp_path / "out", cities=["heerlen"], profiles=profiles, world="typo")
+    heerlen = yaml.safe_load((profiles / "heerlen.yaml").read_text(encoding="utf-8"))
+    del heerlen["latent"]["leads"]["youth_nuisance"]["basis"]
+    (profiles / "heerlen.yaml").write_text(yaml.safe_dump(heerlen, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"heerlen\.yaml: field 'latent\.leads\.youth_nuisance\.basis' is missing"):
+        generate(tmp_path / "out", cities=["heerlen"], profiles=profiles)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_new_city_needs_yaml_only(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles"
     profiles.mkdir()

@@ -82,7 +82,7 @@ def test_k_left_out_is_unknown_never_one(tmp_path):
 def police_node(tmp_path_factory) -> Path:
     """A real police node directory with its features manifest (k = 36 in the police contract)."""
     root = tmp_path_factory.mktemp("privacy-units")
-    assert main(["generate", "--data-root", str(root), "--cities", "heerlen", "--seed", "7", "--records", "40000",
+    assert main(["generate", "--data-root", str(root), "--cities", "heerlen", "--seed", "7", "--records", "50000", "--months", "24",
                  "--quiet"]) == 0
     node = root / "police"
     for other in ("municipality", "buurtteams"):

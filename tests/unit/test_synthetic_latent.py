@@ -65,3 +65,53 @@ def test_bad_latent_section_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="field 'latent.random_effect_sd.nuisance_unsafety' is missing"):
         spec = dict(SPEC, random_effect_sd={d: 0.1 for d in DIMENSIONS[:4]})
         simulate(_areas(), spec, 3, np.random.default_rng(0), "test")
+
+
+LEAD = {"ar_phi": 0.9, "lag_months": 4, "effect": {"nuisance_unsafety": -0.05}, "basis": "test"}
+
+
+def _lead_corr(path, lag: int) -> float:
+    """Correlation of the driver partners read at t with liveability at t + lag, over areas and months."""
+    live = path.liveability()
+    seen = path.drivers[:, :, 0]
+    return float(np.corrcoef(seen[:, :-lag].ravel(), live[:, lag:].ravel())[0, 1])
+
+
+def test_a_lead_driver_moves_liveability_lag_months_after_partners_see_it() -> None:
+    spec = dict(SPEC, static_weights={}, random_effect_sd={d: 1e-6 for d in DIMENSIONS},
+                ar_sd={d: 0.002 for d in DIMENSIONS}, leads={"strain": LEAD})
+    path = simulate(_areas(), spec, 60, np.random.default_rng(2), "test")
+    assert path.driver_names == ("strain",) and path.drivers.shape == (60, 60, 1)
+    assert _lead_corr(path, 4) < -0.9    # the driver seen now is liveability 4 months on
+    assert _lead_corr(path, 4) < _lead_corr(path, 1) < 0  # and less so sooner
+    null = simulate(_areas(), dict(spec, leads_visible=False, partners_read="level"), 60, np.random.default_rng(2), "test")
+    assert np.array_equal(null.scores, path.scores)  # the same liveability in both worlds
+    assert abs(_lead_corr(null, 4)) < 0.1           # but partners' driver says nothing about it
+    assert np.allclose(null.z, null.z[:, :1])        # and partners read only the static level
+    # a table's loadings reach the driver by name; an unknown name is one clear error
+    assert np.allclose(path.modulation({"strain": 0.5}, "t"), 0.5 * path.drivers[:, :, 0])
+    with pytest.raises(ConfigError, match="unknown dimension or lead driver 'stress'"):
+        path.modulation({"stress": 0.5}, "t")
+
+
+@pytest.mark.parametrize("lead, message", [
+    ({k: v for k, v in LEAD.items() if k != "basis"}, "field 'latent.leads.strain.basis' is missing"),
+    (dict(LEAD, basis=" "), "must say where the values come from"),
+    (dict(LEAD, lag_months=-1), "lag_months' must be a whole number of months in 0..36"),
+    (dict(LEAD, ar_phi=1.0), "ar_phi' must lie strictly between -1 and 1"),
+    (dict(LEAD, effect={"cohesion": -0.1}), "loading on unknown dimension or lead driver 'cohesion'"),
+])
+def test_bad_lead_is_a_config_error(lead: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        simulate(_areas(), dict(SPEC, leads={"strain": lead}), 3, np.random.default_rng(0), "test")
+
+
+def test_real_levels_are_the_areas_leefbaarometer_scores(tmp_path) -> None:
+    rows = [f"A{i},{2014 + 4 * y},{0.01 * i},{-0.01 * i},0,0,{0.001 * y}" for i in range(60) for y in range(2)]
+    (tmp_path / "lbm.csv").write_text("bu_code,jaar,won,fys,vrz,soc,onv\n" + "\n".join(rows) + "\n")
+    spec = dict(SPEC, levels={"file": "lbm.csv"}, ar_sd={d: 1e-9 for d in DIMENSIONS})
+    path = simulate(_areas(), spec, 2, np.random.default_rng(0), "test", tmp_path)
+    assert np.allclose(path.scores[7, 0], [0.07, -0.07, 0, 0, 0.0005], atol=1e-6)
+    (tmp_path / "lbm.csv").write_text("bu_code,jaar,won,fys,vrz,soc,onv\n" + "\n".join(rows[:-2]) + "\n")
+    with pytest.raises(ConfigError, match="no Leefbaarometer dimensions for area 'A59'"):
+        simulate(_areas(), spec, 2, np.random.default_rng(0), "test", tmp_path)
