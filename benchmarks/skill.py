@@ -49,9 +49,9 @@ from server.forecast.warning import warning_scores
 
 EPSILONS = (1.0, 3.0)
 HORIZONS = (1, 3)
-# Months of the synthetic Heerlen window (from the profile's start): the partners' contracts bound a person
-# to at most 37 area-months (municipality), so the profile's 48-month window is refused by the contract.
-HEERLEN_MONTHS = 36
+# Months of the synthetic Heerlen window: None, the profile's own (36 months, 12 quarterly survey waves;
+# the partners' contracts bound a household to at most 36-37 area-months).
+HEERLEN_MONTHS: int | None = None
 
 
 def heerlen_root(world: str) -> Callable[[], Path]:
