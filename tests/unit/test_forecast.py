@@ -238,3 +238,18 @@ def test_group_ridge_keeps_a_partner_only_if_it_helps_on_held_out_areas():
     model = GroupRidge({"history": 3, "useful": 2, "noise": 4}).fit(x, y, areas)
     assert model.chosen == ("history", "useful")
     assert np.corrcoef(model.predict(x), y)[0, 1] > 0.9
+
+
+def test_forecast_config_takes_horizons_from_the_federation_label():
+    from federation.errors import ConfigError
+    from server.forecast.run import ForecastConfig
+
+    cfg = ForecastConfig.from_cfg({"horizons": [1, 3, 6, 12], "configured_horizon": 3, "worse": "lower"}, 5, 0,
+                                  label={"horizons": [1, 3], "horizon": 1, "worse": "higher"})
+    assert cfg.horizons == (1, 3) and cfg.configured_horizon == 1 and cfg.worse == "higher"
+    with pytest.raises(ConfigError, match="configured_horizon 6"):
+        ForecastConfig.from_cfg({"horizons": [1, 3], "configured_horizon": 6})
+    with pytest.raises(ConfigError, match="unknown key"):
+        ForecastConfig.from_cfg({"horizon": 3})
+    with pytest.raises(ConfigError, match="worse"):
+        ForecastConfig.from_cfg({}, label={"worse": "up"})
