@@ -42,16 +42,16 @@ from server.forecast.evaluate import Learned, current_forecasts, rolling_evaluat
 from server.forecast.gate import gate
 from server.forecast.models import Network, Ridge
 from server.forecast.naive import NAIVE_MODELS
-from server.forecast.panel import Panel, blocks_to_panels
+from server.forecast.panel import Panel, partner_panels
 from server.forecast.run import MODEL, ForecastConfig, skill_document, warnings_at
 from server.forecast.skill import best_naive, score_models
 from server.forecast.warning import warning_scores
 
 EPSILONS = (1.0, 3.0)
 HORIZONS = (1, 3)
-# Months of the synthetic Heerlen window (from the profile's start): the partners' contracts bound a person
-# to at most 37 area-months (municipality), so the profile's 48-month window is refused by the contract.
-HEERLEN_MONTHS = 36
+# Months of the synthetic Heerlen window: None, the profile's own (36 months, 12 quarterly survey waves;
+# the partners' contracts bound a household to at most 36-37 area-months).
+HEERLEN_MONTHS: int | None = None
 
 
 def heerlen_root(world: str) -> Callable[[], Path]:
@@ -72,12 +72,7 @@ def panels(fed: Mapping[str, Any], blocks: Mapping[str, Mapping[str, pd.DataFram
     """The label panel and {partner: {block.feature: Panel}} on the label's grid (truth's, if given)."""
     grid = truth or Panel.from_frame(label, "label", released=released)
     lab = Panel.from_frame(label, "label", released=released, areas=grid.areas, periods=grid.periods)
-    partners = {}
-    for partner in fed["partners"]:
-        per_block = blocks_to_panels(blocks[partner], released=released, areas=grid.areas, periods=grid.periods,
-                                     noise=noise)
-        partners[partner] = {f"{b}.{f}": p for b, feats in per_block.items() for f, p in feats.items()}
-    return lab, partners
+    return lab, partner_panels({p: blocks[p] for p in fed["partners"]}, grid, released=released, noise=noise)
 
 
 def learned_models(partners: Sequence[str], alone: bool) -> dict[str, Learned]:

@@ -57,6 +57,7 @@ class Ridge:
     scaler: Standardiser | None = field(default=None, init=False)
     coef: np.ndarray | None = field(default=None, init=False)
     intercept: float = field(default=0.0, init=False)
+    cv_error: float = field(default=float("inf"), init=False)   # squared error summed over the inner folds
 
     @staticmethod
     def _solve(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -81,6 +82,7 @@ class Ridge:
                     err += float(np.sum((z[test] @ coef + b - y[test]) ** 2))
                 errors.append(err)
             self.alpha = float(self.alphas[int(np.argmin(errors))])
+            self.cv_error = float(np.min(errors))
         else:
             self.alpha = float(self.alphas[0])
         self.coef, self.intercept = self._solve(z, y, self.alpha)
@@ -92,12 +94,48 @@ class Ridge:
 
 
 @dataclass
+class GroupRidge:
+    """Ridge on the feature groups that earn their place: starting from the first group (the label's
+    history), each further group (a partner's block) is kept only if it lowers the squared error on held-out
+    training areas. Noisy releases of a partner that carries nothing about the change then cost nothing."""
+
+    widths: dict[str, int]
+    seed: int = 0
+    chosen: tuple[str, ...] = field(default=(), init=False)
+    ridge: Ridge | None = field(default=None, init=False)
+    _cols: np.ndarray | None = field(default=None, init=False)
+
+    def _columns(self, groups: Sequence[str]) -> np.ndarray:
+        starts, at = {}, 0
+        for g, w in self.widths.items():
+            starts[g] = (at, at + w)
+            at += w
+        return np.concatenate([np.arange(*starts[g]) for g in groups]) if groups else np.zeros(0, int)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, areas: np.ndarray) -> "GroupRidge":
+        names = list(self.widths)
+        chosen = names[:1]
+        best = Ridge(seed=self.seed).fit(x[:, self._columns(chosen)], y, areas)
+        for g in names[1:]:
+            trial = Ridge(seed=self.seed).fit(x[:, self._columns(chosen + [g])], y, areas)
+            if trial.cv_error < best.cv_error:
+                chosen, best = chosen + [g], trial
+        self.chosen, self.ridge, self._cols = tuple(chosen), best, self._columns(chosen)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        assert self.ridge is not None and self._cols is not None, "fit first"
+        return self.ridge.predict(x[:, self._cols])
+
+
+@dataclass
 class Network:
-    """The fusion model: a linear part (ridge on every feature) plus the project's block model (one encoder per
-    feature group, a fusion head) on what the linear part leaves, both predicting the change from the
-    recent level on standardised inputs. The block model's share (0, 1/2 or 1) is chosen on held-out
-    training areas, so the fusion model keeps the linear reference's skill when the network finds nothing
-    more (a network alone, fed a few hundred noisy rows, fell below a plain linear model). Trained
+    """The fusion model: a linear part (`GroupRidge`: the label's history and the partner blocks that lower the
+    held-out error) plus the project's block model (one encoder per feature group, a fusion head) on what
+    the linear part leaves, both predicting the change from the recent level on standardised inputs. The
+    block model's share (0, 1/2 or 1) is chosen on held-out training areas and must lower their error by
+    at least `min_gain` (a share): the fusion model keeps the linear part's skill when the network finds
+    nothing more (a network alone, fed a few hundred noisy rows, fell below a plain linear model). Trained
     non-privately at the coordinator on released features: post-processing."""
 
     widths: dict[str, int]
@@ -110,7 +148,8 @@ class Network:
     embed_dim: int = 8
     hidden: int = 16
     shares: tuple[float, ...] = (0.0, 0.5, 1.0)
-    linear: Ridge | None = field(default=None, init=False)
+    min_gain: float = 0.01
+    linear: GroupRidge | None = field(default=None, init=False)
     model: BlockModel | None = field(default=None, init=False)
     share: float = field(default=0.0, init=False)
     scaler: Standardiser | None = field(default=None, init=False)
@@ -137,7 +176,7 @@ class Network:
         return predict(model, self._examples(x, None)).astype(np.float64) * self.y_sd
 
     def fit(self, x: np.ndarray, y: np.ndarray, areas: np.ndarray) -> "Network":
-        self.linear = Ridge(seed=self.seed).fit(x, y, areas)
+        self.linear = GroupRidge(self.widths, seed=self.seed).fit(x, y, areas)
         resid = y - self.linear.predict(x)
         self.scaler = Standardiser.fit(x)
         self.y_sd = float(np.std(resid)) or 1.0
@@ -147,7 +186,9 @@ class Network:
         if half.any() and (~half).any() and len(self.shares) > 1:
             guess = self._net(self._train(x[half], resid[half]), x[~half])
             errors = [float(np.mean((resid[~half] - w * guess) ** 2)) for w in self.shares]
-            self.share = float(self.shares[int(np.argmin(errors))])
+            base = float(np.mean(resid[~half] ** 2))
+            if min(errors) < base * (1.0 - self.min_gain):
+                self.share = float(self.shares[int(np.argmin(errors))])
         elif len(self.shares) == 1:
             self.share = float(self.shares[0])
         self.model = self._train(x, resid) if self.share > 0 else None

@@ -40,13 +40,24 @@ class ForecastConfig:
     seed: int = 0
 
     @classmethod
-    def from_cfg(cls, forecast: Mapping[str, Any] | None, folds: int = 5, seed: int = 0) -> "ForecastConfig":
+    def from_cfg(cls, forecast: Mapping[str, Any] | None, folds: int = 5, seed: int = 0,
+                 label: Mapping[str, Any] | None = None) -> "ForecastConfig":
+        """From `configs/forecast/default.yaml`; the federation's `label` settings, where given, set the
+        horizons (`label.horizons`), the gate's horizon (`label.horizon`) and which way the label worsens
+        (`label.worse`: lower or higher)."""
         f = dict(forecast or {})
+        label = label or {}
+        for key, own in (("horizons", "horizons"), ("configured_horizon", "horizon"), ("worse", "worse")):
+            if label.get(own) is not None:
+                f[key] = label[own]
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(f) - known)
         if unknown:
             from federation.errors import ConfigError
             raise ConfigError(f"forecast: unknown key(s) {', '.join(unknown)}")
+        if "worse" in f and f["worse"] not in ("lower", "higher"):
+            from federation.errors import ConfigError
+            raise ConfigError(f"forecast.worse / label.worse must be 'lower' or 'higher', got {f['worse']!r}")
         tuples = {k: tuple(int(x) for x in f[k]) for k in ("horizons", "windows", "anchor_windows", "top_k") if k in f}
         cfg = cls(**{"folds": folds, "seed": seed, **f, **tuples})
         if cfg.configured_horizon not in cfg.horizons:

@@ -224,3 +224,32 @@ def test_naive_change_is_the_last_released_move():
     waves = panel([[1.0, np.nan, np.nan, 2.0, np.nan, np.nan, 5.0, np.nan]])   # a wave every third month
     assert naive_change(waves, 7, 1).tolist() == [3.0]                         # the last two waves
     assert np.isnan(naive_change(waves, 2, 1)[0])                              # one wave only: no move
+
+
+def test_group_ridge_keeps_a_partner_only_if_it_helps_on_held_out_areas():
+    from server.forecast.models import GroupRidge
+
+    rng = np.random.default_rng(5)
+    n = 600
+    areas = np.repeat(np.arange(60), 10)
+    history, useful, noise = rng.normal(size=(n, 3)), rng.normal(size=(n, 2)), rng.normal(size=(n, 4))
+    y = history[:, 0] + 0.8 * useful[:, 1] + rng.normal(0, 0.3, n)
+    x = np.hstack([history, useful, noise])
+    model = GroupRidge({"history": 3, "useful": 2, "noise": 4}).fit(x, y, areas)
+    assert model.chosen == ("history", "useful")
+    assert np.corrcoef(model.predict(x), y)[0, 1] > 0.9
+
+
+def test_forecast_config_takes_horizons_from_the_federation_label():
+    from federation.errors import ConfigError
+    from server.forecast.run import ForecastConfig
+
+    cfg = ForecastConfig.from_cfg({"horizons": [1, 3, 6, 12], "configured_horizon": 3, "worse": "lower"}, 5, 0,
+                                  label={"horizons": [1, 3], "horizon": 1, "worse": "higher"})
+    assert cfg.horizons == (1, 3) and cfg.configured_horizon == 1 and cfg.worse == "higher"
+    with pytest.raises(ConfigError, match="configured_horizon 6"):
+        ForecastConfig.from_cfg({"horizons": [1, 3], "configured_horizon": 6})
+    with pytest.raises(ConfigError, match="unknown key"):
+        ForecastConfig.from_cfg({"horizon": 3})
+    with pytest.raises(ConfigError, match="worse"):
+        ForecastConfig.from_cfg({}, label={"worse": "up"})
