@@ -91,10 +91,15 @@ class Panel:
     """Per area (A) and month (T): survey label (NaN outside waves), partner rises, true drivers seen."""
 
     areas: list[str]
-    label: np.ndarray       # (A, T)
-    rises: np.ndarray       # (A, T, 2S) log(k-month count) - log(12-month count x k / 12), k = 3 and 6, per stream
+    label: np.ndarray       # (A, T) the exact label: the target
+    rises: np.ndarray       # (A, T, S) log(1 + 3-month mean) - log(1 + 12-month mean), per stream
     drivers: np.ndarray     # (A, T, J) the lead drivers as partners' records read them
     population: np.ndarray  # (A,)
+    history: np.ndarray | None = None   # (A, T) the label the forecasts start from (a DP release), else `label`
+
+    def keep(self, rows: np.ndarray) -> "Panel":
+        return Panel([c for c, k in zip(self.areas, rows) if k], self.label[rows], self.rises[rows],
+                     self.drivers[rows], self.population[rows], None if self.history is None else self.history[rows])
 
 
 def _counts(root: Path, codes: list[str], months: list[str], stream: tuple) -> np.ndarray:
@@ -113,18 +118,19 @@ def _counts(root: Path, codes: list[str], months: list[str], stream: tuple) -> n
     return counts.reindex(index=codes, columns=months, fill_value=0).to_numpy(dtype=np.float64)
 
 
+def _rises(series: np.ndarray) -> list[np.ndarray]:
+    """(A, T) monthly counts or rates -> their rise over 3 months against the 12-month mean (log1p)."""
+    frame = pd.DataFrame(np.clip(series, 0, None)).T   # a DP release can be negative: a rate is not
+    year = np.log1p(frame.rolling(12, min_periods=12).mean().T.to_numpy())
+    return [np.log1p(frame.rolling(k, min_periods=k).mean().T.to_numpy()) - year for k in (3,)]
+
+
 def panel(root: Path, latent: LatentPath, codes: list[str], months: list[str]) -> Panel:
     survey = pd.read_csv(root / "municipality" / "raw" / "bewonersenquete.csv", dtype={"buurtcode": str})
     survey["live"] = latent.reference_level + survey.filter(like="score_").sum(axis=1)
     label = survey.pivot_table(index="buurtcode", columns="peilmaand", values="live", aggfunc="mean")
     label = label.reindex(index=codes, columns=months).to_numpy()
-    rises = []
-    for stream in STREAMS.values():
-        c = _counts(root, codes, months, stream)
-        year = pd.DataFrame(c).T.rolling(12, min_periods=12).sum().T.to_numpy()
-        for k in (3, 6):
-            recent = pd.DataFrame(c).T.rolling(k, min_periods=k).sum().T.to_numpy()
-            rises.append(np.log1p(recent) - np.log1p(year * k / 12.0))
+    rises = [r for stream in STREAMS.values() for r in _rises(_counts(root, codes, months, stream))]
     areas = pd.read_csv(root / "municipality" / "public" / "areas.csv", dtype={"area_code": str})
     pop = areas.groupby("area_code")["population"].mean().reindex(codes).to_numpy()
     drivers = latent.drivers if latent.drivers is not None else np.zeros((len(codes), len(months), 0))
@@ -134,6 +140,7 @@ def panel(root: Path, latent: LatentPath, codes: list[str], months: list[str]) -
 def _design(p: Panel, h: int, lags: int = 7) -> tuple[np.ndarray, ...]:
     """Rows (area, origin t) with a wave at t + h, >= 4 waves up to t and 12 months of partner history."""
     a_count, t_count = p.label.shape
+    start = p.label if p.history is None else p.history
     rows = []
     for a in range(a_count):
         waves = np.flatnonzero(~np.isnan(p.label[a]))
@@ -141,7 +148,7 @@ def _design(p: Panel, h: int, lags: int = 7) -> tuple[np.ndarray, ...]:
             past = waves[waves <= t]
             if np.isnan(p.label[a, t + h]) or len(past) < 4:
                 continue
-            history = p.label[a, past[-4:]][::-1]  # newest first
+            history = start[a, past[-4:]][::-1]  # newest first
             rows.append((a, t, p.label[a, t + h], history, p.rises[a, t], p.drivers[a, t - lags + 1:t + 1].ravel()))
     area = np.array([r[0] for r in rows])
     y = np.array([r[2] for r in rows])
@@ -166,7 +173,7 @@ def _held_out(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) 
 def forecast_information(p: Panel, h: int) -> dict[str, float]:
     """MSE-based skill over the best trailing mean of the label's waves at horizon h (areas held out)."""
     area, y, history, rises, drivers = _design(p, h)
-    ok = np.isfinite(rises).all(axis=1)
+    ok = np.isfinite(rises).all(axis=1) & np.isfinite(history).all(axis=1)
     area, y, history, rises, drivers = area[ok], y[ok], history[ok], rises[ok], drivers[ok]
     naive = {k: history[:, :k].mean(axis=1) for k in (1, 2, 3, 4)}
     mse = {k: float(((y - f) ** 2).mean()) for k, f in naive.items()}
@@ -188,8 +195,38 @@ def forecast_information(p: Panel, h: int) -> dict[str, float]:
             "r2_partners": partners[1]}
 
 
-def check(city: str, world: str, seed: int, records: int, horizons: tuple[int, ...]) -> list[dict[str, float]]:
-    """Generate the city in the world (profile window) into a temporary folder and measure each horizon."""
+# Features of the contracts' blocks whose rises the DP check reads (node: block, columns)
+DP_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "police": ("safety", ("nuisance_per_1000", "drugs_per_1000", "theft_other_per_1000")),
+    "buurtteams": ("care", ("new_intakes_per_1000", "open_mental_health_per_1000", "open_parenting_per_1000")),
+    "municipality": ("social", ("benefit_new_per_1000", "debt_assistance_per_1000", "youth_nuisance_reports_per_1000")),
+}
+
+
+def _released(p: Panel, root: Path, codes: list[str], months: list[str], epsilon: float) -> Panel:
+    """The panel as a forecaster holding the nodes' DP releases sees it: the label history and the partners'
+    rises from each node's contract build at `epsilon` per unit (one release per table, nothing kept)."""
+    from clients.contracts import build_features, load_contract
+    from clients.release import DpRelease
+
+    rises, history = [], None
+    for node, (block, columns) in DP_FEATURES.items():
+        window = [f"periods.start={months[0]}", f"periods.end={months[-1]}"]
+        built = build_features(load_contract(node, window), root / node,
+                               release=DpRelease(root / node, epsilon, 1e-5, "calibration", keep=False))
+        frame = built.blocks[block].set_index(["area_code", "period"])
+        for column in columns:
+            rises += _rises(frame[column].unstack().reindex(index=codes, columns=months).to_numpy())
+        if built.label is not None:
+            history = built.label.pivot(index="area_code", columns="period", values="label")
+            history = history.reindex(index=codes, columns=months).to_numpy()
+    return Panel(p.areas, p.label, np.stack(rises, axis=2), p.drivers, p.population, history)
+
+
+def check(city: str, world: str, seed: int, records: int, horizons: tuple[int, ...],
+          dp: float | None = None) -> list[dict[str, float]]:
+    """Generate the city in the world (profile window) into a temporary folder and measure each horizon;
+    with `dp` (epsilon per unit), from the nodes' DP releases instead of the exact records."""
     prof = profiles.load(DEFAULT_PROFILES, city, world)
     start, months = prof.window or ("2019-01", 24)
     window = Window.parse(start, months)
@@ -198,8 +235,9 @@ def check(city: str, world: str, seed: int, records: int, horizons: tuple[int, .
         generate(Path(tmp), cities=[city], seed=seed, records=records, world=world)
         codes = list(City(prof, window, seed, DEFAULT_CBS).ctx.areas.codes)
         p = panel(Path(tmp), latent, codes, window.month_labels("%Y-%m"))
-    keep = p.population >= 100  # the contracts suppress smaller areas
-    p = Panel([c for c, k in zip(p.areas, keep) if k], p.label[keep], p.rises[keep], p.drivers[keep], p.population[keep])
+        if dp is not None:
+            p = _released(p, Path(tmp), codes, window.month_labels("%Y-%m"), dp)
+    p = p.keep(p.population >= 100)  # the contracts suppress smaller areas
     return [forecast_information(p, h) for h in horizons]
 
 
@@ -209,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="7,8,9", help="comma-separated seeds (calibration is averaged over them)")
     parser.add_argument("--records", type=int, default=150_000)
     parser.add_argument("--horizons", default="1,3,6,12")
+    parser.add_argument("--dp", type=float, default=None, metavar="EPSILON",
+                        help="also measure from the nodes' DP releases at this epsilon per unit (e.g. 3)")
     args = parser.parse_args(argv)
     setup_logging()
     try:
@@ -229,15 +269,19 @@ def main(argv: list[str] | None = None) -> int:
                    f"{min(s[k] for s in sims):.3f}..{max(s[k] for s in sims):.3f}"] for k in keys],
                  title=f"Calibration of {city}'s liveability dynamics (seeds {args.seeds})"))
     for world in args.worlds.split(","):
-        rows = []
-        for s in seeds:
-            rows += [dict(r, seed=s) for r in check(city, world, s, args.records, horizons)]
-        frame = pd.DataFrame(rows).groupby("h").mean(numeric_only=True)
-        result(table(["h", "rows", "best naive (waves)", "R2 naive", "skill history", "skill + partners",
-                      "skill + true drivers"],
-                     [[int(h), int(r["n"]), f"{r['naive_window']:.1f}", f"{r['r2_naive']:.3f}", f"{r['skill_history']:.3f}",
-                       f"{r['skill_partners']:.3f}", f"{r['skill_oracle']:.3f}"] for h, r in frame.iterrows()],
-                     title=f"Forecast information, world '{world}' (areas held out, mean over seeds {args.seeds})"))
+        for dp in [None] + ([args.dp] if args.dp is not None else []):
+            rows = []
+            for s in seeds:
+                rows += [dict(r, seed=s) for r in check(city, world, s, args.records, horizons, dp)]
+            frame = pd.DataFrame(rows).groupby("h").mean(numeric_only=True)
+            source = "exact records" if dp is None else f"DP releases at epsilon {dp:g} per unit"
+            result(table(["h", "rows", "best naive (waves)", "R2 naive", "skill history", "skill + partners",
+                          "skill + true drivers"],
+                         [[int(h), int(r["n"]), f"{r['naive_window']:.1f}", f"{r['r2_naive']:.3f}",
+                           f"{r['skill_history']:.3f}", f"{r['skill_partners']:.3f}", f"{r['skill_oracle']:.3f}"]
+                          for h, r in frame.iterrows()],
+                         title=f"Forecast information, world '{world}', {source} (areas held out, mean over seeds "
+                               f"{args.seeds})"))
     return 0
 
 

@@ -154,6 +154,8 @@ class Lead:
     ar_phi: float
     lag_months: int
     effect: np.ndarray   # (5,) Leefbaarometer points per standard deviation of the driver
+    episodes_per_year: float = 0.0   # chance per area and year of an episode: a shock `episode_size` times larger
+    episode_size: float = 1.0
 
 
 def leads_of(spec: dict, where: str) -> list[Lead]:
@@ -178,13 +180,28 @@ def leads_of(spec: dict, where: str) -> list[Lead]:
             raise ConfigError(f"{at}.lag_months' must be a whole number of months in 0..36")
         if not isinstance(lead["basis"], str) or not lead["basis"].strip():
             raise ConfigError(f"{at}.basis' must say where the values come from (literature, data or assumption)")
-        out.append(Lead(str(name), float(phi), int(lag), loadings_vector(lead["effect"], f"{at}.effect'")))
+        episodes = lead.get("episodes", {"per_year": 0.0, "size": 1.0})
+        ok = isinstance(episodes, dict) and all(isinstance(episodes.get(k), (int, float)) for k in ("per_year", "size"))
+        if not ok or not 0 <= episodes["per_year"] <= 12 or episodes["size"] < 1:
+            raise ConfigError(f"{at}.episodes' must be {{per_year: 0..12, size: >= 1}} (episodes per area and "
+                              f"year, and their shock in standard deviations of an ordinary month's)")
+        out.append(Lead(str(name), float(phi), int(lag), loadings_vector(lead["effect"], f"{at}.effect'"),
+                        float(episodes["per_year"]), float(episodes["size"])))
     return out
 
 
-def _ar1(rng: np.random.Generator, count: int, length: int, phi: float) -> np.ndarray:
-    """(count, length) stationary AR(1) paths with unit variance."""
+def _ar1(rng: np.random.Generator, count: int, length: int, phi: float, episodes_per_year: float = 0.0,
+         episode_size: float = 1.0) -> np.ndarray:
+    """(count, length) stationary AR(1) paths with unit variance.
+
+    With episodes, a month's shock is `episode_size` times larger with probability episodes_per_year / 12
+    (a scale mixture, rescaled to unit variance): trouble that breaks out in some areas, not everywhere a
+    little. The mixture is drawn either way, so that the other draws do not depend on it.
+    """
     shocks = rng.standard_normal((count, length))
+    q = episodes_per_year / 12.0
+    scale = np.where(rng.random((count, length)) < q, episode_size, 1.0)
+    shocks = shocks * scale / np.sqrt(1.0 - q + q * episode_size**2)
     out = np.empty((count, length))
     out[:, 0] = shocks[:, 0]
     for t in range(1, length):
@@ -239,11 +256,12 @@ def simulate(areas: AreaSet, spec: dict, months: int, rng: np.random.Generator, 
         raise ConfigError(f"{where}: field 'latent.leads_visible' must be true or false")
     seen = []
     for lead in leads:  # driver path from `lag` months before the window: month t responds to D(t - lag)
-        driver = _ar1(rng, areas.count, months + lead.lag_months, lead.ar_phi)
+        driver = _ar1(rng, areas.count, months + lead.lag_months, lead.ar_phi, lead.episodes_per_year,
+                      lead.episode_size)
         scores += driver[:, :months, None] * lead.effect
         seen.append(driver[:, lead.lag_months:])
     for k, lead in enumerate(leads):  # always drawn, so that both worlds share every other draw
-        copy = _ar1(rng, areas.count, months, lead.ar_phi)
+        copy = _ar1(rng, areas.count, months, lead.ar_phi, lead.episodes_per_year, lead.episode_size)
         if not visible:
             seen[k] = copy
 

@@ -6,8 +6,8 @@ the records alone (`devtools.synthetic.calibration`: the survey label per buurt 
 recent rises in youth-nuisance reports, police registrations, benefit and debt intakes and buurtteam
 intakes), the next wave's label three months ahead is forecast leaving whole buurten out. The skill of a
 linear model on the label's own history over the best trailing mean is the floor; adding the partners'
-rises must raise the skill in the default world (by 0.015-0.11 over seeds 1-6) and must not in the null
-world (it falls by 0.01-0.04: the partners add only fitting noise).
+rises must raise the skill in the default world (by 0.11-0.13 over seeds 1-4) and must not in the null
+world (-0.02..+0.01 over seeds 1-4: the partners add only fitting noise).
 """
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def measured() -> dict[str, dict[str, float]]:
 def test_default_world_partners_lead_liveability(measured: dict[str, dict[str, float]]) -> None:
     default = measured["default"]
     assert default["n"] > 300
-    assert default["skill_partners"] - default["skill_history"] >= 0.01, default
+    assert default["skill_partners"] - default["skill_history"] >= 0.05, default
     assert default["skill_oracle"] >= 0.15, default  # the true drivers: the information the records carry noisily
 
 
 def test_null_world_partners_carry_nothing_beyond_the_label_history(measured: dict[str, dict[str, float]]) -> None:
     null, default = measured["null"], measured["default"]
     assert null["skill_history"] == pytest.approx(default["skill_history"])  # the same label in both worlds
-    assert null["skill_partners"] - null["skill_history"] <= 0.005, null
+    assert null["skill_partners"] - null["skill_history"] <= 0.02, null
     assert null["skill_oracle"] <= 0.03, null  # even the drivers partners read say nothing here
 
 

@@ -100,6 +100,7 @@ def test_a_lead_driver_moves_liveability_lag_months_after_partners_see_it() -> N
     (dict(LEAD, lag_months=-1), "lag_months' must be a whole number of months in 0..36"),
     (dict(LEAD, ar_phi=1.0), "ar_phi' must lie strictly between -1 and 1"),
     (dict(LEAD, effect={"cohesion": -0.1}), "loading on unknown dimension or lead driver 'cohesion'"),
+    (dict(LEAD, episodes={"per_year": 0.3, "size": 0.5}), r"episodes' must be \{per_year: 0..12, size: >= 1\}"),
 ])
 def test_bad_lead_is_a_config_error(lead: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -115,3 +116,13 @@ def test_real_levels_are_the_areas_leefbaarometer_scores(tmp_path) -> None:
     (tmp_path / "lbm.csv").write_text("bu_code,jaar,won,fys,vrz,soc,onv\n" + "\n".join(rows[:-2]) + "\n")
     with pytest.raises(ConfigError, match="no Leefbaarometer dimensions for area 'A59'"):
         simulate(_areas(), spec, 2, np.random.default_rng(0), "test", tmp_path)
+
+
+def test_episodes_keep_the_drivers_variance_but_make_trouble_break_out_in_places() -> None:
+    spec = dict(SPEC, leads={"strain": dict(LEAD, ar_phi=0.0)})   # no persistence: the shocks themselves
+    calm = simulate(_areas(), spec, 600, np.random.default_rng(3), "test").drivers.ravel()
+    spec["leads"]["strain"]["episodes"] = {"per_year": 0.3, "size": 5}
+    wild = simulate(_areas(), spec, 600, np.random.default_rng(3), "test").drivers.ravel()
+    assert abs(calm.var() - 1) < 0.02 and abs(wild.var() - 1) < 0.05
+    kurtosis = lambda x: float(((x - x.mean()) ** 4).mean() / x.var() ** 2)  # noqa: E731
+    assert kurtosis(calm) < 3.2 and kurtosis(wild) > 6   # rare, large shocks
