@@ -80,12 +80,8 @@ def forecast_config(cfg: Mapping[str, Any]) -> ForecastConfig:
     """The forecasting settings (`forecast` group) with the federation's own horizons, configured horizon and
     direction of worse (`federation.label.horizons`, `.horizon`, `.worse`): a federation forecasts its label."""
     label = cfg["federation"]["label"]
-    horizons, horizon = forecast_horizons(label)
-    own = {"horizons": list(horizons), "configured_horizon": horizon}
-    if "worse" in label:
-        own["worse"] = str(label["worse"])
-    return ForecastConfig.from_cfg({**dict(cfg.get("forecast") or {}), **own}, folds=int(cfg["folds"]),
-                                   seed=int(cfg["seed"]))
+    forecast_horizons(label)   # one clear message for bad horizons
+    return ForecastConfig.from_cfg(cfg.get("forecast"), folds=int(cfg["folds"]), seed=int(cfg["seed"]), label=label)
 
 
 def run_forecast(run_dir, cfg: Mapping[str, Any], label: pd.DataFrame, blocks: Mapping[str, pd.DataFrame],
