@@ -99,9 +99,15 @@ def run_forecast(run_dir, cfg: Mapping[str, Any], label: pd.DataFrame, blocks: M
     released = int(np.isfinite(history.values).sum())
     say(f"forecast: label history of {len(areas)} areas over {periods[0]} .. {periods[-1]} ({released} released "
         f"values), horizons {', '.join(map(str, fcfg.horizons))}, configured {fcfg.configured_horizon}")
+    done = f"fold {fcfg.folds}/{fcfg.folds} done"
+
+    def progress(step: str) -> None:   # one line per scored origin (every fold of areas), not per fold
+        if step.endswith(done):
+            say("forecast: " + step.replace(done, "every fold of areas scored"))
+
     result = forecast(history, panels, fcfg, default_learned(list(panels), partner_alone=True),
                       label_units=str(fed["label"].get("units", "label points")), data="dp", epsilon=epsilon,
-                      on_step=None)
+                      on_step=progress)
     write_all(run_dir, result.skill, result.predictions, result.warnings)
     holdout_frame(result.held_out, fcfg.configured_horizon, list(panels)).to_csv(
         run_dir / "holdout_predictions.csv", index=False)
