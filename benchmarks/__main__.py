@@ -4,10 +4,12 @@
    pooled and local-only yardsticks; DP-SGD throughput);
 2. vertical federation on DP releases: Heerlen's partners (and, with `--full`, the Leicestershire
    records), held-out R² at epsilon 0.5, 1, 3, 8 against the pooled model and each partner alone;
-3. PSI throughput for 10^4 and 10^5 keys per side;
-4. Flower's engine overhead per round (the real engine against the in-process grid);
-5. the privacy accountants (reference values, a 10^4-release ledger, calibration);
-6. the twin colleague (`pulse-twin ask`) on its frozen evaluation set.
+3. forecast skill over the naive forecasts (rolling origin x held-out areas) on DP releases: Heerlen's
+   default and null worlds (and, with `--full`, Leicestershire, three releases per epsilon);
+4. PSI throughput for 10^4 and 10^5 keys per side;
+5. Flower's engine overhead per round (the real engine against the in-process grid);
+6. the privacy accountants (reference values, a 10^4-release ledger, calibration);
+7. the twin colleague (`pulse-twin ask`) on its frozen evaluation set.
 
 Quick: horizontal on held-out fold 0 only, vertical on Heerlen with one release per epsilon. Full: all
 five folds, vertical on both datasets with three releases per epsilon. Each benchmark also runs alone: `python -m benchmarks.<name> --help`.
@@ -19,7 +21,7 @@ import sys
 import time
 from typing import Callable
 
-from benchmarks import accountants, horizontal, overhead, psi_throughput, vertical
+from benchmarks import accountants, horizontal, overhead, psi_throughput, skill, vertical
 
 
 def steps(full: bool) -> list[tuple[str, Callable[[], int]]]:
@@ -27,6 +29,7 @@ def steps(full: bool) -> list[tuple[str, Callable[[], int]]]:
     return [
         ("horizontal federation", lambda: horizontal.main(mode)),
         ("vertical federation", lambda: vertical.main([] if full else ["--datasets", "heerlen", "--draws", "1"])),
+        ("forecast skill", lambda: skill.main([] if full else ["--quick", "--dataset", "heerlen", "heerlen_null"])),
         ("PSI throughput", lambda: psi_throughput.main(["--sizes", "10000", "100000"])),
         ("Flower engine overhead", lambda: overhead.main([])),
         ("privacy accountants", lambda: accountants.main([])),

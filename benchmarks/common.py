@@ -97,20 +97,21 @@ def _done(root: Path, stamp: dict[str, Any]) -> Path:
     return root
 
 
-def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000, months: int = 24,
-                cities: Sequence[str] = CITIES) -> Path:
+def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000, months: int | None = 24,
+                cities: Sequence[str] = CITIES, world: str = "default") -> Path:
     """Synthetic raw records for the cities, every node's features built with its own contract, and
-    Heerlen's coordinator label: the layout of `configs/federation/{cities,heerlen}.yaml`."""
+    Heerlen's coordinator label: the layout of `configs/federation/{cities,heerlen}.yaml`. `months=None`:
+    the profiles' own window; `world`: the generator's world (e.g. "null": no lead at all)."""
     from devtools.synthetic.defaults import DEFAULT_PROFILES
     from devtools.synthetic.generator import generate
     from devtools.synthetic.profile import load as load_profile
 
-    root = root or work_dir() / f"cities-s{seed}-r{records}-m{months}-{'-'.join(cities)}"
-    stamp = {"seed": seed, "records": records, "months": months, "cities": list(cities)}
+    root = root or work_dir() / f"cities-s{seed}-r{records}-m{months}-{'-'.join(cities)}-{world}"
+    stamp = {"seed": seed, "records": records, "months": months, "cities": list(cities), "world": world}
     if _once(root, stamp):
         return root
     started = time.perf_counter()
-    generate(out=root, cities=list(cities), seed=seed, records=records, months=months)
+    generate(out=root, cities=list(cities), seed=seed, records=records, months=months, world=world)
     for city in cities:
         for node in load_profile(DEFAULT_PROFILES, city).nodes:
             # the generated window (from 2019-01, the generator's default start), as a run sets it

@@ -49,11 +49,6 @@ def run(args: argparse.Namespace) -> int:
                 _cli(["node", "init", "--partner", name, "--node-dir", str(node_dir)])
             result(f"node {name}: key pair, site policy and data contract in {node_dir} (`pulse-twin node init`)")
         _cli(["features", "--contract", spec["contract"], "--node-dir", str(node_dir)])
-    exact_label = Path(partners[fed["label"]["partner"]]["node_dir"]) / "features" / "label.parquet"
-
-    step("yardstick: pooled non-private model and each partner alone")
-    baseline_json = runs_dir / "baseline-heerlen.json"
-    _cli(["baseline", *overrides, "--out", str(baseline_json)])
     if args.skip_federation:
         return 0
 
@@ -65,15 +60,30 @@ def run(args: argparse.Namespace) -> int:
     if code != 0:
         return code
 
-    step("federated DP against the yardstick, on the same folds of areas (every area held out once)")
-    result(comparison_table(runs_dir / run_name, baseline_json, exact_label))
-    result(federation_privacy_line([Path(spec["node_dir"]) for spec in partners.values()], runs_dir / run_name))
+    run_dir = runs_dir / run_name
+    skill = json.loads((run_dir / "forecast" / "skill.json").read_text())
+    step(f"forecast skill: every model beside the naive forecasts, rolling origin in time x held-out areas "
+         f"(configured horizon {skill['configured_horizon']} months)")
+    progress("scoring the run's held-out forecasts on the exact label, beside the pooled model without privacy "
+             "(the demo can: it runs every synthetic node)")
+    result(skill_table(skill, exact_rows(run_dir, fed)))
+    step(f"early warning, {skill['configured_horizon']} months ahead")
+    import pandas as pd
+
+    from server.report.areas import boundaries
+
+    names = {code: area.name for code, area in boundaries().items()}
+    result(warning_table(pd.read_csv(run_dir / "forecast" / "warnings.csv", dtype={"area_code": str}), skill, names))
+    step("privacy: what each node's releases cost one person, and all nodes together")
+    result(privacy_lines(run_dir))
+    result(federation_privacy_line([Path(spec["node_dir"]) for spec in partners.values()], run_dir))
     result(f"\nper-partner privacy reports: {runs_dir / run_name / 'privacy'}")
     result(f"predictions for the latest period: {runs_dir / run_name / 'predictions.csv'}")
     result("what left each node: pulse-twin node audit --node-dir <node dir>")
 
-    step("the report: map, intervals, drivers, privacy receipts, model card and the release gate")
-    code = cli_main(["report", str(runs_dir / run_name), "--baseline", str(baseline_json)])
+    step("the report: skill and the gate's verdict, the naive forecast beside the model's, the map, intervals, "
+         "early warning, privacy receipts and model card")
+    code = cli_main(["report", str(runs_dir / run_name)])
     if code not in (0, NOT_RELEASABLE):
         return code
     result(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
@@ -112,44 +122,9 @@ def reset_demo_nodes(data_root: Path, nodes: list[str]) -> None:
         progress(f"recreated the demo's synthetic nodes under {data_root} (fresh ledgers)")
 
 
-def comparison_table(run_dir: Path, baseline_json: Path, exact_label: Path) -> str:
-    """Federated DP vs the yardstick over the same folds of areas, every model scored on the exact label.
-
-    The run's out-of-fold predictions (every area held out once, `vertical.cross_validate`) and the
-    yardstick's must come from the same split, area by area, or the table is refused; the ratio is then
-    the benchmark's estimator (R² over every held-out row), with its spread over the folds."""
-    import numpy as np
-    import pandas as pd
-
-    from server.report.yardstick_result import YardstickResult
-
-    keys = ["area_code", "period"]
-    label = pd.read_parquet(exact_label)[keys + ["label"]]
-    label["area_code"] = label["area_code"].astype(str)
-    label["period"] = (pd.PeriodIndex(label["period"].astype(str), freq="M") - 1).astype(str)  # label of next month
-    held = pd.read_csv(run_dir / "holdout_predictions.csv", dtype={"area_code": str, "period": str})
-    yardstick = YardstickResult.from_json(baseline_json).predictions
-    check_same_folds(held, next(iter(yardstick.values())), f"{run_dir.name} and {baseline_json.name}")
-    # The rows both the run and the pooled model scored, each model's prediction a column, the exact label.
-    columns: dict[str, str] = {}
-    scored = held.merge(label, on=keys)
-    for i, (name, frame) in enumerate(yardstick.items()):
-        columns[f"{name} (exact)"] = f"exact_{i}"
-        scored = scored.merge(frame[keys + ["pred"]].rename(columns={"pred": f"exact_{i}"}), on=keys,
-                              how="inner" if i == 0 else "left")
-    columns["federated DP (vertical, real engine)"] = "pred"
-    columns.update({f"{c.removeprefix('pred_alone_')} alone (its own DP release)": c
-                    for c in held.columns if c.startswith("pred_alone_")})
-
-    lines = [f"{'model':<44} {'R²':>7} {'MAE':>7} {'rows':>6}"]
-    for name, column in columns.items():
-        m = _score(scored, column)
-        lines.append(f"{name:<44} {m['r2']:>7.3f} {m['mae']:>7.3f} {m['n']:>6d}")
-    ratio = fold_ratios(scored)
-    lines.append(f"federated / pooled: {ratio['all']:.2f} over {scored['area_code'].nunique()} areas, "
-                 f"{len(ratio['folds'])} folds (every area held out once); per fold "
-                 + ", ".join(f"{r:.2f}" for r in ratio["folds"])
-                 + f" (mean {np.mean(ratio['folds']):.2f}, sd {np.std(ratio['folds'], ddof=1):.2f})")
+def privacy_lines(run_dir: Path) -> str:
+    """Each node's epsilon from its privacy report (its ledger, fed to its accountant), all its tables composed."""
+    lines = []
     for f in sorted((run_dir / "privacy").glob("*.json")):
         report = json.loads(f.read_text())
         lines.append(f"{f.stem}: epsilon {report['epsilon']:.2f} (delta {report.get('delta', 1e-5):g}, "
@@ -171,33 +146,6 @@ def federation_privacy_line(node_dirs: list[Path], run_dir: Path) -> str:
             f"{fed.highest_node_epsilon:.2f}); `pulse-twin privacy` with every --node-dir shows it")
 
 
-def check_same_folds(run: pd.DataFrame, pooled: pd.DataFrame, what: str) -> None:
-    """Refuse unless every area both scored sits in the same fold of both (a ratio over different splits
-    would mix privacy's cost with the luck of the split)."""
-    same = run[["area_code", "fold"]].drop_duplicates().merge(
-        pooled[["area_code", "fold"]].drop_duplicates(), on="area_code", suffixes=("_run", "_pooled"))
-    differ = int((same["fold_run"] != same["fold_pooled"]).sum())
-    if same.empty or differ:
-        raise PulseTwinError(f"{what} were not scored on the same folds of areas ({differ} of {len(same)} "
-                             "shared areas differ): run both with the same `folds` and `seed`")
-
-
-def fold_ratios(scored: pd.DataFrame) -> dict[str, Any]:
-    """Federated R² (`pred`) / pooled R² (`exact_0`) over every held-out row (`all`) and within each fold."""
-    def ratio(frame: pd.DataFrame) -> float:
-        return _score(frame, "pred")["r2"] / _score(frame, "exact_0")["r2"]
-
-    return {"all": ratio(scored), "folds": [ratio(f) for _, f in scored.groupby("fold")]}
-
-
-def _score(frame: pd.DataFrame, column: str) -> dict[str, float]:
-    """R² and MAE of one model's column against the exact label, on the rows it predicted."""
-    from federation.task import r2_mae
-
-    frame = frame[frame[column].notna()]
-    return r2_mae(frame["label"].to_numpy(), frame[column].to_numpy())
-
-
 def _cli(argv: list[str]) -> None:
     code = cli_main(argv)
     if code != 0:
@@ -211,3 +159,127 @@ def _single_threaded() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def skill_table(skill: dict[str, Any], reference: list[dict[str, Any]] = ()) -> str:
+    """The run's skill table (forecast/skill.json) at every horizon, the configured one first: the federated
+    DP model, each partner alone, the linear reference, every naive forecast from the DP label history, and
+    (`reference`: rows on exact data, which only the demo can compute because it runs every synthetic node)
+    the pooled model without privacy and the exact naive forecasts, all on the same held-out areas and
+    origins. Skill = 1 - MSE / MSE(best naive from the DP history), 90% interval over whole areas."""
+    configured = int(skill["configured_horizon"])
+    rows = [*skill["rows"], *reference]
+    lines = [f"{'horizon':>7} {'model':<26} {'data':<5} {'R²':>7} {'MAE':>7} {'rows':>6}  skill (90% interval)"]
+    if reference:
+        lines.insert(0, "data: dp = the run's forecasts from DP releases, scored as the run can, on the released "
+                        "label; dp* = the same forecasts scored on the exact label; exact = exact inputs and label "
+                        "(reference). Skill over the best naive forecast from the DP history, on the same label.")
+    for h in sorted({int(r["horizon"]) for r in rows}, key=lambda h: (h != configured, h)):
+        best = skill["best_naive"].get(str(h))
+        for r in sorted((r for r in rows if int(r["horizon"]) == h), key=_row_order):
+            s = r.get("skill")
+            words = ("" if s is None else f"{s:+.3f}" + (f" ({r['skill_lo']:+.3f} to {r['skill_hi']:+.3f})"
+                                                          if r.get("skill_lo") is not None else ""))
+            name = str(r["model"]) + (" (best naive)" if r["model"] == best and r.get("data") == "dp" else "")
+            lines.append(f"{h:>7} {name:<26} {str(r.get('data', 'dp')):<5} {r['r2']:>7.3f} {r['mae']:>7.3f} "
+                         f"{int(r.get('n') or 0):>6}  {words}")
+    gate = skill.get("gate") or {}
+    lines.append(f"gate at horizon {configured}: " + ("RELEASABLE" if gate.get("releasable") else "NOT RELEASABLE")
+                 + (f" (federated skill {gate['skill']:+.3f}, 90% interval {gate['skill_lo']:+.3f} to "
+                    f"{gate['skill_hi']:+.3f})" if gate.get("skill") is not None and gate.get("skill_lo") is not None
+                    else ""))
+    for lang in ("nl", "en"):   # Dutch first
+        if gate.get(f"verdict_{lang}"):
+            lines.append(f"  {gate[f'verdict_{lang}']}")
+    return "\n".join(lines)
+
+
+def _row_order(row: dict[str, Any]) -> tuple[int, int, str]:
+    order = ["federated_dp", "pooled", "linear_reference", "label_history", "persistence", "trailing_mean",
+             "seasonal_naive"]
+    model = str(row["model"])
+    rank = order.index(model) if model in order else (1 if model.startswith("partner:") else len(order))
+    return (row.get("data", "dp") != "dp", rank, model)
+
+
+def warning_table(warnings: pd.DataFrame, skill: dict[str, Any], names: dict[str, str], top: int = 10) -> str:
+    """The warning list at the configured horizon: the areas expected to worsen most beyond the noise when
+    the model has skill, else (the gate refused it) the naive ranking, last period's worst movers."""
+    import pandas as pd
+
+    gate = skill.get("gate") or {}
+    h = int(skill["configured_horizon"])
+    w = warnings[pd.to_numeric(warnings["horizon"]) == h].copy()
+    if gate.get("releasable"):
+        w = w[pd.to_numeric(w["model_rank"], errors="coerce").notna()]
+        w = w.assign(rank=pd.to_numeric(w["model_rank"])).sort_values("rank").head(top)
+        head = f"areas expected to worsen most beyond the noise, {h} months ahead (model; naive rank beside it):"
+        if w.empty:
+            return head + "\n  none: no area is expected to worsen beyond the noise"
+        body = [f"  {int(r['rank']):>3}. {names.get(r['area_code'], r['area_code']):<28} {r['area_code']:<11} "
+                f"change {float(r['change']):+.3f} ({float(r['change_lo']):+.3f} to {float(r['change_hi']):+.3f}); "
+                f"naive rank {'-' if pd.isna(r['naive_rank']) else int(float(r['naive_rank']))}" for _, r in w.iterrows()]
+        return "\n".join([head, *body])
+    w = w[pd.to_numeric(w["naive_rank"], errors="coerce").notna()]
+    w = w.assign(rank=pd.to_numeric(w["naive_rank"])).sort_values("rank").head(top)
+    head = (f"the model's warning list is withheld (no skill at {h} months); the naive ranking, last period's "
+            "worst movers:")
+    body = [f"  {int(r['rank']):>3}. {names.get(r['area_code'], r['area_code']):<28} {r['area_code']:<11} "
+            f"last change {float(r['naive_change']):+.3f}" for _, r in w.iterrows()]
+    return "\n".join([head, *body])
+
+
+def exact_rows(run_dir: Path, fed: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows `data: exact` for the skill table: the run's held-out forecasts (every model and naive forecast
+    from the DP history) scored against the EXACT label, and, on the same areas, origins and folds, the pooled
+    model without privacy and the naive forecasts on exact data. Skill over the best naive forecast from the
+    DP label history, 90% interval over whole areas. A development view: only the demo, which runs every
+    synthetic node, can read the exact label; a real run's report never shows these rows."""
+    import warnings
+
+    import pandas as pd
+
+    from federation.dataset import read_node_features
+    from server.forecast.evaluate import Learned, rolling_evaluation
+    from server.forecast.models import Network
+    from server.forecast.skill import best_naive, score_models
+    from server.vertical_forecast import forecast_config, label_grid, label_panel, partner_panels
+
+    cfg = json.loads((run_dir / "config.json").read_text())
+    fcfg = forecast_config(cfg)
+    partners = {p: tuple(s["blocks"]) for p, s in fed["partners"].items()}
+    blocks: dict[str, pd.DataFrame] = {}
+    label = None
+    for partner, spec in fed["partners"].items():
+        got, lab = read_node_features(spec["node_dir"], list(spec["blocks"]), with_label=partner == fed["label"]["partner"])
+        blocks.update(got)
+        label = lab if lab is not None else label
+    held = pd.read_csv(run_dir / "forecast" / "predictions.csv", dtype={"area_code": str, "origin": str, "target": str})
+    held = held[held["held_out"].astype(str).str.lower() == "true"]
+    areas = tuple(sorted(set(held["area_code"])))   # the run's areas: the folds are drawn over the same set
+    truth = label_panel(label, areas, label_grid(label)[1], fed["label"].get("survey_months"), released=False)
+    exact = partner_panels(blocks, {}, partners, None, truth.areas, truth.periods, released=False)
+    cell = {(a, p): truth.values[i, j] for i, a in enumerate(truth.areas) for j, p in enumerate(truth.periods)}
+    pooled = {"pooled": Learned(("history", *exact), lambda w, s: Network(w, seed=s))}
+    rows: list[dict[str, Any]] = []
+    for h in sorted({int(x) for x in held["horizon"]}):
+        mine = held[held["horizon"] == h].copy()
+        mine["truth"] = [cell.get((a, t), float("nan")) for a, t in zip(mine["area_code"], mine["target"])]
+        with warnings.catch_warnings():   # a feature with no value before an early origin: NaN, said once below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = rolling_evaluation(truth, truth, exact, h, pooled, fcfg.evaluation(), reference=True)
+        ref = ref[ref["model"] != "label_history"].assign(model=lambda f: f["model"].where(
+            f["model"] == "pooled", f["model"] + " (exact)"))
+        keys = ["area_code", "origin", "target"]
+        common = mine[keys].drop_duplicates().merge(ref[keys].drop_duplicates(), on=keys)
+        both = pd.concat([mine, ref], ignore_index=True).merge(common, on=keys)
+        both = both[both["truth"].notna()]
+        if both.empty:
+            continue
+        naive = best_naive(both)
+        for r in score_models(both, naive, seed=fcfg.seed):
+            if r["model"] in ("federated_dp", naive):        # the run's forecasts, scored on the exact label
+                rows.append({**r, "horizon": h, "data": "dp*"})
+            elif r["model"] == "pooled" or r["model"].endswith("(exact)"):
+                rows.append({**r, "horizon": h, "data": "exact"})
+    return rows

@@ -199,7 +199,7 @@ def _anchor_paths(cfg: DictConfig, root: Path, choices: dict, overrides: Sequenc
     source = root / "federation" / f"{choices['federation']}.yaml"
     with open_dict(cfg):
         cfg.federation.config_file = str(source)
-    for key in ("data_root", "label.path"):
+    for key in ("data_root", "label.path", "export.source_dir", "export.areas_file"):
         anchor(f"federation.{key}", source.parent)
     for members in ("partners", "nodes"):
         for name in cfg.federation.get(members) or {}:

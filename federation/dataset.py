@@ -29,8 +29,11 @@ class LabelSpec:
 
     @classmethod
     def from_config(cls, label: Any) -> "LabelSpec":
-        """From a federation's `label` settings (a mapping or a config node)."""
-        return cls(float(label["center"]), float(label["scale"]), int(label["shift"]))
+        """From a federation's `label` settings (a mapping or a config node). A forecasting federation sets
+        `horizons` and the configured `horizon` instead of `shift`: its shift is that horizon."""
+        if "shift" in label:
+            return cls(float(label["center"]), float(label["scale"]), int(label["shift"]))
+        return cls(float(label["center"]), float(label["scale"]), forecast_horizons(label)[1])
 
     def scale_values(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.center) / self.scale).astype(np.float32)
@@ -81,6 +84,26 @@ class Examples:
             present[keep],
             None if self.y is None else self.y[keep],
         )
+
+
+def forecast_horizons(label: Any) -> tuple[tuple[int, ...], int]:
+    """A federation's forecast horizons (`label.horizons`, periods ahead) and the configured one
+    (`label.horizon`, which the gate judges); a federation with `label.shift` only forecasts that one."""
+    if "horizons" not in label:
+        if "shift" not in label:
+            raise ConfigError("federation.label: set `horizons` (e.g. [1, 3, 6, 12]) and `horizon`, or `shift`")
+        return (int(label["shift"]),), int(label["shift"])
+    try:
+        horizons = tuple(int(h) for h in label["horizons"])
+        horizon = int(label.get("horizon", horizons[0] if horizons else 0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"federation.label.horizons: a list of whole periods ahead, e.g. [1, 3, 6, 12]; "
+                          f"got {label['horizons']!r}") from None
+    if not horizons or min(horizons) < 1 or len(set(horizons)) != len(horizons):
+        raise ConfigError(f"federation.label.horizons: distinct whole periods ahead, each 1 or more; got {list(horizons)}")
+    if horizon not in horizons:
+        raise ConfigError(f"federation.label.horizon: {horizon} is not one of horizons {list(horizons)}")
+    return tuple(sorted(horizons)), horizon
 
 
 def next_period(periods: pd.Series, shift: int) -> pd.Series:

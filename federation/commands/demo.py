@@ -1,15 +1,20 @@
 """`pulse-twin demo`: the main job, end to end on one machine (the job itself: devtools/demo.py).
 
-1. generate synthetic, CBS-calibrated raw records for the Heerlen partners, each in its own node directory;
+1. generate synthetic, CBS- and Leefbaarometer-calibrated raw records for the Heerlen partners (a quarterly
+   resident survey), each in its own node directory;
 2. set up each node (key pair, site policy) and build each partner's features on its own;
-3. the yardstick: pooled non-private model and each partner alone (5-fold over areas);
-4. the vertical federation on Flower's real engine (SuperLink + police, municipality and buurtteams
+3. the vertical federation on Flower's real engine (SuperLink + police, municipality and buurtteams
    SuperNodes on loopback, TLS): PSI, one person-level DP release per partner (the municipality's DP
-   survey as the label), the coordinator's fusion model, predictions for every area;
-5. the table: federated DP against the pooled model and each partner alone, on the same folds of areas,
-   each held out once (scored on the exact label, which the demo can read because it runs every synthetic
-   node itself); the coordinator's cross-validation is post-processing of the releases and costs nothing;
-6. the report (`pulse-twin report`): the map, intervals, drivers, receipts, model card and release gate.
+   survey as the label), then the coordinator's forecast from those releases: the label's own released
+   history and each partner's blocks with their lags and trends, at horizons 1, 3, 6 and 12 months
+   (`federation.label.horizons`), scored by rolling origin in time x held-out areas beside the naive
+   forecasts (persistence, trailing mean, seasonal naive, the label's history alone), and the gate at the
+   configured horizon (`federation.label.horizon`): post-processing, no privacy cost;
+4. the skill table: every model and naive forecast, with skill over the best naive forecast and its interval,
+   scored on the exact label (which the demo can read because it runs every synthetic node) beside the pooled
+   model without privacy; then the warning list at the configured horizon (withheld when the gate refuses);
+5. the report (`pulse-twin report`): skill and the gate's verdict, the naive forecast beside the model's, the
+   map, changes beyond the noise, intervals, early warning, receipts and model card.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from federation.commands.options import add_overrides
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="the main job: generate Heerlen's partner data, build features, yardstick, vertical federation",
+        help="the main job: generate Heerlen's partner data, build features, vertical federation, forecast skill, report",
         description=__doc__.split("\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -36,9 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"raw records to generate (default {DEFAULT_RECORDS}, as `pulse-twin generate`)")
     p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     p.add_argument("--epsilon", type=float, default=3.0, help="target epsilon per partner for the run (default 3)")
-    p.add_argument("--skip-federation", action="store_true", help="stop after the yardstick (no Flower run)")
-    add_overrides(p, "train.epochs=5 folds=3 (applied alike to the yardstick and the federated run; the "
-                     "federation stays heerlen)")
+    p.add_argument("--skip-federation", action="store_true", help="stop after building the features (no Flower run)")
+    add_overrides(p, "forecast.test_origins=3 folds=3 (applied to the federated run; the federation stays heerlen)")
     p.set_defaults(func=_run)
 
 

@@ -46,10 +46,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"report": str(path.resolve()), "releasable": report.releasable, "verdict": report.verdict.words,
                    "checks": [{"name": c.name, "passed": c.passed, "text": c.text} for c in report.checks],
-                   "notes": report.notes})
+                   "notes": report.notes, "skill": dict(report.skill_words)})
         return NOT_RELEASABLE if report.refused else 0
-    for words in report.verdict.words:
+    unfit = [w for w in report.verdict.words if w.startswith("NOT FIT")]
+    for words in unfit:
         result(words)
+    for _, words in report.skill_words:   # the gate on skill over the naive forecast, Dutch first
+        result(words)
+    for words in report.verdict.words:
+        if words not in unfit:
+            result(words)
     if report.intervals is not None:
         result(report.intervals.text())
     if report.mia is not None:

@@ -15,7 +15,8 @@ from server.report.areas import Area, boundaries
 from server.report.card import model_card
 from server.report.drivers import drivers_per_area
 from server.report.fairness import FairnessAudit, audit, audit_groups, cbs_statistics, contract_statistics
-from server.report.gate import Check, failures, gate_checks
+from server.report.forecast import Forecast, read_forecast, verdict_words
+from server.report.gate import Check, failures, gate_checks, skill_check
 from server.report.inputs import RunOutputs
 from server.report.reading import read_run
 from server.report.intervals import Intervals, conformal_intervals
@@ -39,6 +40,8 @@ class Report:
     checks: list[Check]
     drivers_error: float | None = None
     notes: list[str] = field(default_factory=list)
+    forecast: Forecast | None = None
+    skill_words: list[tuple[str, str]] = field(default_factory=list)   # the gate on skill, Dutch first
     figures: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -56,8 +59,10 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
     intervals = conformal_intervals(run.holdout, float(settings["intervals"]["level"])) if len(run.holdout) else None
     baseline = baseline if baseline is not None else default_baseline(run.run_dir, run.config)
     judged = verdict(run, baseline, float(settings["min_r2"]))
+    forecast = read_forecast(run.run_dir) if run.topology == "vertical" else None
     shapes = boundaries()
-    areas = _area_table(run, shapes, intervals)
+    areas = _area_table(run, shapes, intervals, forecast,
+                        float((settings.get("forecast") or {}).get("min_skill_lo", 0.0)))
     drivers_error = None
     if run.model is not None and run.inputs is not None and len(run.inputs):
         found, drivers_error = drivers_per_area(run.model, run.inputs, float(run.config["federation"]["label"]["scale"]),
@@ -69,18 +74,24 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
         notes.append("drivers: the coordinator holds no node's features of a horizontal run (they never leave the "
                      "nodes), so the report names no per-area drivers")
     else:
-        notes.append("drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet); "
-                     "runs of this version keep them")
+        notes.append("drivers: the forecasting model's drivers are not computed (a vertical run keeps its forecast "
+                     "artefacts in forecast/, not a model.pt)" if forecast is not None else
+                     "drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet)")
     fairness = _fairness(run, settings["fairness"], notes)
     mia = None
     if run.topology == "horizontal" and run.members is not None and len(run.members) and len(run.holdout):
         mia = membership_audit(run.members, run.holdout)
     checks = gate_checks(settings, judged.fit_for_use, judged.r2, intervals, fairness, mia,
                          run.topology == "horizontal", outside_the_run(run))
+    skill_words: list[tuple[str, str]] = []
+    if run.topology == "vertical":   # a forecasting run: the model must beat the naive forecast (worst news first)
+        minimum = float((settings.get("forecast") or {}).get("min_skill_lo", 0.0))
+        checks.insert(0, skill_check(forecast, settings))
+        skill_words = verdict_words(forecast, minimum)
     shown = [shapes[c] for c in sorted(shapes) if c in set(areas["area_code"])]
     return Report(run, settings, areas, shown, intervals, judged, fairness, mia, receipts(run.privacy, run.name),
                   model_card(run, intervals, sorted(areas.loc[areas["suppressed"], "area_code"])), checks,
-                  drivers_error, notes)
+                  drivers_error, notes, forecast=forecast, skill_words=skill_words)
 
 
 def outside_the_run(run: RunOutputs) -> list[str]:
@@ -89,9 +100,15 @@ def outside_the_run(run: RunOutputs) -> list[str]:
     return [str(p) for p in run.sources if not Path(p).resolve().is_relative_to(own)]
 
 
-def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Intervals | None) -> pd.DataFrame:
-    """Every predicted area, plus every area of the shipped map of the same city that has no prediction."""
+def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Intervals | None,
+                forecast: Forecast | None = None, min_skill_lo: float = 0.0) -> pd.DataFrame:
+    """Every predicted area, plus every area of the shipped map of the same city that has no prediction.
+
+    With the run's forecast: the naive forecast beside the model's, and the change against the area's recent
+    level with its interval (`beyond_noise` false: no change beyond the noise). Without it no change is shown:
+    a change without its interval would mislead."""
     pred = run.predictions.drop_duplicates("area_code").set_index("area_code")
+    view = forecast.areas.set_index("area_code") if forecast is not None else pd.DataFrame()
     codes = set(pred.index)
     same_city = {c for c in shapes if any(c[:6] == p[:6] for p in codes)}
     rows = []
@@ -100,12 +117,17 @@ def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Interval
         value = float(pred.loc[code, "predicted_liveability"]) if has else np.nan
         now = float(pred.loc[code, "current_liveability"]) if has else np.nan
         half = intervals.half_width if intervals is not None else np.nan
+        f = view.loc[code] if has and code in view.index else None
         rows.append({"area_code": code, "name": shapes[code].name if code in shapes else code, "suppressed": not has,
-                     "prediction": value, "low": value - half, "high": value + half,
-                     "current": now, "change": value - now})
-    table = pd.DataFrame(rows, columns=["area_code", "name", "suppressed", "prediction", "low", "high", "current",
-                                        "change"])
-    table["rank"] = table["prediction"].rank(method="first").astype("Int64")   # 1 = lowest predicted liveability
+                     "prediction": value, "low": value - half, "high": value + half, "current": now,
+                     **{k: (float(f[k]) if f is not None else np.nan)
+                        for k in ("naive", "level", "change", "change_lo", "change_hi", "model_rank", "naive_rank",
+                                  "naive_change")},
+                     "beyond_noise": bool(f["beyond_noise"]) if f is not None else False})
+    table = pd.DataFrame(rows)
+    # 1 = lowest predicted liveability; by the naive forecast when the gate refuses the model on skill
+    guide = "naive" if forecast is not None and not forecast.releasable(min_skill_lo) and table["naive"].notna().any() else "prediction"
+    table["rank"] = table[guide].rank(method="first").astype("Int64")
     table["drivers"] = [[] for _ in range(len(table))]
     table["block_shares"] = [{} for _ in range(len(table))]
     return table

@@ -31,7 +31,8 @@ def model_card(run: RunOutputs, intervals: Intervals | None, suppressed: list[st
         holders = [f"{p} ({', '.join(spec.get('blocks', []))})" for p, spec in fed.get("partners", {}).items()]
         data = [f"Vertical federation '{fed['name']}': partners {', '.join(holders)}; each released its blocks once "
                 "with person-level differential privacy; the coordinator trained the fusion model on the releases.",
-                f"Label: next month's liveability, {'a DP release of the resident survey' if run.label_source == 'dp_release' else run.label_source}."]
+                f"Label: liveability {_ahead(fed)}, {'a DP release of the resident survey' if run.label_source == 'dp_release' else run.label_source}; "
+                "forecast from its own released history and the partners' releases, scored beside the naive forecasts."]
     else:
         data = [f"Horizontal federation '{fed['name']}': nodes {', '.join(fed.get('nodes', {}))} trained one model "
                 "with DP-SGD on their own areas; only noised model updates left the nodes.",
@@ -39,7 +40,7 @@ def model_card(run: RunOutputs, intervals: Intervals | None, suppressed: list[st
     data.append(f"Areas predicted: {len(run.predictions)}; suppressed (too few residents, never in any output): "
                 f"{len(suppressed)}.")
     period = [f"Held-out evaluation over {periods[0]} to {periods[-1]}." if periods else "No held-out evaluation.",
-              f"Predictions for {', '.join(predicted) or 'no period'} (next month)."]
+              f"Predictions for {', '.join(predicted) or 'no period'} ({_ahead(fed) if run.topology == 'vertical' else 'next month'})."]
     limits = [
         "The model learns from a few years of monthly area figures; an area that changes fast (new housing, "
         "demolition, a closed facility) is predicted from its past.",
@@ -65,3 +66,10 @@ def _measured_on(holdout) -> str:
         return (f"Quality was measured by {folds}-fold cross-validation over {areas} areas: each area's figures come "
                 "from a model trained without it.")
     return f"Quality was measured on {areas} held-out areas only."
+
+
+def _ahead(fed: dict[str, Any]) -> str:
+    """How far ahead a vertical federation forecasts (its configured horizon), in words."""
+    label = fed.get("label", {})
+    h = int(label.get("horizon", label.get("shift", 1)))
+    return "next month" if h == 1 else f"{h} months ahead"

@@ -19,12 +19,14 @@ from server.report.areas import CREDIT, Area  # noqa: E402
 PRED_CMAP, CHANGE_CMAP, SUPPRESSED = "RdYlGn", "PuOr", "#d9d9d9"
 
 
-def colours(values: Mapping[str, float], cmap: str, centre: float | None = None) -> tuple[dict[str, str], tuple[float, float]]:
-    """A hex colour per area (NaN: none) and the value range they span."""
+def colours(values: Mapping[str, float], cmap: str, centre: float | None = None,
+            lo_hi: tuple[float, float] | None = None) -> tuple[dict[str, str], tuple[float, float]]:
+    """A hex colour per area (NaN: none) and the value range they span (`lo_hi`: another map's range, so two
+    maps of the same quantity share their colours)."""
     finite = [v for v in values.values() if np.isfinite(v)]
     if not finite:
         return {}, (0.0, 0.0)
-    lo, hi = min(finite), max(finite)
+    lo, hi = (min(finite), max(finite)) if lo_hi is None else lo_hi
     if centre is not None:
         half = max(abs(lo - centre), abs(hi - centre)) or 1e-9
         lo, hi = centre - half, centre + half

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from server.report.fairness import PLANTED, THRESHOLD_OF, WORDS, FairnessAudit, GroupingResult
+from server.report.forecast import Forecast, gate_check_text
 from server.report.intervals import Intervals
 from server.report.mia import MembershipAudit
 
@@ -104,3 +105,10 @@ def fairness_words(grouping: GroupingResult, metric: str, limit: float, level: f
 
 def failures(checks: list[Check]) -> list[Check]:
     return [c for c in checks if not c.passed]
+
+
+def skill_check(forecast: Forecast | None, settings: Mapping[str, Any]) -> Check:
+    """A model whose skill interval over the best naive forecast does not lie above `forecast.min_skill_lo`
+    at the configured horizon is not releasable: the naive forecast is then the better guide."""
+    passed, text = gate_check_text(forecast, settings.get("forecast") or {})
+    return Check("forecast.min_skill_lo", passed, text)

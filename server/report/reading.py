@@ -32,7 +32,7 @@ def read_run(run_dir: Path) -> RunOutputs:
 
 
 def _vertical(run_dir: Path, config: dict[str, Any], status: dict[str, Any]) -> RunOutputs:
-    hint = " (a vertical run writes it with vertical.cross_validate=true, the default)"
+    hint = " (a vertical run writes it with its forecast: rolling origin in time x held-out areas)"
     holdout = read_csv(run_dir / "holdout_predictions.csv", ("area_code", "period", "y_dp", "pred"), hint)
     if holdout.empty:
         raise ReportInputError(f"{run_dir / 'holdout_predictions.csv'}: no rows{hint}")

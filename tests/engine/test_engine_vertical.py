@@ -14,13 +14,14 @@ pytestmark = pytest.mark.engine
 
 def test_vertical_run_on_three_supernodes(tmp_path, capsys):
     root = tmp_path / "nodes"
-    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
+    generate(out=root, cities=["heerlen"], seed=7, records=50_000, months=15)
     for partner in ("police", "municipality", "buurtteams"):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
         window = generated_window(root / partner, months=4)   # the run's window: the four generated months
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner), *window]) == 0
     code = main(["federate", "federation=heerlen", f"federation.data_root={root}", f"runs_dir={tmp_path / 'runs'}",
-                 "train.epochs=3", "train.weight_decay_choices=[]",   # the engine is tested here, not the model
+                 # the engine is tested here, not the forecast: two horizons, the fewest origins with a survey month
+                 "federation.label.horizons=[1,3]", "forecast.test_origins=3", "forecast.min_history=4",
                  "--auto-approve", "--run-name", "vt"])
     captured = capsys.readouterr()
     out = captured.out + captured.err   # the result on stdout, progress (rounds, PSI, nodes) on stderr
@@ -30,6 +31,8 @@ def test_vertical_run_on_three_supernodes(tmp_path, capsys):
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "completed" and status["aligned_training_rows"] > 0
     assert len(pd.read_csv(run / "predictions.csv")) == status["predicted_areas"] > 40
+    skill = json.loads((run / "forecast" / "skill.json").read_text())
+    assert skill["configured_horizon"] == 3 and isinstance(skill["gate"]["releasable"], bool)
     for partner in ("police", "buurtteams"):  # one table each, released at epsilon 3 per unit
         report = json.loads((run / "privacy" / f"{partner}.json").read_text())
         assert 2.9 < report["epsilon"] <= 3.0 * 1.0001

@@ -5,8 +5,8 @@ The fresh venv gets this environment's third-party packages (torch, Flower, ...)
 their console scripts (`flwr`, `flower-superlink`, ...) written into its bin/, as pip would, instead of
 installing gigabytes again; a .pth line does not run this environment's own .pth files, so an editable
 install of the project here cannot shadow the wheel (checked). The demo runs with the smallest --records
-the Heerlen tables allow and a short training schedule (overrides the demo passes to the yardstick and the run
-alike): what is tested is that the installed package finds its configs, data and app root, not the model.
+the Heerlen tables allow and a short forecast (overrides the demo passes to its run): what is tested is that
+the installed package finds its configs, data and app root, not the model.
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from federation.bundle import code_hash
 pytestmark = pytest.mark.engine
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDS = 40_000   # Heerlen over 24 months needs at least 38,777 (`pulse-twin generate` says so)
-QUICK = ["train.epochs=2", "train.weight_decay_choices=[]", "folds=2"]
+RECORDS = 70_000   # Heerlen over its 36 months needs at least 66,088 (`pulse-twin generate` says so)
+# the forecast at two horizons, three scored origins, two folds of areas
+QUICK = ["federation.label.horizons=[1,3]", "forecast.test_origins=3", "folds=2"]
 SCRIPT = "#!{python}\nimport sys\nfrom {module} import {attr}\nsys.exit({attr}())\n"
 
 
@@ -111,7 +112,7 @@ def test_installed_wheel_runs_the_demo_from_an_empty_directory(venv: tuple[Path,
     out = demo.stdout + demo.stderr
     assert demo.returncode == 0, out[-4000:]
     run_dir = empty / "runs" / "demo-heerlen"
-    for produced in ("predictions.csv", "evaluation.json", "report/report.html"):
+    for produced in ("predictions.csv", "evaluation.json", "forecast/skill.json", "report/report.html"):
         assert (run_dir / produced).is_file(), f"{produced} missing\n{out[-4000:]}"
     html = (run_dir / "report" / "report.html").read_text(encoding="utf-8")
     assert "CBS / Kadaster" in html, "the map's boundaries (package data) are not in the report"

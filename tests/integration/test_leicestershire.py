@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.leicestershire import CRIMES_FILE, LABEL_PARTNER, PARTNERS, SOURCE_DIR, prepare
+from benchmarks.leicestershire import LABEL_PARTNER, MISSING_MONTHS_FILE, PARTNERS, SOURCE_COLUMNS, build, \
+    load_export, main, prepare
 from federation.config import configs_dir
 from clients.contracts import build_features, load_contract
 from federation.blocks import block_schema
@@ -29,7 +30,7 @@ def source_lsoa_counts() -> tuple[int, dict[str, int]]:
     """Rows of the published file, and rows per LSOA code, read independently of the module under test."""
     counts: dict[str, int] = {}
     total = 0
-    with gzip.open(SOURCE_DIR / CRIMES_FILE, "rt", encoding="utf-8", newline="") as fh:
+    with gzip.open(load_export().crimes_path, "rt", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         column = next(reader).index("LSOA code")
         for row in reader:
@@ -40,7 +41,7 @@ def source_lsoa_counts() -> tuple[int, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> tuple[dict[str, Path], float]:
-    assert (SOURCE_DIR / CRIMES_FILE).is_file(), f"the real Leicestershire data is expected in {SOURCE_DIR}"
+    assert load_export().crimes_path.is_file(), f"the real Leicestershire data is expected at {load_export().crimes_path}"
     root = tmp_path_factory.mktemp("leicestershire")
     started = time.perf_counter()
     nodes = prepare(root)
@@ -127,3 +128,67 @@ def test_prepare_is_deterministic(prepared, tmp_path):
         for name in ("public/areas.csv", "raw/crimes.csv"):
             digest = [hashlib.sha256((n / name).read_bytes()).hexdigest() for n in (node, again[partner])]
             assert digest[0] == digest[1], f"{partner}/{name} differs between two runs"
+
+
+OTHER_FORCE = "Avon and Somerset Constabulary"
+
+
+def other_force_export(folder: Path, months=("2021-01", "2021-02", "2021-03", "2021-04"),
+                       drop: tuple[str, ...] = ()) -> list[str]:
+    """A small export of another force in data.police.uk's format (every crime type in every month, minus the
+    types of the partners in `drop` in the month 2021-03), and its own area list; returns the overrides."""
+    areas = pd.DataFrame({"area_code": ["E01014485", "E01014486", "E01014487"],
+                          "area_name": ["Bristol 001A", "Bristol 001B", "Bristol 002A"],
+                          "population": [1500, 1800, 1650]})
+    areas.to_csv(folder / "avon_areas.csv", index=False)
+    rows = []
+    for month in months:
+        for partner, types in PARTNERS.items():
+            if partner in drop and month == "2021-03":
+                continue
+            for i, crime in enumerate(types):
+                for area, name in zip(areas["area_code"], areas["area_name"]):
+                    rows.append({"Crime ID": f"{month}{area}{i}", "Month": month, "Reported by": OTHER_FORCE,
+                                 "Falls within": OTHER_FORCE, "Longitude": "-2.59", "Latitude": "51.45",
+                                 "Location": "On or near High Street", "LSOA code": area, "LSOA name": name,
+                                 "Crime type": crime, "Last outcome category": "Under investigation", "Context": ""})
+    frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
+    with gzip.open(folder / "avon_street.csv.gz", "wt", encoding="utf-8", newline="") as fh:
+        frame.to_csv(fh, index=False)
+    return [f"federation.export.source_dir={folder}", "federation.export.crimes_file=avon_street.csv.gz",
+            f"federation.export.force={OTHER_FORCE}", f"federation.export.areas_file={folder / 'avon_areas.csv'}"]
+
+
+def test_another_forces_export_runs_by_configuration(tmp_path):
+    overrides = other_force_export(tmp_path)
+    nodes = prepare(tmp_path / "nodes", load_export(overrides=overrides))
+    register = pd.read_csv(nodes[LABEL_PARTNER] / "public" / "areas.csv", dtype={"area_code": str})
+    assert sorted(set(register["area_code"])) == ["E01014485", "E01014486", "E01014487"]
+    built = build_features(load_contract(configs_dir() / "contract" / f"{LABEL_PARTNER}.yaml"), nodes[LABEL_PARTNER])
+    assert sorted(set(built.label["period"])) == ["2021-01", "2021-02", "2021-03", "2021-04"]
+    assert np.allclose(built.label.set_index("area_code").loc["E01014485", "label"], 4 * 1000 / 1500)
+    # the configured force is checked on every row: Leicestershire's name refuses Avon's export
+    with pytest.raises(ValueError, match="'Reported by' is 'Avon and Somerset Constabulary'.*federation.export.force"):
+        build(tmp_path / "x", load_export(overrides=overrides[:2] + overrides[3:]))
+
+
+def test_a_month_missing_from_the_export_is_refused_or_marked_never_zero(tmp_path, capsys):
+    overrides = other_force_export(tmp_path, months=("2021-01", "2021-02", "2021-04"))
+    assert main(["--out", str(tmp_path / "nodes"), *overrides]) == 1
+    err = capsys.readouterr().err
+    assert "2021-03" in err and "every partner" in err and "zero crime" in err and "Traceback" not in err
+    assert not (tmp_path / "nodes").exists()
+    # marked instead: every node names the month it must leave out
+    assert main(["--out", str(tmp_path / "nodes"), *overrides, "federation.export.missing_months=mark"]) == 0
+    assert "MARKED MISSING (every partner" in capsys.readouterr().out
+    for partner in PARTNERS:
+        marked = pd.read_csv(tmp_path / "nodes" / partner / "public" / MISSING_MONTHS_FILE, dtype=str)
+        assert list(marked["period"]) == ["2021-03"]
+    # one partner's crime types missing in a month: refused naming that partner alone
+    overrides = other_force_export(tmp_path, drop=("uk_asb",))
+    with pytest.raises(ValueError, match=r"uk_asb: 2021-03\)"):
+        build(tmp_path / "asb", load_export(overrides=overrides))
+    # a configured window the export does not cover: its missing edge months are refused too
+    with pytest.raises(ValueError, match="2021-05, 2021-06"):
+        build(tmp_path / "edge", load_export(overrides=other_force_export(tmp_path) + [
+            "federation.export.months=[2021-01,2021-06]"]))

@@ -20,13 +20,14 @@ from tests.support.contract_fixtures import generated_window
 PARTNERS = ("police", "municipality", "buurtteams")
 
 
-# The coordinator's training is not what these tests check (the demo measures quality): a short schedule.
-QUICK = ["train.epochs=3", "train.weight_decay_choices=[]"]
+# The coordinator's forecast is not what these tests check (the demo and benchmarks.skill measure it): two
+# horizons and the fewest test origins that hold a survey month (waves are quarterly).
+QUICK = ["federation.label.horizons=[1,3]", "forecast.test_origins=3", "forecast.min_history=4"]
 
 
 def heerlen_raw_nodes(root: Path) -> dict[int, dict[str, str]]:
     """Small synthetic raw records for the three partners, each node set up and its features built."""
-    generate(out=root, cities=["heerlen"], seed=7, records=40_000, months=4)
+    generate(out=root, cities=["heerlen"], seed=7, records=50_000, months=15)
     nodes = {}
     for i, partner in enumerate(PARTNERS, 1):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
@@ -56,8 +57,8 @@ def test_vertical_run_releases_once_per_table_trains_and_predicts_then_reuses(no
     predictions = pd.read_csv(tmp_path / "first" / "predictions.csv")
     assert len(predictions) == status["predicted_areas"] > 40
     assert predictions["predicted_liveability"].between(2, 6).all()
-    # Cross-validated over areas: every predicted area held out once, in the fold the yardstick's split gives it;
-    # the fusion model and each partner alone on its own release, for the same rows.
+    # Held out by area at the scored origins: every predicted area held out once, in the fold the yardstick's
+    # split gives it; the fusion model and each partner alone on its own release, for the same rows.
     held = pd.read_csv(tmp_path / "first" / "holdout_predictions.csv", dtype={"area_code": str})
     assert {"pred", "y_dp", "fold", "pred_alone_police", "pred_alone_municipality", "pred_alone_buurtteams"} <= set(held.columns)
     assert held[["pred", "pred_alone_police"]].notna().all().all()
