@@ -15,6 +15,7 @@ import pytest
 
 from dp_accounting import PrivacyLedger, ledger_path
 from federation.cli import main
+from federation.config import layered
 from federation.processes import descendants
 from tests.support.federation_fixtures import city_nodes
 from tests.support.processes import processes_mentioning
@@ -34,8 +35,8 @@ def federate_argv(tmp_path, nodes: tuple[str, ...], run_name: str, *extra: str) 
         city_nodes(tmp_path / "nodes", approve=False)
     return [sys.executable, "-m", "federation.cli", "federate", "federation=cities",
             *(f"~federation.nodes.{n}" for n in CITIES if n not in nodes),
-            f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}", "local.rounds=3",
-            "local.sample_rate=0.07", *extra, "--auto-approve", "--run-name", run_name]
+            *layered([f"federation.data_root={tmp_path / 'nodes'}", f"runs_dir={tmp_path / 'runs'}", "local.rounds=3",
+                      "local.sample_rate=0.07"], extra), "--auto-approve", "--run-name", run_name]
 
 
 def fault_after_round_1(argv: list[str], fault: Callable[[subprocess.Popen], None], bound_s: float) -> tuple[int, str]:
