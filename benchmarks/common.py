@@ -128,7 +128,13 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
 
 
 def built_window(node_dir: Path) -> list[str]:
-    """The window a node's features were built on (its manifest), as overrides to rebuild on the same months."""
+    """The window a node's features were built on (its manifest), as overrides to rebuild on the same months; for
+    a node of a police export (`benchmarks.leicestershire`), the export's own window."""
+    from benchmarks.leicestershire import contract_window
+
+    prepared = contract_window(node_dir)
+    if prepared:
+        return prepared
     manifest = Path(node_dir) / "features" / "manifest.json"
     if not manifest.is_file():
         return []

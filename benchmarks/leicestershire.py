@@ -19,7 +19,9 @@ data.police.uk in the same format runs by configuration, with its force name (ch
 districts whose LSOAs form its area (or its own area list with populations), and the months it must
 cover. A month in which the export, or one partner's share of it, holds no record at all was not
 published: it is refused (`missing_months: refuse`, the default) or written to
-`<node>/public/missing_months.csv` (`mark`), never read as a month of zero crime.
+`<node>/public/missing_months.csv` (`mark`), never read as a month of zero crime. The window itself goes to
+`<node>/public/window.json`: the contracts require one, and every build of a prepared node's contract takes it
+as overrides (`contract_window`), so another force's export with other months needs no contract edit.
 
 The force area is Leicestershire Police's: the City of Leicester, the seven districts of the county of
 Leicestershire, and Rutland (`export.districts`, by the 2019 district codes of the population file).
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import sys
 import time
@@ -59,6 +62,7 @@ APP_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = APP_ROOT / "data" / "leicestershire"   # data_root of configs/federation/leicestershire.yaml
 FEDERATION = "leicestershire"
 MISSING_MONTHS_FILE = "missing_months.csv"   # <node>/public/: months the export did not publish (mode `mark`)
+WINDOW_FILE = "window.json"   # <node>/public/: the export's window, {"start", "end", "missing"}, for its contract
 
 
 @dataclass(frozen=True)
@@ -321,6 +325,9 @@ def build(root: Path, export: Export | None = None) -> Prepared:
         if marked:
             out.files.append(_write_csv(pd.DataFrame({"period": marked, "reason": "not published in the export"}),
                                         node / "public" / MISSING_MONTHS_FILE))
+        window = {"start": months[0], "end": months[-1], "missing": export.missing_months}
+        (node / "public" / WINDOW_FILE).write_text(json.dumps(window) + "\n", encoding="utf-8")
+        out.files.append(node / "public" / WINDOW_FILE)
         out.nodes[partner] = node
         out.rows_per_partner[partner] = len(mine)
     if sum(out.rows_per_partner.values()) != out.rows_kept:
@@ -328,6 +335,21 @@ def build(root: Path, export: Export | None = None) -> Prepared:
     lap("write")
     out.timings = timings
     return out
+
+
+def contract_window(node_dir: Path) -> list[str]:
+    """The overrides a prepared node's contract is built with: the export's window (`periods.start`/`end`; the
+    contracts require one and refuse a month of it without records) and, when the export's missing months are
+    marked, `periods.missing=mark`. [] for a directory this benchmark did not prepare."""
+    path = Path(node_dir) / "public" / WINDOW_FILE
+    if not path.is_file():
+        return []
+    try:
+        window = json.loads(path.read_text(encoding="utf-8"))
+        out = [f"periods.start={window['start']}", f"periods.end={window['end']}"]
+        return out + (["periods.missing=mark"] if window.get("missing") == "mark" else [])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path}: not a window this benchmark wrote (rerun python -m benchmarks.leicestershire)") from None
 
 
 def prepare(root: Path, export: Export | None = None) -> dict[str, Path]:
@@ -352,6 +374,8 @@ def report(p: Prepared) -> str:
     for who, months in p.missing.items():
         lines.append(f"  MARKED MISSING ({'every partner' if who == 'all' else who}; not published, not zero): "
                      f"{', '.join(months)} -> <node>/public/{MISSING_MONTHS_FILE}")
+    lines.append(f"  window: {p.months[0]} .. {p.months[1]} -> <node>/public/{WINDOW_FILE} (the contracts' "
+                 "periods.start/end: `contract_window`)")
     lines.append(f"  label partner: {LABEL_PARTNER}")
     lines.append("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in p.timings.items())
                  + f"; total {sum(p.timings.values()):.2f} s")

@@ -134,8 +134,7 @@ def node_schedule(policy: SitePolicy, proposal: RunProposal) -> NodeSchedule:
     """Recompute the run's schedule from its target and this node's own policy, exactly as the node will when it
     trains or releases (`clients.horizontal.train`, `clients.release.DpRelease`); refuse, in one line naming the
     field, a proposal whose stated schedule is not that one or that no accountant can compute within bounds."""
-    from dp_accounting import noise_multiplier
-    from dp_accounting.calibrate import MAX_NOISE_MULTIPLIER
+    from dp_accounting.calibrate import MAX_NOISE_MULTIPLIER, run_noise_multiplier
     from federation.proposal import MAX_PLANNED_STEPS
     from federation.units import steps_per_round
 
@@ -174,19 +173,32 @@ def node_schedule(policy: SitePolicy, proposal: RunProposal) -> NodeSchedule:
             raise RuleRefusal("privacy.steps_per_round", f"the proposal states {p.steps_per_round}, but the node "
                               f"runs ceil(local epochs {p.local_epochs:g} / sample rate {q:g}) = {steps} steps per "
                               "round: the stated schedule is not what the run will do", where=WHERE)
-    total = steps * (1 if p.mechanism == "gaussian" else p.rounds)
+    gaussian = p.mechanism == "gaussian"
+    rounds = 1 if gaussian else p.rounds
+    total = steps * rounds
+    # A DP-SGD run's target covers its noised losses and held-out sums too (`run_noise_multiplier`), as the node's
+    # training calibrates it (`clients.horizontal.train`); a Gaussian release run has none of them.
+    try:
+        held_out = int(proposal.federation.get("holdout_fold", -1)) >= 0
+    except (TypeError, ValueError):
+        raise RuleRefusal("federation.holdout_fold", f"{proposal.federation.get('holdout_fold')!r} is not a fold "
+                          "number (-1: no areas held out)", where=WHERE) from None
+    loss = 0.0 if gaussian else p.loss_noise_multiplier
+    heldout = p.eval_noise_multiplier if not gaussian and held_out else 0.0
     delta, accountant = min(p.delta, policy.privacy.delta), policy.privacy.accountant
     try:
         # as the coordinator calibrated it (its delta, the default accountant), and as this node will
-        expected = noise_multiplier(p.target_epsilon, p.delta, q, total)
+        expected = run_noise_multiplier(p.target_epsilon, p.delta, q, steps, rounds, loss, heldout)
         sigma = (expected if (delta, accountant) == (p.delta, "prv")
-                 else noise_multiplier(p.target_epsilon, delta, q, total, accountant))
+                 else run_noise_multiplier(p.target_epsilon, delta, q, steps, rounds, loss, heldout, accountant))
     except ConfigError as err:
         raise RuleRefusal("privacy.target_epsilon", f"epsilon {p.target_epsilon:g} at delta {delta:g} over {total:,} "
                           f"step(s) at sample rate {q:g} cannot be calibrated: {err}", where=WHERE) from None
     if not math.isclose(p.noise_multiplier, expected, rel_tol=1e-6):
+        extras = "".join((f", with its noised loss (noise {loss:g})" if loss else "",
+                          f", with its held-out sums (noise {heldout:g})" if heldout else ""))
         raise RuleRefusal("privacy.noise_multiplier", f"the proposal states {p.noise_multiplier:g}, but epsilon "
-                          f"{p.target_epsilon:g} at delta {p.delta:g} over {total:,} step(s) at sample rate {q:g} "
+                          f"{p.target_epsilon:g} at delta {p.delta:g} over {total:,} step(s) at sample rate {q:g}{extras} "
                           f"calibrates to {expected:.4g}, and that is what the node will run (it calibrates from the "
                           "target): the stated schedule is not what the run will do", where=WHERE)
     policy.check_noise_multiplier(sigma)
@@ -308,11 +320,24 @@ def admit_message(proposal: RunProposal, message_type: str, config: Mapping[str,
                               f"approved proposal says {approved[field]!r}: a run with other privacy "
                               "parameters needs its own approval", where=WHERE)
     _check_blocks(proposal, message_type, config)
+    _check_holdout(proposal, message_type, config)
     if "server-round" in config:
         rnd = config["server-round"]
         if isinstance(rnd, bool) or not isinstance(rnd, int) or not 1 <= rnd <= proposal.privacy.rounds:
             raise RuleRefusal("rounds", f"round {rnd!r} is not one of the approved {proposal.privacy.rounds} "
                               "rounds", where=WHERE)
+
+
+def _check_holdout(proposal: RunProposal, message_type: str, config: Mapping[str, Any]) -> None:
+    """A training message holds out the approved fold: whether areas are held out decides what the run's target
+    covers (`node_schedule`), so the node's calibration at training must be the approved one."""
+    if message_type != "train" or "holdout_fold" not in proposal.federation:
+        return
+    approved, asked = proposal.federation["holdout_fold"], config.get("holdout-fold", -1)
+    if not _same(asked, approved):
+        raise RuleRefusal("federation.holdout_fold", f"the 'train' message asks holdout-fold = {asked!r}, but the "
+                          f"approved proposal says {approved!r}: a run with other privacy parameters needs its own "
+                          "approval", where=WHERE)
 
 
 def _check_blocks(proposal: RunProposal, message_type: str, config: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 
 from clients.node import Node, keep_accountant, recall_accountant, run_key, send
 from dp_accounting import Release, get_accountant
-from dp_accounting.calibrate import noise_multiplier, run_extras
+from dp_accounting.calibrate import run_noise_multiplier
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.units import steps_per_round, too_small_text
 from clients.egress import EgressGuard, payload_digest
@@ -53,10 +53,10 @@ def train(msg: Message, context: Context) -> Message:
     # The run's delta is the node's own (site policy), whatever the coordinator proposed.
     delta = min(dp.delta, guard.policy.privacy.delta)
     plan = node.run_plan(run_id, lambda: {
-        "noise_multiplier": noise_multiplier(dp.target_epsilon, delta, q, steps * dp.num_rounds, accountant,
-                                             prior=run_extras(dp.num_rounds, q, dp.loss_noise_multiplier,
-                                                              dp.eval_noise_multiplier if task.holdout_fold >= 0
-                                                              else 0.0)),
+        "noise_multiplier": run_noise_multiplier(dp.target_epsilon, delta, q, steps, dp.num_rounds,
+                                                 dp.loss_noise_multiplier,
+                                                 dp.eval_noise_multiplier if task.holdout_fold >= 0 else 0.0,
+                                                 accountant),
         "sample_rate": q, "steps_per_round": steps, "rounds": dp.num_rounds,
         "target_epsilon": dp.target_epsilon, "delta": delta, "accountant": accountant,
     })

@@ -136,6 +136,19 @@ def _bisect(epsilon_at: Callable[[float], float], target: float, guess: float) -
     return hi
 
 
+def run_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, steps_per_round: int, rounds: int,
+                         loss_noise_multiplier: float | None, eval_noise_multiplier: float | None,
+                         accountant: str = "prv") -> float:
+    """The one way a horizontal run's DP-SGD noise multiplier follows from its target: calibrated so that the
+    updates (`rounds` x `steps_per_round` steps), the noised losses and the held-out sums (`run_extras`) together
+    spend `target_epsilon`. The coordinator's proposal, the node's approval and the node's training all call it,
+    so the noise a node approves is the noise it runs. `eval_noise_multiplier` is 0 (or None) when the run holds
+    no areas out."""
+    return noise_multiplier(target_epsilon, delta, sample_rate, steps_per_round * rounds, accountant,
+                            prior=run_extras(rounds, sample_rate, loss_noise_multiplier or 0.0,
+                                             eval_noise_multiplier or 0.0))
+
+
 def run_extras(rounds: int, sample_rate: float, loss_noise_multiplier: float, eval_noise_multiplier: float,
                run_id: str = "(planned)") -> list[Release]:
     """The releases a horizontal run makes besides its DP-SGD updates, per round: the noised training loss

@@ -14,8 +14,7 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
-from dp_accounting import noise_multiplier
-from dp_accounting.calibrate import run_extras
+from dp_accounting.calibrate import run_noise_multiplier
 from federation.blocks import federation_local_blocks, schemas_json
 from federation.units import min_rows_for_dp_sgd, steps_per_round, too_small_text
 from federation.errors import ConfigError
@@ -49,8 +48,8 @@ def schedule(cfg: dict[str, Any]) -> Schedule:
     rounds = int(local["rounds"])
     held_out = float(dp["eval_noise_multiplier"]) if int(cfg.get("holdout_fold", -1)) >= 0 else 0.0
     # the target covers the whole run: its updates, its noised losses and its held-out sums
-    sigma = noise_multiplier(float(dp["target_epsilon"]), float(dp["delta"]), q, steps * rounds,
-                             prior=run_extras(rounds, q, float(dp["loss_noise_multiplier"]), held_out))
+    sigma = run_noise_multiplier(float(dp["target_epsilon"]), float(dp["delta"]), q, steps, rounds,
+                                 float(dp["loss_noise_multiplier"]), held_out)
     return Schedule(q, steps, sigma, min_rows_for_dp_sgd(q, sigma, float(local["min_signal_to_noise"])))
 
 

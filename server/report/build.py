@@ -111,6 +111,8 @@ def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Interval
     view = forecast.areas.set_index("area_code") if forecast is not None else pd.DataFrame()
     codes = set(pred.index)
     same_city = {c for c in shapes if any(c[:6] == p[:6] for p in codes)}
+    columns = ["area_code", "name", "suppressed", "prediction", "low", "high", "current", "naive", "level", "change",
+               "change_lo", "change_hi", "model_rank", "naive_rank", "naive_change", "beyond_noise"]
     rows = []
     for code in sorted(codes | same_city):
         has = code in pred.index
@@ -124,7 +126,7 @@ def _area_table(run: RunOutputs, shapes: Mapping[str, Area], intervals: Interval
                         for k in ("naive", "level", "change", "change_lo", "change_hi", "model_rank", "naive_rank",
                                   "naive_change")},
                      "beyond_noise": bool(f["beyond_noise"]) if f is not None else False})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=columns)   # a run with no area rows (horizontal) has the same columns
     # 1 = lowest predicted liveability; by the naive forecast when the gate refuses the model on skill
     guide = "naive" if forecast is not None and not forecast.releasable(min_skill_lo) and table["naive"].notna().any() else "prediction"
     table["rank"] = table[guide].rank(method="first").astype("Int64")

@@ -73,7 +73,9 @@ def test_every_bound_privacy_parameter_of_a_message_must_be_the_approved_one(tmp
                              ("num-rounds", 30, "rounds"), ("sample-rate", 0.2, "sample_rate"),
                              ("min-rows", 1, "min_rows"), ("dry-run", True, "dry_run"),
                              ("local-epochs", 9.0, "local_epochs"), ("server-round", 4, "rounds"),
-                             ("run-name", "other", "run_name")):
+                             ("run-name", "other", "run_name"),
+                             # holding areas out changes what the target covers, so the node's calibration
+                             ("holdout-fold", 0, "federation.holdout_fold")):
         with pytest.raises(PolicyRefusal, match=f"'{rule}'"):
             admit_message(proposal, "train", {**train, key: value})
     missing = {k: v for k, v in train.items() if k != "sample-rate"}

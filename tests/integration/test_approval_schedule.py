@@ -16,6 +16,7 @@ from clients.contracts.output import write_features
 from clients.release import DpRelease
 from clients.site_policy import RuleRefusal, load_site_policy, read_approvals
 from dp_accounting import get_accountant, noise_multiplier
+from dp_accounting.calibrate import run_noise_multiplier
 from federation.config import configs_dir
 from federation.proposal import PrivacyPlan, RunProposal
 from tests.integration.test_node_cli_approve import _approve, police, proposal, pulse_twin  # noqa: F401
@@ -125,3 +126,29 @@ def test_the_budget_check_at_approval_counts_every_private_table(municipality: P
     code, _, err = _approve(pulse_twin, municipality, p, "--yes")
     assert code == 3 and "'privacy.epsilon_per_year'" in err and "Traceback" not in err
     assert read_approvals(municipality) == []
+
+
+@pytest.mark.parametrize("holdout", [-1, 0])
+def test_the_coordinators_proposal_with_loss_and_held_out_noise_is_approved_as_the_node_trains(policy, holdout):
+    """The run's target covers its noised losses and (with areas held out) its held-out sums: the coordinator's
+    proposal, the node's approval and the node's training calibrate the same noise (`run_noise_multiplier`)."""
+    from federation.config import compose, to_container
+    from server.runs import proposal_for
+
+    cfg = to_container(compose("config", ["federation=cities", "local.rounds=4", "dp.loss_noise_multiplier=3",
+                                          "dp.eval_noise_multiplier=3", f"holdout_fold={holdout}"]))
+    p = proposal_for(cfg, "h")
+    q = p.privacy
+    s = node_schedule(policy, p)
+    assert s.noise_multiplier == pytest.approx(q.noise_multiplier, rel=1e-9)
+    # what the node's training calibrates (clients.horizontal.train), with the node's own delta and accountant
+    trains = run_noise_multiplier(q.target_epsilon, min(q.delta, policy.privacy.delta), q.sample_rate,
+                                  q.steps_per_round, q.rounds, q.loss_noise_multiplier,
+                                  q.eval_noise_multiplier if holdout >= 0 else 0.0, policy.privacy.accountant)
+    assert s.noise_multiplier == pytest.approx(trains, rel=1e-12)
+    # the extras are really covered: the noise differs from the updates-alone calibration, which is refused
+    alone = noise_multiplier(q.target_epsilon, q.delta, q.sample_rate, q.steps_per_round * q.rounds)
+    assert q.noise_multiplier > alone
+    with pytest.raises(RuleRefusal) as refused:
+        node_schedule(policy, replace(p, privacy=replace(q, noise_multiplier=alone)))
+    assert refused.value.rule == "privacy.noise_multiplier" and "noised loss" in str(refused.value)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.leicestershire import LABEL_PARTNER, MISSING_MONTHS_FILE, PARTNERS, SOURCE_COLUMNS, build, \
-    load_export, main, prepare
+    contract_window, load_export, main, prepare
 from federation.config import configs_dir
 from clients.contracts import build_features, load_contract
 from federation.blocks import block_schema
@@ -110,7 +110,8 @@ def test_features_count_every_record_and_the_label_is_the_violence_total(prepare
     register = pd.read_csv(nodes[LABEL_PARTNER] / "public" / "areas.csv", dtype={"area_code": str})
     population = register.drop_duplicates("area_code").set_index("area_code")["population"]
     for partner, node in nodes.items():
-        built = build_features(load_contract(configs_dir() / "contract" / f"{partner}.yaml"), node)
+        contract = load_contract(configs_dir() / "contract" / f"{partner}.yaml", contract_window(node))
+        built = build_features(contract, node)
         block = built.blocks[partner]
         assert len(block) == 611 * 35 and not built.suppressed_areas
         rates = block.drop(columns=["area_code", "period"]).to_numpy()
@@ -164,7 +165,11 @@ def test_another_forces_export_runs_by_configuration(tmp_path):
     nodes = prepare(tmp_path / "nodes", load_export(overrides=overrides))
     register = pd.read_csv(nodes[LABEL_PARTNER] / "public" / "areas.csv", dtype={"area_code": str})
     assert sorted(set(register["area_code"])) == ["E01014485", "E01014486", "E01014487"]
-    built = build_features(load_contract(configs_dir() / "contract" / f"{LABEL_PARTNER}.yaml"), nodes[LABEL_PARTNER])
+    # the contract is built on the export's window, as the benchmark passes it (the contract's own is Leicestershire's)
+    window = contract_window(nodes[LABEL_PARTNER])
+    assert window == ["periods.start=2021-01", "periods.end=2021-04"]
+    built = build_features(load_contract(configs_dir() / "contract" / f"{LABEL_PARTNER}.yaml", window),
+                           nodes[LABEL_PARTNER])
     assert sorted(set(built.label["period"])) == ["2021-01", "2021-02", "2021-03", "2021-04"]
     assert np.allclose(built.label.set_index("area_code").loc["E01014485", "label"], 4 * 1000 / 1500)
     # the configured force is checked on every row: Leicestershire's name refuses Avon's export
@@ -184,6 +189,9 @@ def test_a_month_missing_from_the_export_is_refused_or_marked_never_zero(tmp_pat
     for partner in PARTNERS:
         marked = pd.read_csv(tmp_path / "nodes" / partner / "public" / MISSING_MONTHS_FILE, dtype=str)
         assert list(marked["period"]) == ["2021-03"]
+        # and its contract is built on the export's window with that month marked, never read as zero
+        assert contract_window(tmp_path / "nodes" / partner) == [
+            "periods.start=2021-01", "periods.end=2021-04", "periods.missing=mark"]
     # one partner's crime types missing in a month: refused naming that partner alone
     overrides = other_force_export(tmp_path, drop=("uk_asb",))
     with pytest.raises(ValueError, match=r"uk_asb: 2021-03\)"):
