@@ -19,7 +19,7 @@ import torch
 from dp_accounting import PrivacyLedger, Release, privacy_report
 from federation.blocks import block_widths
 from federation.config import compose, to_container
-from federation.dataset import Examples
+from federation.dataset import Examples, forecast_horizons
 from federation.model import ModelSpec, build_model
 from server.report.areas import boundaries
 from server.run_record import INPUTS_FILE, write_examples
@@ -53,18 +53,19 @@ def write_run(run_dir: Path, forecast: bool = False, releasable: bool = True, ac
              + (0.01 if a == FLAT and m >= "2020-06" else 0.0) for a in codes for m in MONTHS}
     label = {k: v + rng.normal(0, NOISE) for k, v in truth.items()}
     run_dir.mkdir(parents=True)
-    held = pd.DataFrame([(a, _next(m, -1), label[(a, m)]) for a in codes for m in MONTHS],
+    cfg = to_container(compose("config", ["federation=heerlen"]))
+    ahead = forecast_horizons(cfg["federation"]["label"])[1]   # a held-out row: its origin, the label `ahead` later
+    held = pd.DataFrame([(a, _next(m, -ahead), label[(a, m)]) for a in codes for m in MONTHS],
                         columns=["area_code", "period", "y_dp"])
     held["pred"] = held["y_dp"] + rng.normal(0, NOISE, len(held))
     held["fold"] = held["area_code"].map({c: i % 5 for i, c in enumerate(codes)})
     held.to_csv(run_dir / "holdout_predictions.csv", index=False)
     latest = MONTHS[-1]
     change = {a: (-0.25 if a == FALLING else rng.normal(0, 0.01)) for a in codes}
-    pred = pd.DataFrame({"area_code": codes, "period": latest, "predicted_period": _next(latest, 1),
+    pred = pd.DataFrame({"area_code": codes, "period": latest, "predicted_period": _next(latest, ahead),
                          "predicted_liveability": [round(label[(a, latest)] + change[a], 4) for a in codes],
                          "current_liveability": [round(label[(a, latest)], 4) for a in codes]})
     pred.to_csv(run_dir / "predictions.csv", index=False)
-    cfg = to_container(compose("config", ["federation=heerlen"]))
     (run_dir / "config.json").write_text(json.dumps(cfg))
     (run_dir / "status.json").write_text(json.dumps({"state": "completed"}))
     (run_dir / "evaluation.json").write_text(json.dumps({"label": "dp_release", "holdout_areas": codes}))

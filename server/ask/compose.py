@@ -140,7 +140,9 @@ def horizon_fact(store: RunStore, horizon: int) -> Fact:
 
 def _horizon_recipe(store: RunStore, file: str, origin: str, horizon: int) -> dict:
     if file == "predictions.csv":
-        return {"op": "json", "file": "config.json", "path": ["federation", "label", "shift"]}
+        label = store.federation.get("label") or {}
+        key = "shift" if "horizons" not in label and "shift" in label else "horizon"
+        return {"op": "json", "file": "config.json", "path": ["federation", "label", key]}
     rows = store.forecast_rows
     mine = rows[(rows["origin"] == origin) & (rows["horizon"].astype(int) == horizon)]
     first = mine.iloc[0]

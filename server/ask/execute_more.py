@@ -100,8 +100,8 @@ def drivers(c: Composer, place: Place | None, horizon: int, top: int = 3) -> Non
     if found is None:
         c.say("drivers.none")
         return
-    # the kept model forecasts `label.shift` months ahead: its drivers are those of that forecast
-    f = store.forecast(codes[0], store.shift) or store.forecast(codes[0], horizon)
+    # the kept model forecasts the configured horizon (`label.horizon`) ahead: its drivers are those of that forecast
+    f = store.forecast(codes[0], store.label_horizon) or store.forecast(codes[0], horizon)
     src = c.source("model", run=store.name)
     if f is not None:
         fsrc = c.forecast_source(f.source, f.origin, f.horizon)

@@ -1,7 +1,7 @@
 """The released artefacts of one run, read once, as facts with their recipes.
 
 Read: status.json, config.json, predictions.csv, holdout_predictions.csv (the label as released per area
-and month, `y_dp`, keyed by the month `shift` before it), privacy/<node>.json (each node's own privacy
+and month, `y_dp`, keyed by its origin `period`, the configured horizon before it), privacy/<node>.json (each node's own privacy
 report), and, when the run wrote them, forecast/skill.json, forecast/predictions.csv and
 forecast/warnings.csv. Nothing else: no node directory, no raw record, nothing that costs privacy.
 """
@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from federation.errors import PulseTwinError
+from federation.dataset import forecast_horizons
+from federation.errors import ConfigError, PulseTwinError
 from server.ask.dates import shift
 from server.ask.facts import Fact, cell, hypot, interval, mean, se_mean
 from server.report.intervals import conformal_quantile
@@ -116,8 +117,16 @@ class RunStore:
         return self.config.get("federation") or {}
 
     @property
-    def shift(self) -> int:
-        return int((self.federation.get("label") or {}).get("shift", 1))
+    def label_horizon(self) -> int:
+        """The run's configured horizon (`label.horizon` of `label.horizons`, or an older run's `label.shift`):
+        holdout_predictions.csv's `y_dp` is the label released that many months after the row's `period`."""
+        label = self.federation.get("label") or {}
+        if "horizons" not in label and "shift" not in label:
+            return 1
+        try:
+            return forecast_horizons(label)[1]
+        except ConfigError as err:
+            raise AskInputError(f"{self.run_dir / 'config.json'}: {err}") from None
 
     @property
     def label_partner(self) -> str:
@@ -156,10 +165,11 @@ class RunStore:
         """(area, month) -> the label as released for that month, with the cell it comes from."""
         out: dict[tuple[str, str], Fact] = {}
         if self.holdout is not None:
+            ahead = self.label_horizon        # a held-out row's `period` is its origin; `y_dp` is `ahead` later
             for area, period, y in zip(self.holdout["area_code"], self.holdout["period"], self.holdout["y_dp"]):
                 if pd.notna(y):
-                    out[(area, shift(period, self.shift))] = cell(y, HOLDOUT, {"area_code": area, "period": period},
-                                                                  "y_dp")
+                    out[(area, shift(period, ahead))] = cell(y, HOLDOUT, {"area_code": area, "period": period},
+                                                             "y_dp")
         pred = self.predictions
         if pred is not None and "current_liveability" in pred.columns:
             for area, period, y in zip(pred["area_code"], pred["period"], pred["current_liveability"]):
@@ -266,13 +276,13 @@ class RunStore:
     def horizons(self) -> tuple[int, ...]:
         if self.forecast_rows is not None:
             return tuple(sorted({int(h) for h in self.forecast_rows["horizon"]}))
-        return (self.shift,)
+        return (self.label_horizon,)
 
     @property
     def default_horizon(self) -> int:
         if self.skill and self.skill.get("configured_horizon"):
             return int(self.skill["configured_horizon"])
-        return self.horizons[0] if self.shift not in self.horizons else self.shift
+        return self.horizons[0] if self.label_horizon not in self.horizons else self.label_horizon
 
     @cached_property
     def conformal(self) -> Fact | None:
@@ -319,7 +329,7 @@ class RunStore:
             return Forecast(area, str(row["origin"]), str(row["target"]), horizon, pred, lo, hi, level, change,
                             c_lo, c_hi, F_PRED)
         pred = self.predictions
-        if pred is None or horizon != self.shift:
+        if pred is None or horizon != self.label_horizon:
             return None
         mine = pred[pred["area_code"] == area]
         if mine.empty or pd.isna(mine.iloc[0]["predicted_liveability"]):

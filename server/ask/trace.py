@@ -112,13 +112,22 @@ class Deriver:
             found |= set(MONTH.findall(path.read_text(encoding="utf-8")))
         for path in self.run_dir.glob("*.yaml"):
             found |= set(MONTH.findall(path.read_text(encoding="utf-8")))
-        shift = int(self.document("config.json").get("federation", {}).get("label", {}).get("shift", 1)) \
-            if (self.run_dir / "config.json").is_file() else 1
+        label = self.document("config.json").get("federation", {}).get("label", {}) \
+            if (self.run_dir / "config.json").is_file() else {}
+        shift = _label_horizon(label)
         more = set()
         for m in found:
             index = int(m[:4]) * 12 + int(m[5:7]) - 1 + shift
             more.add(f"{index // 12:04d}-{index % 12 + 1:02d}")
         return found | more
+
+
+def _label_horizon(label: dict) -> int:
+    """The months between a held-out row's `period` (its origin) and its released `y_dp`: the configured
+    horizon (`label.horizon`, else the first of `label.horizons`), or an older run's `label.shift`."""
+    if "horizons" in label:
+        return int(label.get("horizon", (label["horizons"] or [1])[0]))
+    return int(label.get("shift", 1))
 
 
 def _plain(value: Any) -> str:

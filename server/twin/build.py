@@ -1,7 +1,7 @@
 """The twin's page of one run: its data (`twin_data`) and one offline HTML file (`write_twin`).
 
 Read from the run: the released label history (forecast/predictions.csv truths, else the held-out file's
-released values), the forecasts of every horizon and the naive forecast beside them, skill.json's gate and
+released values, each at its origin plus the configured horizon), the forecasts of every horizon and the naive forecast beside them, skill.json's gate and
 warnings.csv, each node's privacy report, the proposal's code hash, and, when the run kept them,
 releases/label.csv (area_code, period, value[, noise_sd]: the label's whole released history, preferred) and
 releases/<partner>.csv (area_code, period, series, value, noise_sd). A run without forecast/ shows its one
@@ -87,7 +87,10 @@ def history_and_held(run_dir: Path, fpred: pd.DataFrame | None) -> tuple[pd.Data
     horizon = 1
     if len(cur):
         horizon = max(1, (pd.Period(str(cur["predicted_period"].iloc[0]), "M") - pd.Period(str(cur["period"].iloc[0]), "M")).n)
-    history = hold.drop_duplicates(["area_code", "period"])[["area_code", "period", "y_dp"]].rename(columns={"y_dp": "value"})
+    # a held-out row's `period` is its origin; `y_dp` is the label released `horizon` months later
+    target = (pd.PeriodIndex(hold["period"].astype(str), freq="M") + horizon).astype(str)
+    history = pd.DataFrame({"area_code": hold["area_code"], "period": target, "value": hold["y_dp"]})
+    history = history.drop_duplicates(["area_code", "period"])
     held = pd.DataFrame({"area_code": hold["area_code"], "horizon": horizon, "prediction": hold["pred"],
                          "truth": hold["y_dp"]})
     naive = pd.to_numeric(cur.get("current_liveability"), errors="coerce") if "current_liveability" in cur else np.nan

@@ -26,7 +26,7 @@ FIRST = "2019-01"
 def write_twin_run(run_dir: Path, seed: int = 1, months: int = 24, skill: tuple[float, float, float] = (0.2, 0.1, 0.3),
                    forecast: bool = True) -> Path:
     """The run directory (see the module's docstring); `forecast=False`: the run of before forecast/ existed."""
-    write_run(run_dir, seed=seed)
+    write_run(run_dir, seed=seed, skill=None)      # forecast/ is this fixture's own (or none at all)
     if not forecast:
         return run_dir
     rng = np.random.default_rng(seed)
