@@ -11,6 +11,7 @@ Standardising with the training rows' mean and sd is post-processing of releases
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -34,7 +35,8 @@ class Standardiser:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> "Standardiser":
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # an all-missing column: mean 0, sd 1 below
             mean = np.nanmean(x, axis=0) if len(x) else np.zeros(x.shape[1])
             sd = np.nanstd(x, axis=0) if len(x) else np.ones(x.shape[1])
         mean = np.where(np.isfinite(mean), mean, 0.0)
