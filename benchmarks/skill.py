@@ -44,7 +44,7 @@ from server.forecast.models import Network, Ridge
 from server.forecast.naive import NAIVE_MODELS
 from server.forecast.panel import Panel, partner_panels
 from server.forecast.run import MODEL, ForecastConfig, skill_document, warnings_at
-from server.forecast.skill import best_naive, score_models
+from server.forecast.skill import best_baseline, score_models
 from server.forecast.warning import warning_scores
 
 EPSILONS = (1.0, 3.0)
@@ -185,7 +185,7 @@ def _write_artefacts(run_dir: Path, fc: ForecastConfig, units: str, rows: list[d
     warnings of the largest epsilon's first draw."""
     h = fc.configured_horizon if fc.configured_horizon in artefacts else max(artefacts)
     held, current = artefacts[h]
-    best = {str(k): best_naive(v[0]) for k, v in artefacts.items()}
+    best = {str(k): best_baseline(v[0]) for k, v in artefacts.items()}
     mine = next((r for r in rows if r["model"] == MODEL and r["horizon"] == h and r["epsilon"] == eps), {})
     g = gate(h, mine.get("skill"), mine.get("skill_lo"), mine.get("skill_hi"), best[str(h)])
     warnings = warnings_at(current, replace(fc, configured_horizon=h), MODEL, g["releasable"])
@@ -217,7 +217,8 @@ def table(summary: dict[str, Any]) -> str:
         lines.append(f"== {summary['dataset']}, horizon {h}: held-out areas x {summary['test_origins']} latest "
                      f"origins ({summary['folds']} folds), scored on the exact label in {summary['label_units']}; "
                      f"DP rows: mean of {summary['draws']} releases (sd); skill over the best naive forecast from the "
-                     "DP label history (exact rows: from the exact history), 90% interval over areas")
+                     "DP label history, the label-history model included (exact rows: from the exact history; "
+                     "label_history: over the simple naive forecasts), 90% interval over areas")
         lines.append(f"{'model':<26}{'data':>6}{'eps':>5}{'R²':>8}{'(sd)':>8}{'MAE':>8}{'skill':>8}"
                      f"{'90% interval':>18}{'cover':>7}")
         for r in sorted((r for r in summary["rows"] if r["horizon"] == h), key=_sort_key):

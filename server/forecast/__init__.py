@@ -19,7 +19,8 @@ API (signatures kept stable):
 - `evaluate.rolling_evaluation(label, truth, partners, h, learned, EvalConfig)` -> held-out rows (rolling
   origin x area folds); `evaluate.current_forecasts(label, partners, h, learned, EvalConfig)`.
 - `skill.skill_interval(areas, err_model, err_naive)` -> skill, skill_lo, skill_hi (bootstrap over areas);
-  `skill.score_models(held)`, `skill.best_naive(held)`, `skill.r2_mae`.
+  `skill.score_models(held)`, `skill.best_baseline(held)` (best of the naive forecasts and the label-history
+  model: what a model must beat), `skill.best_naive(held)`, `skill.r2_mae`.
 - `warning.warning_list(...)` (rows of warnings.csv), `warning.beyond_noise(lo, hi)`,
   `warning.shown_change(change, beyond, text)`, `warning.warning_scores(held, model, worse)` (precision at
   k, Spearman, and the naive ranking's).

@@ -11,6 +11,7 @@ Standardising with the training rows' mean and sd is post-processing of releases
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -34,7 +35,8 @@ class Standardiser:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> "Standardiser":
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # an all-missing column: mean 0, sd 1 below
             mean = np.nanmean(x, axis=0) if len(x) else np.zeros(x.shape[1])
             sd = np.nanstd(x, axis=0) if len(x) else np.ones(x.shape[1])
         mean = np.where(np.isfinite(mean), mean, 0.0)
@@ -101,6 +103,7 @@ class GroupRidge:
 
     widths: dict[str, int]
     seed: int = 0
+    min_gain: float = 0.01   # a group must lower the held-out squared error by at least this share
     chosen: tuple[str, ...] = field(default=(), init=False)
     ridge: Ridge | None = field(default=None, init=False)
     _cols: np.ndarray | None = field(default=None, init=False)
@@ -118,7 +121,7 @@ class GroupRidge:
         best = Ridge(seed=self.seed).fit(x[:, self._columns(chosen)], y, areas)
         for g in names[1:]:
             trial = Ridge(seed=self.seed).fit(x[:, self._columns(chosen + [g])], y, areas)
-            if trial.cv_error < best.cv_error:
+            if trial.cv_error < best.cv_error * (1.0 - self.min_gain):
                 chosen, best = chosen + [g], trial
         self.chosen, self.ridge, self._cols = tuple(chosen), best, self._columns(chosen)
         return self
@@ -133,8 +136,8 @@ class Network:
     """The fusion model: a linear part (`GroupRidge`: the label's history and the partner blocks that lower the
     held-out error) plus the project's block model (one encoder per feature group, a fusion head) on what
     the linear part leaves, both predicting the change from the recent level on standardised inputs. The
-    block model's share (0, 1/2 or 1) is chosen on held-out training areas and must lower their error by
-    at least `min_gain` (a share): the fusion model keeps the linear part's skill when the network finds
+    block model's share (0, 1/2 or 1) is chosen on held-out training areas (two halves, each forecast by a
+    network trained on the other) and must lower their error by at least `min_gain` (a share): the fusion model keeps the linear part's skill when the network finds
     nothing more (a network alone, fed a few hundred noisy rows, fell below a plain linear model). Trained
     non-privately at the coordinator on released features: post-processing."""
 
@@ -184,9 +187,11 @@ class Network:
         half = np.array([halves[str(a)] for a in areas]) == 0
         self.share = 0.0
         if half.any() and (~half).any() and len(self.shares) > 1:
-            guess = self._net(self._train(x[half], resid[half]), x[~half])
-            errors = [float(np.mean((resid[~half] - w * guess) ** 2)) for w in self.shares]
-            base = float(np.mean(resid[~half] ** 2))
+            guess = np.empty(len(x))   # cross-fitted: each half forecast by a network trained on the other
+            for part in (half, ~half):
+                guess[~part] = self._net(self._train(x[part], resid[part]), x[~part])
+            errors = [float(np.mean((resid - w * guess) ** 2)) for w in self.shares]
+            base = float(np.mean(resid ** 2))
             if min(errors) < base * (1.0 - self.min_gain):
                 self.share = float(self.shares[int(np.argmin(errors))])
         elif len(self.shares) == 1:

@@ -17,7 +17,7 @@ from server.forecast.gate import gate
 from server.forecast.models import Network, Ridge
 from server.forecast.naive import NAIVE_MODELS
 from server.forecast.panel import Panel
-from server.forecast.skill import best_naive, score_models
+from server.forecast.skill import best_baseline, score_models
 from server.forecast.warning import warning_list, warning_scores
 
 MODEL = "federated_dp"   # the fusion model's name in the artefacts
@@ -120,7 +120,7 @@ def forecast(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg: For
     gate_doc, warn_doc = None, None
     for h in horizons:
         held = rolling_evaluation(label, truth, partners, h, learned, ev, on_step=on_step)
-        best[str(h)] = best_naive(held)
+        best[str(h)] = best_baseline(held)
         for r in score_models(held, best[str(h)], seed=cfg.seed):
             rows.append({**r, "horizon": h, "data": data, "epsilon": None if r["model"] in NAIVE_MODELS else epsilon,
                          "r2_sd": None})

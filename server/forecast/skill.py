@@ -2,7 +2,8 @@
 interval from resampling whole areas, and interval coverage.
 
 skill = 1 - MSE(model) / MSE(best naive), on the same rows. The best naive forecast is the one with the
-least squared error on those rows (the hardest one to beat). The interval resamples areas with replacement
+least squared error on those rows (the hardest one to beat), among persistence, the trailing mean, the
+seasonal naive forecast and the model of the label's own history (`best_baseline`). The interval resamples areas with replacement
 (all of an area's rows together, as its errors are correlated over origins); the resampling generator is
 seeded for reproducible reports: it draws no privacy noise.
 """
@@ -67,6 +68,14 @@ def best_naive(held: pd.DataFrame, naive: Sequence[str] = NAIVE_MODELS) -> str:
     return min(mse, key=mse.get)
 
 
+def best_baseline(held: pd.DataFrame) -> str:
+    """What a model must beat: the best of the naive forecasts AND the model of the label's own history
+    (where it was scored), both computed from the label's released history alone. A model that only
+    re-learns the label's history (a world whose partners carry nothing) then shows no skill."""
+    names = NAIVE_MODELS + ((HISTORY_MODEL,) if (held["model"] == HISTORY_MODEL).any() else ())
+    return best_naive(held, names)
+
+
 def coverage(held: pd.DataFrame, model: str) -> float | None:
     """Share of scored rows whose truth lies inside the model's interval (None without intervals)."""
     rows = held[(held["model"] == model) & held["truth"].notna() & held["lo"].notna()]
@@ -75,10 +84,15 @@ def coverage(held: pd.DataFrame, model: str) -> float | None:
     return float(((rows["truth"] >= rows["lo"]) & (rows["truth"] <= rows["hi"])).mean())
 
 
+HISTORY_MODEL = "label_history"
+
+
 def score_models(held: pd.DataFrame, naive_name: str | None = None, seed: int = 0) -> list[dict]:
     """One row per model in `held` (one horizon): r2, mae, n, coverage_90, window (trailing mean), and for
-    every non-naive model its skill over `naive_name` (default: the best naive) with the 90% interval."""
-    naive_name = naive_name or best_naive(held)
+    every non-naive model its skill over `naive_name` (default: `best_baseline`) with the 90% interval. The
+    label-history model is itself scored over the best of the simple naive forecasts."""
+    naive_name = naive_name or best_baseline(held)
+    simple = best_naive(held)
     rows = []
     for model in held["model"].unique():
         mine = held[(held["model"] == model) & held["truth"].notna() & held["prediction"].notna()]
@@ -87,7 +101,7 @@ def score_models(held: pd.DataFrame, naive_name: str | None = None, seed: int = 
         if model == "trailing_mean" and mine["window"].notna().any():
             row["window"] = int(mine["window"].mode().iloc[0])
         if model not in NAIVE_MODELS:
-            p = paired(held, model, naive_name)
+            p = paired(held, model, simple if model == HISTORY_MODEL else naive_name)
             row.update(skill_interval(p["area_code"], p["pred"] - p["truth"], p["other"] - p["truth"], seed=seed))
         rows.append(row)
     return rows

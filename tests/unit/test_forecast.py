@@ -253,3 +253,22 @@ def test_forecast_config_takes_horizons_from_the_federation_label():
         ForecastConfig.from_cfg({"horizon": 3})
     with pytest.raises(ConfigError, match="worse"):
         ForecastConfig.from_cfg({}, label={"worse": "up"})
+
+
+def test_a_model_must_beat_the_label_history_model_too():
+    from server.forecast.skill import best_baseline, score_models
+
+    rows = []
+    for i in range(30):
+        truth = float(i % 7)
+        for model, err in (("persistence", 1.0), ("trailing_mean", 0.8), ("seasonal_naive", 1.5),
+                           ("label_history", 0.5), ("federated_dp", 0.5)):
+            rows.append({"area_code": f"A{i}", "origin": "2020-01", "horizon": 1, "model": model, "truth": truth,
+                         "prediction": truth + (err if i % 2 else -err), "lo": np.nan, "hi": np.nan,
+                         "window": np.nan})
+    held = pd.DataFrame(rows)
+    assert best_baseline(held) == "label_history"
+    scored = {r["model"]: r for r in score_models(held)}
+    assert scored["federated_dp"]["skill"] == pytest.approx(0.0)          # no better than the label's history
+    assert scored["label_history"]["skill"] == pytest.approx(1 - 0.25 / 0.64)   # over the trailing mean
+    assert scored["trailing_mean"]["skill"] is None
