@@ -62,16 +62,17 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = runs_dir / run_name
     skill = json.loads((run_dir / "forecast" / "skill.json").read_text())
+    import pandas as pd
+
     step(f"forecast skill: every model beside the naive forecasts, rolling origin in time x held-out areas "
          f"(configured horizon {skill['configured_horizon']} months)")
     progress("scoring the run's held-out forecasts on the exact label, beside the pooled model without privacy "
              "(the demo can: it runs every synthetic node)")
     result(skill_table(skill, exact_rows(run_dir, fed)))
     if COMMUNITY in partners:
-        result(block_lines(skill, COMMUNITY))
+        result(block_lines(skill, COMMUNITY, pd.read_csv(run_dir / "forecast" / "predictions.csv",
+                                                         dtype={"area_code": str, "origin": str, "target": str})))
     step(f"early warning, {skill['configured_horizon']} months ahead")
-    import pandas as pd
-
     from server.report.areas import boundaries
 
     names = {code: area.name for code, area in boundaries().items()}
@@ -120,24 +121,41 @@ def twin_steps(run_dir: Path, community: bool) -> int:
     return 0
 
 
-def block_lines(skill: dict[str, Any], partner: str) -> str:
+def block_lines(skill: dict[str, Any], partner: str, predictions: pd.DataFrame | None = None) -> str:
     """What one partner's block adds, at the configured horizon: the federation with it, without it
     (`without:<partner>`) and the label's history with that block alone (`partner:<partner>`), all scored
-    on the same held-out areas, origins and folds from the same releases."""
+    on the same held-out areas, origins and folds from the same releases. With the run's held-out
+    `predictions`, a row whose forecasts equal another model's says so: the fusion model keeps a block only
+    where it lowers the error on held-out training areas, so "with" can be "without" to the last digit."""
     h = int(skill["configured_horizon"])
+    same = {f"without:{partner}": "federated_dp", f"partner:{partner}": "label_history"}
     rows = {r["model"]: r for r in skill["rows"] if int(r["horizon"]) == h and r.get("data", "dp") == "dp"}
     out = [f"the {partner} block at horizon {h} (same folds, origins and areas; skill over the best naive "
            "forecast, 90% interval; intervals that overlap are no clear difference):"]
     for model, words in (("federated_dp", f"federation with the {partner} block"),
                          (f"without:{partner}", f"federation without the {partner} block"),
-                         (f"partner:{partner}", f"the {partner} block alone (with the label's history)")):
+                         (f"partner:{partner}", f"the {partner} block alone (with the label's history)"),
+                         ("label_history", "the label's history alone (no partner block)")):
         r = rows.get(model)
         if r is None or r.get("skill") is None:
             out.append(f"  {words:<52} not scored")
             continue
         interval = f" ({r['skill_lo']:+.3f} to {r['skill_hi']:+.3f})" if r.get("skill_lo") is not None else ""
-        out.append(f"  {words:<52} skill {r['skill']:+.3f}{interval}, MAE {r['mae']:.3f}")
+        twin = same.get(model)
+        note = (f"; the same forecasts as {twin}: the model left the {partner} block out here"
+                if twin and predictions is not None and same_forecasts(predictions, h, model, twin) else "")
+        out.append(f"  {words:<52} skill {r['skill']:+.3f}{interval}, MAE {r['mae']:.3f}{note}")
     return "\n".join(out)
+
+
+def same_forecasts(predictions: pd.DataFrame, h: int, a: str, b: str) -> bool:
+    """True if models `a` and `b` made the same held-out forecasts (to 1e-9) at horizon `h`."""
+    import numpy as np
+
+    held = predictions[(predictions["horizon"] == h) & (predictions["held_out"].astype(str).str.lower() == "true")]
+    keys = ["area_code", "origin", "target"]
+    pair = held[held["model"] == a].merge(held[held["model"] == b], on=keys)
+    return len(pair) > 0 and bool(np.allclose(pair["prediction_x"], pair["prediction_y"], rtol=0, atol=1e-9))
 
 
 def demo_overrides(given: list[str]) -> list[str]:
