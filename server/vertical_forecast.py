@@ -31,6 +31,7 @@ from server.forecast.evaluate import Learned
 from server.forecast.models import Network
 from server.forecast.panel import Panel, blocks_to_panels, period_range
 from server.forecast.run import MODEL, ForecastConfig, ForecastResult, default_learned, forecast
+from server.kept_releases import keep_label
 
 Key = tuple[str, str]
 
@@ -112,6 +113,7 @@ def run_forecast(run_dir, cfg: Mapping[str, Any], label: pd.DataFrame, blocks: M
                       label_units=str(fed["label"].get("units", "label points")), data="dp", epsilon=epsilon,
                       on_step=progress)
     write_all(run_dir, result.skill, result.predictions, result.warnings)
+    keep_label(run_dir, history)
     holdout_frame(result.held_out, fcfg.configured_horizon, list(panels)).to_csv(
         run_dir / "holdout_predictions.csv", index=False)
     current_frame(result.predictions, fcfg.configured_horizon).to_csv(run_dir / "predictions.csv", index=False)
