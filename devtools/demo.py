@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     check_records(args.records)
     _single_threaded()
     data_root, runs_dir = args.data_root.resolve(), args.runs_dir.resolve()
-    overrides = ["federation=heerlen", *demo_overrides(args.overrides),
+    overrides = [f"federation={FEDERATION}", *demo_overrides(args.overrides),
                  value_override("federation.data_root", data_root), value_override("runs_dir", runs_dir)]
     fed = to_container(compose("config", overrides))["federation"]
     partners = fed["partners"]
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     reset_demo_nodes(data_root, list(partners) + ["coordinator"])
     step(f"generating raw records for {', '.join(partners)} (seed {args.seed}, ~{args.records:,} records)")
     _cli(["generate", "--data-root", str(data_root), "--cities", "heerlen", "--seed", str(args.seed),
-          "--records", str(args.records)])
+          "--records", str(args.records), *(["--community"] if COMMUNITY in partners else [])])
 
     step("setting up each node and building its features on its own")
     for name, spec in partners.items():
@@ -62,14 +62,17 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = runs_dir / run_name
     skill = json.loads((run_dir / "forecast" / "skill.json").read_text())
+    import pandas as pd
+
     step(f"forecast skill: every model beside the naive forecasts, rolling origin in time x held-out areas "
          f"(configured horizon {skill['configured_horizon']} months)")
     progress("scoring the run's held-out forecasts on the exact label, beside the pooled model without privacy "
              "(the demo can: it runs every synthetic node)")
     result(skill_table(skill, exact_rows(run_dir, fed)))
+    if COMMUNITY in partners:
+        result(block_lines(skill, COMMUNITY, pd.read_csv(run_dir / "forecast" / "predictions.csv",
+                                                         dtype={"area_code": str, "origin": str, "target": str})))
     step(f"early warning, {skill['configured_horizon']} months ahead")
-    import pandas as pd
-
     from server.report.areas import boundaries
 
     names = {code: area.name for code, area in boundaries().items()}
@@ -87,7 +90,72 @@ def run(args: argparse.Namespace) -> int:
     if code not in (0, NOT_RELEASABLE):
         return code
     result(f"\nthe report of this run (open it in a browser): {runs_dir / run_name / 'report' / 'report.html'}")
+    return twin_steps(run_dir, COMMUNITY in partners)
+
+
+FEDERATION = "heerlen_community"   # Heerlen's three official partners and the community node
+COMMUNITY = "community"
+ASK_EXAMPLE = "Welke buurten gaan verslechteren en waarom?"
+
+
+def twin_steps(run_dir: Path, community: bool) -> int:
+    """What people read of the run, all post-processing of its artefacts: the feedback pages for residents
+    (with the municipality's example action log), the twin's view with its interval coverage per population
+    band, and one question to the twin colleague."""
+    from federation.config import configs_dir
+
+    if community:
+        step("feedback to residents: one page per buurt and an index, Dutch and English (`pulse-twin feedback`)")
+        code = cli_main(["feedback", str(run_dir), "--actions", str(configs_dir() / "feedback" / "heerlen_actions.yaml")])
+        if code != 0:
+            return code
+    step("the twin's view: every month of every buurt, intervals per population band and their coverage "
+         "(`pulse-twin twin build`)")
+    code = cli_main(["twin", "build", str(run_dir)])
+    if code != 0:
+        return code
+    step(f"ask the twin (`pulse-twin ask \"{ASK_EXAMPLE}\" --run {run_dir}`)")
+    code = cli_main(["ask", ASK_EXAMPLE, "--run", str(run_dir)])
+    if code != 0:
+        progress(f"(the colleague did not answer: exit {code})")
     return 0
+
+
+def block_lines(skill: dict[str, Any], partner: str, predictions: pd.DataFrame | None = None) -> str:
+    """What one partner's block adds, at the configured horizon: the federation with it, without it
+    (`without:<partner>`) and the label's history with that block alone (`partner:<partner>`), all scored
+    on the same held-out areas, origins and folds from the same releases. With the run's held-out
+    `predictions`, a row whose forecasts equal another model's says so: the fusion model keeps a block only
+    where it lowers the error on held-out training areas, so "with" can be "without" to the last digit."""
+    h = int(skill["configured_horizon"])
+    same = {f"without:{partner}": "federated_dp", f"partner:{partner}": "label_history"}
+    rows = {r["model"]: r for r in skill["rows"] if int(r["horizon"]) == h and r.get("data", "dp") == "dp"}
+    out = [f"the {partner} block at horizon {h} (same folds, origins and areas; skill over the best naive "
+           "forecast, 90% interval; intervals that overlap are no clear difference):"]
+    for model, words in (("federated_dp", f"federation with the {partner} block"),
+                         (f"without:{partner}", f"federation without the {partner} block"),
+                         (f"partner:{partner}", f"the {partner} block alone (with the label's history)"),
+                         ("label_history", "the label's history alone (no partner block)")):
+        r = rows.get(model)
+        if r is None or r.get("skill") is None:
+            out.append(f"  {words:<52} not scored")
+            continue
+        interval = f" ({r['skill_lo']:+.3f} to {r['skill_hi']:+.3f})" if r.get("skill_lo") is not None else ""
+        twin = same.get(model)
+        note = (f"; the same forecasts as {twin}: the model left the {partner} block out here"
+                if twin and predictions is not None and same_forecasts(predictions, h, model, twin) else "")
+        out.append(f"  {words:<52} skill {r['skill']:+.3f}{interval}, MAE {r['mae']:.3f}{note}")
+    return "\n".join(out)
+
+
+def same_forecasts(predictions: pd.DataFrame, h: int, a: str, b: str) -> bool:
+    """True if models `a` and `b` made the same held-out forecasts (to 1e-9) at horizon `h`."""
+    import numpy as np
+
+    held = predictions[(predictions["horizon"] == h) & (predictions["held_out"].astype(str).str.lower() == "true")]
+    keys = ["area_code", "origin", "target"]
+    pair = held[held["model"] == a].merge(held[held["model"] == b], on=keys)
+    return len(pair) > 0 and bool(np.allclose(pair["prediction_x"], pair["prediction_y"], rtol=0, atol=1e-9))
 
 
 def demo_overrides(given: list[str]) -> list[str]:
@@ -154,7 +222,7 @@ def _cli(argv: list[str]) -> None:
 
 def _single_threaded() -> None:
     """One thread per process for torch and its OpenMP: the models are small, and the demo's own process and
-    its three SuperNodes share the machine's cores (several threads each would only wait for each other)."""
+    its SuperNodes share the machine's cores (several threads each would only wait for each other)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
@@ -198,7 +266,7 @@ def _row_order(row: dict[str, Any]) -> tuple[int, int, str]:
     order = ["federated_dp", "pooled", "linear_reference", "label_history", "persistence", "trailing_mean",
              "seasonal_naive"]
     model = str(row["model"])
-    rank = order.index(model) if model in order else (1 if model.startswith("partner:") else len(order))
+    rank = order.index(model) if model in order else (1 if model.startswith(("partner:", "without:")) else len(order))
     return (row.get("data", "dp") != "dp", rank, model)
 
 

@@ -8,9 +8,12 @@ traced). Post-processing of what the nodes released: no privacy cost, nothing a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from server.forecast.panel import Panel
 
 KEYS = ["area_code", "period"]
 RELEASES_DIR = "releases"
@@ -39,3 +42,22 @@ def keep_releases(run_dir: Path, run_name: str, partner: str, blocks: Mapping[st
     path = out / f"{partner}.csv"
     pd.concat(parts, ignore_index=True).to_csv(path, index=False)
     return path
+
+
+LABEL_FILE = "label.csv"
+
+
+def keep_label(run_dir: Path, history: "Panel") -> Path:
+    """Write the label's released history as the forecast reads it (survey months only: a month without a
+    wave is noise around no respondent) to RUN_DIR/releases/label.csv: `area_code, period, value`. The
+    twin's view shows every released month from it, not only the held-out forecasts' targets."""
+    import numpy as np
+
+    rows = np.argwhere(np.isfinite(history.values))
+    frame = pd.DataFrame({"area_code": [history.areas[i] for i, _ in rows],
+                          "period": [history.periods[j] for _, j in rows],
+                          "value": history.values[rows[:, 0], rows[:, 1]]})
+    out = Path(run_dir) / RELEASES_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / LABEL_FILE, index=False)
+    return out / LABEL_FILE

@@ -27,8 +27,11 @@ import pandas as pd
 from federation.dataset import KEYS, forecast_horizons
 from federation.shrinkage import ShrinkageConfig, released_features
 from server.forecast.artefacts import write_all
+from server.forecast.evaluate import Learned
+from server.forecast.models import Network
 from server.forecast.panel import Panel, blocks_to_panels, period_range
 from server.forecast.run import MODEL, ForecastConfig, ForecastResult, default_learned, forecast
+from server.kept_releases import keep_label
 
 Key = tuple[str, str]
 
@@ -105,14 +108,30 @@ def run_forecast(run_dir, cfg: Mapping[str, Any], label: pd.DataFrame, blocks: M
         if step.endswith(done):
             say("forecast: " + step.replace(done, "every fold of areas scored"))
 
-    result = forecast(history, panels, fcfg, default_learned(list(panels), partner_alone=True),
+    learned = {**default_learned(list(panels), partner_alone=True), **leave_out_models(list(panels), fed.get("without"))}
+    result = forecast(history, panels, fcfg, learned,
                       label_units=str(fed["label"].get("units", "label points")), data="dp", epsilon=epsilon,
                       on_step=progress)
     write_all(run_dir, result.skill, result.predictions, result.warnings)
+    keep_label(run_dir, history)
     holdout_frame(result.held_out, fcfg.configured_horizon, list(panels)).to_csv(
         run_dir / "holdout_predictions.csv", index=False)
     current_frame(result.predictions, fcfg.configured_horizon).to_csv(run_dir / "predictions.csv", index=False)
     return result
+
+
+def leave_out_models(partners: Sequence[str], without: Sequence[str] | None) -> dict[str, Learned]:
+    """`without:<partner>`: the fusion network on every feature group but that partner's, for each partner
+    named in `federation.without`; scored in the same rolling evaluation as every other model (same folds,
+    origins and areas), from the same releases: post-processing, no privacy cost."""
+    names = list(without or ())
+    unknown = [p for p in names if p not in partners]
+    if unknown:
+        from federation.errors import ConfigError
+        raise ConfigError(f"federation.without: {unknown[0]!r} is not a partner of the federation "
+                          f"({', '.join(partners)})")
+    return {f"without:{p}": Learned(("history", *(q for q in partners if q != p)),
+                                    lambda w, s: Network(w, seed=s)) for p in names}
 
 
 def holdout_frame(held: pd.DataFrame, horizon: int, partners: list[str]) -> pd.DataFrame:

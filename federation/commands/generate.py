@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"CBS kerncijfers wijken en buurten file for Heerlen (default: {DEFAULT_CBS})")
     p.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES, metavar="DIR",
                    help=f"directory of city profiles <city>.yaml (default: {DEFAULT_PROFILES})")
+    p.add_argument("--community", action="store_true",
+                   help="also write Heerlen's community node (Signalen-shaped reports of residents and frontliners, "
+                        "devtools/synthetic/signals.py) on the same city, seed and window: the fourth partner of "
+                        "federation=heerlen_community (needs heerlen among --cities; its rows come on top of --records)")
     p.add_argument("--quiet", action="store_true", help="do not print a line per table")
     p.set_defaults(func=run)
 
@@ -63,6 +67,8 @@ def check_records(records: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_records(args.records)
+    if getattr(args, "community", False) and "heerlen" not in args.cities:
+        raise ConfigError("--community: the community node is Heerlen's; add heerlen to --cities")
     if args.months is not None and args.months < 1:
         raise ConfigError(f"--months: {args.months} is not a number of months >= 1")
     began = time.perf_counter()
@@ -77,4 +83,19 @@ def run(args: argparse.Namespace) -> int:
     result(f"wrote {summary.records_written:,} records (asked {summary.records_requested:,}) for "
            f"node(s) {', '.join(nodes)} under {summary.out} in {seconds:.1f} s, seed {summary.seed}, "
            f"world {args.world}")
+    if getattr(args, "community", False):
+        community_node(summary.out, args)
     return 0
+
+
+def community_node(out: Path, args: argparse.Namespace) -> None:
+    """Heerlen's community node on the city just generated (same seed; the window of the Heerlen profile
+    unless --start/--months set it)."""
+    from devtools.synthetic.signals import PROFILE, generate_community
+    from federation.config import APP_ROOT
+
+    kw = {k: v for k, v in (("start", args.start), ("months", args.months)) if v is not None}
+    s = generate_community(Path(out), args.seed, cbs_path=args.cbs, profiles=args.profiles, **kw)
+    result(f"community node: {s.path} ({s.rows:,} reports: {s.residents:,} from residents, {s.frontliners:,} "
+           f"from frontliners; under-reporting planted in {len(s.under_reporting)} buurten, see "
+           f"{PROFILE.relative_to(APP_ROOT)})")

@@ -55,8 +55,10 @@ def read_forecast(run_dir: Path) -> tuple[dict[str, Any] | None, pd.DataFrame | 
     return skill, pred, warn
 
 
-def _checked_csv(path: Path, text: tuple[str, ...], numbers: tuple[str, ...]) -> pd.DataFrame:
-    """A CSV artefact with its columns checked: one error naming the file, line and column."""
+def _checked_csv(path: Path, text: tuple[str, ...], numbers: tuple[str, ...],
+                 blank_ok: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV artefact with its columns checked: one error naming the file, line and column. A column of
+    `blank_ok` may hold empty cells (unknown: NaN), never text."""
     try:
         frame = pd.read_csv(path, dtype={c: str for c in text})
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
@@ -66,8 +68,9 @@ def _checked_csv(path: Path, text: tuple[str, ...], numbers: tuple[str, ...]) ->
             raise ReportInputError(f"{path}: column '{column}' is missing")
     for column in numbers:
         values = pd.to_numeric(frame[column], errors="coerce")
-        if values.isna().any():
-            raise ReportInputError(f"{path}: line {int(values.isna().to_numpy().argmax()) + 2}, column '{column}': "
+        bad = values.isna() & (frame[column].notna() if column in blank_ok else True)
+        if bad.any():
+            raise ReportInputError(f"{path}: line {int(bad.to_numpy().argmax()) + 2}, column '{column}': "
                                    "not a number")
         frame[column] = values
     return frame
@@ -286,7 +289,9 @@ def _partners(run_dir: Path, buurten: set[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     folder = run_dir / "releases"
     for path in sorted(p for p in folder.glob("*.csv") if p.stem != "label") if folder.is_dir() else []:
-        frame = _checked_csv(path, ("area_code", "period", "series"), ("value", "noise_sd"))
+        # noise_sd is empty for a series derived from two releases (a mean: a released sum over a released
+        # count), whose noise is not one sd: shown without a noise band
+        frame = _checked_csv(path, ("area_code", "period", "series"), ("value", "noise_sd"), blank_ok=("noise_sd",))
         series: dict = {}
         for r in frame[frame["area_code"].isin(buurten)].sort_values("period").to_dict("records"):
             series.setdefault(str(r["series"]), {}).setdefault(str(r["area_code"]), []).append(

@@ -42,3 +42,32 @@ def test_the_warning_list_only_where_the_model_has_skill(tmp_path):
     withheld = warning_table(w, doc, names)
     assert "withheld" in withheld and "last change" in withheld
     assert "NOT RELEASABLE" in skill_table(doc) and "NIET VRIJGEGEVEN." in skill_table(doc)
+
+
+def test_the_community_block_with_without_and_alone_on_the_same_rows():
+    """The demo's lines on the community block: the three rows of one horizon's table, and a row whose
+    held-out forecasts equal the federation's says the model left the block out."""
+    from devtools.demo import block_lines
+
+    def row(model, skill, h=3):
+        return {"model": model, "horizon": h, "data": "dp", "r2": 0.8, "mae": 0.05, "n": 12,
+                "skill": skill, "skill_lo": skill - 0.05, "skill_hi": skill + 0.05}
+
+    skill = {"configured_horizon": 3, "best_naive": {"3": "trailing_mean"}, "gate": {},
+             "rows": [row("federated_dp", 0.10), row("without:community", 0.04), row("partner:community", 0.02),
+                      row("label_history", 0.01), row("without:community", 0.9, h=1)]}
+    lines = block_lines(skill, "community").splitlines()
+    assert "+0.100" in lines[1] and "with the community" in lines[1]
+    assert "+0.040 (-0.010 to +0.090)" in lines[2] and "without the community" in lines[2]
+    assert "+0.020" in lines[3] and "alone" in lines[3]
+    assert "+0.900" not in "\n".join(lines)                       # another horizon's row is not this one's
+    assert "without:community" in skill_table(skill)
+    keys = {"area_code": ["A", "B"], "origin": ["2021-01"] * 2, "target": ["2021-04"] * 2, "horizon": [3, 3],
+            "held_out": [True, True]}
+    same = pd.concat([pd.DataFrame({**keys, "model": m, "prediction": [4.0, 4.1]})
+                      for m in ("federated_dp", "without:community")])
+    assert "left the community block out" in block_lines(skill, "community", same)
+    other = same.assign(prediction=[4.0, 4.1, 4.0, 4.2])
+    assert "left the community block out" not in block_lines(skill, "community", other)
+    skill["rows"] = skill["rows"][:1]
+    assert "not scored" in block_lines(skill, "community")

@@ -178,3 +178,19 @@ def test_an_unfinished_run_or_one_without_released_values_is_refused(tmp_path):
     path.write_text(path.read_text().splitlines()[0] + "\n")
     with pytest.raises(ReportInputError, match="no released value"):
         twin_data(run)
+
+
+def test_a_partner_series_without_one_noise_sd_is_shown_without_a_band_and_text_is_refused(tmp_path, capsys):
+    """A series derived from two releases (a mean: released sum over released count) is kept with an empty
+    noise_sd: the page shows it without a noise band; a word in that column is still one clear error."""
+    run = write_twin_run(tmp_path / "run")
+    header = "area_code,period,series,value,noise_sd,release\n"
+    (run / "releases" / "buurtteams.csv").write_text(
+        header + "BU09171200,2019-01,intakes_per_1000,3.5,1.2,r/buurtteams/care\n"
+        "BU09171200,2019-01,mean_contact_hours,11.9,,r/buurtteams/care\n")
+    series = twin_data(run)["partners"]["buurtteams"]
+    assert series["mean_contact_hours"]["BU09171200"] == [["2019-01", 11.9, None]]
+    assert series["intakes_per_1000"]["BU09171200"] == [["2019-01", 3.5, 1.2]]
+    (run / "releases" / "buurtteams.csv").write_text(header + "BU09171200,2019-01,x,1.0,wide,r/b/c\n")
+    assert main(["twin", "build", str(run)]) == 2
+    assert "buurtteams.csv: line 2, column 'noise_sd': not a number" in capsys.readouterr().err

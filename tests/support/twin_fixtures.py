@@ -11,6 +11,7 @@ and cover the stated share within every band.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def write_twin_run(run_dir: Path, seed: int = 1, months: int = 24, skill: tuple[
                                         "held_out"])
     frame["lo"], frame["hi"] = np.nan, np.nan
     folder = run_dir / "forecast"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)   # write_run may have made it (its own forecast files): replaced below
     frame.to_csv(folder / "predictions.csv", index=False)
     _warnings(folder, current, sd)
     est, lo, hi = skill
@@ -80,7 +81,7 @@ def write_twin_run(run_dir: Path, seed: int = 1, months: int = 24, skill: tuple[
                  "verdict_nl": "Het model voorspelt niet beter dan de naïeve voorspelling." if lo <= 0 else "Vrijgegeven.",
                  "verdict_en": "The model does not beat the naive forecast." if lo <= 0 else "Released."},
         "warning": {"horizon": 3}}))
-    (run_dir / "releases").mkdir()
+    (run_dir / "releases").mkdir(exist_ok=True)
     pd.DataFrame([(c, p, "incidents per 1,000", 20 + rng.normal(0, 3), 2.5) for c in codes for p in periods[-6:]],
                  columns=["area_code", "period", "series", "value", "noise_sd"]).to_csv(
         run_dir / "releases" / "police.csv", index=False)

@@ -58,3 +58,15 @@ def test_the_federation_sets_its_horizons_and_the_gate_horizon():
            "forecast": {"test_origins": 4}, "folds": 3, "seed": 2}
     fc = forecast_config(cfg)
     assert (fc.horizons, fc.configured_horizon, fc.worse, fc.test_origins, fc.folds) == ((1, 3), 1, "higher", 4, 3)
+
+
+def test_the_run_keeps_the_labels_released_history_in_its_survey_months_only(tmp_path):
+    from server.kept_releases import keep_label
+
+    label = released_label()
+    areas, periods = label_grid(label)
+    path = keep_label(tmp_path, label_panel(label, areas, periods, [1, 4, 7, 10]))
+    kept = pd.read_csv(path, dtype={"period": str})
+    assert list(kept.columns) == ["area_code", "period", "value"] and len(kept) == 2 * 4
+    assert sorted(set(kept["period"])) == ["2021-01", "2021-04", "2021-07", "2021-10"]
+    assert kept["value"].max() < 5                                        # no month without a wave
