@@ -1,7 +1,7 @@
 """The null world (partners' records carry nothing about liveability's changes) through the coordinator's
 forecasting on DP releases: the gate refuses the federated model and the warning list is withheld.
 
-Small: 40,000 records over the profile's first 24 months, one release at epsilon 3, horizon 3, two test
+Small: 60,000 records over the profile's first 24 months, one release at epsilon 3, horizon 3, two test
 origins x 5 folds of buurten. The full measurement is `python -m benchmarks.skill --dataset heerlen_null`."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from server.forecast.run import MODEL, ForecastConfig, forecast
 
 @pytest.fixture(scope="module")
 def null_world(tmp_path_factory):
-    root = common.cities_data(tmp_path_factory.mktemp("null") / "data", records=40_000, months=24,
+    root = common.cities_data(tmp_path_factory.mktemp("null") / "data", records=60_000, months=24,
                               cities=("heerlen",), world="null")
     return common.compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
 

@@ -15,6 +15,7 @@ from devtools.synthetic.generator import generate
 from federation.cli import main
 from federation.flower_config import encode
 from server.app import run
+from tests.support.contract_fixtures import generated_window
 from tests.support.federation_fixtures import write_policy
 
 PARTNERS = ("police", "municipality", "buurtteams")
@@ -35,7 +36,8 @@ def null_run(tmp_path_factory):
     nodes = {}
     for i, partner in enumerate(PARTNERS, 1):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
-        assert main(["features", "--contract", partner, "--node-dir", str(root / partner)]) == 0
+        window = generated_window(root / partner, months=MONTHS)   # the run's window: the generated months
+        assert main(["features", "--contract", partner, "--node-dir", str(root / partner), *window]) == 0
         write_policy(root / partner, partner)
         nodes[i] = {"partner": partner, "data-dir": str(root / partner)}
     seen: dict = {}
