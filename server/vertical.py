@@ -94,13 +94,13 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     if label is None or label.empty:
         raise RunFailed("the label release holds no rows")
     areas, periods = label_grid(label)
-    # Enough history for the gate's horizon? Refused here, before the partners release (and are charged)
-    # anything, since a forecast that cannot be scored cannot be released; the other horizons are scored if
+    # Enough history for the gate's horizon? Refused here, before the other partners release (and are charged)
+    # anything (the label partner's release is kept for a run on the same window), since a forecast that cannot be scored cannot be released; the other horizons are scored if
     # they can be, and the run says which cannot.
     try:
         unscored = check_history(len(periods), forecast_config(cfg))
     except ValueError as err:
-        raise RunFailed(f"forecast: {err}; refused before the partners released anything") from None
+        raise RunFailed(f"forecast: {err}; refused before the other partners released anything") from None
     if unscored:
         record.say(f"forecast: {len(periods)} periods cannot score horizon(s) {', '.join(map(str, unscored))}; "
                    "they are left out of the skill table")
