@@ -30,8 +30,8 @@ from federation.task import r2_mae
 from server.queries import RunFailed, ask, content_or_fail
 from server.run_record import RunRecord
 from server.strategies import wait_for_nodes
-from server.vertical_forecast import grid_keys, label_grid, run_forecast
-from server.forecast.run import MODEL
+from server.vertical_forecast import forecast_config, grid_keys, label_grid, run_forecast
+from server.forecast.run import MODEL, check_history
 
 Key = tuple[str, str]
 
@@ -94,6 +94,16 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
     if label is None or label.empty:
         raise RunFailed("the label release holds no rows")
     areas, periods = label_grid(label)
+    # Enough history for the gate's horizon? Refused here, before the other partners release (and are charged)
+    # anything (the label partner's release is kept for a run on the same window), since a forecast that cannot be scored cannot be released; the other horizons are scored if
+    # they can be, and the run says which cannot.
+    try:
+        unscored = check_history(len(periods), forecast_config(cfg))
+    except ValueError as err:
+        raise RunFailed(f"forecast: {err}; refused before the other partners released anything") from None
+    if unscored:
+        record.say(f"forecast: {len(periods)} periods cannot score horizon(s) {', '.join(map(str, unscored))}; "
+                   "they are left out of the skill table")
 
     # --- PSI: only the coordinator learns the intersection ----------------------------------
     wanted = grid_keys(areas, periods)

@@ -99,7 +99,26 @@ class ForecastResult:
 
 def feasible_horizons(n_periods: int, cfg: ForecastConfig) -> list[int]:
     """Horizons with at least one test origin after `min_history` periods."""
-    return [h for h in cfg.horizons if n_periods - 1 - h >= cfg.min_history + h]
+    return [h for h in cfg.horizons if n_periods >= periods_needed(h, cfg)]
+
+
+def periods_needed(horizon: int, cfg: ForecastConfig) -> int:
+    """The fewest periods that score `horizon`: `min_history` of history, a training target `horizon` ahead,
+    and one test origin whose target lies `horizon` further on."""
+    return cfg.min_history + 2 * horizon + 1
+
+
+def check_history(n_periods: int, cfg: ForecastConfig) -> list[int]:
+    """The horizons that `n_periods` cannot score (they are left out of the skill table); a ValueError naming
+    what is needed if the configured horizon, the one the gate judges, cannot be scored."""
+    scored = feasible_horizons(n_periods, cfg)
+    if cfg.configured_horizon not in scored:
+        can = f"horizon(s) {', '.join(map(str, scored))} could be scored" if scored else "no horizon could be scored"
+        raise ValueError(f"{n_periods} periods are too few to score horizon {cfg.configured_horizon} after "
+                         f"{cfg.min_history} periods of history: it needs at least "
+                         f"{periods_needed(cfg.configured_horizon, cfg)} periods ({can}); build the nodes' "
+                         f"features on a longer window, or set federation.label.horizon to a shorter horizon")
+    return [h for h in cfg.horizons if h not in scored]
 
 
 def forecast(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg: ForecastConfig,
@@ -112,10 +131,8 @@ def forecast(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg: For
     learned = dict(default_learned(list(partners), model_name=model) if learned is None else learned)
     truth = truth or label
     ev = cfg.evaluation()
+    check_history(len(label.periods), cfg)
     horizons = feasible_horizons(len(label.periods), cfg)
-    if cfg.configured_horizon not in horizons:
-        raise ValueError(f"{len(label.periods)} periods are too few to score horizon {cfg.configured_horizon} "
-                         f"after {cfg.min_history} periods of history")
     rows, best, held_all, current = [], {}, [], []
     gate_doc, warn_doc = None, None
     for h in horizons:

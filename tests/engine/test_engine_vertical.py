@@ -17,7 +17,7 @@ def test_vertical_run_on_three_supernodes(tmp_path, capsys):
     generate(out=root, cities=["heerlen"], seed=7, records=50_000, months=15)
     for partner in ("police", "municipality", "buurtteams"):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
-        window = generated_window(root / partner, months=4)   # the run's window: the four generated months
+        window = generated_window(root / partner, months=15)   # the run's window: the 15 generated months
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner), *window]) == 0
     code = main(["federate", "federation=heerlen", f"federation.data_root={root}", f"runs_dir={tmp_path / 'runs'}",
                  # the engine is tested here, not the forecast: two horizons, the fewest origins with a survey month

@@ -31,7 +31,7 @@ def heerlen_raw_nodes(root: Path) -> dict[int, dict[str, str]]:
     nodes = {}
     for i, partner in enumerate(PARTNERS, 1):
         assert main(["node", "init", "--partner", partner, "--node-dir", str(root / partner)]) == 0
-        window = generated_window(root / partner, months=4)   # the run's window: the four generated months
+        window = generated_window(root / partner, months=15)   # the run's window: the 15 generated months
         assert main(["features", "--contract", partner, "--node-dir", str(root / partner), *window]) == 0
         write_policy(root / partner, partner)
         nodes[i] = {"partner": partner, "data-dir": str(root / partner)}
@@ -136,3 +136,34 @@ def test_node_audit_lists_the_fields_that_left_and_none_is_exact(nodes, tmp_path
         assert cfg["data-dir"] not in report and str(Path(cfg["data-dir"]).parent) not in report
         assert json.loads(report)["bounds"] == []   # what the bounds cut is the node's own report's only
     assert set(REPLY_FIELDS) >= set(listed)
+
+
+def test_too_little_history_for_the_gates_horizon_is_refused_before_the_partners_release(nodes, tmp_path):
+    """A forecast that cannot be scored at the configured horizon cannot be released: the run is refused once
+    the label's periods are known, before the other partners release (or are charged for) a block, and says what
+    is needed and which horizons could be scored."""
+    def history() -> dict[str, list[str]]:
+        out = {}
+        for cfg in nodes.values():
+            with PrivacyLedger(ledger_path(cfg["data-dir"])) as ledger:
+                out[cfg["partner"]] = [r.table for r in ledger.history()]
+        return out
+
+    before = history()
+    root = Path(nodes[1]["data-dir"]).parent
+    short = [o for o in QUICK if not o.startswith("forecast.min_history")] + ["forecast.min_history=10"]
+    run(InProcessGrid(client_app, nodes), {
+        "overrides": encode(["federation=heerlen", f"federation.data_root={root}", "node_wait_s=5", *short]),
+        "run-name": "short", "run-dir": str(tmp_path / "short")})
+    status = json.loads((tmp_path / "short" / "status.json").read_text())
+    assert status["state"] == "failed", status
+    # the label's waves of the 15 months span 2019-01 .. 2020-01, 13 periods: horizon 3 needs 10 + 2 x 3 + 1 =
+    # 17 periods; horizon 1 needs 13
+    assert "13 periods are too few to score horizon 3" in status["error"]
+    assert "at least 17 periods (horizon(s) 1 could be scored)" in status["error"]
+    assert "before the other partners released anything" in status["error"]
+    after = history()
+    assert after["police"] == before["police"] and after["buurtteams"] == before["buurtteams"]
+    # the label partner released with its label (kept: a run on the same window re-uses it, uncharged)
+    assert set(after["municipality"][len(before["municipality"]):]) <= {"enquete", "meldingen", "uitkeringen"}
+    assert not (tmp_path / "short" / "forecast").exists()

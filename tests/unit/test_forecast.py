@@ -272,3 +272,18 @@ def test_a_model_must_beat_the_label_history_model_too():
     assert scored["federated_dp"]["skill"] == pytest.approx(0.0)          # no better than the label's history
     assert scored["label_history"]["skill"] == pytest.approx(1 - 0.25 / 0.64)   # over the trailing mean
     assert scored["trailing_mean"]["skill"] is None
+
+
+def test_the_history_check_names_what_the_gates_horizon_needs():
+    from server.forecast.run import ForecastConfig, check_history, feasible_horizons
+
+    cfg = ForecastConfig(horizons=(1, 3, 6), configured_horizon=3, min_history=4)
+    # horizon h needs min_history + 2h + 1 periods: 7, 11, 17
+    assert feasible_horizons(11, cfg) == [1, 3] and feasible_horizons(10, cfg) == [1]
+    assert check_history(11, cfg) == [6]
+    assert check_history(17, cfg) == []
+    with pytest.raises(ValueError, match=r"10 periods are too few to score horizon 3 .* at least 11 periods "
+                                         r"\(horizon\(s\) 1 could be scored\)"):
+        check_history(10, cfg)
+    with pytest.raises(ValueError, match="no horizon could be scored"):
+        check_history(6, cfg)
