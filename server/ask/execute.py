@@ -41,7 +41,7 @@ def figure(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
             _no_data(c, place, start, end)
             continue
         months = c.months(level.months[0], level.months[-1])
-        src = c.label_source("holdout_predictions.csv", months)
+        src = c.label_source(c.store.label_file, months)
         shown = _shown(c, place, level.areas)
         if level.lo is None:
             c.say("level.no_interval", src, place=shown, value=c.num(level.centre), months=months)
@@ -78,7 +78,7 @@ def change(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
             _no_data(c, place, start, end)
             continue
         before, after = got["before"], got["after"]
-        src = c.label_source("holdout_predictions.csv", c.months(before.months[0], after.months[-1]))
+        src = c.label_source(c.store.label_file, c.months(before.months[0], after.months[-1]))
         fields = dict(place=_shown(c, place, after.areas), before=c.num(before.centre), after=c.num(after.centre),
                       months_before=c.months(before.months[0], before.months[-1]),
                       months_after=c.months(after.months[0], after.months[-1]))
@@ -106,7 +106,7 @@ def compare(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
             return
     (a, la), (b, lb) = sorted(zip(places, levels), key=lambda x: -x[1].centre.value)
     months = c.months(min(la.months[0], lb.months[0]), max(la.months[-1], lb.months[-1]))
-    src = c.label_source("holdout_predictions.csv", months)
+    src = c.label_source(c.store.label_file, months)
     diff = la.centre - lb.centre
     if la.se is None or lb.se is None:
         c.say("level.no_interval", src, place=c.place(a), value=c.num(la.centre), months=months)

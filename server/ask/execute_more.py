@@ -230,7 +230,7 @@ def _situation(c: Composer, asked: Place, place: Place, start: str) -> None:
     now, then = _level_at(c, asked, c.store.latest), _level_at(c, place, start)
     if now is None or then is None:
         return
-    src = c.label_source("holdout_predictions.csv", c.months(min(then.months[0], now.months[0]), now.months[-1]))
+    src = c.label_source(c.store.label_file, c.months(min(then.months[0], now.months[0]), now.months[-1]))
     c.say("actions.situation", src, place=c.place(place), then=c.num(then.centre), start=start,
           asked=c.place(asked), now=c.num(now.centre), latest=now.months[-1])
 
@@ -244,7 +244,7 @@ def _followed(c: Composer, place: Place, start: str, end: str | None) -> None:
     if got is None or got["lo"] is None:
         return
     lo, hi = got["lo"], got["hi"]
-    src = c.label_source("holdout_predictions.csv", c.months(got["before"].months[0], got["after"].months[-1]))
+    src = c.label_source(c.store.label_file, c.months(got["before"].months[0], got["after"].months[-1]))
     beyond = lo.value > 0 or hi.value < 0
     c.say("actions.followed_beyond" if beyond else "actions.followed_none", src, place=c.place(place),
           before=c.num(got["before"].centre), after=c.num(got["after"].centre), diff=c.num(got["change"]),

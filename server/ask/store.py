@@ -1,7 +1,8 @@
 """The released artefacts of one run, read once, as facts with their recipes.
 
 Read: status.json, config.json, predictions.csv, holdout_predictions.csv (the label as released per area
-and month, `y_dp`, keyed by its origin `period`, the configured horizon before it), privacy/<node>.json (each node's own privacy
+and month, `y_dp`, keyed by its origin `period`, the configured horizon before it), releases/label.csv (the
+label's whole released history, where the run kept it), privacy/<node>.json (each node's own privacy
 report), and, when the run wrote them, forecast/skill.json, forecast/predictions.csv and
 forecast/warnings.csv. Nothing else: no node directory, no raw record, nothing that costs privacy.
 """
@@ -24,6 +25,7 @@ from server.ask.facts import Fact, cell, hypot, interval, mean, se_mean
 from server.report.intervals import conformal_quantile
 
 HOLDOUT, PREDICTIONS = "holdout_predictions.csv", "predictions.csv"
+RELEASED = "releases/label.csv"   # the label's whole released history, where the run kept it
 F_SKILL, F_PRED, F_WARN = "forecast/skill.json", "forecast/predictions.csv", "forecast/warnings.csv"
 MODEL = "federated_dp"
 
@@ -161,13 +163,31 @@ class RunStore:
         return _need(_csv(path), path, ("area_code", "period", "y_dp", "pred"))
 
     @cached_property
+    def released(self) -> pd.DataFrame | None:
+        """The label's released history (`releases/label.csv`: every released month, not only the held-out
+        origins), where the run kept it."""
+        path = self.run_dir / RELEASED
+        if not path.is_file():
+            return None
+        return _need(_csv(path), path, ("area_code", "period", "value"))
+
+    @property
+    def label_file(self) -> str:
+        """The file the released label is read from, for an answer's sources."""
+        return RELEASED if self.released is not None else HOLDOUT
+
+    @cached_property
     def cells(self) -> dict[tuple[str, str], Fact]:
         """(area, month) -> the label as released for that month, with the cell it comes from."""
         out: dict[tuple[str, str], Fact] = {}
+        if self.released is not None:
+            for area, period, y in zip(self.released["area_code"], self.released["period"], self.released["value"]):
+                if pd.notna(y):
+                    out[(area, period)] = cell(y, RELEASED, {"area_code": area, "period": period}, "value")
         if self.holdout is not None:
             ahead = self.label_horizon        # a held-out row's `period` is its origin; `y_dp` is `ahead` later
             for area, period, y in zip(self.holdout["area_code"], self.holdout["period"], self.holdout["y_dp"]):
-                if pd.notna(y):
+                if pd.notna(y) and (area, shift(period, ahead)) not in out:
                     out[(area, shift(period, ahead))] = cell(y, HOLDOUT, {"area_code": area, "period": period},
                                                              "y_dp")
         pred = self.predictions
@@ -200,21 +220,23 @@ class RunStore:
 
     def noise_sd(self, area: str) -> Fact | None:
         """The release noise of an area's monthly label: robust spread of its month-to-month differences."""
-        if self.holdout is None:
+        if self.holdout is None and self.released is None:
             return None
         values = self._series.get(area)
         if values is None or len(values) < 4:
             return None
         diffs = np.diff(values)
         sd = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2)
-        return Fact(sd, {"op": "noise_sd", "file": HOLDOUT, "where": {"area_code": area}, "column": "y_dp",
+        file, column = (RELEASED, "value") if self.released is not None else (HOLDOUT, "y_dp")
+        return Fact(sd, {"op": "noise_sd", "file": file, "where": {"area_code": area}, "column": column,
                          "order": "period"})
 
     @cached_property
     def _series(self) -> dict[str, np.ndarray]:
         """Each area's released label in month order (for its noise)."""
-        frame = self.holdout.dropna(subset=["y_dp"]).sort_values(["area_code", "period"])
-        return {a: g["y_dp"].to_numpy(np.float64) for a, g in frame.groupby("area_code", sort=False)}
+        source, column = (self.released, "value") if self.released is not None else (self.holdout, "y_dp")
+        frame = source.dropna(subset=[column]).sort_values(["area_code", "period"])
+        return {a: g[column].to_numpy(np.float64) for a, g in frame.groupby("area_code", sort=False)}
 
     def level(self, codes: tuple[str, ...], start: str, end: str) -> Level | None:
         """The mean released label of `codes` over months start..end, with its interval and the months used."""

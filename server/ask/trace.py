@@ -108,7 +108,7 @@ class Deriver:
     def months(self) -> set[str]:
         """Every month the run's files name."""
         found: set[str] = set()
-        for path in [*self.run_dir.glob("*.csv"), *self.run_dir.glob("forecast/*.csv")]:
+        for path in (p for pattern in ("*.csv", "forecast/*.csv", "releases/*.csv") for p in self.run_dir.glob(pattern)):
             found |= set(MONTH.findall(path.read_text(encoding="utf-8")))
         for path in self.run_dir.glob("*.yaml"):
             found |= set(MONTH.findall(path.read_text(encoding="utf-8")))

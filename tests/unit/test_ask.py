@@ -210,3 +210,26 @@ def test_a_transfer_citys_own_codes_are_places():
     found, unclear = gaz.find(["hoe", "staat", "be-gnk", "0002", "ervoor"], 0.84, 0.04)
     assert [m.place.key for m in found] == ["BE-GNK:0002"] and not unclear
     assert gaz.places["city"].codes == ("BE-GNK:0001", "BE-GNK:0002")
+
+
+def test_the_labels_kept_release_history_is_read_and_cited_where_the_run_kept_it(runs, tmp_path):
+    """A run that kept `releases/label.csv` (every released month, not only the held-out origins) answers from it,
+    cites it, and every number still traces; the same run without it cites holdout_predictions.csv (control)."""
+    import shutil
+
+    import pandas as pd
+
+    from server.ask.store import RunStore
+
+    kept = tmp_path / "kept"
+    shutil.copytree(runs["plain"], kept)
+    cells = RunStore(runs["plain"]).cells
+    history = pd.DataFrame([{"area_code": a, "period": m, "value": f.value} for (a, m), f in cells.items()])
+    (kept / "releases").mkdir(exist_ok=True)
+    history.assign(value=history["value"] + 0.5).to_csv(kept / "releases" / "label.csv", index=False)
+    question = "Compare Passart and Vrieheide over the last 6 months"
+    with_history, without = Colleague(kept).ask(question), Colleague(runs["plain"]).ask(question)
+    assert "releases/label.csv" in with_history.text and "holdout_predictions.csv" not in with_history.text
+    assert "holdout_predictions.csv" in without.text
+    assert untraceable(with_history.to_dict(), kept, Colleague(kept).settings.values) == []
+    assert RunStore(kept).cells[next(iter(cells))].value == pytest.approx(next(iter(cells.values())).value + 0.5)
