@@ -114,8 +114,10 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
     generate(out=root, cities=list(cities), seed=seed, records=records, months=months, world=world)
     for city in cities:
         for node in load_profile(DEFAULT_PROFILES, city).nodes:
-            # the generated window (from 2019-01, the generator's default start), as a run sets it
-            window = [f"periods.end={month_label(month_index('2019-01', 'start', ValueError) + months - 1)}"]
+            # the generated window (from 2019-01, the generator's default start), as a run sets it; the
+            # profile's own window (months=None) is the contracts' own
+            window = [] if months is None else \
+                [f"periods.end={month_label(month_index('2019-01', 'start', ValueError) + months - 1)}"]
             write_features(build_features(load_contract(node, window), root / node), root / node, accept=True)
     if "heerlen" in cities:
         heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
