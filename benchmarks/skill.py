@@ -37,15 +37,17 @@ import pandas as pd
 from benchmarks import common
 from benchmarks.vertical import leicestershire_root, partner_releases
 from federation.output import progress, result, setup_logging
+from federation.shrinkage import ShrinkageConfig
 from server.forecast.artefacts import write_all
 from server.forecast.evaluate import Learned, current_forecasts, rolling_evaluation
 from server.forecast.gate import gate
 from server.forecast.models import Network, Ridge
 from server.forecast.naive import NAIVE_MODELS
-from server.forecast.panel import Panel, partner_panels
+from server.forecast.panel import Panel
 from server.forecast.run import MODEL, ForecastConfig, skill_document, warnings_at
 from server.forecast.skill import best_baseline, score_models
 from server.forecast.warning import warning_scores
+from server.vertical_forecast import partner_panels
 
 EPSILONS = (1.0, 3.0)
 HORIZONS = (1, 3)
@@ -55,7 +57,12 @@ HEERLEN_MONTHS: int | None = None
 
 
 def heerlen_root(world: str) -> Callable[[], Path]:
-    return lambda: common.cities_data(cities=("heerlen",), months=HEERLEN_MONTHS, world=world)
+    """The generator's default Heerlen (its default number of records, as `pulse-twin generate` and the demo
+    make it) in `world`."""
+    from devtools.synthetic.defaults import DEFAULT_RECORDS
+
+    return lambda: common.cities_data(cities=("heerlen",), months=HEERLEN_MONTHS, world=world,
+                                      records=DEFAULT_RECORDS)
 
 
 # dataset -> (federation, data builder, label units, which way the label worsens)
@@ -67,12 +74,17 @@ DATASETS: dict[str, tuple[str, Callable[[], Path], str, str]] = {
 
 
 def panels(fed: Mapping[str, Any], blocks: Mapping[str, Mapping[str, pd.DataFrame]], label: pd.DataFrame,
-           noise: Mapping[str, pd.DataFrame], released: bool, truth: Panel | None = None
-           ) -> tuple[Panel, dict[str, dict[str, Panel]]]:
-    """The label panel and {partner: {block.feature: Panel}} on the label's grid (truth's, if given)."""
+           noise: Mapping[str, pd.DataFrame], released: bool, truth: Panel | None = None,
+           shrinkage: ShrinkageConfig | None = None) -> tuple[Panel, dict[str, dict[str, Panel]]]:
+    """The label panel and {partner: {block.feature: Panel}} on the label's grid (truth's, if given), made as a
+    vertical run makes them (`server.vertical_forecast.partner_panels`: released blocks shrunk by their known
+    noise as the run's `vertical.shrinkage` says), so that the benchmark scores the run's own forecaster."""
     grid = truth or Panel.from_frame(label, "label", released=released)
     lab = Panel.from_frame(label, "label", released=released, areas=grid.areas, periods=grid.periods)
-    return lab, partner_panels({p: blocks[p] for p in fed["partners"]}, grid, released=released, noise=noise)
+    flat = {b: frame for p in fed["partners"] for b, frame in blocks[p].items()}
+    own = {p: tuple(blocks[p]) for p in fed["partners"]}
+    return lab, partner_panels(flat, noise, own, shrinkage or ShrinkageConfig(), grid.areas, grid.periods,
+                               released=released)
 
 
 def learned_models(partners: Sequence[str], alone: bool) -> dict[str, Learned]:
@@ -125,7 +137,8 @@ def run_dataset(name: str, epsilons: Sequence[float], draws: int, fc: ForecastCo
         for draw in range(draws):
             t0 = time.perf_counter()
             dp_blocks, dp_label, noise = partner_releases(fed, eps, f"skill-eps{eps:g}-{draw}")
-            label, partners = panels(fed, dp_blocks, dp_label, noise, released=True, truth=truth)
+            label, partners = panels(fed, dp_blocks, dp_label, noise, released=True, truth=truth,
+                                     shrinkage=ShrinkageConfig.from_cfg(cfg["vertical"].get("shrinkage")))
             label = label.only_periods(waves)
             learned = learned_models(list(partners), alone)
             for h in fc.horizons:

@@ -34,8 +34,8 @@ API (signatures kept stable):
 """
 from server.forecast.artefacts import write_all, write_predictions, write_skill, write_warnings
 from server.forecast.gate import gate, releasable
-from server.forecast.panel import ExactDataError, Panel, blocks_to_panels, partner_panels
+from server.forecast.panel import ExactDataError, Panel, blocks_to_panels
 from server.forecast.run import ForecastConfig, ForecastResult, default_learned, forecast
 
-__all__ = ["ExactDataError", "ForecastConfig", "ForecastResult", "Panel", "blocks_to_panels", "partner_panels", "default_learned",
+__all__ = ["ExactDataError", "ForecastConfig", "ForecastResult", "Panel", "blocks_to_panels", "default_learned",
            "forecast", "gate", "releasable", "write_all", "write_predictions", "write_skill", "write_warnings"]

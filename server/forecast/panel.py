@@ -145,13 +145,3 @@ def blocks_to_panels(blocks: Mapping[str, pd.DataFrame], *, released: bool, area
     return {b: block_panels(f, released=released, areas=areas, periods=periods, noise=noise.get(b))
             for b, f in blocks.items()}
 
-
-def partner_panels(blocks_by_partner: Mapping[str, Mapping[str, pd.DataFrame]], grid: Panel, *, released: bool,
-                   noise: Mapping[str, pd.DataFrame] | None = None) -> dict[str, dict[str, Panel]]:
-    """{partner: {"block.feature": Panel}} on the grid (areas, periods) of `grid` (the label's panel): the
-    feature groups `features.design` expects, one per partner."""
-    out = {}
-    for partner, blocks in blocks_by_partner.items():
-        per_block = blocks_to_panels(blocks, released=released, areas=grid.areas, periods=grid.periods, noise=noise)
-        out[partner] = {f"{b}.{f}": p for b, feats in per_block.items() for f, p in feats.items()}
-    return out

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from server.report.inputs import ReportInputError, read_json
-from server.report.lang import LANGUAGES, say, text
+from server.report.lang import LANGUAGES, number, say, text
 
 FORECAST_DIR = "forecast"
 MODEL = "federated_dp"
@@ -161,7 +161,8 @@ def change_words(change: float, lo: float, hi: float) -> list[tuple[str, str]]:
     """The change as people read it, Dutch first: with its interval, or "no change beyond the noise"."""
     if not beyond_noise(change, lo, hi):
         return say("no_change")
-    return say("change_beyond", change=f"{change:+.3f}", lo=f"{lo:+.3f}", hi=f"{hi:+.3f}")
+    return [(code, text(code, "change_beyond", change=number(code, change, "+.3f"), lo=number(code, lo, "+.3f"),
+                        hi=number(code, hi, "+.3f"))) for code in LANGUAGES]
 
 
 def verdict_words(forecast: Forecast | None, min_skill_lo: float = 0.0) -> list[tuple[str, str]]:
@@ -169,11 +170,15 @@ def verdict_words(forecast: Forecast | None, min_skill_lo: float = 0.0) -> list[
     if forecast is None or forecast.gate_row is None or forecast.gate_row.skill is None:
         return say("gate_missing")
     row = forecast.gate_row
-    values = {"horizon": forecast.horizon, "skill": f"{row.skill:+.3f}",
-              "lo": f"{row.skill_lo:+.3f}" if row.skill_lo is not None else "?",
-              "hi": f"{row.skill_hi:+.3f}" if row.skill_hi is not None else "?"}
     key = "gate_passed" if forecast.releasable(min_skill_lo) else "gate_refused"
-    return [(code, text(code, key, naive=_naive_name(code, forecast.naive_name), **values)) for code in LANGUAGES]
+
+    def values(code: str) -> dict[str, Any]:
+        show = lambda v: "?" if v is None else number(code, v, "+.3f")   # noqa: E731
+        return {"horizon": forecast.horizon, "skill": show(row.skill), "lo": show(row.skill_lo),
+                "hi": show(row.skill_hi)}
+
+    return [(code, text(code, key, naive=_naive_name(code, forecast.naive_name), **values(code)))
+            for code in LANGUAGES]
 
 
 def _naive_name(code: str, model: str) -> str:

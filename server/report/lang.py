@@ -44,3 +44,16 @@ def text(code: str, key: str, **values: Any) -> str:
 def say(key: str, **values: Any) -> list[tuple[str, str]]:
     """`(language, text)` for every language, Dutch first."""
     return [(code, text(code, key, **values)) for code in LANGUAGES]
+
+
+def localise(formatted: str, decimal: str) -> str:
+    """A number formatted the Python way ("1,234.5") written with `decimal` as the decimal sign ("1.234,5")."""
+    if decimal == ".":
+        return formatted
+    return formatted.replace(",", "_").replace(".", decimal).replace("_", ".")
+
+
+def number(code: str, value: float, spec: str) -> str:
+    """`value` formatted by `spec` (e.g. "+.3f") in language `code`'s way (Dutch: a decimal comma)."""
+    decimal = str(((texts(code).get("receipt") or {}).get("decimal")) or ".")
+    return localise(format(value, spec), decimal)

@@ -13,15 +13,12 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from federation.errors import ConfigError
-
-LANG_DIR = Path(__file__).resolve().parent / "lang"
-LANGUAGES = ("nl", "en")   # Dutch first
+from server.report.lang import LANG_DIR, LANGUAGES, localise
 
 
 @dataclass(frozen=True)
@@ -52,8 +49,7 @@ def words(language: str) -> dict[str, Any]:
 
 
 def _number(value: float, places: int, lang: Mapping[str, Any]) -> str:
-    return f"{value:,.{places}f}".replace(",", "_").replace(".", lang["decimal"]).replace(
-        "_", "." if lang["decimal"] == "," else ",")
+    return localise(f"{value:,.{places}f}", lang["decimal"])
 
 
 def after_guess(epsilon: float, before: float) -> float:

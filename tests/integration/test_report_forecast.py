@@ -25,7 +25,9 @@ def test_a_model_with_skill_is_releasable_and_its_warning_list_is_shown(tmp_path
     assert code == 0, out
     verdict = page.split("id='skill-verdict'>")[1].split("</div>")[0]
     assert verdict.index("lang='nl'") < verdict.index("lang='en'")      # Dutch first
-    assert "beter dan de beste naïeve voorspelling" in verdict and "+0.100" in verdict
+    dutch, english = verdict.split("lang='en'")
+    assert "beter dan de beste naïeve voorspelling" in dutch and "+0,100" in dutch and "+0.100" not in dutch
+    assert "+0.100" in english                                          # each language writes its own numbers
     warnings = page.split("<div id='warnings'>")[1].split("</div>")[0]
     listed = pd.read_csv(run / "forecast" / "warnings.csv", dtype={"area_code": str})
     falls = listed[listed["beyond_noise"] & (listed["change"] < 0)]
@@ -90,3 +92,4 @@ def test_change_words_follow_the_interval_alone():
     assert beyond_noise(-0.2, -0.3, -0.1) and beyond_noise(0.2, 0.1, 0.3)
     assert change_words(-0.5, -0.9, 0.1)[0] == ("nl", "geen verandering buiten de ruis")
     assert change_words(-0.2, -0.3, -0.1)[1] == ("en", "change -0.200 (interval -0.300 to -0.100)")
+    assert change_words(-0.2, -0.3, -0.1)[0] == ("nl", "verandering -0,200 (interval -0,300 tot -0,100)")
