@@ -158,10 +158,13 @@ def test_what_if_comes_from_the_kept_model_and_is_named_in_every_language(data, 
     shifts = data["whatif"]
     assert len(shifts) == len([p for p in data["places"] if p["level"] == "buurt"]) - len(SUPPRESSED)
     for rows in shifts.values():
-        sizes = [abs(v) for _, v in rows]
+        sizes = [abs(r[1]) for r in rows]
         assert sizes == sorted(sizes, reverse=True)
-        for feature, _ in rows:
+        for feature, _, lo, hi in rows:     # a kept model.pt (a run of before forecast/drivers.csv): no interval
+            assert lo is None and hi is None
             assert all(f"feature_{feature}" in texts for texts in languages().values())
+    for own in ("own_level", "own_trend"):
+        assert all(f"feature_{own}" in texts for texts in languages().values())
     run = write_twin_run(tmp_path / "nomodel", forecast=False)
     (run / "model.pt").unlink()
     assert twin_data(run)["whatif"] == {}
