@@ -152,20 +152,22 @@ def test_cli_builds_the_page_and_refuses_bad_input_in_one_line(tmp_path, capsys)
     assert "column 'target' is missing" in capsys.readouterr().err
 
 
-def test_what_if_comes_from_the_kept_model_and_is_named_in_every_language(data, tmp_path):
+def test_what_if_comes_from_the_forecasts_drivers_and_is_named_in_every_language(data, tmp_path):
     from server.twin.lang import languages
 
     shifts = data["whatif"]
+    assert data["whatif_horizon"] == 3
     assert len(shifts) == len([p for p in data["places"] if p["level"] == "buurt"]) - len(SUPPRESSED)
     for rows in shifts.values():
         sizes = [abs(r[1]) for r in rows]
         assert sizes == sorted(sizes, reverse=True)
-        for feature, _, lo, hi in rows:     # a kept model.pt (a run of before forecast/drivers.csv): no interval
-            assert lo is None and hi is None
+        for feature, shift, lo, hi in rows:
+            assert lo <= shift <= hi
             assert all(f"feature_{feature}" in texts for texts in languages().values())
-    for own in ("own_level", "own_trend"):
-        assert all(f"feature_{own}" in texts for texts in languages().values())
+    # a run of before forecast/drivers.csv that kept its model: the same measure, without interval
     run = write_twin_run(tmp_path / "nomodel", forecast=False)
+    old = twin_data(run)["whatif"]
+    assert old and all(lo is None and hi is None for rows in old.values() for _, _, lo, hi in rows)
     (run / "model.pt").unlink()
     assert twin_data(run)["whatif"] == {}
 
