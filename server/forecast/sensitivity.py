@@ -13,6 +13,7 @@ current value of each driver (its released last value, after shrinkage) and the 
 """
 from __future__ import annotations
 
+from pathlib import Path
 from statistics import NormalDist
 from typing import Callable, Mapping, Sequence
 
@@ -117,6 +118,6 @@ def driver_table(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg:
     return pd.DataFrame(rows, columns=DRIVER_COLUMNS)
 
 
-def write_drivers(run_dir, frame: pd.DataFrame):
+def write_drivers(run_dir: Path | str, frame: pd.DataFrame) -> Path:
     """RUN_DIR/forecast/drivers.csv (DRIVER_COLUMNS; written whole or not at all)."""
     return _csv(frame, DRIVER_COLUMNS, forecast_dir(run_dir) / DRIVERS_FILE)
