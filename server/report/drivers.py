@@ -60,6 +60,20 @@ WORDS: dict[str, str] = {
     "mean_contact_hours": "buurtteam contact hours per case",
     "own_level": "its own released level (recent values and means)",
     "own_trend": "its own released trend",
+    "reports_waste_per_1000": "residents' reports about waste",
+    "reports_public_space_per_1000": "residents' reports about public space",
+    "reports_green_per_1000": "residents' reports about green space",
+    "reports_nuisance_per_1000": "residents' reports about nuisance",
+    "in_norm_waste_per_1000": "waste reports handled within the norm",
+    "in_norm_public_space_per_1000": "public-space reports handled within the norm",
+    "in_norm_green_per_1000": "green-space reports handled within the norm",
+    "in_norm_nuisance_per_1000": "nuisance reports handled within the norm",
+    "satisfied_per_1000": "satisfied reporters",
+    "unsatisfied_per_1000": "unsatisfied reporters",
+    "frontliner_waste_per_1000": "frontliners' signals about waste",
+    "frontliner_public_space_per_1000": "frontliners' signals about public space",
+    "frontliner_green_per_1000": "frontliners' signals about green space",
+    "frontliner_nuisance_per_1000": "frontliners' signals about nuisance",
 }
 
 

@@ -152,6 +152,22 @@ def test_cli_builds_the_page_and_refuses_bad_input_in_one_line(tmp_path, capsys)
     assert "column 'target' is missing" in capsys.readouterr().err
 
 
+def test_every_driver_of_heerlens_federation_is_named_in_every_language():
+    """The what-if names any driver the forecast may keep: each feature of every block of Heerlen's federation
+    with the community node, and the label's own level and trend."""
+    import yaml
+
+    from federation.config import compose, configs_dir, to_container
+    from server.twin.lang import languages
+
+    fed = to_container(compose("config", ["federation=heerlen_community"]))["federation"]
+    blocks = {b for spec in fed["partners"].values() for b in spec["blocks"]}
+    features = {f for b in blocks for f in yaml.safe_load((configs_dir() / "block" / f"{b}.yaml").read_text())["features"]}
+    assert len(features) > 40
+    for texts in languages().values():
+        assert not sorted(f for f in features | {"own_level", "own_trend"} if f"feature_{f}" not in texts)
+
+
 def test_what_if_comes_from_the_forecasts_drivers_and_is_named_in_every_language(data, tmp_path):
     from server.twin.lang import languages
 
