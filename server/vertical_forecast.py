@@ -31,6 +31,7 @@ from server.forecast.evaluate import Learned
 from server.forecast.models import Network
 from server.forecast.panel import Panel, blocks_to_panels, period_range
 from server.forecast.run import MODEL, ForecastConfig, ForecastResult, default_learned, forecast
+from server.forecast.sensitivity import driver_table, write_drivers
 from server.kept_releases import keep_label
 
 Key = tuple[str, str]
@@ -113,6 +114,9 @@ def run_forecast(run_dir, cfg: Mapping[str, Any], label: pd.DataFrame, blocks: M
                       label_units=str(fed["label"].get("units", "label points")), data="dp", epsilon=epsilon,
                       on_step=progress)
     write_all(run_dir, result.skill, result.predictions, result.warnings)
+    say(f"forecast: the model's sensitivity to each driver at the city median, horizon {fcfg.configured_horizon} "
+        "(forecast/drivers.csv)")
+    write_drivers(run_dir, driver_table(history, panels, fcfg, learned[MODEL]))
     keep_label(run_dir, history)
     holdout_frame(result.held_out, fcfg.configured_horizon, list(panels)).to_csv(
         run_dir / "holdout_predictions.csv", index=False)

@@ -10,7 +10,7 @@ Recipes are plain JSON so that `server/ask/trace.py` can re-derive every number 
   {"op": "mean" | "add" | "sub" | "mul" | "hypot" | "se_mean" | "count", "args": [...]}
   {"op": "const", "value": V}                                       a constant inside a derivation only
   {"op": "setting", "key": K}                                       a value of configs/ask/default.yaml
-  {"op": "attribution", "area": A, "feature": F}                    a driver's share (model.pt, inputs)
+  {"op": "attribution", "area": A, "feature": F}                    a driver's share (forecast/drivers.csv)
 """
 from __future__ import annotations
 

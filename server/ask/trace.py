@@ -79,11 +79,7 @@ class Deriver:
         if op == "attribution":
             from server.ask.drivers import attribution_row
 
-            cfg = self.document("config.json")
-            from federation.blocks import federation_local_blocks
-
-            fed = cfg["federation"]
-            row = attribution_row(self.run_dir, r["area"], float(fed["label"]["scale"]), federation_local_blocks(fed))
+            row = attribution_row(self.run_dir, r["area"])
             return row[r["feature"]][1]
         if op == "const":
             return float(r["value"])

@@ -187,15 +187,13 @@ def index_page(areas: list[Area], figs: dict[str, AreaFigures], counts: dict[str
 
 
 def community_weights(run_dir: Path, partner_block: str = "community") -> dict[str, tuple[float, str]]:
-    """Per area, the community block's share of the absolute attribution of its forecast (post-processing of
-    the released blocks through the kept model); empty when the run kept no model."""
-    from server.report.drivers import drivers_per_area, load_vertical_model
+    """Per area, the community block's share of the absolute shares of its drivers in the forecast (the run's
+    drivers, `server.report.drivers.run_drivers`: post-processing of the released blocks); empty when the run
+    kept none."""
+    from server.report.drivers import drivers_per_area, run_drivers
 
-    model, ex = load_vertical_model(run_dir)
-    if model is None or ex is None or partner_block not in ex.blocks or not (run_dir / "config.json").is_file():
-        return {}
-    scale = float(json.loads((run_dir / "config.json").read_text())["federation"]["label"]["scale"])
-    per_area, _ = drivers_per_area(model, ex, scale, owners={})
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    per_area = drivers_per_area(run_drivers(run_dir, config), owners={})
     releases = sorted(set(pd.read_csv(run_dir / RELEASES_DIR / "community.csv", usecols=["release"])["release"])) \
         if (run_dir / RELEASES_DIR / "community.csv").is_file() else []
     out = {}

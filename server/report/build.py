@@ -8,12 +8,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from federation.blocks import federation_local_blocks
 from federation.errors import ConfigError
 from server.report import figures
 from server.report.areas import Area, boundaries
 from server.report.card import model_card
-from server.report.drivers import drivers_per_area
+from server.report.drivers import drivers_per_area, run_drivers
 from server.report.fairness import FairnessAudit, audit, audit_groups, cbs_statistics, contract_statistics
 from server.report.forecast import Forecast, read_forecast, verdict_words
 from server.report.gate import Check, failures, gate_checks, skill_check
@@ -38,7 +37,6 @@ class Report:
     receipts: list[Receipt]
     card: dict[str, list[str]]
     checks: list[Check]
-    drivers_error: float | None = None
     notes: list[str] = field(default_factory=list)
     forecast: Forecast | None = None
     skill_words: list[tuple[str, str]] = field(default_factory=list)   # the gate on skill, Dutch first
@@ -63,20 +61,20 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
     shapes = boundaries()
     areas = _area_table(run, shapes, intervals, forecast,
                         float((settings.get("forecast") or {}).get("min_skill_lo", 0.0)))
-    drivers_error = None
-    if run.model is not None and run.inputs is not None and len(run.inputs):
-        found, drivers_error = drivers_per_area(run.model, run.inputs, float(run.config["federation"]["label"]["scale"]),
-                                                run.partners_of_block,
-                                                local=federation_local_blocks(run.config["federation"]))
+    label_partner = str((run.config.get("federation") or {}).get("label", {}).get("partner", ""))
+    found = drivers_per_area(run_drivers(run.run_dir, run.config), {**run.partners_of_block, "history": label_partner}) \
+        if run.topology != "horizontal" else {}
+    if found:
         areas["drivers"] = [found.get(c, {}).get("words", []) for c in areas["area_code"]]
         areas["block_shares"] = [found.get(c, {}).get("blocks", {}) for c in areas["area_code"]]
+        notes.append("drivers: how the model's expectation moves if one driver were at the city median, all else "
+                     "unchanged (forecast/drivers.csv): an association in the model, not the effect of a policy")
     elif run.topology == "horizontal":
         notes.append("drivers: the coordinator holds no node's features of a horizontal run (they never leave the "
                      "nodes), so the report names no per-area drivers")
     else:
-        notes.append("drivers: the forecasting model's drivers are not computed (a vertical run keeps its forecast "
-                     "artefacts in forecast/, not a model.pt)" if forecast is not None else
-                     "drivers: this run kept no model and inputs (model.pt, prediction_inputs.parquet)")
+        notes.append("drivers: this run kept no drivers (forecast/drivers.csv, or model.pt and "
+                     "prediction_inputs.parquet)")
     fairness = _fairness(run, settings["fairness"], notes)
     mia = None
     if run.topology == "horizontal" and run.members is not None and len(run.members) and len(run.holdout):
@@ -91,7 +89,7 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
     shown = [shapes[c] for c in sorted(shapes) if c in set(areas["area_code"])]
     return Report(run, settings, areas, shown, intervals, judged, fairness, mia, receipts(run.privacy, run.name),
                   model_card(run, intervals, sorted(areas.loc[areas["suppressed"], "area_code"])), checks,
-                  drivers_error, notes, forecast=forecast, skill_words=skill_words)
+                  notes, forecast=forecast, skill_words=skill_words)
 
 
 def outside_the_run(run: RunOutputs) -> list[str]:

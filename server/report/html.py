@@ -317,9 +317,6 @@ def render(report: Report) -> str:
     card = "".join(f"<h3>{escape(k)}</h3><ul>{''.join(f'<li>{escape(t)}</li>' for t in items)}</ul>"
                    for k, items in report.card.items())
     notes = "".join(f"<p><i>{escape(n)}</i></p>" for n in report.notes)
-    drivers_note = ("<p>Drivers: Integrated Gradients on the model (captum), from a typical area (every feature at "
-                    "its public centre) to the area; largest convergence error "
-                    f"{report.drivers_error:.4f} points.</p>") if report.drivers_error is not None else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -334,7 +331,7 @@ nothing here is about a person. Made from what the run already released; it cost
 <h2>Vroege signalering / Early warning</h2>{_warnings(report)}
 <h2>Beter dan de naïeve voorspelling? / Skill over the naive forecast</h2>{_skill(report)}
 <h2>How sure: intervals</h2>{coverage}
-<h2>How good: the yardstick</h2>{words}{yard}{drivers_note}
+<h2>How good: the yardstick</h2>{words}{yard}
 <h2>Release gate</h2>{_checks(report)}
 <h2>Fairness audit</h2>{_fairness(report)}
 {mia}

@@ -191,6 +191,7 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
     _roll_ups(values, where, pop, {m["key"]: m["kind"] == "released" for m in months})
     cov = {h: coverage(held, bands, level, h) for h in sorted(set(held["horizon"].astype(int)))}
     shapes, height = map_shapes(buurten)
+    whatif, whatif_horizon = sensitivities(run_dir, config) if isinstance(config, dict) else ({}, None)
     data = {
         "run": {"name": run_dir.name, "state": status.get("state") if isinstance(status, dict) else None,
                 "label_units": (skill or {}).get("label_units") or _label_units(config), "level": level, "z": z},
@@ -206,7 +207,8 @@ def twin_data(run_dir: Path, settings: Mapping[str, Any] | None = None, postcode
         "lbm": _lbm(where),
         "partners": _partners(run_dir, set(buurten)),
         "postcodes": postcodes(postcode_file, set(buurten)),
-        "whatif": sensitivities(run_dir, config) if isinstance(config, dict) else {},
+        "whatif": whatif,
+        "whatif_horizon": whatif_horizon,
         "provenance": _provenance(run_dir, config, skill),
         "sources": {"lbm": "Leefbaarometer 3, Ministerie van BZK (leefbaarometer.nl), open data",
                     "map": "CBS / Kadaster, Wijk- en buurtkaart 2019 (generalised), CC BY 4.0",

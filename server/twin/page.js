@@ -366,12 +366,17 @@
       });
     }
     body.appendChild(el("h3", {}, t("whatif_heading")));
-    var what = (D.whatif || {})[p.code], last = D.months[D.months.length - 1], fv = value(p.code, last.key);
+    var what = (D.whatif || {})[p.code];
+    var wm = D.months.filter(function (m) { return m.kind === "forecast" && m.horizon === D.whatif_horizon; })[0] || D.months[D.months.length - 1];
+    var fv = value(p.code, wm.key);
     if (what && what.length) {
       var ul = el("ul", { id: "whatif" });
       what.forEach(function (w) {
         var word = (D.lang[S.lang] || {})["feature_" + w[0]] || D.lang.nl["feature_" + w[0]] || w[0].replace(/_/g, " ");
-        ul.appendChild(el("li", {}, t("whatif_text", { feature: word, name: p.name, shift: (w[1] > 0 ? "+" : "") + fmt(w[1], 3), half: fv ? fmt(fv.u, 3) : "–" })));
+        var sign = function (x) { return (x > 0 ? "+" : "") + fmt(x, 3); };
+        var iv = (w[2] !== null && w[2] !== undefined && w[3] !== null && w[3] !== undefined)
+          ? t("whatif_interval", { level: Math.round(100 * D.run.level), lo: sign(w[2]), hi: sign(w[3]) }) : t("whatif_no_interval");
+        ul.appendChild(el("li", {}, t("whatif_text", { feature: word, name: p.name, target: wm.period, shift: sign(w[1]), interval: iv, half: fv ? fmt(fv.u, 3) : "–" })));
       });
       body.appendChild(ul);
       body.appendChild(el("p", { "class": "note" }, t("whatif_caption")));

@@ -1,5 +1,6 @@
-"""What-if, honestly labelled: how the run's kept model (model.pt, on prediction_inputs.parquet) moves its
-expectation for an area when one of its inputs is set to the city median, all else unchanged.
+"""What-if, honestly labelled: how the model's expectation for an area moves if one driver were at the city
+median, all else unchanged, with the interval of that shift: the run's drivers (`run_drivers`: the one
+measure the report, the feedback pages and the twin colleague read too; RUN_DIR/forecast/drivers.csv).
 
 This is the model's sensitivity, an association learned from released data, not the effect of a policy:
 the page says so beside every number, and puts the area's own forecast interval next to it.
@@ -9,39 +10,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
-from federation.blocks import block_schema, federation_local_blocks
-from server.report.drivers import load_vertical_model
+from server.report.drivers import area_rows, run_drivers
 
 
-def sensitivities(run_dir: Path, config: Mapping[str, Any], top: int = 3) -> dict[str, list[list]]:
-    """{area: [[feature, shift in label units], ...]} for the `top` inputs whose city median moves the model's
-    expectation most; {} for a run that kept no model and inputs."""
-    import torch
-
-    model, ex = load_vertical_model(Path(run_dir))
-    if model is None or ex is None or not len(ex.keys):
-        return {}
-    fed = config.get("federation", {})
-    scale = float((fed.get("label") or {}).get("scale", 1.0))
-    try:
-        local = federation_local_blocks(fed)
-    except (KeyError, TypeError, ValueError):
-        local = None
-    columns = [f for b in ex.blocks for f in block_schema(b, local).features]
-    x = torch.as_tensor(ex.x, dtype=torch.float32)
-    present = torch.as_tensor(ex.present, dtype=torch.float32)
-    with torch.no_grad():
-        base = model(x, present).reshape(-1).numpy()
-        shifts = np.zeros((len(base), len(columns)))
-        medians = np.median(ex.x, axis=0)
-        for k in range(len(columns)):
-            moved = x.clone()
-            moved[:, k] = float(medians[k])
-            shifts[:, k] = (model(moved, present).reshape(-1).numpy() - base) * scale
+def sensitivities(run_dir: Path, config: Mapping[str, Any], top: int = 3) -> tuple[dict[str, list[list]], int | None]:
+    """{area: [[driver, shift, shift_lo, shift_hi], ...]} for the `top` drivers whose city median moves the
+    model's expectation most (label units; lo/hi None where the run gave no interval), and the horizon of the
+    forecast they move (None if unknown); ({}, None) for a run that kept no drivers."""
+    frame = run_drivers(Path(run_dir), config)
+    if frame is None:
+        return {}, None
+    bounds = {(str(r["area_code"]), str(r["driver"])): (r["shift_lo"], r["shift_hi"])
+              for r in frame.to_dict("records")}
     out: dict[str, list[list]] = {}
-    for i, area in enumerate(ex.keys["area_code"].astype(str)):
-        order = np.argsort(-np.abs(shifts[i]))[:top]
-        out[area] = [[columns[k], round(float(shifts[i, k]), 4)] for k in order if abs(shifts[i, k]) > 1e-6]
-    return out
+    for area in sorted(set(frame["area_code"].astype(str))):
+        rows = []
+        for d in area_rows(frame, area)[:top]:
+            lo, hi = bounds[(area, d.feature)]
+            rows.append([d.feature, _round(-d.value), _round(lo), _round(hi)])
+        if rows:
+            out[area] = rows
+    horizons = frame["horizon"].dropna()
+    return out, (int(horizons.iloc[0]) if len(horizons) else None)
+
+
+def _round(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return round(v, 4) if v == v and abs(v) != float("inf") else None

@@ -109,3 +109,19 @@ def test_the_forecast_reads_released_values_only(null_run):
     # months without a survey wave are released as noise; the label history leaves them out
     gaps = pred[(pred["held_out"].astype(bool)) & pred["truth"].notna()]["target"].str[5:].astype(int)
     assert set(gaps) <= {1, 4, 7, 10}
+
+
+def test_the_forecast_keeps_the_models_drivers_for_every_area(null_run):
+    """forecast/drivers.csv: every area with the label's own history and each partner's drivers, at the
+    configured horizon from the last period; each shift inside its interval (the null world may leave the
+    partners out: a shift of 0 is then what the model says)."""
+    from server.forecast.sensitivity import DRIVER_COLUMNS
+
+    _, run_dir, _ = null_run
+    drivers = pd.read_csv(run_dir / "forecast" / "drivers.csv", dtype={"area_code": str, "origin": str})
+    now = pd.read_csv(run_dir / "predictions.csv", dtype={"area_code": str, "period": str})
+    assert list(drivers.columns) == DRIVER_COLUMNS
+    assert set(drivers["area_code"]) == set(now["area_code"]) and (drivers["horizon"] == 3).all()
+    assert set(drivers["origin"]) == set(now["period"])
+    assert {"label", "police", "municipality", "buurtteams"} <= set(drivers["partner"])
+    assert ((drivers["shift_lo"] <= drivers["shift"] + 1e-12) & (drivers["shift"] <= drivers["shift_hi"] + 1e-12)).all()

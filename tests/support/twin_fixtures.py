@@ -86,7 +86,24 @@ def write_twin_run(run_dir: Path, seed: int = 1, months: int = 24, skill: tuple[
                  columns=["area_code", "period", "series", "value", "noise_sd"]).to_csv(
         run_dir / "releases" / "police.csv", index=False)
     (run_dir / "proposal.json").write_text(json.dumps({"run_name": run_dir.name, "bundle_hash": "ab" * 32}))
+    _drivers(run_dir, codes, periods, released, rng)
     return run_dir
+
+
+def _drivers(run_dir: Path, codes: list[str], periods: list[str], released: dict, rng) -> None:
+    """forecast/drivers.csv as a vertical run's forecast writes it, from this run's released label and one
+    partner feature (a ridge model: the artefact's maker does not depend on the model kind)."""
+    from server.forecast.evaluate import Learned
+    from server.forecast.models import Ridge
+    from server.forecast.panel import Panel
+    from server.forecast.run import ForecastConfig
+    from server.forecast.sensitivity import driver_table, write_drivers
+
+    label = Panel(tuple(codes), tuple(periods), np.array([[released[(c, p)] for p in periods] for c in codes]), True)
+    burglary = np.cumsum(rng.normal(0, 1, (len(codes), len(periods))), axis=1)
+    partners = {"police": {"safety.burglary_per_1000": Panel(tuple(codes), tuple(periods), burglary, True)}}
+    cfg = ForecastConfig(horizons=(3,), configured_horizon=3, folds=3)
+    write_drivers(run_dir, driver_table(label, partners, cfg, Learned(("history", "police"), lambda w, s: Ridge(seed=s))))
 
 
 def _warnings(folder: Path, current: dict, sd: dict) -> None:
