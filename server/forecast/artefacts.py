@@ -56,7 +56,8 @@ def write_skill(run_dir: Path | str, doc: Mapping[str, Any]) -> Path:
     return _atomic(forecast_dir(run_dir) / "skill.json", json.dumps(_plain(dict(doc)), indent=2) + "\n")
 
 
-def _csv(frame: pd.DataFrame, columns: list[str], path: Path) -> Path:
+def write_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> Path:
+    """`frame`'s `columns`, in that order, as the CSV `path` (a missing column: a ValueError naming it)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -69,12 +70,12 @@ def _csv(frame: pd.DataFrame, columns: list[str], path: Path) -> Path:
 
 def write_predictions(run_dir: Path | str, frame: pd.DataFrame) -> Path:
     """RUN_DIR/forecast/predictions.csv (PREDICTION_COLUMNS; NaN cells empty)."""
-    return _csv(frame, PREDICTION_COLUMNS, forecast_dir(run_dir) / "predictions.csv")
+    return write_columns(frame, PREDICTION_COLUMNS, forecast_dir(run_dir) / "predictions.csv")
 
 
 def write_warnings(run_dir: Path | str, frame: pd.DataFrame) -> Path:
     """RUN_DIR/forecast/warnings.csv (WARNING_COLUMNS)."""
-    return _csv(frame, WARNING_COLUMNS, forecast_dir(run_dir) / "warnings.csv")
+    return write_columns(frame, WARNING_COLUMNS, forecast_dir(run_dir) / "warnings.csv")
 
 
 def write_all(run_dir: Path | str, doc: Mapping[str, Any], predictions: pd.DataFrame,

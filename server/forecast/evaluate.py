@@ -67,7 +67,8 @@ def anchor(label: Panel, t: int, h: int, window: int, *, reference: bool = False
     return trailing_mean(label, t, h, window, reference=reference)
 
 
-def _anchor_rows(label: Panel, d: Design, window: int, reference: bool) -> np.ndarray:
+def anchor_rows(label: Panel, d: Design, window: int, reference: bool) -> np.ndarray:
+    """Each design row's recent level (`anchor`) at its own origin."""
     out = np.empty(len(d))
     for t in np.unique(d.origin):
         rows = d.origin == t
@@ -110,12 +111,12 @@ def split_forecasts(label: Panel, d: Design, t: int, test_area: np.ndarray, lear
     train_origins = training_origins(t, h, cfg.min_history)
     window = choose_window(label, train_origins, h, cfg.windows, train_area, reference=reference)
     a_win = choose_window(label, train_origins, h, cfg.anchor_windows, train_area, reference=reference)
-    level = _anchor_rows(label, d, a_win, reference)
+    level = anchor_rows(label, d, a_win, reference)
     scale = _scale_rows(label, d, level, train_rows)
     idx = d.area[test_rows]
     truth_t = (truth.values[idx, t + h] if truth is not None and t + h < len(truth.periods)
                else np.full(len(idx), np.nan))
-    target = label.periods[t + h] if t + h < len(label.periods) else _after(label.periods[t], h)
+    target = label.periods[t + h] if t + h < len(label.periods) else period_after(label.periods[t], h)
     base = {"area_code": np.asarray(label.areas)[idx], "origin": label.periods[t], "target": target,
             "horizon": h, "truth": truth_t, "level": level[test_rows],
             "naive_change": naive_change(label, t, h, reference=reference)[idx]}
@@ -138,7 +139,8 @@ def split_forecasts(label: Panel, d: Design, t: int, test_area: np.ndarray, lear
     return pd.concat(frames, ignore_index=True)
 
 
-def _after(period: str, h: int) -> str:
+def period_after(period: str, h: int) -> str:
+    """The period h steps after `period` ("YYYY-MM" months, else years)."""
     freq = "M" if len(period) == 7 else "Y"
     return str(pd.Period(period, freq=freq) + h)
 

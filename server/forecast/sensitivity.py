@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from federation.dataset import area_folds
-from server.forecast.artefacts import _csv, forecast_dir
-from server.forecast.evaluate import Learned, _after, _anchor_rows, training_origins
+from server.forecast.artefacts import write_columns, forecast_dir
+from server.forecast.evaluate import Learned, period_after, anchor_rows, training_origins
 from server.forecast.features import design
 from server.forecast.naive import choose_window
 from server.forecast.panel import Panel
@@ -83,7 +83,7 @@ def driver_table(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg:
         return pd.DataFrame(columns=DRIVER_COLUMNS)
     window = choose_window(label, training_origins(t, horizon, min_history), horizon, cfg.anchor_windows,
                            np.ones(len(label.areas), bool))
-    level_rows = _anchor_rows(label, d, window, False)
+    level_rows = anchor_rows(label, d, window, False)
     x = d.matrix(learned.groups)
     y = target - level_rows
     widths = {g: d.groups[g].shape[1] for g in learned.groups}
@@ -107,7 +107,7 @@ def driver_table(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg:
     with np.errstate(all="ignore"):
         median = np.nanmedian(np.where(np.isfinite(xs), xs, np.nan), axis=0)
     rows = []
-    target_period = _after(label.periods[t], horizon)
+    target_period = period_after(label.periods[t], horizon)
     for i, a in enumerate(d.area[now]):
         for j, (partner, name) in enumerate(keys):
             cols = columns[(partner, name)]       # its released last value; for the trends, the longest
@@ -120,4 +120,4 @@ def driver_table(label: Panel, partners: Mapping[str, Mapping[str, Panel]], cfg:
 
 def write_drivers(run_dir: Path | str, frame: pd.DataFrame) -> Path:
     """RUN_DIR/forecast/drivers.csv (DRIVER_COLUMNS; written whole or not at all)."""
-    return _csv(frame, DRIVER_COLUMNS, forecast_dir(run_dir) / DRIVERS_FILE)
+    return write_columns(frame, DRIVER_COLUMNS, forecast_dir(run_dir) / DRIVERS_FILE)
