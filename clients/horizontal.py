@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Context, Message, MetricRecord, RecordDict
 
 from clients.node import Node, keep_accountant, recall_accountant, run_key, send
 from dp_accounting import Release, get_accountant
@@ -26,10 +26,11 @@ from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.units import steps_per_round, too_small_text
 from clients.egress import EgressGuard, payload_digest
 from clients.site_policy import RuleRefusal
+from federation import profile
 from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, from_config
 from federation.units import ROW_UNIT
-from federation.model import build_model
+from federation.model import build_model, pack, unpack
 from federation.task import predict
 
 UNIT = ROW_UNIT
@@ -44,7 +45,8 @@ def train(msg: Message, context: Context) -> Message:
     run_id = run_key(task.run_name, context)
     guard = EgressGuard.open(node.node_dir)
     recall_accountant(context)
-    ex = node.training_examples(task)
+    with profile.span("features"):
+        ex = node.training_examples(task)
     if len(ex) < dp.min_rows:
         raise ConfigError(too_small_text(node.name, len(ex), dp.min_rows, dp.sample_rate))
     q = dp.sample_rate
@@ -53,7 +55,7 @@ def train(msg: Message, context: Context) -> Message:
     # The run's delta is the node's own (site policy), whatever the coordinator proposed.
     delta = min(dp.delta, guard.policy.privacy.delta)
     plan = node.run_plan(run_id, lambda: {
-        "noise_multiplier": run_noise_multiplier(dp.target_epsilon, delta, q, steps, dp.num_rounds,
+        "noise_multiplier": _calibrated(dp.target_epsilon, delta, q, steps, dp.num_rounds,
                                                  dp.loss_noise_multiplier,
                                                  dp.eval_noise_multiplier if task.holdout_fold >= 0 else 0.0,
                                                  accountant),
@@ -83,9 +85,9 @@ def train(msg: Message, context: Context) -> Message:
                                kind="horizontal-loss"))
 
     model = build_model(task.model_spec())
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    model.load_state_dict(unpack(msg.content["arrays"], model))
     global_params = [p.detach().clone() for p in model.parameters()]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), profile.span("training"):
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         outcome = dp_train(model, ex, DPSGDConfig(
             noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm, sample_rate=q,
@@ -99,8 +101,9 @@ def train(msg: Message, context: Context) -> Message:
         metrics["train-loss-dp"] = _noised_mean_loss(model, ex, q, dp.loss_noise_multiplier)
     # The run's epsilon on this node once this reply is out: computed from the ledger's history.
     history = past + charges
-    metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
-    content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
+    with profile.span("accountant"):
+        metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
+    content = RecordDict({"arrays": pack(model.state_dict()), "metrics": MetricRecord(metrics)})
     _keep_reply(node.reply_path(run_id, rnd), received, model.state_dict(), metrics)
     keep_accountant(context, history)
     if task.dry_run:   # trained on the synthetic twin: logged as it leaves, charged only on the dry-run ledger
@@ -110,6 +113,12 @@ def train(msg: Message, context: Context) -> Message:
         return reply
     return send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
                 charges=charges, rows=len(ex), params=params)
+
+
+def _calibrated(*args: object) -> float:
+    """The run's noise multiplier on this node (`run_noise_multiplier`), timed when profiling is on."""
+    with profile.span("calibration"):
+        return run_noise_multiplier(*args)
 
 
 def _keep_reply(path: Path, received: str, state: dict, metrics: dict) -> None:
@@ -128,7 +137,7 @@ def _kept_reply(path: Path, received: str) -> RecordDict | None:
         return None
     if kept.get("received") != received:
         return None
-    return RecordDict({"arrays": ArrayRecord(kept["state_dict"]), "metrics": MetricRecord(kept["metrics"])})
+    return RecordDict({"arrays": pack(kept["state_dict"]), "metrics": MetricRecord(kept["metrics"])})
 
 
 def _noised_mean_loss(model, ex, q: float, sigma: float) -> float:
