@@ -12,6 +12,7 @@ from the same global model, the node re-sends the same bytes at no charge; from 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from dp_accounting.calibrate import run_noise_multiplier
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.units import steps_per_round, too_small_text
 from clients.egress import EgressGuard, payload_digest
-from clients.site_policy import RuleRefusal
+from clients.site_policy import RuleRefusal, SitePolicy
 from federation import profile
 from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, from_config
@@ -55,10 +56,7 @@ def train(msg: Message, context: Context) -> Message:
     # The run's delta is the node's own (site policy), whatever the coordinator proposed.
     delta = min(dp.delta, guard.policy.privacy.delta)
     plan = node.run_plan(run_id, lambda: {
-        "noise_multiplier": _calibrated(dp.target_epsilon, delta, q, steps, dp.num_rounds,
-                                                 dp.loss_noise_multiplier,
-                                                 dp.eval_noise_multiplier if task.holdout_fold >= 0 else 0.0,
-                                                 accountant),
+        "noise_multiplier": planned_noise(task, dp, guard.policy),
         "sample_rate": q, "steps_per_round": steps, "rounds": dp.num_rounds,
         "target_epsilon": dp.target_epsilon, "delta": delta, "accountant": accountant,
     })
@@ -115,10 +113,27 @@ def train(msg: Message, context: Context) -> Message:
                 charges=charges, rows=len(ex), params=params)
 
 
-def _calibrated(*args: object) -> float:
-    """The run's noise multiplier on this node (`run_noise_multiplier`), timed when profiling is on."""
+def planned_noise(task: TaskSettings, dp: DPSettings, policy: SitePolicy) -> float:
+    """The noise multiplier this node calibrates for the run's whole schedule, at its own delta and accountant."""
+    q = dp.sample_rate
     with profile.span("calibration"):
-        return run_noise_multiplier(*args)
+        return run_noise_multiplier(dp.target_epsilon, min(dp.delta, policy.privacy.delta), q,
+                                    steps_per_round(q, dp.local_epochs), dp.num_rounds, dp.loss_noise_multiplier,
+                                    dp.eval_noise_multiplier if task.holdout_fold >= 0 else 0.0,
+                                    policy.privacy.accountant)
+
+
+def warm_up(task: TaskSettings, dp: DPSettings, policy: SitePolicy) -> None:
+    """Calibrate the run's noise in the background (the `describe` exchange comes before round 1), so that round
+    1 finds it computed (`run_noise_multiplier` keeps it for the process). Nothing is decided or charged here:
+    round 1 still calibrates, checks and charges as always; an error here is left for round 1 to meet."""
+    def calibrate() -> None:
+        try:
+            planned_noise(task, dp, policy)
+        except Exception:  # noqa: BLE001 - round 1 computes it again and reports what is wrong
+            return
+
+    threading.Thread(target=calibrate, name="pulse-twin-calibrate", daemon=True).start()
 
 
 def _keep_reply(path: Path, received: str, state: dict, metrics: dict) -> None:
