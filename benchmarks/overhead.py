@@ -112,7 +112,9 @@ def main(grid: Grid, context: Context) -> None:
             return result
 
     nodes = int(context.run_config["nodes"])
-    Timed(min_available_nodes=nodes, min_train_nodes=nodes, min_evaluate_nodes=nodes).start(
+    evaluate = 1.0 if bool(context.run_config["evaluate"]) else 0.0
+    Timed(min_available_nodes=nodes, min_train_nodes=nodes, min_evaluate_nodes=nodes,
+          fraction_evaluate=evaluate).start(
         grid=grid, initial_arrays=ArrayRecord(model().state_dict()), num_rounds=int(context.run_config["rounds"]))
     out.write_text(json.dumps({"started": started, "round_ends": ends, "ended": time.time()}))
 '''
@@ -139,6 +141,7 @@ clientapp = "plainapp:client"
 [tool.flwr.app.config]
 rounds = 3
 nodes = 3
+evaluate = true
 out = ""
 '''
 
@@ -228,7 +231,7 @@ def node_profiles(root: Path) -> dict[str, Path]:
 
 # --- plain Flower -------------------------------------------------------------------------------------
 
-def plain_run(work: Path, nodes: int, rounds: int, timeout: float) -> dict[str, Any]:
+def plain_run(work: Path, nodes: int, rounds: int, timeout: float, evaluate: bool = True) -> dict[str, Any]:
     """The plain app on a SuperLink and `nodes` SuperNodes started with Flower's commands; every process it
     starts is stopped by process id (with its children) before it returns, also on failure."""
     app = work / "app"
@@ -253,7 +256,7 @@ def plain_run(work: Path, nodes: int, rounds: int, timeout: float) -> dict[str, 
                                                     f"127.0.0.1:{port}", "--port", str(free_port())], env, cwd=work)
             for i in range(nodes):
                 wait_for(supervisor, f"supernode-{i}", "SuperNode ID", timeout)
-            config = f'rounds={rounds} nodes={nodes} out="{out}"'
+            config = f'rounds={rounds} nodes={nodes} evaluate={str(evaluate).lower()} out="{out}"'
             ran = subprocess.run([str(BIN / "flwr"), "run", str(app), "local", "--stream", "--run-config", config],
                                  capture_output=True, text=True, timeout=timeout, env=env, cwd=work)
             (work / "flwr-run.log").write_text(ran.stdout + ran.stderr)
@@ -379,7 +382,7 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(float(r[key]) for r in runs)
 
 
-def measure(rounds: int, repeat: int, extra: Sequence[str], timeout: float,
+def measure(rounds: int, repeat: int, extra: Sequence[str], timeout: float, plain_evaluate: bool = True,
             show: Callable[[str], None] = say) -> dict[str, Any]:
     work = common.work_dir() / "overhead"
     template = work / "template"
@@ -391,8 +394,9 @@ def measure(rounds: int, repeat: int, extra: Sequence[str], timeout: float,
         show(f"[{i}/{repeat}] `pulse-twin federate {' '.join(FEDERATION)} local.rounds={rounds} --auto-approve` ...")
         project.append(project_run(template, work / f"project-{i}", overrides, timeout))
         show(line("PULSE-TWIN", project[-1]))
-        show(f"[{i}/{repeat}] plain Flower app, {len(CITIES)} SuperNodes, {rounds} rounds ...")
-        plain.append(plain_run(work / f"plain-{i}", len(CITIES), rounds, timeout))
+        exchanges = "train and evaluate" if plain_evaluate else "train only"
+        show(f"[{i}/{repeat}] plain Flower app, {len(CITIES)} SuperNodes, {rounds} rounds ({exchanges}) ...")
+        plain.append(plain_run(work / f"plain-{i}", len(CITIES), rounds, timeout, plain_evaluate))
         show(line("plain Flower", plain[-1]))
     medians = {side: {k: median_of(runs, k) for k in ("first_round_s", "later_round_mean_s", "wall_s")}
                for side, runs in (("project", project), ("plain", plain))}
@@ -400,6 +404,7 @@ def measure(rounds: int, repeat: int, extra: Sequence[str], timeout: float,
               "first_round": medians["project"]["first_round_s"] / medians["plain"]["first_round_s"],
               "whole": medians["project"]["wall_s"] / medians["plain"]["wall_s"]}
     return {"nodes": list(CITIES), "rounds": rounds, "repeat": repeat, "overrides": overrides,
+            "plain_evaluate": plain_evaluate,
             "project": project, "plain": plain, "medians": medians, "ratios": ratios, "goals": GOALS,
             "met": {k: ratios[k] <= GOALS[k] for k in GOALS}}
 
@@ -415,8 +420,9 @@ def table(r: dict[str, Any]) -> str:
     rows = (("round 1, s", "first_round_s", "first_round"), ("later rounds, mean s per round", "later_round_mean_s",
                                                                "later_round"),
             ("whole command, s", "wall_s", "whole"))
+    plain = "train and evaluate exchanges" if r["plain_evaluate"] else "train exchanges only"
     lines = [f"PULSE-TWIN against plain Flower on Flower's deployment engine: {len(r['nodes'])} nodes, {r['rounds']} "
-             f"rounds, medians of {r['repeat']} runs each",
+             f"rounds, medians of {r['repeat']} runs each (plain Flower: {plain})",
              f"{'':<32}{'PULSE-TWIN':>12}{'plain Flower':>14}{'ratio':>8}{'goal':>8}"]
     for label, key, goal in rows:
         verdict = "met" if r["met"][goal] else "NOT met"
@@ -436,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="federation rounds of each run (default 3)")
     p.add_argument("--repeat", type=int, default=3, help="runs of each side; the medians are compared (default 3)")
     p.add_argument("--timeout", type=float, default=900, help="seconds each run may take (default 900)")
+    p.add_argument("--plain-train-only", action="store_true",
+                   help="the plain app without its evaluate exchange (FedAvg's fraction_evaluate=0): one exchange per "
+                        "round, as PULSE-TWIN's rounds without held-out areas (default: Flower's FedAvg defaults, a train "
+                        "and an evaluate exchange per round)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="extra Hydra overrides for PULSE-TWIN's runs, e.g. --set dp.target_epsilon=8")
     args = p.parse_args(argv)
@@ -445,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--repeat: at least 1")
     common.single_threaded()
     try:
-        result = measure(args.rounds, args.repeat, args.overrides, args.timeout)
+        result = measure(args.rounds, args.repeat, args.overrides, args.timeout, not args.plain_train_only)
     except (PulseTwinError, subprocess.TimeoutExpired) as err:
         print(f"benchmarks.overhead: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 1)

@@ -197,7 +197,14 @@ def pull_task_input(client: RuntimeHttpClient) -> tuple[Message, Context, Run, F
 
 
 def _import_client_app() -> None:
+    """The node's ClientApp imported, and its DP-SGD run once on made-up rows (`clients.dp_sgd.warm_up`)."""
     import clients.app  # noqa: F401  (the import is the point: torch, Opacus, pandas)
+    from clients.dp_sgd import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - only a head start: round 1 trains as always, and says what is wrong
+        return
 
 
 def _stamp(iso: str) -> float | None:

@@ -61,6 +61,10 @@ class LocalEngine:
     # `wait_nodes()` (e.g. submitting the run in between), so the engine's start overlaps the caller's own work.
     staged: bool = False
     port: int = 0
+    # Whether the SuperLink started on a new database: then every node it lists online is connected now. On an
+    # earlier database (a re-launch) it may list a node as online for up to a minute after its SuperNode died,
+    # so a run must not be submitted before the nodes are connected again.
+    fresh: bool = False
     supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +101,8 @@ class LocalEngine:
     def begin(self) -> None:
         """Start the SuperLink's command (`pulse-twin coordinator start`) without waiting for it."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # A SuperLink on a database of its own holds no earlier session of any node (see `fresh`).
+        self.fresh = not self.coordinator.database.exists()
         self.port = free_port()
         if self.simulation:
             self._start_simulation()

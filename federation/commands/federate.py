@@ -132,6 +132,9 @@ def launch(args: argparse.Namespace, overrides: list[str], composed: tuple, laun
                 engine.ready()
             with profile.span("nodes_registered"):
                 engine.connect_nodes()
+            if not engine.fresh:   # a re-launch: the SuperLink may still list the nodes' earlier sessions
+                with profile.span("nodes_connected"):
+                    engine.wait_nodes()
             with profile.span("flwr_run"):   # the ServerApp starts while the nodes connect; it waits for them
                 start(engine.coordinator, rd, extra=extra, resume=args.resume)
             with profile.span("nodes_connected"):
