@@ -322,7 +322,7 @@ def node_rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
                     steps["supernode_pull"] = r["pending_at"] - r["created_at"]
                     steps["claim"] = r["start"] - r["pending_at"]
                 # the ServerApp's exchange this message belongs to; the first reply it saw after this node's
-                exchange = next((e for e in exchanges if e["start"] <= r.get("created_at", 0) <= e["end"]), {})
+                exchange = next((e for e in exchanges if e["start"] <= r["start"] <= e["end"]), {})
                 got = [t for t in exchange.get("replies_at", []) if t >= r["end"]]
                 if got:
                     steps["relay"] = min(got) - r["end"]
