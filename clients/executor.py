@@ -149,7 +149,8 @@ class Executor:
         return self._hashes[key]
 
     def answer(self, message: Message, context: Context, fab_hash: str, fab: bytes) -> Message:
-        """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer."""
+        """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer. `fab_hash` is
+        the hash the SuperLink states for the bundle; nothing relies on it (`code_hash` hashes the bytes)."""
         # The node's installed ClientApp, imported with its first message: torch, Opacus and pandas are most of
         # a node's memory, and an idle node (waiting for runs, most of its life) does not need them.
         with profile.span("imports"):
