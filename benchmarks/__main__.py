@@ -7,7 +7,7 @@
 3. forecast skill over the naive forecasts (rolling origin x held-out areas) on DP releases: Heerlen's
    default and null worlds (and, with `--full`, Leicestershire, three releases per epsilon);
 4. PSI throughput for 10^4 and 10^5 keys per side;
-5. Flower's engine overhead per round (the real engine against the in-process grid);
+5. PULSE-TWIN on Flower's deployment engine beside a plain Flower app (one run each; `--full`: the medians of 3);
 6. the privacy accountants (reference values, a 10^4-release ledger, calibration);
 7. the twin colleague (`pulse-twin ask`) on its frozen evaluation set.
 
@@ -31,7 +31,7 @@ def steps(full: bool) -> list[tuple[str, Callable[[], int]]]:
         ("vertical federation", lambda: vertical.main([] if full else ["--datasets", "heerlen", "--draws", "1"])),
         ("forecast skill", lambda: skill.main([] if full else ["--quick", "--dataset", "heerlen", "heerlen_null"])),
         ("PSI throughput", lambda: psi_throughput.main(["--sizes", "10000", "100000"])),
-        ("Flower engine overhead", lambda: overhead.main([])),
+        ("Flower engine overhead", lambda: overhead.main([] if full else ["--repeat", "1"])),
         ("privacy accountants", lambda: accountants.main([])),
         ("twin colleague", lambda: _ask([])),
     ]

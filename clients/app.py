@@ -19,6 +19,7 @@ from flwr.common.constant import ErrorCode
 
 from clients import evaluation, horizontal, vertical
 from clients.node import Node, recall_accountant, run_key, send
+from clients.site_policy import load_site_policy
 from dp_accounting import privacy_report
 from clients.egress import EgressGuard, bytes_digest
 from federation.errors import ConfigError, PulseTwinError
@@ -107,6 +108,8 @@ def describe(msg: Message, context: Context) -> Message:
         try:
             rows = len(node.training_examples(task))
             facts.update({"rows": rows, "role": "dp-sgd" if rows >= dp.min_rows else "release"})
+            if rows >= dp.min_rows:
+                horizontal.warm_up(task, dp, load_site_policy(node.node_dir))
         except ConfigError:   # no rows to train on: its train replies will say why, naming the node
             facts["role"] = "dp-sgd"
     content = RecordDict({"node": ConfigRecord(facts)})

@@ -16,7 +16,7 @@ from clients.dp_sgd import secure_normal
 from clients.egress import EgressGuard
 from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, from_config
-from federation.model import build_model
+from federation.model import build_model, unpack
 from federation.task import predict
 
 
@@ -31,7 +31,7 @@ def evaluate(msg: Message, context: Context) -> Message:
     guard = EgressGuard.open(node.node_dir)
     ex = node.heldout_examples(task)
     model = build_model(task.model_spec())
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    model.load_state_dict(unpack(msg.content["arrays"], model))
     exact = heldout.sums(predict(model, ex), ex.y) if len(ex) else heldout.sums(ex.y[:0], ex.y[:0])
     sigma = dp.eval_noise_multiplier
     noisy = heldout.noised(exact, secure_normal(len(exact), 1.0), sigma)

@@ -12,12 +12,13 @@ from the same global model, the node re-sends the same bytes at no charge; from 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Context, Message, MetricRecord, RecordDict
 
 from clients.node import Node, keep_accountant, recall_accountant, run_key, send
 from dp_accounting import Release, get_accountant
@@ -25,11 +26,12 @@ from dp_accounting.calibrate import run_noise_multiplier
 from clients.dp_sgd import DPSGDConfig, dp_train, secure_normal, secure_uniform
 from federation.units import steps_per_round, too_small_text
 from clients.egress import EgressGuard, payload_digest
-from clients.site_policy import RuleRefusal
+from clients.site_policy import RuleRefusal, SitePolicy
+from federation import profile
 from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, from_config
 from federation.units import ROW_UNIT
-from federation.model import build_model
+from federation.model import build_model, pack, unpack
 from federation.task import predict
 
 UNIT = ROW_UNIT
@@ -44,7 +46,8 @@ def train(msg: Message, context: Context) -> Message:
     run_id = run_key(task.run_name, context)
     guard = EgressGuard.open(node.node_dir)
     recall_accountant(context)
-    ex = node.training_examples(task)
+    with profile.span("features"):
+        ex = node.training_examples(task)
     if len(ex) < dp.min_rows:
         raise ConfigError(too_small_text(node.name, len(ex), dp.min_rows, dp.sample_rate))
     q = dp.sample_rate
@@ -53,10 +56,7 @@ def train(msg: Message, context: Context) -> Message:
     # The run's delta is the node's own (site policy), whatever the coordinator proposed.
     delta = min(dp.delta, guard.policy.privacy.delta)
     plan = node.run_plan(run_id, lambda: {
-        "noise_multiplier": run_noise_multiplier(dp.target_epsilon, delta, q, steps, dp.num_rounds,
-                                                 dp.loss_noise_multiplier,
-                                                 dp.eval_noise_multiplier if task.holdout_fold >= 0 else 0.0,
-                                                 accountant),
+        "noise_multiplier": planned_noise(task, dp, guard.policy),
         "sample_rate": q, "steps_per_round": steps, "rounds": dp.num_rounds,
         "target_epsilon": dp.target_epsilon, "delta": delta, "accountant": accountant,
     })
@@ -83,9 +83,9 @@ def train(msg: Message, context: Context) -> Message:
                                kind="horizontal-loss"))
 
     model = build_model(task.model_spec())
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    model.load_state_dict(unpack(msg.content["arrays"], model))
     global_params = [p.detach().clone() for p in model.parameters()]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), profile.span("training"):
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         outcome = dp_train(model, ex, DPSGDConfig(
             noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm, sample_rate=q,
@@ -99,8 +99,9 @@ def train(msg: Message, context: Context) -> Message:
         metrics["train-loss-dp"] = _noised_mean_loss(model, ex, q, dp.loss_noise_multiplier)
     # The run's epsilon on this node once this reply is out: computed from the ledger's history.
     history = past + charges
-    metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
-    content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
+    with profile.span("accountant"):
+        metrics["epsilon"] = get_accountant(accountant).epsilon(history, float(plan["delta"]))
+    content = RecordDict({"arrays": pack(model.state_dict()), "metrics": MetricRecord(metrics)})
     _keep_reply(node.reply_path(run_id, rnd), received, model.state_dict(), metrics)
     keep_accountant(context, history)
     if task.dry_run:   # trained on the synthetic twin: logged as it leaves, charged only on the dry-run ledger
@@ -110,6 +111,29 @@ def train(msg: Message, context: Context) -> Message:
         return reply
     return send(msg, content, guard, run_id=run_id, round=rnd, kind="dp-model-update", run_kind="horizontal",
                 charges=charges, rows=len(ex), params=params)
+
+
+def planned_noise(task: TaskSettings, dp: DPSettings, policy: SitePolicy) -> float:
+    """The noise multiplier this node calibrates for the run's whole schedule, at its own delta and accountant."""
+    q = dp.sample_rate
+    with profile.span("calibration"):
+        return run_noise_multiplier(dp.target_epsilon, min(dp.delta, policy.privacy.delta), q,
+                                    steps_per_round(q, dp.local_epochs), dp.num_rounds, dp.loss_noise_multiplier,
+                                    dp.eval_noise_multiplier if task.holdout_fold >= 0 else 0.0,
+                                    policy.privacy.accountant)
+
+
+def warm_up(task: TaskSettings, dp: DPSettings, policy: SitePolicy) -> None:
+    """Calibrate the run's noise in the background (the `describe` exchange comes before round 1), so that round
+    1 finds it computed (`run_noise_multiplier` keeps it for the process). Nothing is decided or charged here:
+    round 1 still calibrates, checks and charges as always; an error here is left for round 1 to meet."""
+    def calibrate() -> None:
+        try:
+            planned_noise(task, dp, policy)
+        except Exception:  # noqa: BLE001 - round 1 computes it again and reports what is wrong
+            return
+
+    threading.Thread(target=calibrate, name="pulse-twin-calibrate", daemon=True).start()
 
 
 def _keep_reply(path: Path, received: str, state: dict, metrics: dict) -> None:
@@ -128,7 +152,7 @@ def _kept_reply(path: Path, received: str) -> RecordDict | None:
         return None
     if kept.get("received") != received:
         return None
-    return RecordDict({"arrays": ArrayRecord(kept["state_dict"]), "metrics": MetricRecord(kept["metrics"])})
+    return RecordDict({"arrays": pack(kept["state_dict"]), "metrics": MetricRecord(kept["metrics"])})
 
 
 def _noised_mean_loss(model, ex, q: float, sigma: float) -> float:

@@ -52,6 +52,7 @@ class NodeStart:
     feature_dirs: tuple[Path, ...] = ()
     max_wait_s: float = 300.0
     stop_grace_s: float = 30.0
+    preload: bool = False
 
 
 def _write_secret(node_dir: Path) -> Path:
@@ -94,7 +95,7 @@ def run_node(start: NodeStart, say: Callable[[str], None] = progress) -> int:
     port = free_port()
     secret = _write_secret(node_dir)
     supervisor = Supervisor(node_dir / LOG_DIR, grace_s=10)
-    executor = Executor(node_dir, f"127.0.0.1:{port}", secret.read_bytes(), say=say)
+    executor = Executor(node_dir, f"127.0.0.1:{port}", secret.read_bytes(), say=say, preload=start.preload)
     previous = signal.signal(signal.SIGTERM, raise_interrupt)
     worker = threading.Thread(target=executor.serve, name="pulse-twin-executor", daemon=True)
     try:

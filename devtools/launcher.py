@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,7 +57,14 @@ class LocalEngine:
     # A SuperLink restarted on the same database holds a node that was online as online for up to two missed
     # heartbeats (60 s): its SuperNode is started again until then (`node start --max-wait`).
     node_connect_s: float = 90
+    # `staged`: entering starts only the SuperLink's command; the caller then calls `connect_nodes()` and
+    # `wait_nodes()` (e.g. submitting the run in between), so the engine's start overlaps the caller's own work.
+    staged: bool = False
     port: int = 0
+    # Whether the SuperLink started on a new database: then every node it lists online is connected now. On an
+    # earlier database (a re-launch) it may list a node as online for up to a minute after its SuperNode died,
+    # so a run must not be submitted before the nodes are connected again.
+    fresh: bool = False
     supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,7 +82,7 @@ class LocalEngine:
     def __enter__(self) -> "LocalEngine":
         self._previous = signal.signal(signal.SIGTERM, raise_interrupt)
         try:
-            self.start()
+            self.begin() if self.staged else self.start()
         except BaseException:
             self.stop()
             signal.signal(signal.SIGTERM, self._previous)
@@ -86,21 +94,52 @@ class LocalEngine:
         signal.signal(signal.SIGTERM, self._previous)
 
     def start(self) -> None:
+        self.begin()
+        self.connect_nodes()
+        self.wait_nodes()
+
+    def begin(self) -> None:
+        """Start the SuperLink's command (`pulse-twin coordinator start`) without waiting for it."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # A SuperLink on a database of its own holds no earlier session of any node (see `fresh`).
+        self.fresh = not self.coordinator.database.exists()
         self.port = free_port()
         if self.simulation:
             self._start_simulation()
             return
         mode = "INSECURE, no TLS" if self.insecure else "TLS, node authentication"
         self.say(f"starting SuperLink on 127.0.0.1:{self.port} ({mode}): pulse-twin coordinator start")
-        from server.coordinator import READY
-
         argv = pulse_twin("coordinator", "start", "--coordinator-dir", str(self.coordinator.root),
                           "--address", f"127.0.0.1:{self.port}", *(["--insecure"] if self.insecure else []))
         self.supervisor.start("coordinator", argv, engine_env(self.coordinator.home), cwd=self.work_dir)
-        self.wait_log("coordinator", READY, self.start_timeout_s)
-        for node in self.nodes:
-            self.start_node(node)
+
+    def ready(self) -> None:
+        """Wait until the SuperLink serves."""
+        from server.coordinator import READY
+
+        if not self.simulation:
+            self.wait_log("coordinator", READY, self.start_timeout_s)
+
+    def connect_nodes(self) -> None:
+        """Once the SuperLink serves: register every node's key (all at once: each is a `flwr` command) and start
+        each node's `pulse-twin node start` as soon as its key is registered."""
+        self.ready()
+        if self.simulation:
+            return
+        if self.insecure:
+            for node in self.nodes:
+                self._launch(node)
+            return
+        with ThreadPoolExecutor(max_workers=max(1, len(self.nodes))) as pool:
+            registering = {pool.submit(self.register, node): node for node in self.nodes}
+            for done in as_completed(registering):
+                done.result()
+                self._launch(registering[done])
+
+    def wait_nodes(self) -> None:
+        """Wait until every node's SuperNode is connected."""
+        if self.simulation:
+            return
         for node in self.nodes:
             self.wait_log(f"node-{node.name}", "SuperNode ID", self.node_connect_s + 30)
 
@@ -148,14 +187,18 @@ class LocalEngine:
         else:
             (node.node_dir / CA_FILE).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.coordinator.ca, node.node_dir / CA_FILE)
+        # --preload: the node imports its ClientApp while the engine starts, not when the run's first message waits
         return pulse_twin("node", "start", "--node-dir", str(node.node_dir), "--superlink", f"127.0.0.1:{self.port}",
-                          "--max-wait", f"{self.node_connect_s:g}", *extra)
+                          "--max-wait", f"{self.node_connect_s:g}", "--preload", *extra)
 
     def start_node(self, node: NodeLaunch, register: bool = True, plaintext: bool = False):
         """Start `pulse-twin node start` for a node; `register=False` or `plaintext=True` only to show that
         the SuperLink refuses it."""
         if not self.insecure and register and not plaintext:
             self.register(node)
+        return self._launch(node, plaintext)
+
+    def _launch(self, node: NodeLaunch, plaintext: bool = False):
         self.say(f"starting node {node.name} ({node.node_dir}): pulse-twin node start")
         return self.supervisor.start(f"node-{node.name}", self.node_argv(node, plaintext),
                                      engine_env(node.node_dir / "state" / "flower-home"), cwd=node.node_dir)

@@ -8,6 +8,7 @@ schedule later passes the budget check it was calibrated for.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 
 from dp_accounting.accountants import Accountant, check_delta, get_accountant
@@ -143,10 +144,26 @@ def run_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float
     updates (`rounds` x `steps_per_round` steps), the noised losses and the held-out sums (`run_extras`) together
     spend `target_epsilon`. The coordinator's proposal, the node's approval and the node's training all call it,
     so the noise a node approves is the noise it runs. `eval_noise_multiplier` is 0 (or None) when the run holds
-    no areas out."""
-    return noise_multiplier(target_epsilon, delta, sample_rate, steps_per_round * rounds, accountant,
-                            prior=run_extras(rounds, sample_rate, loss_noise_multiplier or 0.0,
-                                             eval_noise_multiplier or 0.0))
+    no areas out.
+
+    A pure function of its arguments, computed once per process for the same arguments (a node's executor answers
+    every round of a run, and may compute it ahead, see `clients.horizontal.warm_up`); a caller asking while the
+    same calibration runs in another thread waits for it rather than computing it twice."""
+    key = (target_epsilon, delta, sample_rate, steps_per_round, rounds, loss_noise_multiplier, eval_noise_multiplier,
+           accountant)
+    with _CALIBRATING:
+        if key not in _CALIBRATED:
+            if len(_CALIBRATED) >= 256:
+                _CALIBRATED.clear()
+            _CALIBRATED[key] = noise_multiplier(target_epsilon, delta, sample_rate, steps_per_round * rounds,
+                                                accountant, prior=run_extras(rounds, sample_rate,
+                                                                             loss_noise_multiplier or 0.0,
+                                                                             eval_noise_multiplier or 0.0))
+        return _CALIBRATED[key]
+
+
+_CALIBRATED: dict[tuple, float] = {}
+_CALIBRATING = threading.Lock()
 
 
 def run_extras(rounds: int, sample_rate: float, loss_noise_multiplier: float, eval_noise_multiplier: float,

@@ -15,6 +15,7 @@ from typing import Any
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from federation import profile
 from federation.config import compose, to_container
 from federation.errors import PulseTwinError
 from federation.flower_config import overrides
@@ -31,6 +32,7 @@ def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
     name = str(run_config.get("run-name") or f"{cfg['federation']['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
     record = RunRecord(Path(str(run_config.get("run-dir") or Path(cfg["runs_dir"]) / name)))
     record.config(cfg)
+    profile.note(record_started=record.started)   # rounds.json counts from here; the profile from main()
     topology = cfg["federation"]["topology"]
     record.say(f"run '{name}': {topology} federation '{cfg['federation']['name']}' -> {record.run_dir}")
     try:
@@ -56,8 +58,8 @@ def run(grid: Grid, run_config: dict[str, Any]) -> RunRecord:
         record.status("failed", error=f"{type(err).__name__}: {err}", trace=traceback.format_exc())
         raise
     state = "completed" if not summary.get("refusals") else "completed-with-refusals"
-    record.status(state, **summary)
     record.say(f"run {state}: {record.run_dir}")
+    record.status(state, **summary)   # last: whoever follows the run stops at its outcome
     return record
 
 
@@ -66,4 +68,7 @@ def main(grid: Grid, context: Context) -> None:
     from server.polling import PromptGrid
 
     setup_logging()   # progress on stderr, which Flower keeps in the run's log (`flwr log`)
-    run(PromptGrid(grid), dict(context.run_config))
+    run_config = dict(context.run_config)
+    path = Path(str(run_config["run-dir"])) / profile.FILE if run_config.get("run-dir") else None
+    with profile.collect(path, party="serverapp", phase="run", process_started=profile.process_started()):
+        run(PromptGrid(grid, path), run_config)

@@ -19,7 +19,7 @@ from federation.blocks import federation_local_blocks, schemas_json
 from federation.units import min_rows_for_dp_sgd, steps_per_round, too_small_text
 from federation.errors import ConfigError
 from federation.messages import DPSettings, TaskSettings, to_config
-from federation.model import build_model
+from federation.model import build_model, pack, unpack
 from server.quality import LIST_NODES_UP_TO, Evaluator, epsilon_summary
 from server.queries import NodeRefused, RunFailed, ask, content_or_fail, is_refusal
 from server.run_record import RunRecord
@@ -160,13 +160,14 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
                              float(cfg["node_wait_s"]))
 
     def round_done(rnd: int, arrays: ArrayRecord) -> None:
-        record.checkpoint(rnd, arrays.to_torch_state_dict())
+        record.checkpoint(rnd, unpack(arrays, model))
         online = set(grid.get_node_ids())
         evaluator.round(rnd, arrays, [n for n in node_ids if n in online and names[n] not in lost])
 
     strategy.round_done = round_done
     strategy.extra_reply = released.reply
-    state = build_model(task.model_spec(), seed=int(cfg["seed"])).state_dict()
+    model = build_model(task.model_spec(), seed=int(cfg["seed"]))
+    state = model.state_dict()
     done = 0
     if resume:
         kept = record.resume()
@@ -177,10 +178,10 @@ def run_horizontal(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name:
             record.say(f"resuming after round {done} of {dp.num_rounds} (the run's checkpoint)")
     strategy.round_offset = done
     if done < dp.num_rounds:
-        result = strategy.start(grid=NodesView(grid, trainers), initial_arrays=ArrayRecord(state),
+        result = strategy.start(grid=NodesView(grid, trainers), initial_arrays=pack(state),
                                 num_rounds=dp.num_rounds - done,
                                 timeout=timeout, train_config=to_config(task, dp))
-        state = result.arrays.to_torch_state_dict()
+        state = unpack(result.arrays, model)
     record.model(state, {"blocks": list(task.blocks), "block_schemas": task.block_schemas, **cfg["model"]})
     quality = evaluator.summary()
     if task.dry_run:

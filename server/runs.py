@@ -33,6 +33,7 @@ from server.run_record import read_status, update_status
 PROPOSAL_KEY = "proposal-sha256"
 RUN_CONFIG_FILE = "run-config.toml"   # what `flwr run` was given, kept in the run directory
 EXIT_COMPLETED, EXIT_FAILED, EXIT_REFUSED, EXIT_RUNNING = 0, 1, 3, 6
+FLOWER_CHECK_S = 10.0   # how often `wait` asks Flower whether a run it follows has ended without its status
 
 
 class RunFailed(PulseTwinError):
@@ -114,13 +115,21 @@ def run_dir(runs_dir: Path, run_name: str) -> RunDir:
     return RunDir((Path(runs_dir) / run_name).resolve())
 
 
-def propose(overrides: list[str], run_name: str | None) -> tuple[RunDir, RunProposal, dict]:
-    """Compose the configuration, write the run's proposal and launch file; an existing proposal of the
-    same name must be for the same configuration (a changed run needs a new name and a new approval)."""
+def compose_run(overrides: list[str], run_name: str | None) -> tuple[RunDir, dict]:
+    """The run's configuration and its directory (named `<federation>-<time>` unless `run_name` says)."""
     cfg = to_container(compose("config", overrides))
     fed = cfg["federation"]
     name = run_name or f"{fed['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    rd = run_dir(Path(cfg["runs_dir"]), name)
+    return run_dir(Path(cfg["runs_dir"]), name), cfg
+
+
+def propose(overrides: list[str], run_name: str | None,
+            composed: tuple[RunDir, dict] | None = None) -> tuple[RunDir, RunProposal, dict]:
+    """Compose the configuration (unless `composed` by `compose_run` from the same overrides), write the run's
+    proposal and launch file; an existing proposal of the same name must be for the same configuration (a changed
+    run needs a new name and a new approval)."""
+    rd, cfg = composed or compose_run(overrides, run_name)
+    fed, name = cfg["federation"], rd.path.name
     rd.path.mkdir(parents=True, exist_ok=True)
     proposal = proposal_for(cfg, name)
     absolute = [value_override("federation.data_root", Path(fed["data_root"]).resolve()),
@@ -210,16 +219,25 @@ def outcome_lines(now: dict[str, Any]) -> list[str]:
 
 
 def wait(coordinator: Coordinator, rd: RunDir, timeout: float, show: Callable[[str], None],
-         poll_s: float = 1.0, superlink_lost: Callable[[], str | None] | None = None) -> dict[str, Any]:
+         poll_s: float = 0.5, superlink_lost: Callable[[], str | None] | None = None,
+         flower_every_s: float = FLOWER_CHECK_S) -> dict[str, Any]:
     """Follow the run's progress lines until it is no longer running; RunFailed after `timeout` seconds, or
-    as soon as `superlink_lost` says why the SuperLink is gone (the run is then marked failed, resumable)."""
+    as soon as `superlink_lost` says why the SuperLink is gone (the run is then marked failed, resumable).
+
+    The run's own status file is read every `poll_s`: the ServerApp writes its outcome there last. Flower is asked
+    (`flwr ls`, a process of about a CPU second) only every `flower_every_s`, for a ServerApp that died without
+    writing one; asking every poll took a core of a 2-core machine away from the run it watched."""
     deadline = time.monotonic() + timeout
+    asked = time.monotonic()
     shown = 0
     while True:
         why = superlink_lost() if superlink_lost is not None else None
         if why:
             raise RunFailed(mark_lost(rd, why))
-        now = status(coordinator, rd)
+        ask = time.monotonic() - asked >= flower_every_s
+        now = status(coordinator if ask else None, rd)
+        if ask:
+            asked = time.monotonic()
         lines = progress_lines(rd)
         for line in lines[shown:]:
             show(line)

@@ -17,7 +17,7 @@ from flwr.serverapp import Grid
 
 from federation.dataset import Examples, concat, held_out_mask, make_examples
 from federation.messages import DPSettings, TaskSettings, to_config
-from federation.model import build_model
+from federation.model import build_model, pack, unpack
 from federation.task import TrainConfig, train
 from server.queries import ask, is_refusal
 from server.run_record import RunRecord
@@ -42,10 +42,10 @@ class Released:
         if not self.rows:
             return None
         model = build_model(self.task.model_spec())
-        model.load_state_dict(arrays.to_torch_state_dict())
+        model.load_state_dict(unpack(arrays, model))
         train(model, self.examples, replace(self.train_cfg, seed=self.train_cfg.seed + rnd))
         metrics = {k: 0.0 for k in (like or {})} | {"num-examples": self.rows}
-        content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord(metrics)})
+        content = RecordDict({"arrays": pack(model.state_dict()), "metrics": MetricRecord(metrics)})
         return Message(content, dst_node_id=0, message_type="train")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from clients.egress import clock, vouch
 from clients.egress.log import EgressLog
+from federation import profile
 from federation.errors import BudgetExceeded, ConfigError, PolicyRefusal
 from clients.site_policy import RuleRefusal, SitePolicy, load_site_policy
 from federation.messages import ERROR_SENTENCES, REPLY_FIELDS, ErrorReply, fields_outside
@@ -100,8 +101,9 @@ class EgressGuard:
         egress = replace(egress, charges=[
             r if getattr(r, "node", None) else replace(r, node=self.policy.partner) for r in egress.charges
         ])
-        with self.log.locked():
-            count, digest = self.vouched()
+        with self.log.locked(), profile.span("guard"):
+            with profile.span("vouch"):
+                count, digest = self.vouched()
             moment, behind = self._clock()
             # Every release is dated by the guard's clock, never before the log's last record: the budget
             # window is computed from these dates, which the log records and the ledger must repeat.
@@ -114,7 +116,8 @@ class EgressGuard:
                     self._check_reused(egress)
                 if egress.kind == "dp-model-update-resent":
                     self._check_resent(egress)
-                charged = self._charge(egress)
+                with profile.span("ledger"):
+                    charged = self._charge(egress)
             except PolicyRefusal as refusal:
                 self.log.append(self._content(egress, "refused", rule=_rule_of(refusal), reason=str(refusal),
                                               ledger_count=count, ledger_digest=digest, time=utc_iso(moment)))

@@ -9,6 +9,7 @@ from devtools.launcher import LocalEngine, NodeLaunch
 from federation.commands.options import add_data_root, add_overrides, add_runs_dir, run_name, run_overrides
 from federation.config import node_dir as member_dir
 from federation.errors import ConfigError, PolicyRefusal
+from federation import profile
 from federation.output import log, progress, result
 from federation.proposal import RunProposal
 from federation.flower_config import SIM_NODES, encode, feature_dirs, node_config
@@ -93,31 +94,58 @@ def ensure_approved(launches: list[NodeLaunch], proposal: RunProposal, proposal_
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.runs import RunFailed, outcome_lines, propose, start, wait
+    from server.runs import compose_run
 
     overrides = run_overrides(args) + (["dry_run=true"] if args.dry_run else [])
-    rd, proposal, cfg = propose(overrides, run_name(args))
-    if proposal.privacy.dry_run:
-        progress("DRY RUN: the nodes train on synthetic twins of their data; nothing is charged on any real ledger")
-    fed = cfg["federation"]
-    launches = node_launches(fed)
-    ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)
-    if args.insecure:
-        log.warning("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or listen.")
-    result(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> {rd.path}")
-    extra = {}
-    if args.simulation:
-        extra[SIM_NODES] = encode([dict(n.node_config) for n in launches])
+    rd, cfg = compose_run(overrides, run_name(args))
+    launches = node_launches(cfg["federation"])
+    with profile.collect(rd.path / profile.FILE, party="federate", process_started=profile.process_started()):
+        return launch(args, overrides, (rd, cfg), launches)
+
+
+def launch(args: argparse.Namespace, overrides: list[str], composed: tuple, launches: list[NodeLaunch]) -> int:
+    """Start the engine, propose, approve and run; every step that waits on another process overlaps another:
+    the SuperLink starts while the run is proposed and approved, the run is submitted while the nodes connect."""
+    from server.runs import RunFailed, outcome_lines, propose, start, wait
+
     started = time.time()
     try:
-        with LocalEngine(rd.path / "engine", launches, insecure=args.insecure, simulation=args.simulation) as engine:
-            start(engine.coordinator, rd, extra=extra, resume=args.resume)
-            now = wait(engine.coordinator, rd, args.timeout, progress,
-                       superlink_lost=engine.superlink_lost)
+        with LocalEngine(composed[0].path / "engine", launches, insecure=args.insecure, simulation=args.simulation,
+                         staged=True) as engine:
+            with profile.span("propose"):
+                rd, proposal, cfg = propose(overrides, None, composed)
+            if proposal.privacy.dry_run:
+                progress("DRY RUN: the nodes train on synthetic twins of their data; nothing is charged on any real "
+                         "ledger")
+            fed = cfg["federation"]
+            with profile.span("approve"):
+                ensure_approved(launches, proposal, rd.proposal_file, args.auto_approve)
+            if args.insecure:
+                log.warning("WARNING: --insecure: no TLS and no node authentication; anyone on this host can join or "
+                            "listen.")
+            result(f"run '{rd.path.name}': {fed['topology']} federation '{fed['name']}' with {len(launches)} nodes -> "
+                   f"{rd.path}")
+            extra = {}
+            if args.simulation:
+                extra[SIM_NODES] = encode([dict(n.node_config) for n in launches])
+            with profile.span("superlink_ready"):
+                engine.ready()
+            with profile.span("nodes_registered"):
+                engine.connect_nodes()
+            if not engine.fresh:   # a re-launch: the SuperLink may still list the nodes' earlier sessions
+                with profile.span("nodes_connected"):
+                    engine.wait_nodes()
+            with profile.span("flwr_run"):   # the ServerApp starts while the nodes connect; it waits for them
+                start(engine.coordinator, rd, extra=extra, resume=args.resume)
+            with profile.span("nodes_connected"):
+                engine.wait_nodes()
+            with profile.span("run"):
+                now = wait(engine.coordinator, rd, args.timeout, progress, superlink_lost=engine.superlink_lost)
             if args.verbose:
                 from server.runs import logs
 
                 result(logs(engine.coordinator, rd, follow=False, timeout=60).rstrip("\n"))
+            profile.note(stopping=time.time())
     except KeyboardInterrupt:
         log.warning("interrupted: every process this run started has been stopped")
         return 130

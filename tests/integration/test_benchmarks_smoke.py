@@ -1,8 +1,8 @@
 """Smoke test of the federation benchmarks: each one's core on a tiny setting prints well-formed figures.
 
 Tiny: synthetic cities of 4 months, two city nodes, 2 rounds, one epsilon, one held-out fold; the
-engine-overhead benchmark with its engine half replaced by a second in-process run (the real engine
-has its own test, tests/test_engine_horizontal.py)."""
+engine-overhead benchmark with its runs on the engine replaced by made-up ones (the real engine has its own
+tests in tests/engine; the benchmark's own runs are `python -m benchmarks.overhead`)."""
 from __future__ import annotations
 
 import functools
@@ -38,8 +38,6 @@ def tiny(tmp_path, monkeypatch):
     monkeypatch.setitem(horizontal.DATASETS, "cities",
                         horizontal.Dataset("cities", small, horizontal.DATASETS["cities"].overrides))
     monkeypatch.setitem(vertical.DATASETS, "heerlen", ("heerlen", small))
-    monkeypatch.setattr(overhead, "engine_run",
-                        lambda root, runs, extra, timeout: overhead.inprocess_run(root, runs, extra))
     yield tmp_path
     torch.set_num_threads(threads)
 
@@ -68,10 +66,47 @@ def test_each_benchmark_prints_finite_figures(tiny, capsys):
     saved = json.loads((tiny / "results" / "vertical.json").read_text())
     assert saved[0]["dp"]["8"]["federated"]["r2"] == pytest.approx(fed[0], abs=5e-4)
 
-    # Overhead: per-round times and their difference, from the run records. The nodes keep the site
-    # policies `pulse-twin node init` gave them (sample rate at most 0.1).
-    assert overhead.main(["--rounds", "2", "--set", "local.sample_rate=0.05"]) == 0
+    # Overhead: medians over the runs, their ratios and the goals' verdicts, and the profile's medians.
+    compile(overhead.PLAIN_APP, "plainapp.py", "exec")   # the plain Flower app the benchmark writes is Python
+    project = iter([([9.0, 5.0, 5.0], 60.0), ([12.0, 4.0, 4.0], 50.0), ([10.0, 6.0, 6.0], 70.0)])
+    plain = iter([([8.0, 4.0, 4.0], 40.0), ([6.0, 3.0, 3.0], 30.0), ([7.0, 5.0, 5.0], 50.0)])
+
+    def made_up(runs, **extra):
+        times, wall = next(runs)
+        return {**overhead.summary(times, wall), "load_mean": 2.0, "load_max": 3.0, **extra}
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(overhead, "project_run", lambda *a: made_up(project, profile=fake_profile()))
+    monkeypatch.setattr(overhead, "plain_run", lambda *a: made_up(plain))
+    try:
+        assert overhead.main(["--rounds", "3", "--repeat", "3"]) == 0
+    finally:
+        monkeypatch.undo()
     out = capsys.readouterr().out
-    later = next(line for line in out.splitlines() if line.startswith("later rounds"))
-    engine_s, inproc_s, diff = numbers(later)
-    assert engine_s > 0 and inproc_s > 0 and diff == pytest.approx(engine_s - inproc_s, abs=0.11)
+    rows = {name: numbers(line) for line in out.splitlines()
+            for name in ("round 1", "later rounds", "whole command") if line.startswith(name)}
+    # medians: round 1 10 against 7, later rounds 5 against 4, whole command 60 against 40
+    assert rows["round 1"][:3] == pytest.approx([10.0, 7.0, 1.43], abs=0.01)
+    assert rows["later rounds"][:3] == pytest.approx([5.0, 4.0, 1.25], abs=0.01)
+    assert rows["whole command"][:3] == pytest.approx([60.0, 40.0, 1.5], abs=0.01)
+    assert out.count("NOT met") == 1                      # later rounds: 1.25 > 1.2
+    relay = next(line for line in out.splitlines() if line.startswith("reply relayed"))
+    assert numbers(relay) == pytest.approx([0.5, 0.5])   # describe and train 1, from the made-up profile
+
+
+def fake_profile() -> dict:
+    """One describe and one train exchange as the ServerApp, the command and one node would record them."""
+    t = 1000.0
+    run = [{"party": "federate", "process_started": t, "start": t + 1, "end": t + 40, "stopping": t + 38,
+            "spans": {"propose": 2.0}},
+           {"party": "serverapp", "phase": "run", "process_started": t + 5, "start": t + 8, "end": t + 30,
+            "spans": {}},
+           {"party": "serverapp", "exchange": "query.describe", "messages": 1, "start": t + 10, "end": t + 13,
+            "spans": {"push": 0.1}, "replies_at": [t + 12.5]},
+           {"party": "serverapp", "exchange": "train", "messages": 1, "start": t + 13, "end": t + 20,
+            "spans": {"push": 0.2}, "replies_at": [t + 19.5]}]
+    node = [{"message_type": "query.describe", "created_at": t + 10, "pending_at": t + 11, "start": t + 11.5,
+             "end": t + 12, "spans": {"handler": 0.1}},
+            {"message_type": "train", "created_at": t + 13, "pending_at": t + 15, "start": t + 15.5, "end": t + 19,
+             "spans": {"handler": 3.0, "training": 2.0}}]
+    return {"run": run, "nodes": {"genk": node}}

@@ -87,3 +87,17 @@ def test_a_runs_target_covers_its_loss_and_held_out_releases_too():
     # Without held-out areas no held-out sums are released, and none are counted.
     s_none = schedule({**cfg, "holdout_fold": -1})
     assert alone < s_none.noise_multiplier < s.noise_multiplier
+
+
+def test_a_runs_noise_is_calibrated_once_per_process_and_other_arguments_are_calibrated_afresh(monkeypatch):
+    from dp_accounting import calibrate
+
+    calls = []
+    real = calibrate.noise_multiplier
+    monkeypatch.setattr(calibrate, "noise_multiplier", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(calibrate, "_CALIBRATED", {})
+    first = calibrate.run_noise_multiplier(3.0, 1e-5, 0.05, 10, 3, 0.0, 0.0, "rdp")
+    assert calibrate.run_noise_multiplier(3.0, 1e-5, 0.05, 10, 3, 0.0, 0.0, "rdp") == first
+    assert len(calls) == 1
+    other = calibrate.run_noise_multiplier(3.0, 1e-5, 0.05, 10, 4, 0.0, 0.0, "rdp")   # one more round: more noise
+    assert len(calls) == 2 and other > first

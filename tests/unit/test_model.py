@@ -107,3 +107,43 @@ def test_fit_chooses_weight_decay_by_inner_cross_validation():
     # One choice, or none, is plain training with it.
     assert fit(lambda: build_model(spec(), seed=0), ex, TrainConfig(epochs=1, weight_decay_choices=[0.5]))[1] == 0.5
     assert fit(lambda: build_model(spec(), seed=0), ex, TrainConfig(epochs=1, weight_decay=0.2))[1] == 0.2
+
+
+def test_a_packed_model_travels_as_one_array_and_unpacks_to_the_same_state():
+    from federation.model import PACKED, pack, unpack
+
+    model = build_model(spec(), seed=3)
+    arrays = pack(model.state_dict())
+    assert list(arrays.keys()) == [PACKED]      # one object per message instead of one per tensor
+    other = build_model(spec(), seed=4)
+    other.load_state_dict(unpack(arrays, other))
+    for (k, a), (k2, b) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+
+
+def test_averaging_packed_states_is_averaging_the_states():
+    """FedAvg and the other strategies work element by element: packing changes no aggregate."""
+    from federation.model import PACKED, pack, unpack
+
+    a, b = build_model(spec(), seed=1), build_model(spec(), seed=2)
+    flat = 0.25 * pack(a.state_dict())[PACKED].numpy() + 0.75 * pack(b.state_dict())[PACKED].numpy()
+    from flwr.app import Array, ArrayRecord
+
+    averaged = unpack(ArrayRecord({PACKED: Array(flat)}), a)
+    for key, value in averaged.items():
+        expected = 0.25 * a.state_dict()[key] + 0.75 * b.state_dict()[key]
+        assert torch.allclose(value, expected, atol=1e-6)
+
+
+def test_arrays_of_another_model_are_refused_and_flowers_own_layout_still_loads():
+    from flwr.app import ArrayRecord
+
+    from federation.errors import ConfigError
+    from federation.model import pack, unpack
+
+    small = build_model(ModelSpec.from_widths(block_widths(BLOCKS[:1])), seed=0)
+    with pytest.raises(ConfigError, match="values"):
+        unpack(pack(small.state_dict()), build_model(spec(), seed=0))
+    model = build_model(spec(), seed=5)
+    state = unpack(ArrayRecord(model.state_dict()), build_model(spec(), seed=6))
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
