@@ -58,10 +58,10 @@ def _few_per_band(rng, areas_per_band=18, origins=2):
 
 
 def test_coverage_holds_per_band_when_each_band_has_few_held_out_forecasts():
-    """As at the demo's horizon 12: a band's own quantile of the 18 calibration errors of a cross-fitted half is
-    its largest error (ceil(19 * 0.9) = 18), 94.7% on average where 90% is stated (measured: 94-95% per band).
-    Errors scaled by their band's scale and pooled over the bands (54 errors) keep every band near 90%, and the
-    small areas' band still gets the widest interval."""
+    """As at the demo's horizon 12 (18 areas a band, 2 origins): a band's own quantile of few calibration errors
+    is its largest error, above 90% on average where 90% is stated. Errors scaled by their band's scale and
+    pooled over the bands keep every band near 90%, checked area by area, and the small areas' band still gets
+    the widest interval."""
     import numpy as np
 
     rng = np.random.default_rng(5)
