@@ -11,11 +11,14 @@ API (signatures kept stable):
   refused by every feature and forecast function (`ExactDataError`) unless `reference=True` (the yardstick).
 - `naive.persistence | trailing_mean | seasonal_naive (panel, t, h, ...)` -> forecast per area from origin
   index t; `naive.choose_window(panel, train_origins, h, windows, rows)`; `naive.naive_forecast(name, ...)`.
-- `features.label_history(panel, t, h)`, `features.block_history(panels, t)`, `features.design(label,
+- `features.label_history(panel, t, h)`, `features.block_history(panels, t)` (per partner feature the columns
+  `features.BLOCK_COLUMNS`: last value, trailing means, trend and `features.rise`), `features.design(label,
   partners, origins, h)` -> `Design` (rows over area x origin, one matrix per feature group: "history" and
-  one per partner).
-- `models.Ridge`, `models.Network` (the project's block model on standardised inputs, predicting the change
-  from the recent level); `run.default_learned(partners, network=True, partner_alone=False)`.
+  one per partner); `features.rise_columns(widths)`.
+- `models.Ridge`, `models.ForwardRidge` (the label's history plus the partner rises that lower the held-out
+  error), `models.Network` (ForwardRidge plus the project's block model on what it leaves, on standardised
+  inputs, predicting the change from the recent level); `run.default_learned(partners, network=True,
+  partner_alone=False)`.
 - `evaluate.rolling_evaluation(label, truth, partners, h, learned, EvalConfig)` -> held-out rows (rolling
   origin x area folds); `evaluate.current_forecasts(label, partners, h, learned, EvalConfig)`.
 - `skill.skill_interval(areas, err_model, err_naive)` -> skill, skill_lo, skill_hi (bootstrap over areas);

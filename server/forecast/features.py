@@ -22,6 +22,13 @@ LABEL_WINDOWS: tuple[int, ...] = (3, 6, 12, 24)
 LABEL_TRENDS: tuple[int, ...] = (3, 6, 12)
 BLOCK_WINDOWS: tuple[int, ...] = (3, 12)
 BLOCK_TRENDS: tuple[int, ...] = (6,)
+# A feature's rise: log(1 + its 3-period mean) - log(1 + its 12-period mean), released values below 0 (noise)
+# read as 0. The change against the area's own level on a relative scale, so that a doubling counts the same
+# in a quiet buurt as in a busy one (partners' counts and rates move multiplicatively with what drives them).
+BLOCK_RISE: tuple[int, int] = (3, 12)
+# The columns of each partner feature, in order (`block_history`); `rise` is the last.
+BLOCK_COLUMNS: tuple[str, ...] = ("last", *(f"mean{w}" for w in BLOCK_WINDOWS),
+                                  *(f"trend{w}" for w in BLOCK_TRENDS), "rise")
 
 
 def slope(panel: Panel, t: int, window: int) -> np.ndarray:
@@ -40,6 +47,23 @@ def slope(panel: Panel, t: int, window: int) -> np.ndarray:
         sxx = np.where(ok, (x - mx[:, None]) ** 2, 0).sum(axis=1)
         out = sxy / sxx
     return np.where((n >= 2) & (sxx > 0), out, 0.0)
+
+
+def rise(panel: Panel, t: int, *, reference: bool = False) -> np.ndarray:
+    """`BLOCK_RISE`: log(1 + recent mean) - log(1 + longer mean) of each area's released values up to t."""
+    short, long = (np.clip(trailing_mean(panel, t, 1, w, reference=reference), 0.0, None) for w in BLOCK_RISE)
+    return np.log1p(short) - np.log1p(long)
+
+
+def rise_columns(widths: Mapping[str, int]) -> list[int]:
+    """Column indices of every partner feature's rise in the groups' matrix (`Design.matrix`), the groups
+    in the order of `widths`; the label's own history (group "history") has none."""
+    out, at, per = [], 0, len(BLOCK_COLUMNS)
+    for group, width in widths.items():
+        if group != "history":
+            out += [at + i + per - 1 for i in range(0, width, per)]
+        at += width
+    return out
 
 
 def label_history(panel: Panel, t: int, h: int, *, reference: bool = False) -> tuple[list[str], np.ndarray]:
@@ -74,6 +98,8 @@ def block_history(panels: Mapping[str, Panel], t: int, *, reference: bool = Fals
         for w in BLOCK_TRENDS:
             names.append(f"{feature}:trend{w}")
             cols.append(slope(panel, t, w))
+        names.append(f"{feature}:rise")
+        cols.append(rise(panel, t, reference=reference))
     n = len(next(iter(panels.values())).areas) if panels else 0
     return names, (np.column_stack(cols) if cols else np.zeros((n, 0)))
 

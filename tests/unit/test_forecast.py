@@ -226,18 +226,43 @@ def test_naive_change_is_the_last_released_move():
     assert np.isnan(naive_change(waves, 2, 1)[0])                              # one wave only: no move
 
 
-def test_group_ridge_keeps_a_partner_only_if_it_helps_on_held_out_areas():
-    from server.forecast.models import GroupRidge
+def test_forward_ridge_adds_only_the_rises_that_help_on_held_out_areas():
+    """Two partners of two features each (columns last, mean3, mean12, trend6, rise): the target moves with
+    one feature's rise; the other rises and every level column are noise. Only that rise is chosen."""
+    from server.forecast.features import BLOCK_COLUMNS
+    from server.forecast.models import ForwardRidge
 
     rng = np.random.default_rng(5)
-    n = 600
+    n, per = 600, len(BLOCK_COLUMNS)
     areas = np.repeat(np.arange(60), 10)
-    history, useful, noise = rng.normal(size=(n, 3)), rng.normal(size=(n, 2)), rng.normal(size=(n, 4))
-    y = history[:, 0] + 0.8 * useful[:, 1] + rng.normal(0, 0.3, n)
-    x = np.hstack([history, useful, noise])
-    model = GroupRidge({"history": 3, "useful": 2, "noise": 4}).fit(x, y, areas)
-    assert model.chosen == ("history", "useful")
+    history = rng.normal(size=(n, 3))
+    police, care = rng.normal(size=(n, 2 * per)), rng.normal(size=(n, 2 * per))
+    lead = 2 * per - 1                                # care's second feature: its rise
+    y = history[:, 0] + 0.8 * care[:, lead] + rng.normal(0, 0.3, n)
+    x = np.hstack([history, police, care])
+    model = ForwardRidge({"history": 3, "police": 2 * per, "care": 2 * per}).fit(x, y, areas)
+    assert model.chosen == (3 + 2 * per + lead,)
     assert np.corrcoef(model.predict(x), y)[0, 1] > 0.9
+    # nothing beyond the history: no column is added
+    quiet = ForwardRidge({"history": 3, "police": 2 * per, "care": 2 * per}).fit(x, history[:, 0] + rng.normal(0, 0.3, n), areas)
+    assert quiet.chosen == ()
+
+
+def test_a_rise_is_the_relative_move_of_the_recent_mean_against_the_longer_one():
+    from server.forecast.features import BLOCK_COLUMNS, block_history, rise, rise_columns
+
+    flat = [3.0] * 12
+    doubled = [1.0] * 9 + [7.0, 7.0, 7.0]             # 3-month mean 7, 12-month mean 2.5
+    noisy = [-4.0] * 12                               # a release's noise below zero reads as zero
+    p = panel([flat, doubled, noisy])
+    assert rise(p, 11) == pytest.approx([0.0, np.log(8.0) - np.log(3.5), 0.0])
+    names, cols = block_history({"x": p, "y": p}, 11)
+    assert names[:len(BLOCK_COLUMNS)] == [f"x:{c}" for c in BLOCK_COLUMNS]
+    assert rise_columns({"history": 4, "police": cols.shape[1]}) == [4 + len(BLOCK_COLUMNS) - 1,
+                                                                     4 + 2 * len(BLOCK_COLUMNS) - 1]
+    assert cols[:, len(BLOCK_COLUMNS) - 1] == pytest.approx(rise(p, 11))
+    with pytest.raises(ExactDataError):
+        rise(panel([flat], released=False), 11)
 
 
 def test_forecast_config_takes_horizons_from_the_federation_label():
