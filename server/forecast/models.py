@@ -98,36 +98,39 @@ class Ridge:
 
 @dataclass
 class ForwardRidge:
-    """Ridge on the label's history plus the few partner features whose rise earns its place: starting from the
-    first group (the label's history), the rise of a partner feature (`features.rise`) is added, one at a
-    time and at most `max_added`, while it lowers the squared error on held-out training areas by at least
-    `min_gain` (a share). With survey waves a few hundred rows are all there is: a ridge on every partner
-    column (over a hundred) fits the releases' noise, while the one or two features that lead liveability
-    are found among twenty rises. Noisy releases that carry nothing cost nothing."""
+    """Ridge on the label's history plus the partner inputs that earn their place, whichever of two lowers
+    the squared error on held-out training areas more: (a) the few partner features whose rise
+    (`features.rise`) helps, added one at a time, at most `max_added`, each while it lowers that error by at
+    least `min_gain` (a share); or (b) every partner column, if it lowers it by that much more. A few hundred survey rows cannot carry a
+    hundred partner columns (a ridge on all of them fits the releases' noise) but can carry the one or two
+    rises that lead liveability; thousands of area-months can carry every column. Noisy releases that carry
+    nothing cost nothing: with neither, the label's history alone stays."""
 
     widths: dict[str, int]
     seed: int = 0
     max_added: int = 3
     min_gain: float = 0.01
-    chosen: tuple[int, ...] = field(default=(), init=False)
+    chosen: tuple[int, ...] = field(default=(), init=False)   # partner columns in the model
     ridge: Ridge | None = field(default=None, init=False)
     _cols: np.ndarray | None = field(default=None, init=False)
 
     def fit(self, x: np.ndarray, y: np.ndarray, areas: np.ndarray) -> "ForwardRidge":
-        first = next(iter(self.widths.values()), 0)
-        base = list(range(first))
-        candidates = rise_columns(self.widths)
+        base = list(range(next(iter(self.widths.values()), 0)))
+        fit = lambda extra: Ridge(seed=self.seed).fit(x[:, base + list(extra)], y, areas)   # noqa: E731
         chosen: list[int] = []
-        best = Ridge(seed=self.seed).fit(x[:, base], y, areas)
-        while len(chosen) < self.max_added:
-            trials = [(Ridge(seed=self.seed).fit(x[:, base + chosen + [c]], y, areas), c)
-                      for c in candidates if c not in chosen]
-            if not trials:
-                break
-            trial, c = min(trials, key=lambda tc: tc[0].cv_error)
+        best = fit(chosen)
+        candidates = rise_columns(self.widths)
+        while len(chosen) < self.max_added and len(chosen) < len(candidates):
+            trial, column = min(((fit(chosen + [c]), c) for c in candidates if c not in chosen),
+                                key=lambda tc: tc[0].cv_error)
             if not trial.cv_error < best.cv_error * (1.0 - self.min_gain):
                 break
-            chosen, best = chosen + [c], trial
+            chosen, best = chosen + [column], trial
+        every = list(range(len(base), x.shape[1]))
+        if every and every != chosen:
+            wide = fit(every)
+            if wide.cv_error < best.cv_error * (1.0 - self.min_gain):
+                chosen, best = every, wide
         self.chosen, self.ridge, self._cols = tuple(chosen), best, np.array(base + chosen, dtype=int)
         return self
 
@@ -138,8 +141,8 @@ class ForwardRidge:
 
 @dataclass
 class Network:
-    """The fusion model: a linear part (`ForwardRidge`: the label's history and the partner features whose rise
-    lowers the held-out error) plus the project's block model (one encoder per feature group, a fusion head) on what
+    """The fusion model: a linear part (`ForwardRidge`: the label's history and the partner rises, or every
+    partner column, whichever lowers the held-out error) plus the project's block model (one encoder per feature group, a fusion head) on what
     the linear part leaves, both predicting the change from the recent level on standardised inputs. The
     block model's share (0, 1/2 or 1) is chosen on held-out training areas (two halves, each forecast by a
     network trained on the other) and must lower their error by at least `min_gain` (a share): the fusion model keeps the linear part's skill when the network finds

@@ -226,9 +226,10 @@ def test_naive_change_is_the_last_released_move():
     assert np.isnan(naive_change(waves, 2, 1)[0])                              # one wave only: no move
 
 
-def test_forward_ridge_adds_only_the_rises_that_help_on_held_out_areas():
+def test_forward_ridge_adds_only_the_partner_columns_that_help_on_held_out_areas():
     """Two partners of two features each (columns last, mean3, mean12, trend6, rise): the target moves with
-    one feature's rise; the other rises and every level column are noise. Only that rise is chosen."""
+    one feature's rise; the other rises and every level column are noise. Only that rise is chosen. With
+    many rows and the change in every partner's levels, every partner column is."""
     from server.forecast.features import BLOCK_COLUMNS
     from server.forecast.models import ForwardRidge
 
@@ -246,6 +247,14 @@ def test_forward_ridge_adds_only_the_rises_that_help_on_held_out_areas():
     # nothing beyond the history: no column is added
     quiet = ForwardRidge({"history": 3, "police": 2 * per, "care": 2 * per}).fit(x, history[:, 0] + rng.normal(0, 0.3, n), areas)
     assert quiet.chosen == ()
+    # many rows and the change spread over the partners' levels, not their rises: every column is taken
+    n = 6000
+    areas = np.repeat(np.arange(600), 10)
+    history, police, care = rng.normal(size=(n, 3)), rng.normal(size=(n, 2 * per)), rng.normal(size=(n, 2 * per))
+    levels = [i for i in range(2 * per) if i % per != per - 1]
+    y = history[:, 0] + 0.3 * police[:, levels].sum(axis=1) + 0.3 * care[:, levels].sum(axis=1) + rng.normal(0, 0.3, n)
+    wide = ForwardRidge({"history": 3, "police": 2 * per, "care": 2 * per}).fit(np.hstack([history, police, care]), y, areas)
+    assert wide.chosen == tuple(range(3, 3 + 4 * per))
 
 
 def test_a_rise_is_the_relative_move_of_the_recent_mean_against_the_longer_one():
