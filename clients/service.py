@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Callable
 from federation.processes import BIN, engine_env, free_port
 from federation.errors import ConfigError, PulseTwinError
 from federation.pki import NODE_KEY
-from federation.processes import Supervisor, raise_interrupt
+from federation.processes import Supervisor, stopped_by_signals
 from clients.site_policy import load_site_policy
 from federation.flower_config import node_config, own_feature_dirs, write_toml
 from federation.output import progress
@@ -96,38 +95,37 @@ def run_node(start: NodeStart, say: Callable[[str], None] = progress) -> int:
     secret = _write_secret(node_dir)
     supervisor = Supervisor(node_dir / LOG_DIR, grace_s=10)
     executor = Executor(node_dir, f"127.0.0.1:{port}", secret.read_bytes(), say=say, preload=start.preload)
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    worker = threading.Thread(target=executor.serve, name="pulse-twin-executor", daemon=True)
-    try:
-        mode = "INSECURE, no TLS" if start.insecure else "TLS, node authentication"
-        say(f"node '{policy.partner}' ({node_dir}): starting its SuperNode against {start.superlink} ({mode}), "
-            "process isolation: this node's own executor answers every message")
-        argv = supernode_argv(start, policy.partner, port, secret)
-        env = engine_env(node_dir / "state" / "flower-home")
-        worker.start()
-        deadline = time.monotonic() + start.max_wait_s
-        while True:
-            proc = supervisor.start("supernode", argv, env, cwd=node_dir)
-            if _follow(lambda: supervisor.output("supernode"), proc, say):
-                deadline = time.monotonic() + start.max_wait_s   # it was connected: a new --max-wait from now
-            last = _last_line(supervisor.output("supernode"))
-            if time.monotonic() + RETRY_S >= deadline:
-                raise NodeStopped(f"the SuperNode exited with code {proc.returncode} and did not connect again within "
-                                  f"--max-wait {start.max_wait_s:g} s ({last}); see {supervisor.log('supernode')}")
-            say(f"the SuperNode exited (code {proc.returncode}: {last}); starting it again in {RETRY_S:g} s")
-            time.sleep(RETRY_S)
-    except KeyboardInterrupt:
-        executor.stop.set()
-        deadline = time.monotonic() + start.stop_grace_s
-        while executor.busy.is_set() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        say(f"node '{policy.partner}': stopped")
-        return 130
-    finally:
-        executor.stop.set()
-        supervisor.stop_all()
-        signal.signal(signal.SIGTERM, previous)
-        secret.unlink(missing_ok=True)
+    with stopped_by_signals():
+        worker = threading.Thread(target=executor.serve, name="pulse-twin-executor", daemon=True)
+        try:
+            mode = "INSECURE, no TLS" if start.insecure else "TLS, node authentication"
+            say(f"node '{policy.partner}' ({node_dir}): starting its SuperNode against {start.superlink} ({mode}), "
+                "process isolation: this node's own executor answers every message")
+            argv = supernode_argv(start, policy.partner, port, secret)
+            env = engine_env(node_dir / "state" / "flower-home")
+            worker.start()
+            deadline = time.monotonic() + start.max_wait_s
+            while True:
+                proc = supervisor.start("supernode", argv, env, cwd=node_dir)
+                if _follow(lambda: supervisor.output("supernode"), proc, say):
+                    deadline = time.monotonic() + start.max_wait_s   # it was connected: a new --max-wait from now
+                last = _last_line(supervisor.output("supernode"))
+                if time.monotonic() + RETRY_S >= deadline:
+                    raise NodeStopped(f"the SuperNode exited with code {proc.returncode} and did not connect again within "
+                                      f"--max-wait {start.max_wait_s:g} s ({last}); see {supervisor.log('supernode')}")
+                say(f"the SuperNode exited (code {proc.returncode}: {last}); starting it again in {RETRY_S:g} s")
+                time.sleep(RETRY_S)
+        except KeyboardInterrupt:
+            executor.stop.set()
+            deadline = time.monotonic() + start.stop_grace_s
+            while executor.busy.is_set() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            say(f"node '{policy.partner}': stopped")
+            return 130
+        finally:
+            executor.stop.set()
+            supervisor.stop_all()
+            secret.unlink(missing_ok=True)
 
 
 def _last_line(text: str) -> str:

@@ -11,7 +11,6 @@ on failure and Ctrl-C. `simulation=True` runs Flower's simulation engine instead
 from __future__ import annotations
 
 import shutil
-import signal
 from concurrent.futures import ThreadPoolExecutor, as_completed
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from federation.errors import PulseTwinError
-from federation.processes import BIN, Supervisor, engine_env, free_port, raise_interrupt
+from federation.processes import BIN, Supervisor, engine_env, free_port, stopped_by_signals
 from federation.flower_config import feature_dirs
 from federation.output import progress
 
@@ -80,18 +79,19 @@ class LocalEngine:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "LocalEngine":
-        self._previous = signal.signal(signal.SIGTERM, raise_interrupt)
+        self._signals = stopped_by_signals()
+        self._signals.__enter__()
         try:
             self.begin() if self.staged else self.start()
         except BaseException:
             self.stop()
-            signal.signal(signal.SIGTERM, self._previous)
+            self._signals.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        signal.signal(signal.SIGTERM, self._previous)
+        self._signals.__exit__(None, None, None)
 
     def start(self) -> None:
         self.begin()

@@ -15,8 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 from typing import Mapping
 
 from federation.errors import ConfigError
@@ -184,6 +186,27 @@ class Supervisor:
 def raise_interrupt(signum: int, frame: object) -> None:
     """SIGTERM handler: unwind like Ctrl-C, so every `finally` stops what it started."""
     raise KeyboardInterrupt
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """While inside: SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, whatever this process
+    inherited. A process started by a parent that ignores or blocks SIGINT (a service manager, a wrapper
+    script, a test runner, a library's worker) inherits that, and Python then never sees Ctrl-C: a node or
+    coordinator would keep running. The previous handlers and mask are restored on the way out."""
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 # -- Flower's programs: where they live, their environment, their addresses -------------------------

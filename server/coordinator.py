@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Callable
 from federation.processes import BIN, engine_env, parse_address
 from federation.errors import ConfigError, PulseTwinError
 from federation.pki import CA_CERT, DEFAULT_HOSTS, create_ca, create_superlink_cert, load_ca
-from federation.processes import Supervisor, raise_interrupt
+from federation.processes import Supervisor, stopped_by_signals
 from federation.output import progress
 
 CONNECTION = "lab"          # the connection's name in flower-home/config.toml
@@ -131,27 +130,26 @@ def serve(coordinator: Coordinator, address: str, insecure: bool, hosts: tuple[s
     argv = superlink_argv(coordinator, host, port, insecure, cert_hosts(host, hosts))
     coordinator.write_connection(host, port, insecure)
     supervisor = Supervisor(coordinator.root / "logs")
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    try:
-        proc = supervisor.start("superlink", argv, engine_env(coordinator.home), cwd=coordinator.root)
-        log = supervisor.log("superlink")
-        deadline = time.monotonic() + start_timeout_s
-        while "Uvicorn running" not in supervisor.output("superlink"):
-            if proc.poll() is not None:
-                raise CoordinatorError(f"the SuperLink exited at start (code {proc.returncode}); see {log}")
-            if time.monotonic() > deadline:
-                raise CoordinatorError(f"the SuperLink did not start within {start_timeout_s:.0f} s; see {log}")
-            time.sleep(0.2)
-        mode = "INSECURE, no TLS" if insecure else f"TLS (CA {coordinator.ca}), node authentication"
-        say(f"{READY} on {host}:{port} ({mode}); database {coordinator.database}; logs {log}")
-        proc.wait()
-        raise CoordinatorError(f"the SuperLink exited with code {proc.returncode}; see {log}")
-    except KeyboardInterrupt:
-        say("coordinator: stopped")
-        return 130
-    finally:
-        supervisor.stop_all()
-        signal.signal(signal.SIGTERM, previous)
+    with stopped_by_signals():
+        try:
+            proc = supervisor.start("superlink", argv, engine_env(coordinator.home), cwd=coordinator.root)
+            log = supervisor.log("superlink")
+            deadline = time.monotonic() + start_timeout_s
+            while "Uvicorn running" not in supervisor.output("superlink"):
+                if proc.poll() is not None:
+                    raise CoordinatorError(f"the SuperLink exited at start (code {proc.returncode}); see {log}")
+                if time.monotonic() > deadline:
+                    raise CoordinatorError(f"the SuperLink did not start within {start_timeout_s:.0f} s; see {log}")
+                time.sleep(0.2)
+            mode = "INSECURE, no TLS" if insecure else f"TLS (CA {coordinator.ca}), node authentication"
+            say(f"{READY} on {host}:{port} ({mode}); database {coordinator.database}; logs {log}")
+            proc.wait()
+            raise CoordinatorError(f"the SuperLink exited with code {proc.returncode}; see {log}")
+        except KeyboardInterrupt:
+            say("coordinator: stopped")
+            return 130
+        finally:
+            supervisor.stop_all()
 
 
 ALREADY_REGISTERED = "already registered (this key is known to the SuperLink)"

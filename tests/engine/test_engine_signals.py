@@ -20,10 +20,16 @@ pytestmark = pytest.mark.engine
 STOP_BOUND_S = 60   # SIGTERM to each child, 10 s grace, the node's 30 s task grace at most, then SIGKILL
 
 
-def start(log: Path, *args: str, home: Path) -> subprocess.Popen:
+def start(log: Path, *args: str, home: Path, preexec_fn=None) -> subprocess.Popen:
     handle = open(log, "wb")
     return subprocess.Popen([sys.executable, "-m", "federation.cli", *args], stdout=handle, stderr=subprocess.STDOUT,
-                            env=engine_env(home), start_new_session=True)
+                            env=engine_env(home), start_new_session=True, preexec_fn=preexec_fn)
+
+
+def _sigint_ignored_and_blocked() -> None:
+    """What a parent may hand down (a service manager, a wrapper script, a library's worker pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 def wait_for(proc: subprocess.Popen, log: Path, text: str, timeout: float = 120) -> None:
@@ -75,3 +81,21 @@ def test_sigint_to_node_start_and_sigterm_to_coordinator_start_leave_nothing_beh
         for proc in (node, coordinator):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+
+
+def test_sigint_stops_a_coordinator_that_inherited_it_ignored_and_blocked(tmp_path):
+    """Ctrl-C must stop the command whatever disposition of SIGINT it inherited: without its own handlers and
+    mask, a process started with SIGINT ignored or blocked never sees it and keeps its SuperLink running."""
+    port = free_port()
+    log = tmp_path / "coordinator.log"
+    coordinator = start(log, "coordinator", "start", "--coordinator-dir", str(tmp_path / "lab"),
+                        "--address", f"127.0.0.1:{port}", home=tmp_path / "home",
+                        preexec_fn=_sigint_ignored_and_blocked)
+    try:
+        wait_for(coordinator, log, "SuperLink ready")
+        assert stop_with(coordinator, signal.SIGINT) == 130, log.read_text()[-1500:]
+        time.sleep(0.5)
+        assert processes_mentioning(str(tmp_path)) == []
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
