@@ -13,7 +13,7 @@ from clients.service import CA_FILE
 from federation.processes import engine_env, free_port
 from federation.pki import create_node_keypair
 from tests.support.federation_fixtures import city_nodes
-from tests.support.processes import processes_mentioning
+from tests.support.processes import processes_mentioning, stop_mentioning
 
 pytestmark = pytest.mark.engine
 
@@ -81,6 +81,7 @@ def test_sigint_to_node_start_and_sigterm_to_coordinator_start_leave_nothing_beh
         for proc in (node, coordinator):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+        stop_mentioning(str(tmp_path))
 
 
 def test_sigint_stops_a_coordinator_that_inherited_it_ignored_and_blocked(tmp_path):
@@ -99,3 +100,4 @@ def test_sigint_stops_a_coordinator_that_inherited_it_ignored_and_blocked(tmp_pa
     finally:
         if coordinator.poll() is None:
             coordinator.kill()
+        stop_mentioning(str(tmp_path))

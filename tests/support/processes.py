@@ -19,3 +19,11 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmdline:
             found.append(f"{entry.name} {cmdline}")
     return found
+
+
+def stop_mentioning(text: str, grace_s: float = 5.0) -> None:
+    """Stop, by process id, every living process whose command line holds `text` (a test's own directory):
+    what a failed test leaves when it had to SIGKILL a command whose children outlive it."""
+    from federation.processes import stop_pids
+
+    stop_pids([int(line.split(" ", 1)[0]) for line in processes_mentioning(text)], grace_s)
