@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 import sys
 import time
 from dataclasses import dataclass, field
@@ -79,19 +80,19 @@ class LocalEngine:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "LocalEngine":
-        self._signals = stopped_by_signals()
-        self._signals.__enter__()
+        self._signals = ExitStack()
+        self._signals.enter_context(stopped_by_signals())
         try:
             self.begin() if self.staged else self.start()
         except BaseException:
             self.stop()
-            self._signals.__exit__(None, None, None)
+            self._signals.close()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self._signals.__exit__(None, None, None)
+        self._signals.close()
 
     def start(self) -> None:
         self.begin()

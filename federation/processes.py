@@ -18,8 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from federation.errors import ConfigError
 

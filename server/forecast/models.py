@@ -101,10 +101,10 @@ class ForwardRidge:
     """Ridge on the label's history plus the partner inputs that earn their place, whichever of two lowers
     the squared error on held-out training areas more: (a) the few partner features whose rise
     (`features.rise`) helps, added one at a time, at most `max_added`, each while it lowers that error by at
-    least `min_gain` (a share); or (b) every partner column, if it lowers it by that much more. A few hundred survey rows cannot carry a
-    hundred partner columns (a ridge on all of them fits the releases' noise) but can carry the one or two
-    rises that lead liveability; thousands of area-months can carry every column. Noisy releases that carry
-    nothing cost nothing: with neither, the label's history alone stays."""
+    least `min_gain` (a share); or (b) every partner column, if it lowers it by that much more. A few hundred
+    survey rows cannot carry a hundred partner columns (a ridge on all of them fits the releases' noise) but
+    can carry the one or two rises that lead liveability; thousands of area-months can carry every column.
+    Noisy releases that carry nothing cost nothing: with neither, the label's history alone stays."""
 
     widths: dict[str, int]
     seed: int = 0
@@ -142,12 +142,13 @@ class ForwardRidge:
 @dataclass
 class Network:
     """The fusion model: a linear part (`ForwardRidge`: the label's history and the partner rises, or every
-    partner column, whichever lowers the held-out error) plus the project's block model (one encoder per feature group, a fusion head) on what
-    the linear part leaves, both predicting the change from the recent level on standardised inputs. The
-    block model's share (0, 1/2 or 1) is chosen on held-out training areas (two halves, each forecast by a
-    network trained on the other) and must lower their error by at least `min_gain` (a share): the fusion model keeps the linear part's skill when the network finds
-    nothing more (a network alone, fed a few hundred noisy rows, fell below a plain linear model). Trained
-    non-privately at the coordinator on released features: post-processing."""
+    partner column, whichever lowers the held-out error) plus the project's block model (one encoder per
+    feature group, a fusion head) on what the linear part leaves, both predicting the change from the recent
+    level on standardised inputs. The block model's share (0, 1/2 or 1) is chosen on held-out training areas
+    (two halves, each forecast by a network trained on the other) and must lower their error by at least
+    `min_gain` (a share): the fusion model keeps the linear part's skill when the network finds nothing more
+    (a network alone, fed a few hundred noisy rows, fell below a plain linear model). Trained non-privately
+    at the coordinator on released features: post-processing."""
 
     widths: dict[str, int]
     train_cfg: TrainConfig = TrainConfig(epochs=20, batch_size=256, lr=3e-3, weight_decay=1e-2, block_dropout=0.0)

@@ -245,15 +245,17 @@ def test_forward_ridge_adds_only_the_partner_columns_that_help_on_held_out_areas
     assert model.chosen == (3 + 2 * per + lead,)
     assert np.corrcoef(model.predict(x), y)[0, 1] > 0.9
     # nothing beyond the history: no column is added
-    quiet = ForwardRidge({"history": 3, "police": 2 * per, "care": 2 * per}).fit(x, history[:, 0] + rng.normal(0, 0.3, n), areas)
+    widths = {"history": 3, "police": 2 * per, "care": 2 * per}
+    quiet = ForwardRidge(widths).fit(x, history[:, 0] + rng.normal(0, 0.3, n), areas)
     assert quiet.chosen == ()
     # many rows and the change spread over the partners' levels, not their rises: every column is taken
     n = 6000
     areas = np.repeat(np.arange(600), 10)
     history, police, care = rng.normal(size=(n, 3)), rng.normal(size=(n, 2 * per)), rng.normal(size=(n, 2 * per))
     levels = [i for i in range(2 * per) if i % per != per - 1]
-    y = history[:, 0] + 0.3 * police[:, levels].sum(axis=1) + 0.3 * care[:, levels].sum(axis=1) + rng.normal(0, 0.3, n)
-    wide = ForwardRidge({"history": 3, "police": 2 * per, "care": 2 * per}).fit(np.hstack([history, police, care]), y, areas)
+    y = (history[:, 0] + 0.3 * police[:, levels].sum(axis=1) + 0.3 * care[:, levels].sum(axis=1)
+         + rng.normal(0, 0.3, n))
+    wide = ForwardRidge(widths).fit(np.hstack([history, police, care]), y, areas)
     assert wide.chosen == tuple(range(3, 3 + 4 * per))
 
 
