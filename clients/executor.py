@@ -119,11 +119,11 @@ class Executor:
         self.busy.set()
         try:
             with profile.span("pull_task_input"):
-                message, context, run, fab = pull_task_input(client)
+                message, context, _run, fab = pull_task_input(client)
             profile.note(message_type=message.metadata.message_type, created_at=message.metadata.created_at,
                          run_id=context.run_id)
             beat.start()
-            reply = self.answer(message, context, run.fab_hash, fab.content)
+            reply = self.answer(message, context, fab.content)
             with profile.span("push"):
                 push_message(client, reply, context)
             status, details = SubStatus.COMPLETED, ""
@@ -148,9 +148,9 @@ class Executor:
             self._hashes[key] = fab_code_hash(fab)
         return self._hashes[key]
 
-    def answer(self, message: Message, context: Context, fab_hash: str, fab: bytes) -> Message:
-        """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer. `fab_hash` is
-        the hash the SuperLink states for the bundle; nothing relies on it (`code_hash` hashes the bytes)."""
+    def answer(self, message: Message, context: Context, fab: bytes) -> Message:
+        """The reply to one message: a refusal naming the rule, or the installed ClientApp's answer. The bundle
+        is judged by its bytes (`code_hash`), never by the hash the SuperLink states for it."""
         # The node's installed ClientApp, imported with its first message: torch, Opacus and pandas are most of
         # a node's memory, and an idle node (waiting for runs, most of its life) does not need them.
         with profile.span("imports"):

@@ -104,7 +104,7 @@ def federate(root: Path, name: str, sha: str, run_dir: Path) -> dict:
     fab = fab_of(APP_ROOT)
     nodes = {10 + i: {"partner": f"city_{a.lower()}", "data-dir": str(root / a)} for i, a in enumerate(AUTHORITIES)}
     executors = {i: Executor(Path(c["data-dir"]), "", b"", say=lambda line: None) for i, c in nodes.items()}
-    grid = InProcessGrid(lambda message, context: executors[context.node_id].answer(message, context, "fab", fab),
+    grid = InProcessGrid(lambda message, context: executors[context.node_id].answer(message, context, fab),
                          nodes, run_config={"run-name": name, "proposal-sha256": sha})
     run(grid, {"overrides": encode(overrides(root)), "run-name": name, "run-dir": str(run_dir)})
     return json.loads((run_dir / "status.json").read_text())
