@@ -56,5 +56,5 @@ def gate(horizon: int, skill: float | None, skill_lo: float | None, skill_hi: fl
 
 
 def no_change_text(lang: str = "nl", text_path: str | None = None) -> str:
-    """"no change beyond the noise" in `lang`."""
+    """"no change beyond the noise" in `lang` (the report's words for it too)."""
     return str(texts(text_path)[lang]["no_change"])

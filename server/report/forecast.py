@@ -21,12 +21,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from server.forecast.gate import no_change_text, texts as forecast_texts
 from server.report.inputs import ReportInputError, read_json
 from server.report.lang import LANGUAGES, number, say, text
 
 FORECAST_DIR = "forecast"
 MODEL = "federated_dp"
-NAIVE = ("persistence", "trailing_mean", "seasonal_naive", "label_history")
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def beyond_noise(change: float, lo: float, hi: float) -> bool:
 def change_words(change: float, lo: float, hi: float) -> list[tuple[str, str]]:
     """The change as people read it, Dutch first: with its interval, or "no change beyond the noise"."""
     if not beyond_noise(change, lo, hi):
-        return say("no_change")
+        return [(code, no_change_text(code)) for code in LANGUAGES]
     return [(code, text(code, "change_beyond", change=number(code, change, "+.3f"), lo=number(code, lo, "+.3f"),
                         hi=number(code, hi, "+.3f"))) for code in LANGUAGES]
 
@@ -182,7 +182,8 @@ def verdict_words(forecast: Forecast | None, min_skill_lo: float = 0.0) -> list[
 
 
 def _naive_name(code: str, model: str) -> str:
-    return text(code, f"naive.{model}") if model in NAIVE else model
+    """The naive forecast's name as the gate says it (`configs/forecast_texts.yaml`: one place for it)."""
+    return str(forecast_texts()[code]["naive_names"].get(model, model))
 
 
 def gate_check_text(forecast: Forecast | None, settings: Mapping[str, Any]) -> tuple[bool, str]:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from federation.cli import main
+from server.forecast.gate import texts as forecast_texts
 from server.report.forecast import beyond_noise, change_words, read_forecast
 from tests.support.report_fixtures import write_run
 
@@ -28,6 +29,9 @@ def test_a_model_with_skill_is_releasable_and_its_warning_list_is_shown(tmp_path
     dutch, english = verdict.split("lang='en'")
     assert "beter dan de beste naïeve voorspelling" in dutch and "+0,100" in dutch and "+0.100" not in dutch
     assert "+0.100" in english                                          # each language writes its own numbers
+    naive = read_forecast(run).naive_name                               # named in the gate's own words
+    assert forecast_texts()["nl"]["naive_names"][naive] in dutch
+    assert forecast_texts()["en"]["naive_names"][naive] in english
     warnings = page.split("<div id='warnings'>")[1].split("</div>")[0]
     listed = pd.read_csv(run / "forecast" / "warnings.csv", dtype={"area_code": str})
     falls = listed[listed["beyond_noise"] & (listed["change"] < 0)]
