@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from federation.config import configs_dir, load_yaml
 from federation.errors import ConfigError
+from server.languages import languages as read_languages
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,5 @@ def _with(values: dict[str, Any], folder: Path) -> Settings:
     languages = [str(x) for x in values.get("languages") or ["nl", "en"]]
     if "nl" not in languages:
         raise ConfigError(f"{folder / 'default.yaml'}: languages must include nl (the fallback)")
-    texts = {lang: load_yaml(folder / "lang" / f"{lang}.yaml") for lang in languages}
+    texts = read_languages(folder / "lang", languages)
     return Settings(values, named("places"), named("refusals"), named("lexicon"), texts, folder)

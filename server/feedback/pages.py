@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from federation.errors import ConfigError
 from server.feedback.actions import Action, load_actions
 from server.feedback.figures import AreaFigures, Figure, area_figures, last_periods
 from server.feedback.underreporting import underreporting
 from server.kept_releases import RELEASES_DIR
+from server.languages import languages
 
 LANG_DIR = Path(__file__).resolve().parent / "lang"
 LANGS = ("nl", "en")
@@ -40,9 +40,10 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:0 auto;max-width:46rem;pa
 
 @lru_cache(maxsize=None)
 def texts(lang: str) -> dict[str, Any]:
+    """The pages' texts in `lang` (its language file, checked against the Dutch one: `server.languages`)."""
     if lang not in LANGS:
         raise ConfigError(f"--lang: {lang!r} is not one of {', '.join(LANGS)}")
-    return yaml.safe_load((LANG_DIR / f"{lang}.yaml").read_text(encoding="utf-8"))
+    return languages(LANG_DIR, (lang,))[lang]
 
 
 @dataclass(frozen=True)

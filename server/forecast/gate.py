@@ -1,34 +1,29 @@
 """The gate: a model whose skill over the best naive forecast has a 90% interval whose lower end is not
 above 0, at the configured horizon, is NOT RELEASABLE; the verdict is said in Dutch and English from the
-language file `configs/forecast_texts.yaml`."""
+language files `server/forecast/lang/<code>.yaml` (read as every language file is: `server.languages`)."""
 from __future__ import annotations
 
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-import yaml
-
-from federation.config import configs_dir
 from federation.errors import ConfigError
+from server.languages import languages
 
+LANG_DIR = Path(__file__).resolve().parent / "lang"
 LANGUAGES: tuple[str, ...] = ("nl", "en")   # Dutch first
+REQUIRED: tuple[str, ...] = ("releasable", "not_releasable", "no_change", "naive_names")
 
 
-@lru_cache(maxsize=4)
-def texts(path: str | None = None) -> dict[str, Any]:
-    """The forecast sentences per language (`configs/forecast_texts.yaml` unless `path`)."""
-    file = Path(path) if path else configs_dir() / "forecast_texts.yaml"
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{file}: cannot read the forecast texts ({err})") from err
-    for lang in LANGUAGES:
-        for key in ("releasable", "not_releasable", "no_change", "naive_names"):
-            if not isinstance(data, Mapping) or key not in (data.get(lang) or {}):
-                raise ConfigError(f"{file}: '{lang}.{key}' is missing")
-    return data
+@lru_cache(maxsize=1)
+def texts() -> dict[str, dict[str, Any]]:
+    """The forecast words per language ({code: texts}, Dutch first)."""
+    out = languages(LANG_DIR, LANGUAGES)
+    missing = [key for key in REQUIRED if key not in out["nl"]]
+    if missing:
+        raise ConfigError(f"{LANG_DIR / 'nl.yaml'}: no text '{missing[0]}'")
+    return out
 
 
 def releasable(skill_lo: float | None) -> bool:
@@ -41,10 +36,10 @@ def _pct(value: float | None) -> str:
 
 
 def gate(horizon: int, skill: float | None, skill_lo: float | None, skill_hi: float | None,
-         best_naive: str, text_path: str | None = None) -> dict[str, Any]:
+         best_naive: str) -> dict[str, Any]:
     """The gate's verdict at `horizon` (the `gate` object of skill.json)."""
     ok = releasable(skill_lo)
-    words = texts(text_path)
+    words = texts()
     verdict = {}
     for lang in LANGUAGES:
         part = words[lang]
@@ -55,6 +50,6 @@ def gate(horizon: int, skill: float | None, skill_lo: float | None, skill_hi: fl
             "skill_hi": skill_hi, "best_naive": best_naive, **verdict}
 
 
-def no_change_text(lang: str = "nl", text_path: str | None = None) -> str:
+def no_change_text(lang: str = "nl") -> str:
     """"no change beyond the noise" in `lang` (the report's words for it too)."""
-    return str(texts(text_path)[lang]["no_change"])
+    return str(texts()[lang]["no_change"])

@@ -182,7 +182,7 @@ def verdict_words(forecast: Forecast | None, min_skill_lo: float = 0.0) -> list[
 
 
 def _naive_name(code: str, model: str) -> str:
-    """The naive forecast's name as the gate says it (`configs/forecast_texts.yaml`: one place for it)."""
+    """The naive forecast's name as the gate says it (`server/forecast/lang`: one place for it)."""
     return str(forecast_texts()[code]["naive_names"].get(model, model))
 
 

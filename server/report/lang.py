@@ -1,8 +1,7 @@
 """The report's words for residents and officials, from its language files (`lang/<code>.yaml`), Dutch first.
 
-Every language file holds the same keys; `say(key, ...)` gives the text in every language, Dutch first, with
-its {placeholders} filled in. A key missing from a file is an error naming the file (a half-translated page
-would tell a Dutch reader less than an English one).
+Every language file holds the Dutch file's texts (`server.languages`); `say(key, ...)` gives the text in every
+language, Dutch first, with its {placeholders} filled in.
 """
 from __future__ import annotations
 
@@ -10,9 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from federation.errors import ConfigError
+from server.languages import languages, lookup
 
 LANG_DIR = Path(__file__).resolve().parent / "lang"
 LANGUAGES = ("nl", "en")   # the order a page shows them in: the twin's readers read Dutch first
@@ -20,25 +17,13 @@ LANGUAGES = ("nl", "en")   # the order a page shows them in: the twin's readers 
 
 @lru_cache(maxsize=None)
 def texts(code: str) -> dict[str, Any]:
-    """The texts of one language file."""
-    path = LANG_DIR / f"{code}.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: language file not found") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a mapping of texts")
-    return data
+    """The texts of one language file (checked against the Dutch one: `server.languages`)."""
+    return languages(LANG_DIR, (code,))[code]
 
 
 def text(code: str, key: str, **values: Any) -> str:
-    """One text (`key` may be dotted: `naive.persistence`) in language `code`, filled in."""
-    node: Any = texts(code)
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"{LANG_DIR / (code + '.yaml')}: no text '{key}'")
-        node = node[part]
-    return str(node).format(**values)
+    """One text (`key` may be dotted: `gate_passed`, `receipt.left`) in language `code`, filled in."""
+    return str(lookup(texts(code), key, str(LANG_DIR / f"{code}.yaml"))).format(**values)
 
 
 def say(key: str, **values: Any) -> list[tuple[str, str]]:

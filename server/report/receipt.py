@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-import yaml
-
 from federation.errors import ConfigError
-from server.report.lang import LANG_DIR, LANGUAGES, localise
+from server.report.lang import LANG_DIR, LANGUAGES, localise, texts
 
 
 @dataclass(frozen=True)
@@ -40,12 +38,10 @@ class Receipt:
 @lru_cache(maxsize=None)
 def words(language: str) -> dict[str, Any]:
     """The receipt's words in `language` from its language file."""
-    path = LANG_DIR / f"{language}.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return dict(data["receipt"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path}: not a readable language file with a 'receipt' section ({err})") from None
+    receipt = texts(language).get("receipt")
+    if not isinstance(receipt, dict):
+        raise ConfigError(f"{LANG_DIR / (language + '.yaml')}: no 'receipt' section")
+    return dict(receipt)
 
 
 def _number(value: float, places: int, lang: Mapping[str, Any]) -> str:
