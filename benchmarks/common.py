@@ -98,16 +98,20 @@ def _done(root: Path, stamp: dict[str, Any]) -> Path:
 
 
 def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000, months: int | None = 24,
-                cities: Sequence[str] = CITIES, world: str = "default") -> Path:
+                cities: Sequence[str] = CITIES, world: str = "default", rows_per_person: int | None = None) -> Path:
     """Synthetic raw records for the cities, every node's features built with its own contract, and
     Heerlen's coordinator label: the layout of `configs/federation/{cities,heerlen}.yaml`. `months=None`:
-    the profiles' own window; `world`: the generator's world (e.g. "null": no lead at all)."""
+    the profiles' own window; `world`: the generator's world (e.g. "null": no lead at all);
+    `rows_per_person`: every contract's `privacy_unit.max_rows_per_person` (a window longer than the
+    contracts' bound needs it raised with it), else the contracts' own."""
     from devtools.synthetic.defaults import DEFAULT_PROFILES
     from devtools.synthetic.generator import generate
     from devtools.synthetic.profile import load as load_profile
 
-    root = root or work_dir() / f"cities-s{seed}-r{records}-m{months}-{'-'.join(cities)}-{world}"
-    stamp = {"seed": seed, "records": records, "months": months, "cities": list(cities), "world": world}
+    k = "" if rows_per_person is None else f"-k{rows_per_person}"
+    root = root or work_dir() / f"cities-s{seed}-r{records}-m{months}{k}-{'-'.join(cities)}-{world}"
+    stamp = {"seed": seed, "records": records, "months": months, "cities": list(cities), "world": world,
+             "rows_per_person": rows_per_person}
     if _once(root, stamp):
         return root
     started = time.perf_counter()
@@ -118,6 +122,8 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
             # profile's own window (months=None) is the contracts' own
             window = [] if months is None else \
                 [f"periods.end={month_label(month_index('2019-01', 'start', ValueError) + months - 1)}"]
+            if rows_per_person is not None:
+                window.append(f"privacy_unit.max_rows_per_person={rows_per_person}")
             write_features(build_features(load_contract(node, window), root / node), root / node, accept=True)
     if "heerlen" in cities:
         heerlen = compose_cfg(["federation=heerlen", f"federation.data_root={root}"])["federation"]
@@ -130,8 +136,9 @@ def cities_data(root: Path | None = None, seed: int = 7, records: int = 150_000,
 
 
 def built_window(node_dir: Path) -> list[str]:
-    """The window a node's features were built on (its manifest), as overrides to rebuild on the same months; for
-    a node of a police export (`benchmarks.leicestershire`), the export's own window."""
+    """The window a node's features were built on (its manifest), as overrides to rebuild on the same months with
+    the same bound on a person's rows; for a node of a police export (`benchmarks.leicestershire`), the export's
+    own window."""
     from benchmarks.leicestershire import contract_window
 
     prepared = contract_window(node_dir)
@@ -140,10 +147,13 @@ def built_window(node_dir: Path) -> list[str]:
     manifest = Path(node_dir) / "features" / "manifest.json"
     if not manifest.is_file():
         return []
-    periods = json.loads(manifest.read_text(encoding="utf-8"))["stats"]["periods"]
+    built = json.loads(manifest.read_text(encoding="utf-8"))
+    periods = built["stats"]["periods"]
     if len(str(periods["first"])) != 7:   # a fixed period: no window
         return []
-    return [f"periods.start={periods['first']}", f"periods.end={periods['last']}"]
+    k = (built.get("privacy_unit") or {}).get("max_rows_per_person")
+    return [f"periods.start={periods['first']}", f"periods.end={periods['last']}",
+            *([f"privacy_unit.max_rows_per_person={int(k)}"] if k is not None else [])]
 
 
 def uci_features(source: Path = UCI_DIR) -> NodeFeatures:

@@ -18,6 +18,7 @@ period's worst movers).
 
     python -m benchmarks.skill [--dataset heerlen heerlen_null leicestershire] [--quick]
                                [--epsilons 1 3] [--draws 3] [--horizons 1 3] [--origins 3] [--seed 0]
+                               [--months 36] [--records 250000]
 
 Prints one table per dataset and horizon (stdout), progress on stderr; writes runs/bench/skill.json and,
 per dataset, the artefacts of the forecast at the largest epsilon's first draw under
@@ -26,8 +27,9 @@ runs/bench/skill/<dataset>/forecast/ (skill.json, predictions.csv, warnings.csv)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +38,7 @@ import pandas as pd
 
 from benchmarks import common
 from benchmarks.vertical import leicestershire_root, partner_releases
+from federation.errors import PulseTwinError
 from federation.output import progress, result, setup_logging
 from federation.shrinkage import ShrinkageConfig
 from server.forecast.artefacts import write_all
@@ -51,18 +54,39 @@ from server.vertical_forecast import partner_panels
 
 EPSILONS = (1.0, 3.0)
 HORIZONS = (1, 3)
-# Months of the synthetic Heerlen window: None, the profile's own (36 months, 12 quarterly survey waves;
-# the partners' contracts bound a household to at most 36-37 area-months).
-HEERLEN_MONTHS: int | None = None
+
+
+@dataclass(frozen=True)
+class HeerlenWindow:
+    """The synthetic Heerlen's window and size. Default: the profile's own window (36 months from 2019-01, 12
+    quarterly survey waves) and the generator's default records, as `pulse-twin generate` and the demo make
+    them. A longer window (`--months`) keeps the records per month (`records` scales with it unless set) and
+    raises every contract's bound on a person's rows (`privacy_unit.max_rows_per_person`) to months + 1, as
+    the contracts say a longer export must; a larger `--records` gives the partners larger counts per buurt."""
+
+    months: int | None = None
+    records: int | None = None
+
+    def build(self, world: str) -> Path:
+        from devtools.synthetic.defaults import DEFAULT_PROFILES, DEFAULT_RECORDS
+        from devtools.synthetic.profile import load as load_profile
+
+        own = (load_profile(DEFAULT_PROFILES, "heerlen").window or ("2019-01", 36))[1]
+        months = self.months if self.months is not None and self.months != own else None
+        records = self.records or round(DEFAULT_RECORDS * (months or own) / own)
+        k = None if months is None or months <= own else months + 1
+        progress(f"[heerlen, {world} world] {months or own} months from 2019-01, {records:,} raw records"
+                 + (f"; every contract's privacy_unit.max_rows_per_person raised to {k}" if k else ""))
+        return common.cities_data(cities=("heerlen",), months=months, world=world, records=records,
+                                  rows_per_person=k)
+
+
+HEERLEN = HeerlenWindow()   # set from --months / --records by main()
 
 
 def heerlen_root(world: str) -> Callable[[], Path]:
-    """The generator's default Heerlen (its default number of records, as `pulse-twin generate` and the demo
-    make it) in `world`."""
-    from devtools.synthetic.defaults import DEFAULT_RECORDS
-
-    return lambda: common.cities_data(cities=("heerlen",), months=HEERLEN_MONTHS, world=world,
-                                      records=DEFAULT_RECORDS)
+    """The synthetic Heerlen in `world`, of the window and size `HEERLEN` says."""
+    return lambda: HEERLEN.build(world)
 
 
 # dataset -> (federation, data builder, label units, which way the label worsens)
@@ -269,7 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--origins", type=int, default=None, help="latest test origins (default 3; quick 1)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--months", type=int, default=None,
+                   help="heerlen datasets: months of the window from 2019-01 (default: the profile's own, 36); "
+                        "longer raises every contract's privacy_unit.max_rows_per_person to months + 1")
+    p.add_argument("--records", type=int, default=None,
+                   help="heerlen datasets: raw records (default: the generator's default per 36 months)")
     args = p.parse_args(argv)
+    if args.months is not None and args.months < 24:
+        p.error(f"--months {args.months}: at least 24 months (a year of history and test origins)")
+    global HEERLEN
+    HEERLEN = HeerlenWindow(args.months, args.records)
     setup_logging()
     common.single_threaded()
     common.quiet_flower()
@@ -277,12 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     fc = ForecastConfig(horizons=tuple(args.horizons), configured_horizon=args.horizons[-1] if 3 not in args.horizons else 3,
                         test_origins=args.origins or (1 if args.quick else 3), folds=args.folds, seed=args.seed)
     out = []
-    for name in args.datasets:
-        summary = run_dataset(name, args.epsilons, draws, fc, alone=not args.quick,
-                              out_dir=common.RESULTS_DIR / "skill")
-        out.append(summary)
-        result(table(summary))
-        result(f"artefacts: {', '.join(summary['files'])}")
+    try:
+        for name in args.datasets:
+            summary = run_dataset(name, args.epsilons, draws, fc, alone=not args.quick,
+                                  out_dir=common.RESULTS_DIR / "skill")
+            out.append(summary)
+            result(table(summary))
+            result(f"artefacts: {', '.join(summary['files'])}")
+    except PulseTwinError as err:   # a setting the data cannot meet (e.g. too few --records for --months)
+        print(f"benchmarks.skill: {err}", file=sys.stderr)
+        return err.exit_code
     name = "skill" if set(args.datasets) == set(DATASETS) else "skill-" + "-".join(args.datasets)
     result(f"written: {common.write_json(name, out)}")
     return 0
