@@ -71,29 +71,21 @@ class HeerlenWindow:
         from devtools.synthetic.defaults import DEFAULT_PROFILES, DEFAULT_RECORDS
         from devtools.synthetic.profile import load as load_profile
 
-        own = (load_profile(DEFAULT_PROFILES, "heerlen").window or ("2019-01", 36))[1]
+        start, own = load_profile(DEFAULT_PROFILES, "heerlen").window or ("2019-01", 36)
         months = self.months if self.months is not None and self.months != own else None
         records = self.records or round(DEFAULT_RECORDS * (months or own) / own)
         k = None if months is None or months <= own else months + 1
-        progress(f"[heerlen, {world} world] {months or own} months from 2019-01, {records:,} raw records"
+        progress(f"[heerlen, {world} world] {months or own} months from {start}, {records:,} raw records"
                  + (f"; every contract's privacy_unit.max_rows_per_person raised to {k}" if k else ""))
         return common.cities_data(cities=("heerlen",), months=months, world=world, records=records,
                                   rows_per_person=k)
 
 
-HEERLEN = HeerlenWindow()   # set from --months / --records by main()
-
-
-def heerlen_root(world: str) -> Callable[[], Path]:
-    """The synthetic Heerlen in `world`, of the window and size `HEERLEN` says."""
-    return lambda: HEERLEN.build(world)
-
-
-# dataset -> (federation, data builder, label units, which way the label worsens)
-DATASETS: dict[str, tuple[str, Callable[[], Path], str, str]] = {
-    "heerlen": ("heerlen", heerlen_root("default"), "Leefbaarometer points", "lower"),
-    "heerlen_null": ("heerlen", heerlen_root("null"), "Leefbaarometer points", "lower"),
-    "leicestershire": ("leicestershire", leicestershire_root, "crimes per 1,000", "higher"),
+# dataset -> (federation, data builder given the Heerlen window, label units, which way the label worsens)
+DATASETS: dict[str, tuple[str, Callable[[HeerlenWindow], Path], str, str]] = {
+    "heerlen": ("heerlen", lambda w: w.build("default"), "Leefbaarometer points", "lower"),
+    "heerlen_null": ("heerlen", lambda w: w.build("null"), "Leefbaarometer points", "lower"),
+    "leicestershire": ("leicestershire", lambda w: leicestershire_root(), "crimes per 1,000", "higher"),
 }
 
 
@@ -122,10 +114,10 @@ def learned_models(partners: Sequence[str], alone: bool) -> dict[str, Learned]:
 
 
 def run_dataset(name: str, epsilons: Sequence[float], draws: int, fc: ForecastConfig,
-                alone: bool, out_dir: Path) -> dict[str, Any]:
+                alone: bool, out_dir: Path, window: HeerlenWindow = HeerlenWindow()) -> dict[str, Any]:
     fed_name, make_root, units, worse = DATASETS[name]
     started = time.perf_counter()
-    root = make_root()
+    root = make_root(window)
     cfg = common.compose_cfg([f"federation={fed_name}", f"federation.data_root={root}"])
     fed = cfg["federation"]
     # the gate's horizon: the federation's own (label.horizon) where it is among the horizons measured
@@ -301,8 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.months is not None and args.months < 24:
         p.error(f"--months {args.months}: at least 24 months (a year of history and test origins)")
-    global HEERLEN
-    HEERLEN = HeerlenWindow(args.months, args.records)
     setup_logging()
     common.single_threaded()
     common.quiet_flower()
@@ -313,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.datasets:
             summary = run_dataset(name, args.epsilons, draws, fc, alone=not args.quick,
-                                  out_dir=common.RESULTS_DIR / "skill")
+                                  out_dir=common.RESULTS_DIR / "skill",
+                                  window=HeerlenWindow(args.months, args.records))
             out.append(summary)
             result(table(summary))
             result(f"artefacts: {', '.join(summary['files'])}")
