@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.exclusive import one_at_a_time
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 TIERS = ("unit", "integration", "engine")
@@ -31,3 +33,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def repo_root() -> Path:
     """The checkout the tests run from (configs/, pyproject.toml, docs/)."""
     return REPO
+
+
+@pytest.fixture
+def one_ray_cluster():
+    """Flower's simulation engine (a Ray cluster) in this test only: no other test on the machine starts one
+    until it ends (`tests/support/exclusive.py`)."""
+    with one_at_a_time("ray"):
+        yield

@@ -31,14 +31,15 @@ def test_three_supernodes_two_rounds_over_tls(tmp_path, capsys):
     assert processes_mentioning(str(tmp_path)) == []
 
 
-@pytest.mark.xdist_group("ray")   # one Ray cluster at a time (see pyproject.toml)
+@pytest.mark.usefixtures("one_ray_cluster")   # one Ray cluster at a time on the machine
 def test_same_apps_run_under_the_simulation_engine(tmp_path, capsys):
     """Flower's simulation engine (Ray) runs the same ServerApp and ClientApp; each virtual node finds its
     own node directory, ledger and policy through the run config."""
     city_nodes(tmp_path / AWKWARD, approve=False)
     code = main(["federate", "federation=cities", "~federation.nodes.piraeus",
                  "--data-root", str(tmp_path / AWKWARD), f"runs_dir={tmp_path / 'runs'}",
-                 "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--simulation", "--run-name", "sim"])
+                 "local.rounds=2", "local.sample_rate=0.07", "--auto-approve", "--simulation", "--run-name", "sim",
+                 "--timeout", "900"])   # a stuck engine fails this test, not the whole suite's time budget
     captured = capsys.readouterr()
     out = captured.out + captured.err   # the result on stdout, progress (rounds, PSI, nodes) on stderr
     assert code == 0, out

@@ -36,7 +36,7 @@ def processes_with_env(marker: str) -> list[str]:
     return found
 
 
-@pytest.mark.xdist_group("ray")   # one Ray cluster at a time (see pyproject.toml)
+@pytest.mark.usefixtures("one_ray_cluster")   # one Ray cluster at a time on the machine
 def test_sigterm_to_a_running_simulation_leaves_no_ray_or_flower_process(tmp_path):
     marker = f"PULSE_TWIN_TEST_MARK={uuid.uuid4().hex}"
     argv = federate_argv(tmp_path, ("genk", "sant_boi"), "sim-stop", "--simulation")
