@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from federation.config import configs_dir, load_yaml
 from federation.errors import ConfigError
-from server.languages import languages as read_languages
+from server.languages import languages as read_languages, lookup
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,13 @@ class Settings:
         return float(self.values["interval_level"])
 
     def text(self, lang: str, key: str) -> str:
-        """One text of a language file by dotted key; the Dutch text when a language lacks it."""
-        for source in (self.texts.get(lang, {}), self.texts["nl"]):
-            node: Any = source
-            for part in key.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            if isinstance(node, str):
-                return node
-        raise ConfigError(f"{self.folder / 'lang'}: no text '{key}' in the Dutch language file")
+        """One text of a language file by dotted key (Dutch for a language not configured; every configured
+        file holds every Dutch text, `server.languages`)."""
+        code = lang if lang in self.texts else "nl"
+        node = lookup(self.texts[code], key, str(self.folder / "lang" / f"{code}.yaml"))
+        if not isinstance(node, str):
+            raise ConfigError(f"{self.folder / 'lang' / (code + '.yaml')}: '{key}' is not a text")
+        return node
 
     def action_log(self, run_dir: Path) -> Path | None:
         """The action log: the configured path, else RUN_DIR/actions.yaml, else actions.yaml beside the runs."""
