@@ -198,7 +198,10 @@ def test_ordinary_codes_pass_the_content_rules(tmp_path):
 
 PLAIN_NAMES = ["aandeel_niet_westers", "aandeel_buitenlanders", "aandeel_vreemdelingen", "pct_statushouders",
                "aandeel_moslims", "share_foreigners", "Ausländeranteil", "part_étrangers", "pct_extranjeros",
-               "ποσοστό_αλλοδαπών", "aandeelNietWesterseMigratie", "asielzoekers_per_1000", "pct_religious"]
+               "ποσοστό_αλλοδαπών", "aandeelNietWesterseMigratie", "asielzoekers_per_1000", "pct_religious",
+               # a group named by its country or people of origin, and a common misspelling
+               "share_marokkaanse_inwoners", "share_turkse_inwoners", "aandeel_surinaamse_bewoners",
+               "pct_inwoners_marokkaans", "pct_alochtonen", "aandeel_huidskleur_donker", "pct_lhbti"]
 
 
 @pytest.mark.parametrize("column", PLAIN_NAMES)
@@ -229,6 +232,7 @@ def test_protected_meaning_in_a_filter_value_a_feature_name_or_the_description_i
 
 @pytest.mark.parametrize("text", ["totaal_inwoners", "open_debt_per_1000", "share_social_housing", "meldingen",
                                   "wmo_per_1000", "aandeel_corporatiewoningen", "burglary", "drugs", "foreclosure",
-                                  "openbare_ruimte", "overlast_jeugd", "herinrichting"])
+                                  "openbare_ruimte", "overlast_jeugd", "herinrichting",
+                                  "separable", "aromatic", "carpool", "afrikaanderbuurt", "polishing_hours"])
 def test_the_concept_lexicon_leaves_ordinary_words_alone(text):
     assert load_rules().concept_in(text) is None
