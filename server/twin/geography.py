@@ -3,6 +3,7 @@ areas of `configs/twin/<city>.yaml`, and the lab's postcode table when it suppli
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,8 +41,61 @@ def groupings(city: str = "heerlen", path: Path | None = None) -> dict[str, Any]
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict) or "city" not in data:
         raise ConfigError(f"{path}: a mapping with 'city', 'stadsdelen', 'gebieden' expected")
+    checked(data, path)
     data["_path"] = str(path)
     return data
+
+
+SETTINGS_KEYS = ("city", "stadsdelen", "gebieden", "postcodes", "population_bands", "level")
+
+
+def checked(data: Mapping[str, Any], path: Path) -> None:
+    """Refuse twin settings the page would misread, naming the setting: unknown keys, a city code that is
+    not a CBS municipality code, a wijk that is not the city's (a typo would silently move a wijk out of
+    its stadsdeel), a wijk in two stadsdelen, a gebied naming an unknown stadsdeel, bands or level out of range."""
+    def fail(where: str, what: str) -> ConfigError:
+        return ConfigError(f"{path}: {where}: {what}")
+
+    unknown = sorted(set(data) - set(SETTINGS_KEYS) - {"_path"})
+    if unknown:
+        raise fail(unknown[0], f"not a twin setting (settings: {', '.join(SETTINGS_KEYS)})")
+    city = data["city"]
+    if not (isinstance(city, dict) and re.fullmatch(r"GM\d{4}", str(city.get("code", ""))) and city.get("name")):
+        raise fail("city", "give {code: GM<4 digits> (the CBS municipality code), name: ...}")
+    prefix = "WK" + str(city["code"])[2:]
+    known_wijken = {c for c in cbs_names_and_population()[0] if c.startswith(prefix)}
+    owner: dict[str, str] = {}
+    stadsdelen = data.get("stadsdelen") or {}
+    if not isinstance(stadsdelen, dict):
+        raise fail("stadsdelen", "a mapping {id: {name: ..., wijken: [WK...]}} expected")
+    for sd, spec in stadsdelen.items():
+        if not (isinstance(spec, dict) and spec.get("name") and isinstance(spec.get("wijken"), list)):
+            raise fail(f"stadsdelen.{sd}", "give {name: ..., wijken: [WK..., ...]}")
+        for w in spec["wijken"]:
+            if not re.fullmatch(rf"{prefix}\d{{2}}", str(w)):
+                raise fail(f"stadsdelen.{sd}.wijken", f"{w!r} is not a wijk code of {city['code']} ({prefix}NN)")
+            if known_wijken and w not in known_wijken:
+                raise fail(f"stadsdelen.{sd}.wijken", f"{w} is not a wijk of {city['name']} in the CBS file")
+            if w in owner:
+                raise fail(f"stadsdelen.{sd}.wijken", f"{w} is already in stadsdeel {owner[w]}")
+            owner[w] = str(sd)
+    gebieden = data.get("gebieden") or {}
+    if not isinstance(gebieden, dict):
+        raise fail("gebieden", "a mapping {id: {name: ..., stadsdelen: [...]}} expected")
+    for g, spec in gebieden.items():
+        if not (isinstance(spec, dict) and spec.get("name") and isinstance(spec.get("stadsdelen"), list)):
+            raise fail(f"gebieden.{g}", "give {name: ..., stadsdelen: [...]}")
+        for sd in spec["stadsdelen"]:
+            if sd not in stadsdelen:
+                raise fail(f"gebieden.{g}.stadsdelen", f"{sd!r} is not one of the stadsdelen above")
+    bands = data.get("population_bands", 3)
+    if isinstance(bands, bool) or not isinstance(bands, int) or not 1 <= bands <= 10:
+        raise fail("population_bands", f"a whole number from 1 to 10 expected, got {bands!r}")
+    level = data.get("level", 0.9)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise fail("level", f"an interval level between 0 and 1 (e.g. 0.9) expected, got {level!r}")
+    if data.get("postcodes") is not None and not isinstance(data["postcodes"], str):
+        raise fail("postcodes", "a file name or null expected")
 
 
 def cbs_names_and_population(year: int = 2020) -> tuple[dict[str, str], dict[str, float]]:

@@ -249,3 +249,29 @@ def test_a_partner_series_without_one_noise_sd_is_shown_without_a_band_and_text_
     (run / "releases" / "buurtteams.csv").write_text(header + "BU09171200,2019-01,x,1.0,wide,r/b/c\n")
     assert main(["twin", "build", str(run)]) == 2
     assert "buurtteams.csv: line 2, column 'noise_sd': not a number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"population_bands": "drie"}, "population_bands: a whole number from 1 to 10"),
+    ({"level": 90}, "level: an interval level between 0 and 1"),
+    ({"leve": 0.9}, "leve: not a twin setting"),
+    ({"city": {"code": "0917", "name": "Heerlen"}}, "city: give {code: GM<4 digits>"),
+    ({"stadsdelen": {"SD4": {"name": "Heerlerbaan", "wijken": ["WK099999"]}}}, "'WK099999' is not a wijk code of GM0917"),
+    ({"stadsdelen": {"SD4": {"name": "Heerlerbaan", "wijken": ["WK091799"]}}}, "WK091799 is not a wijk of Heerlen"),
+    ({"stadsdelen": {"SD1": {"name": "a", "wijken": ["WK091710"]}, "SD2": {"name": "b", "wijken": ["WK091710"]}}},
+     "stadsdelen.SD2.wijken: WK091710 is already in stadsdeel SD1"),
+    ({"gebieden": {"GB": {"name": "Noord", "stadsdelen": ["SD-none"]}}}, "gebieden.GB.stadsdelen: 'SD-none' is not one"),
+])
+def test_twin_settings_a_city_writes_are_checked_naming_the_setting(tmp_path, capsys, monkeypatch, change, says):
+    """A mistyped wijk would silently leave its stadsdeel; a level of 90 would break every interval."""
+    import yaml
+    from federation.config import configs_dir
+    settings = {**yaml.safe_load((configs_dir() / "twin" / "heerlen.yaml").read_text()), **change}
+    (tmp_path / "twin").mkdir()
+    (tmp_path / "twin" / "mm.yaml").write_text(yaml.safe_dump(settings))
+    run = write_twin_run(tmp_path / "run")
+    monkeypatch.setenv("PULSE_TWIN_CONFIGS", str(tmp_path))
+    assert main(["twin", "build", str(run), "--city", "mm"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and str(tmp_path / "twin" / "mm.yaml") in err and "Traceback" not in err
+    assert not (run / "twin" / "twin.html").exists()
