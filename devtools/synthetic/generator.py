@@ -67,7 +67,7 @@ def generate(
 ) -> GenerationSummary:
     """Write `data/nodes/<node>/{public,raw}/...` for every city; same arguments, same bytes.
 
-    `start`/`months` default to the window the profiles set (Heerlen: 36 months from 2019-01), else
+    `start`/`months` default to the window the profiles set (every shipped city: 36 months from 2019-01), else
     2019-01 and 24 months. Everything (profiles, world, CBS file, record budget) is checked before the
     first file is written.
     """

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--start", default=None, metavar="YYYY-MM",
                    help="first month (default: the profiles' window, 2019-01)")
     p.add_argument("--months", type=int, default=None,
-                   help="number of months (default: the profiles' window, Heerlen 36; else 24)")
+                   help="number of months (default: the profiles' window, 36 for every shipped city; else 24)")
     p.add_argument("--world", default="default", metavar="NAME",
                    help="the world of the profiles (profiles/worlds/NAME.yaml): 'default', or 'null' where partners' "
                         "records carry nothing about liveability's changes, so no forecast can beat the naive ones "

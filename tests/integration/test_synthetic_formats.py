@@ -217,3 +217,23 @@ def test_a_new_city_needs_yaml_only(tmp_path: Path) -> None:
     areas = pd.read_csv(tmp_path / "out" / "hasselt" / "public" / "areas.csv")
     assert areas["area_code"].str.match(r"BE-HSL:71022[A-H]\d{3}$").all() and areas["area_code"].nunique() == 30
     assert re.search(r"^pv_nummer;", (tmp_path / "out/hasselt/raw/pv_registraties.csv").read_text(encoding="utf-8-sig"))
+
+
+@pytest.mark.parametrize("city", ["heerlen", "genk", "sant_boi", "piraeus"])
+def test_each_citys_records_cover_the_window_its_nodes_contracts_declare(city: str) -> None:
+    """`pulse-twin generate --cities <city>` alone must write what the city's nodes can build: a shorter
+    window is refused by the contract's check of missing months."""
+    from clients.contracts import load_contract
+    from devtools.synthetic import profile as profiles
+    from devtools.synthetic.defaults import DEFAULT_PROFILES
+    from devtools.synthetic.generator import default_window
+    from federation.config import configs_dir
+
+    prof = profiles.load(DEFAULT_PROFILES, city)
+    start, months = default_window([prof], None, None)
+    generated = pd.period_range(start, periods=months, freq="M")
+    for node in prof.nodes:
+        assert (configs_dir() / "contract" / f"{node}.yaml").is_file(), node
+        periods = load_contract(node).periods
+        declared = pd.period_range(str(periods.start), str(periods.end), freq="M")
+        assert set(declared) <= set(generated), (node, start, months)
