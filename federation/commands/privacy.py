@@ -6,7 +6,7 @@ from pathlib import Path
 
 from federation.errors import ConfigError
 from clients.site_policy import load_site_policy, policy_path
-from federation.output import emit_json, result
+from federation.output import emit_json, log, result
 
 
 
@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
             accountant=policy_caps.accountant,
         )
     delta = 1e-5 if delta is None else delta
+    if not 0 < delta < 1:
+        raise ConfigError(f"--delta: {delta:g} is not a probability between 0 and 1 (the node's guarantees are "
+                          "stated at a small delta such as 1e-5)")
+    if caps is not None and delta > caps.delta:
+        log.warning(f"note: epsilon is reported at delta {delta:g}, above the site policy's {caps.delta:g}: a larger delta "
+               "makes epsilon look smaller than the node's commitments, which are stated at the policy's delta")
     accountant = accountant or "prv"
     if caps is None and (args.cap_year is not None or args.cap_life is not None):
         caps = BudgetCaps(epsilon_per_year=args.cap_year, epsilon_lifetime=args.cap_life, delta=delta,

@@ -139,3 +139,22 @@ def test_cli_k_from_the_manifest_is_not_vacuous_when_epsilon_is_small(police_nod
     (node / "features" / "manifest.json").unlink()
     text, data = _privacy(node, capsys)
     assert data["k"] is None and "unknown" in text and "only if a person appears in one area-period row" in text
+
+
+def test_cli_refuses_a_delta_that_is_no_probability_and_notes_one_above_the_policy(police_node, capsys):
+    """A delta of 0.5 would print epsilon 0 ("(0.0000, 0.5)-DP") as if nothing had been spent."""
+    with PrivacyLedger(ledger_path(police_node)) as ledger:
+        if not ledger.history():
+            ledger.record_many([aggregate("incidents", RECORD, sensitivity=1.0)])
+    for bad in ("0", "1", "-1e-5", "2"):
+        capsys.readouterr()
+        assert main(["privacy", "--node-dir", str(police_node), f"--delta={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert "--delta" in err and "between 0 and 1" in err and "Traceback" not in err
+    capsys.readouterr()
+    assert main(["privacy", "--node-dir", str(police_node), "--delta", "0.01", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["delta"] == 0.01   # the note goes to stderr: --json stays one document
+    assert "note: epsilon is reported at delta 0.01, above the site policy's 1e-05" in err
+    assert main(["privacy", "--node-dir", str(police_node)]) == 0
+    assert "note: epsilon is reported at delta" not in capsys.readouterr().err
