@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -139,6 +140,8 @@ def _check_args(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
         last = last or first
         if not (_PERIOD.match(first) and _PERIOD.match(last)) or first > last:
             raise ConfigError(f"--period {args.period!r}: give YYYY-MM or FIRST..LAST (e.g. 2019-01..2019-12)")
+    if args.out is not None:
+        _check_out(args.out)
     seen: set[Path] = set()
     for node_dir in args.node_dirs:
         if not node_dir.is_dir():
@@ -530,12 +533,25 @@ def _federation(plans: list[NodePlan]):
     return federation_guarantee(histories, max(plan.delta for plan in plans), plans[0].accountant)
 
 
+def _check_out(path: Path) -> None:
+    """Refuse an --out the CSV cannot be written to BEFORE anything is released: a typo must not cost a node
+    its budget. The folder is not created: a missing one is more often a mistyped path than a wish."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"--out {path}: is a folder; name the CSV file to write")
+    if not folder.exists():
+        raise ConfigError(f"--out {path}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ConfigError(f"--out {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--out {path}: not writable")
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]], by: str, nodes: list[dict[str, Any]]) -> None:
     privacy = {n["node"]: n for n in nodes}
     columns = ["stat", "node", by, "areas", "periods", "value", "noise_sd", "kind", "node_epsilon", "delta",
                "accountant", "unit"]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(columns)

@@ -157,6 +157,10 @@ def test_second_run_reuses_the_release_and_charges_nothing(runs):
     ("unknown-stat", "--stat no_such_stat: unknown"),
     ("bad-by", "--by 'buurt': choose one of area, wijk, city"),
     ("public-stat", "not a DP release"),
+    # --out is checked before anything is released: a typo must not cost the node budget
+    ("out-folder", "is a folder; name the CSV file"),
+    ("out-under-a-file", "is a file, not a folder"),
+    ("out-no-folder", "does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected):
     police = runs["nodes"]["police"]
@@ -166,6 +170,11 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected
         "unknown-stat": ["--node-dir", str(police), "--stat", "no_such_stat"],
         "bad-by": ["--node-dir", str(police), "--stat", "burglary_per_1000", "--by", "buurt"],
         "public-stat": ["--node-dir", str(runs["nodes"]["municipality"]), "--stat", "share_0_15"],
+        "out-folder": ["--node-dir", str(police), "--stat", "burglary_per_1000", "--out", str(tmp_path)],
+        "out-under-a-file": ["--node-dir", str(police), "--stat", "burglary_per_1000",
+                             "--out", str(police / "contract.yaml" / "x.csv")],
+        "out-no-folder": ["--node-dir", str(police), "--stat", "burglary_per_1000",
+                          "--out", str(tmp_path / "absent" / "x.csv")],
     }[case]
     before = len(_egress(police))
     capsys.readouterr()
@@ -175,6 +184,7 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected
     assert len(lines) == 1 and lines[0].startswith("pulse-twin analytics: ") and expected in lines[0], out.err
     assert "Traceback" not in out.err and out.out == ""
     assert len(_egress(police)) == before   # nothing left the node
+    assert not (tmp_path / "absent").exists()
 
 
 def test_wijk_of_a_code_that_does_not_say_it_is_refused_naming_why(tmp_path):
