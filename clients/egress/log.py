@@ -134,6 +134,7 @@ class EgressLog:
         Refuses to extend a log whose last record does not match its head: a release is only
         recorded on a log the node can still vouch for.
         """
+        self._refuse_torn(self._bytes())
         lines = self.read_lines()
         head = self._current_head(lines)
         record = dict(content)
@@ -217,7 +218,60 @@ class EgressLog:
 
     def verify(self) -> list[dict[str, Any]]:
         """Check the whole chain and the head; return the records, or raise LogTampered naming the line."""
+        self._refuse_torn(self._bytes())
         return self._verify(self.read_lines(), Checkpoint())
+
+    def torn_tail(self, data: bytes | None = None) -> int | None:
+        """Where an incomplete last record starts, or None: bytes after the last newline that are no record,
+        while the head and the complete records before them agree. That is what an append cut off by a crash
+        or a full disk leaves (the record is written in one write ending in its newline, and the head only
+        after it): the record was never finished, so the guard never returned it and nothing was sent with it.
+        Anything else that does not parse is an edit, and stays a refusal naming its line."""
+        data = self._bytes() if data is None else data
+        if not data or data.endswith(b"\n"):
+            return None
+        start = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[start:].decode("utf-8"))
+            return None   # a whole record without its newline: not a torn write
+        except (UnicodeDecodeError, ValueError):
+            pass
+        complete = data[:start].decode("utf-8", errors="replace").splitlines()
+        try:
+            head = self.read_head()
+            last_hash = json.loads(complete[-1]).get("hash") if complete else GENESIS
+        except (LogTampered, ValueError, AttributeError):
+            return None
+        count, hash_ = (0, GENESIS) if head is None else (head.count, head.hash)
+        return start if count == len(complete) and hash_ == last_hash else None
+
+    def set_aside_torn_tail(self) -> Path | None:
+        """Move an incomplete last record (`torn_tail`) to `egress.jsonl.torn-<time>` beside the log and cut the
+        log back to its complete records; call while holding `locked()`. Returns the side file, or None."""
+        data = self._bytes()
+        start = self.torn_tail(data)
+        if start is None:
+            return None
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        side = self.path.with_name(f"{self.path.name}.torn-{stamp}")
+        side.write_bytes(data[start:])
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data[:start])
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        return side
+
+    def _refuse_torn(self, data: bytes) -> None:
+        start = self.torn_tail(data)
+        if start is not None:
+            line = data[:start].count(b"\n") + 1
+            raise LogTampered(
+                f"{self.path}, line {line}: the last record is incomplete, a write cut off (crash or full disk) before "
+                f"it was finished; the {line - 1} records before it and the head agree, and nothing was sent with it. "
+                "`pulse-twin node recover-ledger` sets the incomplete bytes aside and rebuilds the ledger from the "
+                "complete records; nothing else may leave this node until then")
 
     def read_checkpoint(self) -> Checkpoint:
         """The last verified prefix, checked against the log's bytes now; a fresh start if there is none."""
@@ -229,6 +283,7 @@ class EgressLog:
         A checkpoint the node's key did not sign vouches for nothing: then every record is verified and
         returned, after a fresh (genesis) checkpoint."""
         data = self._bytes()
+        self._refuse_torn(data)
         cp, signed = self._checkpoint_of(data)
         if not signed:
             cp = Checkpoint()

@@ -5,7 +5,9 @@ is the one way back, and an explicit one: the whole log must verify (chain, head
 each record states must follow from the releases before it), otherwise nothing is touched. The old
 ledger is kept beside the new one (`ledger.sqlite.replaced-<time>`), never deleted. Releases in the old
 ledger that no log record charges are dropped: the guard records a release only after its charge, and
-the message is sent only after its record, so such a release never left the node.
+the message is sent only after its record, so such a release never left the node. An incomplete last
+record (an append cut off by a crash or a full disk: `EgressLog.torn_tail`) is set aside first, into
+`egress.jsonl.torn-<time>`, for the same reason: the message it would have recorded was never sent.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def recover_ledger(node_dir: Path) -> dict[str, Any]:
     node_dir = Path(node_dir)
     log = EgressLog(node_dir)
     with log.locked():
+        torn = log.set_aside_torn_tail()
         records = log.verify()
         log.read_checkpoint()   # a log rewritten since the guard last verified it cannot vouch for anything
         policy = load_site_policy(node_dir)
@@ -44,7 +47,8 @@ def recover_ledger(node_dir: Path) -> dict[str, Any]:
                 history = ledger.history()
             try:
                 vouch.check(Checkpoint(), records, history, policy.partner, path, log.path)
-                return {"status": "unchanged", "releases": len(logged), "ledger": str(path)}
+                return {"status": "unchanged", "releases": len(logged), "ledger": str(path),
+                        "torn": str(torn) if torn else None}
             except vouch.LedgerMismatch as err:
                 reason = str(err)
         else:
@@ -69,4 +73,5 @@ def recover_ledger(node_dir: Path) -> dict[str, Any]:
         (node_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
         vouch.check(Checkpoint(), records, rebuilt, policy.partner, path, log.path)
     return {"status": "rebuilt", "releases": len(logged), "dropped": len(unsent),
-            "reason": reason, "ledger": str(path), "old_ledger": str(kept) if kept else None}
+            "reason": reason, "ledger": str(path), "old_ledger": str(kept) if kept else None,
+            "torn": str(torn) if torn else None}

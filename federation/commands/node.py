@@ -373,6 +373,9 @@ def run_recover_ledger(args: argparse.Namespace) -> int:
         result("nothing changed")
         return 1
     done = recover_ledger(args.node_dir)
+    if done.get("torn"):
+        result(f"the egress log's incomplete last record (a write cut off before it was finished; nothing was sent "
+               f"with it) is set aside as {done['torn']}")
     if done["status"] == "unchanged":
         result(f"the ledger already holds exactly the {done['releases']} releases the egress log records: nothing to do")
         return 0

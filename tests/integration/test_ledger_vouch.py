@@ -163,3 +163,46 @@ def test_the_guard_verifies_old_records_too_not_only_the_tail(tmp_path: Path):
     rewrite_log(node, lambda r: [{**r[0], "rows": 1}, *r[1:]], rechain=False)
     with pytest.raises(LogTampered, match=r"record|records"), EgressGuard.open(node) as guard:
         guard.release(dp_update(7))
+
+
+def _torn_append(node: Path) -> bytes:
+    """What a crash or a full disk in the middle of the guard's append leaves: the ledger charged (the guard
+    charges first), the log's new line cut off before its newline, the head not yet moved."""
+    PrivacyLedger(ledger_path(node)).record(release(run_id="cut", round=4))
+    tail = json.dumps({"kind": "dp-update", "run_id": "cut", "round": 4, "seq": 3, "status": "rel"})[:60].encode()
+    with open(node / LOG, "ab") as handle:
+        handle.write(tail)
+    return tail
+
+
+def test_an_append_cut_off_is_named_as_such_and_recovery_sets_it_aside(tmp_path: Path, capsys):
+    node = charged_node(tmp_path)
+    tail = _torn_append(node)
+    torn = r"line 4: the last record is incomplete.*3 records before it and the head agree.*node recover-ledger"
+    with pytest.raises(LogTampered, match=torn):
+        run_audit(node)
+    with pytest.raises(LogTampered, match=torn), EgressGuard.open(node) as guard:
+        guard.release(dp_update(9))
+    assert cli_main(["node", "recover-ledger", "--node-dir", str(node), "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "incomplete last record" in out and "set aside as" in out and "1 release(s) of the old ledger" in out
+    side = list((node / "state").glob("egress.jsonl.torn-*"))
+    assert len(side) == 1 and side[0].read_bytes() == tail
+    run_audit(node)
+    with EgressGuard.open(node) as guard:
+        record = guard.release(dp_update(9))
+    expected = get_accountant("rdp").epsilon([release(round=r) for r in (1, 2, 3, 9)], 1e-5)
+    assert record["epsilon_cumulative"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_cut_line_the_head_counts_is_no_torn_append_and_recovery_refuses(tmp_path: Path):
+    """Only a tail the head does not count yet can be an unfinished append; a counted record cut short was
+    edited, and the log can no longer vouch for it."""
+    node = charged_node(tmp_path)
+    text = (node / LOG).read_bytes()
+    (node / LOG).write_bytes(text[:-40])   # the last counted record loses its end and its newline
+    with pytest.raises(LogTampered, match="line 3: not a JSON record"):
+        run_audit(node)
+    with pytest.raises(LogTampered, match="not a JSON record"):
+        recover_ledger(node)
+    assert not list((node / "state").glob("egress.jsonl.torn-*"))
