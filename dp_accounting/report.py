@@ -262,7 +262,7 @@ class PrivacyReport:
         return "\n".join(lines)
 
 
-def _one(unit: str) -> str:
+def one_unit(unit: str) -> str:
     """"one area-period row", and a unit text that already says "one ..." unchanged."""
     return unit if unit.startswith("one ") else f"one {unit}"
 
@@ -470,7 +470,7 @@ def guarantee_in_words(
         )
     acc, oth = accountant.upper(), other.upper()
     if len(units) == 1:
-        row = _one(units[0])
+        row = one_unit(units[0])
     else:
         row = (f"one person who is at most one unit of privacy in each of them (the ledger mixes units: "
                f"{'; '.join(units)}; for a person who is more than one unit, see below)")

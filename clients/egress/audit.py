@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.egress import vouch
+from dp_accounting.report import one_unit
 from clients.egress.log import Checkpoint, EgressLog, LogTampered
 from federation.errors import ConfigError
 from clients.site_policy import load_site_policy
@@ -160,7 +161,7 @@ def format_audit(report: dict[str, Any]) -> str:
         f"Ledger cross-check: the {report['ledger']['releases_in_log']} DP releases in the log are exactly the "
         f"{report['ledger']['releases_in_ledger']} in the privacy ledger.",
         f"Privacy spent over the node's life: epsilon {eps['lifetime']:.4g} at delta {eps['delta']:g} "
-        f"(unit: one {unit}; accountant: {eps['accountant']}), {eps['last_365_days']:.4g} over the last 365 days; "
+        f"(unit: {one_unit(unit)}; accountant: {eps['accountant']}), {eps['last_365_days']:.4g} over the last 365 days; "
         f"recomputed from the ledger's releases. Caps: {eps['cap_per_year']:g} per 365 days, "
         f"{eps['cap_lifetime']:g} for life.",
     ]

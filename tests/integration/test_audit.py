@@ -115,6 +115,10 @@ def test_audit_lists_every_release_and_recomputes_epsilon_from_the_ledger(node: 
     assert "Run 'v1'" not in text and "e" * 16 not in text
     v1_text = format_audit(run_audit(node, run="v1"))
     assert "revealed_set_size = 57" in v1_text and "e" * 16 in v1_text and "Run 'h1'" not in v1_text
+    # a unit text that already says "one ..." (a record-unit table's) is not doubled
+    report = run_audit(node)
+    report["epsilon"]["unit"] = "one record (the export has no person link)"
+    assert "(unit: one record (the export" in format_audit(report) and "one one" not in format_audit(report)
 
 
 def test_audit_with_prv_matches_the_guards_recorded_epsilon(tmp_path: Path):
