@@ -177,7 +177,8 @@ def run_init(args: argparse.Namespace) -> int:
     result("Next steps:")
     result(f"  1. Send {keys.public_key} (and only that file) to the coordinator, who registers it.")
     result(f"  2. Read and adjust {node_dir / POLICY_FILE}: it decides what this node releases.")
-    result(f"  3. Fill in {contract_path} and put the organisation's records in {node_dir / 'raw'}/.")
+    result(f"  3. Fill in {contract_path}, put the organisation's records in {node_dir / 'raw'}/ and the public "
+           f"area register (area_code,area_name,year,population) at {node_dir / 'public' / 'areas.csv'}.")
     result(f"  4. Build the feature blocks with `pulse-twin features --node-dir {node_dir} --contract {contract_path}`"
            f" (they stay in {node_dir / 'features'}/).")
     result(f"  5. Put the coordinator's CA certificate (public) at {node_dir / 'keys' / 'federation-ca.crt'} and start "
@@ -219,11 +220,17 @@ def _contract_template(partner: str) -> tuple[str, str]:
         "# The public area register (area_code,area_name,year,population).\n"
         "area_register:\n"
         "  path: public/areas.csv\n"
-        "# The periods of the features: months, from the first to the last date in these columns.\n"
+        "# The periods of the features: the export window, first and last month. Declared here, never taken\n"
+        "# from the records' dates (the grid a node releases on is public).\n"
         "periods:\n"
         "  kind: month\n"
+        "  start: null         # e.g. 2019-01\n"
+        "  end: null           # e.g. 2021-12\n"
+        "  # Every month of the window must hold records of these date columns (a month without is missing\n"
+        "  # from the export: refused, never read as zero).\n"
         "  from: []            # e.g. [incidents.datum_registratie]\n"
-        "# The unit of privacy: one area-period row, and at most how many rows one person can touch.\n"
+        "# The unit of privacy: one area-period row, and at most how many rows one person can touch (a whole\n"
+        "# number: e.g. the window's months when a person counts in their own area once a month).\n"
         "privacy_unit:\n"
         "  row: area-period\n"
         "  max_rows_per_person: null\n"

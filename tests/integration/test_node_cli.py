@@ -59,7 +59,11 @@ def test_a_transfer_city_without_its_own_template_gets_the_default_with_its_name
     assert load_site_policy(node_dir).partner == "rotterdam"
     contract = (node_dir / "contract.yaml").read_text()
     assert contract.startswith("# PULSE-TWIN data contract for node 'rotterdam'")
-    assert yaml.safe_load(contract)["name"] == "rotterdam"
+    blank = yaml.safe_load(contract)
+    assert blank["name"] == "rotterdam"
+    # the blank says what the rules require: a declared window, never the records' dates
+    assert {"start", "end", "from"} <= set(blank["periods"]) and "never taken" in contract
+    assert "public/areas.csv" in out.split("Next steps:")[1]
 
 
 def test_node_init_keeps_existing_data_and_refuses_an_existing_node(tmp_path, pulse_twin):
