@@ -7,6 +7,7 @@ wheel is built). `PULSE_TWIN_CONFIGS` points elsewhere when a node keeps its own
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -74,7 +75,8 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
                 _anchor_paths(cfg, root, choices, overrides)
             return cfg
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(f"{root / (config_name + '.yaml')}: {_one_line(str(err), new_keys)}") from None
+        file = root / (config_name + ".yaml")
+        raise ConfigError(f"{file}: {_one_line(str(err), new_keys, _dotted_keys(file))}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -130,8 +132,27 @@ def layered(defaults: Sequence[str], given: Sequence[str]) -> list[str]:
     return [o for o in defaults if _setting(o) not in mine] + list(given)
 
 
-def _one_line(message: str, new_keys: bool = False) -> str:
-    """Hydra's and OmegaConf's messages, which span several lines, as one line saying what to do."""
+def _dotted_keys(file: Path) -> list[str]:
+    """Every setting of a YAML file as a dotted key (`periods.start`), to suggest the one a typo meant."""
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    out: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                out.append(f"{prefix}{key}")
+                walk(value, f"{prefix}{key}.")
+
+    walk(data, "")
+    return out
+
+
+def _one_line(message: str, new_keys: bool = False, known: Sequence[str] = ()) -> str:
+    """Hydra's and OmegaConf's messages, which span several lines, as one line saying what to do; an unknown
+    setting close to a `known` one names it."""
     sweep = re.match(r"Ambiguous value for argument '([^']*)'", message)
     if sweep:
         return (f"{sweep.group(1)}: several values; sweep them with -m/--multirun, or write a list as "
@@ -139,6 +160,11 @@ def _one_line(message: str, new_keys: bool = False) -> str:
     unknown = re.match(r"Could not override '([^']*)'", message)
     if unknown:
         key = unknown.group(1)
+        parent, dot, leaf = key.rpartition(".")
+        siblings = [k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == parent]
+        close = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.8)
+        if close:
+            return f"{key}: no such setting; did you mean {parent}{dot}{close[0]}?"
         return f"{key}: no such setting" + (f" (to add it: +{key}=VALUE)" if new_keys else " in the configuration")
     missing = re.search(r"Could not find '([^/']*)/([^']*)'", message)
     if missing:

@@ -52,10 +52,16 @@ def test_overrides_change_fields():
     assert load_contract("police").min_population == 100
 
 
-def test_override_of_a_missing_key_is_a_config_error():
+def test_override_of_a_missing_key_is_a_config_error_naming_the_setting_a_typo_meant():
     with pytest.raises(ConfigError) as err:
         load_contract("police", overrides=["min_populaton=200"])
-    assert "min_populaton" in str(err.value) and "+min_populaton" in str(err.value)
+    assert "min_populaton: no such setting; did you mean min_population?" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_contract("police", overrides=["periods.strat=2019-02"])
+    assert "did you mean periods.start?" in str(err.value)
+    with pytest.raises(ConfigError) as err:   # nothing close: how to add a new setting
+        load_contract("police", overrides=["tables.incidents.columns.zone=x"])
+    assert "(to add it: +tables.incidents.columns.zone=VALUE)" in str(err.value) and "did you mean" not in str(err.value)
 
 
 def test_unknown_contract_name_lists_the_choices():
