@@ -14,6 +14,18 @@ the window and back, or changing a bound and back, re-draws nothing and charges 
 until the egress guard has charged it: `commit()` after `send`. Public tables are not noised and not charged.
 Stores written before this layout (`state/releases/<table>.parquet`) are still read and re-used.
 
+A kept store that is gone is never replaced silently (`lost_runs`): before drawing cells of a table, the node
+looks up which runs its privacy ledger and its egress log show charging a release of that table, and refuses,
+naming the store and the runs, when a charge is not accounted for by a kept store (its `ledger_runs`). Drawing
+those cells again would charge them twice and put a second, independent draw of the same cells beside the first
+(whoever holds both averages the noise down). Two ways lead there: the store was deleted or moved (put it back:
+it is re-used at no cost), or the node stopped between the charge and `commit()` (the guard charged and logged
+the release, the payload may have left, its cells were never kept). In both cases the cells that may have left
+are lost to the node and their charge rightly stays in the ledger. The only way forward is deliberate: the
+operator names the table (`DpRelease(redraw_lost=...)`, `pulse-twin analytics --redraw-lost TABLE`), the
+fresh draw is charged in full like any new release, the egress record of that run names the lost runs
+(`redrawn`), and the new store lists them as `lost_runs`, so they are not asked about again.
+
 What new cells are charged (`charge_of_new_cells`): one full Gaussian release of the table, i.e. sequential
 composition, also when the new cells are months disjoint from every released one. Parallel composition would
 need each unit to feed the released cells or the new ones, never both. The contract bounds a unit per release
@@ -29,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -85,6 +98,8 @@ class StoredRelease:
     sensitivity: float
     frame: pd.DataFrame          # area_code, period, one column per series key, Z_COLUMN
     ledger_runs: list[str] = field(default_factory=list)
+    # runs whose charge of the table no store holds any more, re-drawn on the operator's word (see module doc)
+    lost_runs: list[str] = field(default_factory=list)
 
 
 def _store_paths(node_dir: Path, table: str, digest: str) -> tuple[Path, Path]:
@@ -99,20 +114,115 @@ def _stored(node_dir: Path, table: str, digest: str) -> StoredRelease | None:
                                  (node_dir / RELEASES_DIR / f"{table}.json", node_dir / RELEASES_DIR / f"{table}.parquet")):
         if not (meta_path.is_file() and data_path.is_file()):
             continue
+        meta = _read_meta(meta_path)
+        if meta["digest"] != digest:
+            continue
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta["digest"] != digest:
-                continue
-            kept = StoredRelease(meta["digest"], float(meta["noise_multiplier"]), float(meta["sensitivity"]),
-                                 pd.read_parquet(data_path), list(meta.get("ledger_runs", [])))
-        except (OSError, ValueError, KeyError) as err:
-            raise ConfigError(f"{meta_path}: the node's stored release is unreadable ({err}); it is never re-drawn "
-                              "silently: move it aside only if the ledger shows the release was never sent") from None
+            frame = pd.read_parquet(data_path)
+        except (OSError, ValueError) as err:   # pyarrow's errors are ValueErrors (ArrowInvalid) or OSErrors
+            raise _unreadable(data_path, err) from None
+        try:
+            kept = StoredRelease(meta["digest"], float(meta["noise_multiplier"]), float(meta["sensitivity"]), frame,
+                                 list(meta.get("ledger_runs", [])), list(meta.get("lost_runs", [])))
+        except (TypeError, ValueError, KeyError) as err:
+            raise _unreadable(meta_path, err) from None
         if Z_COLUMN not in kept.frame.columns:   # earlier layout: every cell from one draw
             kept.frame = kept.frame.assign(**{Z_COLUMN: kept.noise_multiplier})
         kept.frame = kept.frame.astype({"area_code": str, "period": str})
         return kept
     return None
+
+
+def _unreadable(path: Path, err: Exception) -> ConfigError:
+    """A kept store's file that cannot be read, named: the release is never re-drawn in its place."""
+    return ConfigError(f"{path}: the node's stored release is unreadable ({err}); it is never re-drawn silently: "
+                       "move it aside only if the ledger shows the release was never sent")
+
+
+def _read_meta(meta_path: Path) -> dict:
+    """A kept store's metadata (`<digest>.json`); an unreadable one is named, never skipped."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as err:
+        raise _unreadable(meta_path, err) from None
+    if not isinstance(meta, dict) or "digest" not in meta:
+        raise _unreadable(meta_path, ValueError("no 'digest' field"))
+    return meta
+
+
+def _store_files(node_dir: Path, table: str) -> list[tuple[Path, Path]]:
+    """Every kept store of `table` (metadata, cells), whatever its release spec, the earlier layout included."""
+    folder = node_dir / RELEASES_DIR / table
+    pairs = [(meta, meta.with_suffix(".parquet")) for meta in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    legacy = node_dir / RELEASES_DIR / f"{table}.json"
+    return pairs + ([(legacy, legacy.with_suffix(".parquet"))] if legacy.is_file() else [])
+
+
+def charged_runs(node_dir: Path, table: str) -> dict[str, Path]:
+    """Runs that charged a release of `table` on this node (run -> the file that shows it): the privacy ledger's
+    Gaussian releases of the table and the egress log's released records of them. Both are read, so that a
+    deleted ledger or a shortened log alone cannot make a charge unknown; a ledger that cannot be read is left
+    to the guard, which refuses everything until `node recover-ledger` (rule ledger-vouch)."""
+    from dp_accounting import PrivacyLedger, ledger_path
+    from clients.egress.log import LOG_FILE
+
+    runs: dict[str, Path] = {}
+    path = ledger_path(node_dir)
+    if path.is_file():
+        try:
+            with PrivacyLedger(path, create=False) as ledger:
+                history = ledger.history()
+        except ConfigError:
+            history = []
+        runs.update((r.run_id, path) for r in history if r.mechanism == "gaussian" and r.kind == KIND and r.table == table)
+    log = node_dir / LOG_FILE
+    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue   # a torn or forged line: the guard names it and refuses
+        if not isinstance(record, dict) or record.get("status") != "released":
+            continue
+        for r in record.get("releases") or []:
+            if isinstance(r, dict) and r.get("mechanism") == "gaussian" and r.get("kind") == KIND \
+                    and r.get("table") == table and isinstance(r.get("run_id"), str):
+                runs.setdefault(r["run_id"], log)
+    return runs
+
+
+def lost_runs(node_dir: Path, table: str) -> dict[str, Path]:
+    """Charges of `table` (run -> the file that shows it) that no kept store accounts for: the store whose
+    `ledger_runs` named the run is gone (its cells file or the whole store), and no store lists the run as
+    re-drawn on the operator's word (`lost_runs`). Empty when a store does not say which runs charged it (a
+    store written before stores named them): then no charge can be told missing."""
+    accounted: set[str] = set()
+    for meta_path, data_path in _store_files(node_dir, table):
+        meta = _read_meta(meta_path)
+        if "ledger_runs" not in meta:
+            return {}
+        accounted.update(meta.get("lost_runs", []))
+        if data_path.is_file():
+            accounted.update(meta["ledger_runs"])
+    return {run: where for run, where in charged_runs(node_dir, table).items() if run not in accounted}
+
+
+def lost_text(node_dir: Path, table: str, lost: dict[str, Path]) -> str:
+    """Why a table is not drawn again, naming the missing store, the runs that charged it and the way forward."""
+    folder = node_dir / RELEASES_DIR / table
+    missing = [data for meta, data in _store_files(node_dir, table)
+               if not data.is_file() and set(_read_meta(meta).get("ledger_runs", [])) & set(lost)]
+    where = (", ".join(f"{m} is missing" for m in missing) if missing
+             else f"{folder} holds no store naming {'it' if len(lost) == 1 else 'them'}"
+             + ("" if folder.is_dir() else " (the folder is gone)"))
+    shown = "; ".join(f"run {run} (in {path})" for run, path in sorted(lost.items()))
+    return (f"table {table}: this node charged a release of it in {shown}, but its kept cells are gone: {where}. "
+            "The node does not draw them again: that would charge them a second time and put a second, independent "
+            "draw of the same cells beside the first. If the store was moved or deleted, put it back (it is re-used "
+            "at no cost). If it is really lost (deleted, or the node stopped between the charge and keeping the "
+            f"store), draw afresh deliberately with `pulse-twin analytics ... --redraw-lost {table}`: the new draw "
+            "is charged in full again (the earlier charge stays in the ledger), and the egress log records which "
+            "lost run(s) it replaces")
 
 
 def charge_of_new_cells(agg: TableAggregate, z: float, run_id: str, table: str) -> Release:
@@ -130,7 +240,7 @@ class DpRelease:
     """
 
     def __init__(self, node_dir: Path, epsilon: float, delta: float, run_id: str, accountant: str = "prv",
-                 keep: bool = True) -> None:
+                 keep: bool = True, redraw_lost: Collection[str] = ()) -> None:
         if not (isinstance(epsilon, (int, float)) and epsilon > 0):
             raise ConfigError(f"target epsilon per unit must be a number > 0, got {epsilon!r}")
         self.node_dir, self.epsilon, self.delta, self.run_id = Path(node_dir), float(epsilon), float(delta), run_id
@@ -141,6 +251,10 @@ class DpRelease:
         self.report: dict[str, dict] = {}
         self._pending: dict[str, StoredRelease] = {}
         self.used: dict[str, StoredRelease | None] = {}
+        # tables whose lost store the operator has acknowledged (see the module doc), and which lost runs each
+        # draw of this release replaces (for the egress record)
+        self.redraw_lost = frozenset(redraw_lost)
+        self.redrawn: dict[str, list[str]] = {}
 
     def noise_multiplier(self) -> float:
         """One Gaussian release per table at the target (epsilon, delta) for its unit."""
@@ -178,6 +292,7 @@ class DpRelease:
         z_cell = merged[Z_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
         weights = agg.weights()
         if new.any():
+            lost = self._lost(name)
             z = self.noise_multiplier()
             for s in agg.series:
                 exact = agg.values[s.key][new]
@@ -189,7 +304,8 @@ class DpRelease:
             # the store keeps every cell ever drawn, inside this window or not
             frame = pd.concat([kept, drawn], ignore_index=True) if len(kept) else drawn.reset_index(drop=True)
             self._pending[name] = StoredRelease(digest, z, agg.sensitivity, frame,
-                                                (stored.ledger_runs if stored else []) + [self.run_id])
+                                                (stored.ledger_runs if stored else []) + [self.run_id],
+                                                sorted({*(stored.lost_runs if stored else []), *lost}))
         else:
             self.reused.append(name)
         # per cell: a kept cell carries the noise it was drawn with, a new cell this draw's
@@ -200,6 +316,17 @@ class DpRelease:
                              # multipliers): a bound for whoever sums cells
                              "noise_sd": {key: float(np.max(sd, initial=0.0)) for key, sd in noise_sd.items()}}
         return replace(agg, values=values, noise_sd=noise_sd)
+
+    def _lost(self, table: str) -> list[str]:
+        """The lost runs a new draw of `table` replaces (empty: none); refuses unless the operator named the table."""
+        if not self.keep:
+            return []
+        lost = lost_runs(self.node_dir, table)
+        if lost and table not in self.redraw_lost:
+            raise ConfigError(f"{self.node_dir}: {lost_text(self.node_dir, table, lost)}")
+        if lost:
+            self.redrawn[table] = sorted(lost)
+        return sorted(lost)
 
     def commit(self) -> None:
         """Keep the new draws with every cell kept before (call only after the guard charged them): later runs
@@ -212,6 +339,7 @@ class DpRelease:
             os.replace(tmp, data_path)
             meta = {"digest": stored.digest, "noise_multiplier": stored.noise_multiplier,
                     "sensitivity": stored.sensitivity, "ledger_runs": stored.ledger_runs,
+                    **({"lost_runs": stored.lost_runs} if stored.lost_runs else {}),
                     "periods": sorted(set(stored.frame["period"].astype(str)))}
             tmp.write_text(json.dumps(meta, indent=2))
             os.replace(tmp, meta_path)

@@ -35,7 +35,7 @@ def run_audit(node_dir: Path, run: str | None = None, public_key: Path | None = 
     `public_key`: the key the head's signature is checked with (default the node's own keys/node.pub; the lab's
     registered copy is the stronger check). `resign`: after everything verified, sign the head with the node's
     current key (after a planned key rotation, checked against the old key given as `public_key`)."""
-    from dp_accounting import PrivacyLedger, ledger_path
+    from dp_accounting import ledger_path
     from dp_accounting.accountants import get_accountant
     from dp_accounting.budget import project
 
@@ -44,12 +44,10 @@ def run_audit(node_dir: Path, run: str | None = None, public_key: Path | None = 
     records = log.verify()
     policy = load_site_policy(node_dir)
     delta, accountant_name = policy.privacy.delta, policy.privacy.accountant
-    # The audit only reads: a missing ledger is an empty history (and any charge in the log then fails).
+    # The audit only reads: a missing ledger is an empty history (and any charge in the log then fails); a file
+    # that is no usable ledger is a sign of tampering like an edited one (exit 4, naming the way back).
     path = ledger_path(node_dir)
-    history: list[Any] = []
-    if path.exists():
-        with PrivacyLedger(path, create=False) as ledger:
-            history = ledger.history()
+    history = vouch.read_history(path)
     vouch.check(Checkpoint(), records, history, policy.partner, path, log.path)
 
     accountant = get_accountant(accountant_name)
@@ -212,7 +210,11 @@ def _entry(record: dict[str, Any]) -> dict[str, Any]:
     keep = ("seq", "status", "time", "round", "kind", "payload_sha256", "bytes", "rows", "epsilon_charged",
             "epsilon_cumulative", "delta", "accountant", "unit", "releases", "facts", "fields", "rule", "reason",
             "policy_version", "bundle_hash")
-    return {k: record.get(k) for k in keep}
+    entry = {k: record.get(k) for k in keep}
+    redrawn = (record.get("params") or {}).get("redrawn_lost_releases")
+    if redrawn:   # a release drawn afresh on the operator's word after its kept cells were lost (clients.release)
+        entry["redrawn_lost"] = redrawn
+    return entry
 
 
 def _groups(released: list[dict[str, Any]], refused: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -245,6 +247,9 @@ def _describe(e: dict[str, Any]) -> str:
         text += f"; DP release ({'; '.join(parts)}): epsilon +{e['epsilon_charged']:.4g}"
         if e["epsilon_cumulative"] is not None:
             text += f", node total {e['epsilon_cumulative']:.4g}"
+    for table, runs in sorted((e.get("redrawn_lost") or {}).items()):
+        text += (f"; {table} drawn afresh on --redraw-lost: the kept cells of run(s) {', '.join(map(str, runs))} "
+                 "were lost, their charge stays")
     if e["facts"]:
         text += "; disclosed: " + ", ".join(f"{k} = {v}" for k, v in sorted(e["facts"].items()))
     return text

@@ -20,6 +20,27 @@ from clients.egress.log import CHECKPOINT_FILE, Checkpoint, EgressLog, LogTamper
 from clients.site_policy import load_site_policy
 
 
+def ledger_trouble(node_dir: Path) -> vouch.LedgerMismatch | None:
+    """Why the node's ledger cannot be trusted, or None: read-only, for the commands that read the ledger
+    (`privacy`, `analytics`) to name the real situation (a ledger deleted or replaced while the egress log holds
+    charged releases) and the way back, instead of "no ledger" or a missing charge. Verifies the whole log
+    (LogTampered when it does not verify) and checks the ledger against it as the guard would
+    (`clients.egress.vouch`)."""
+    from dp_accounting import ledger_path
+    from clients.site_policy import policy_path
+
+    node_dir = Path(node_dir)
+    log = EgressLog(node_dir)
+    records = log.verify()
+    partner = load_site_policy(node_dir).partner if policy_path(node_dir).is_file() else None
+    path = ledger_path(node_dir)
+    try:
+        vouch.check(Checkpoint(), records, vouch.read_history(path), partner, path, log.path)
+    except vouch.LedgerMismatch as err:
+        return err
+    return None
+
+
 def recover_ledger(node_dir: Path) -> dict[str, Any]:
     """Rebuild the ledger from the log when they disagree; return what was done (plain data)."""
     from dp_accounting import PrivacyLedger, Release, ledger_path
@@ -43,14 +64,13 @@ def recover_ledger(node_dir: Path) -> dict[str, Any]:
         path = ledger_path(node_dir)
         history: list[Any] = []
         if path.exists():
-            with PrivacyLedger(path, create=False) as ledger:
-                history = ledger.history()
-            try:
+            try:   # a file at the ledger's place that is no usable ledger is moved aside like a wrong one
+                history = vouch.read_history(path)
                 vouch.check(Checkpoint(), records, history, policy.partner, path, log.path)
                 return {"status": "unchanged", "releases": len(logged), "ledger": str(path),
                         "torn": str(torn) if torn else None}
             except vouch.LedgerMismatch as err:
-                reason = str(err)
+                reason = err.reason
         else:
             reason = f"{path} is missing"
         unsent = [r for r in map(vouch.plain_release, history) if r not in logged]

@@ -23,12 +23,43 @@ from clients.egress.log import GENESIS, Checkpoint, LogTampered
 RULE = "ledger-vouch"
 
 
-class LedgerMismatch(LogTampered):
-    """The privacy ledger is not the one the egress log vouches for: every release is refused."""
+RECOVER = ("the way back: `pulse-twin node recover-ledger --node-dir {node}` rebuilds the ledger from the egress "
+           "log if the whole log verifies (the old ledger file is kept beside it)")
 
-    def __init__(self, message: str) -> None:
-        super().__init__(f"refused by rule {RULE}: {message}")
+
+class LedgerMismatch(LogTampered):
+    """The privacy ledger is not the one the egress log vouches for: every release is refused.
+
+    The text names the way back (`node recover-ledger`), so that every command that meets a lost or
+    damaged ledger (the guard, `node audit`, `privacy`, `analytics`) points the operator to the same one;
+    `reason` is the diagnosis alone (what `recover-ledger` itself reports)."""
+
+    def __init__(self, message: str, node_dir: Path | str = "DIR") -> None:
+        super().__init__(f"refused by rule {RULE}: {message}; {RECOVER.format(node=node_dir)}")
         self.rule = RULE
+        self.reason = message
+
+
+def node_of(ledger_path: Path) -> Path:
+    """The node directory of a ledger at `node_dir/state/ledger.sqlite` (for the way back in messages)."""
+    return Path(ledger_path).parent.parent
+
+
+def read_history(ledger_path: Path) -> list[Any]:
+    """The ledger's releases, read only; [] when there is no ledger file (the vouch check then says whether the
+    log expected one). A file that is there but is no usable ledger (text, another database) is a ledger
+    the log cannot vouch for: LedgerMismatch (exit 4), not a configuration error."""
+    from dp_accounting import PrivacyLedger
+    from dp_accounting.errors import ConfigError
+
+    if not Path(ledger_path).exists():
+        return []
+    try:
+        with PrivacyLedger(ledger_path, create=False) as ledger:
+            return ledger.history()
+    except ConfigError as err:
+        raise LedgerMismatch(f"{err}: the file at the ledger's place is not the privacy ledger the egress log "
+                             "vouches for (replaced or damaged)", node_of(ledger_path)) from None
 
 
 def plain_release(release: Any) -> dict[str, Any]:
@@ -62,20 +93,23 @@ def check(cp: Checkpoint, new_records: Sequence[dict[str, Any]], history: Sequen
     foreign = sorted({r.get("node") for r in ledger if partner and r.get("node") not in (None, partner)})
     if foreign:
         raise LedgerMismatch(f"{ledger_path} holds releases charged on node {foreign[0]!r}, not on this node "
-                             f"({partner!r}): a ledger of another node was copied in")
+                             f"({partner!r}): a ledger of another node was copied in", node_of(ledger_path))
     logged = [(record.get("seq"), release) for record in new_records for release in record.get("releases", [])]
     expected_count = cp.ledger_count + len(logged)
     if not ledger and expected_count:
         raise LedgerMismatch(f"{ledger_path} is missing or empty, but {log_path} records {expected_count} charged "
-                             "DP releases: the budget already spent is unknown, so nothing may leave this node")
+                             "DP releases: the budget already spent is unknown, so nothing may leave this node",
+                             node_of(ledger_path))
     if len(ledger) < cp.ledger_count:
         raise LedgerMismatch(f"{ledger_path} holds {len(ledger)} releases, but the egress log had vouched for "
-                             f"{cp.ledger_count}: releases were deleted from the ledger (or it is an older copy)")
+                             f"{cp.ledger_count}: releases were deleted from the ledger (or it is an older copy)",
+                             node_of(ledger_path))
     _compare(ledger[cp.ledger_count:], logged, ledger_path, log_path)
     digests = running_digests(ledger)
     if digests[cp.ledger_count] != cp.ledger_digest:
         raise LedgerMismatch(f"{ledger_path}: its first {cp.ledger_count} releases are not those the egress log "
-                             "vouched for at its last check: a release in the ledger was edited or replaced")
+                             "vouched for at its last check: a release in the ledger was edited or replaced",
+                             node_of(ledger_path))
     for record in new_records:
         stated = record.get("ledger_digest")
         count = record.get("ledger_count")
@@ -83,7 +117,8 @@ def check(cp: Checkpoint, new_records: Sequence[dict[str, Any]], history: Sequen
             continue   # records written before the ledger digest was stated
         if not isinstance(count, int) or not 0 <= count <= len(ledger) or digests[count] != stated:
             raise LedgerMismatch(f"{log_path}, record #{record.get('seq')}: states the ledger's digest after "
-                                 f"{count} releases as {str(stated)[:12]}..., which the ledger does not give")
+                                 f"{count} releases as {str(stated)[:12]}..., which the ledger does not give",
+                                 node_of(ledger_path))
     return len(ledger), digests[-1]
 
 
@@ -105,16 +140,18 @@ def _compare(ledger: list[dict[str, Any]], logged: list[tuple[Any, dict[str, Any
         if extra_in_ledger or i >= len(theirs):
             raise LedgerMismatch(f"{ledger_path}: the privacy ledger holds a release ({name(ledger[i])}) that no "
                                  f"record of the egress log ({log_path}) charges: it was recorded without passing "
-                                 "the egress guard, or a crash came between the charge and its record")
+                                 "the egress guard, or a crash came between the charge and its record",
+                                 node_of(ledger_path))
         seq = logged[i][0]
         if i >= len(ledger) or (len(theirs) - len(ledger) == 1 and all(map(same, ledger[i:], theirs[i + 1:]))):
             raise LedgerMismatch(f"{log_path}, line {seq + 1} (record #{seq}): charges a release ({name(theirs[i])}) "
                                  "that is not in the privacy ledger: the ledger lost a release (deleted rows, an "
-                                 "older copy) or the record was forged")
+                                 "older copy) or the record was forged",
+                                 node_of(ledger_path))
         key = next(k for k in sorted(set(ledger[i]) | set(theirs[i])) if ledger[i].get(k) != theirs[i].get(k))
         raise LedgerMismatch(f"{ledger_path}: a release ({name(ledger[i])}) has {key} = {ledger[i].get(key)!r}, but "
                              f"record #{seq} of {log_path} charged {theirs[i].get(key)!r}: the ledger was edited, or "
-                             "it is not this log's ledger")
+                             "it is not this log's ledger", node_of(ledger_path))
 
 
 def plain(value: Any) -> Any:

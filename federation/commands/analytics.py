@@ -89,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "its ledger and budget use). Default: each node's own")
     p.add_argument("--run-id", default=None,
                    help="the run's name in the nodes' ledgers and egress logs (default: analytics-<UTC time>-<random>)")
+    p.add_argument("--redraw-lost", action="append", default=[], metavar="TABLE", dest="redraw_lost",
+                   help="a node refuses to draw a table again when its ledger or egress log shows a charged release "
+                        "of it whose kept cells (state/releases/TABLE/) are gone; if they are really lost (deleted, "
+                        "or the node stopped between the charge and keeping them), this draws them afresh and charges "
+                        "them in full again (the earlier charge stays); the egress record names the lost runs. "
+                        "Repeat for each table")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.csv", help="also write the table as CSV")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.set_defaults(func=run)
@@ -230,6 +236,7 @@ def _build(plan: NodePlan, args: argparse.Namespace, run_id: str, by: str, first
 
     from clients.release import DpRelease
     from clients.contracts import build_features
+    from clients.egress.recover import ledger_trouble
     from clients.site_policy import load_site_policy
 
     policy = load_site_policy(plan.node_dir)
@@ -243,8 +250,14 @@ def _build(plan: NodePlan, args: argparse.Namespace, run_id: str, by: str, first
             policy.check_delta(args.delta)
     except PolicyRefusal as refusal:
         raise PolicyRefusal(f"node {plan.name} ({plan.node_dir}): {refusal}") from None
+    # A ledger the egress log does not vouch for (deleted, replaced) is named now, with the way back, rather
+    # than as a stored release whose charge the ledger lacks (and before the guard would create an empty one).
+    trouble = ledger_trouble(plan.node_dir)
+    if trouble is not None:
+        raise trouble
     # Calibrated at the node's own delta: the epsilon its ledger and budget charge is the one aimed at.
-    plan.release = DpRelease(plan.node_dir, args.epsilon, plan.delta, run_id, accountant=plan.accountant)
+    plan.release = DpRelease(plan.node_dir, args.epsilon, plan.delta, run_id, accountant=plan.accountant,
+                             redraw_lost=args.redraw_lost)
 
     def release(ctx, aggregates):
         plan.ctx = ctx
@@ -341,6 +354,8 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
         if reused:
             params["reused_tables"] = ",".join(sorted(reused))
             params["reused_releases"] = {t: runs for t, runs in sorted(reused.items())}
+        if rel.redrawn:   # the operator's --redraw-lost, in the tamper-evident record of the charge it caused
+            params["redrawn_lost_releases"] = {t: runs for t, runs in sorted(rel.redrawn.items())}
         if rel.charges:
             kind = "dp-aggregate"
         else:
@@ -359,7 +374,17 @@ def _send(plan: NodePlan, run_id: str, args: argparse.Namespace, by: str) -> Non
         rel.commit()
         plan.record = {"kind": kind, "epsilon_charged": record.get("epsilon_charged", 0.0),
                        "charged_tables": [r.table for r in rel.charges], "reused_tables": sorted(reused),
-                       "tables": tables}
+                       "redrawn_lost": dict(rel.redrawn), "tables": tables}
+
+
+def _check_redraw_lost(tables: list[str], plans: list[NodePlan]) -> None:
+    """Every --redraw-lost table must have been re-drawn on a node (a lost store found and drawn afresh); else
+    the option names nothing lost (a typo, or a store put back) and the run stops before anything is sent."""
+    redrawn = {t for plan in plans for t in plan.release.redrawn}
+    for table in dict.fromkeys(tables):
+        if table not in redrawn:
+            raise ConfigError(f"--redraw-lost {table}: no node given ({', '.join(p.name for p in plans)}) has a lost "
+                              f"release of table {table} that this run draws; nothing was released")
 
 
 def analytics_fields(payload: bytes) -> tuple[str, ...]:
@@ -489,6 +514,7 @@ def _node_privacy(plan: NodePlan, delta: float) -> dict[str, Any]:
                    for t in lines if t.table in used],
         "message": plan.record.get("kind"), "epsilon_charged": plan.record.get("epsilon_charged", 0.0),
         "charged_tables": plan.record.get("charged_tables", []), "reused_tables": plan.record.get("reused_tables", []),
+        "redrawn_lost": plan.record.get("redrawn_lost", {}),
         "suppressed_areas": plan.suppressed, "min_population": plan.contract.min_population,
     }
 
@@ -503,6 +529,7 @@ def run(args: argparse.Namespace) -> int:
     # Every node's release and payload is made (and every grouping checked) before anything leaves a node.
     for plan in plans:
         _build(plan, args, run_id, by, first, last)
+    _check_redraw_lost(args.redraw_lost, plans)
     for plan in plans:
         _send(plan, run_id, args, by)
     stats = list(dict.fromkeys(args.stats))
@@ -588,7 +615,9 @@ def _text(run_id: str, by: str, rows: list[dict[str, Any]], nodes: list[dict[str
                     "charged when first released")
         else:
             what = (f"charged {n['epsilon_charged']:.4f} for a new release of {', '.join(n['charged_tables'])}"
-                    + (f"; re-used {', '.join(n['reused_tables'])}" if n["reused_tables"] else ""))
+                    + (f"; re-used {', '.join(n['reused_tables'])}" if n["reused_tables"] else "")
+                    + "".join(f"; {t} drawn afresh on --redraw-lost, its kept cells of run(s) {', '.join(runs)} being "
+                              "lost (their charge stays)" for t, runs in sorted(n["redrawn_lost"].items())))
         lines += ["", f"node {n['node']} ({n['node_dir']}): this run {what}",
                   f"  epsilon of all its releases: {n['epsilon']:.4f} (delta {n['delta']:g}, {n['accountant'].upper()} "
                   f"accountant, recomputed from its ledger's {n['releases']} releases)"]

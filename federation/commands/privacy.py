@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dp_accounting import BudgetCaps, PrivacyLedger, ledger_path, privacy_report
+    from dp_accounting import BudgetCaps, privacy_report
 
     for given in args.node_dirs:
         if not given.is_dir():
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     elif k is None:
         k_source = f"no --k and no privacy_unit.max_rows_per_person in {manifest_file}"
     table_stats = (manifest.get("stats") or {}).get("tables")
-    with PrivacyLedger(ledger_path(node_dir), create=False) as ledger:
+    with _ledger(node_dir) as ledger:
         report = privacy_report(ledger, delta, k=k, accountant=accountant, caps=caps, max_rounds=args.rounds,
                                 k_source=k_source, table_stats=table_stats if isinstance(table_stats, dict) else None)
     federation = federation_of(args.node_dirs, delta, accountant) if len(args.node_dirs) > 1 else None
@@ -114,7 +114,6 @@ def run(args: argparse.Namespace) -> int:
 
 def federation_of(node_dirs: list[Path], delta: float, accountant: str):
     """The federation-level guarantee from the nodes' own ledgers (each node named by its site policy)."""
-    from dp_accounting import PrivacyLedger, ledger_path
     from dp_accounting.federation_level import federation_guarantee
 
     histories = {}
@@ -122,9 +121,25 @@ def federation_of(node_dirs: list[Path], delta: float, accountant: str):
         name = load_site_policy(node_dir).partner if policy_path(node_dir).is_file() else node_dir.name
         if name in histories:
             raise ConfigError(f"--node-dir {node_dir}: node {name} is given twice")
-        with PrivacyLedger(ledger_path(node_dir), create=False) as ledger:
+        with _ledger(node_dir) as ledger:
             histories[name] = ledger.history()
     return federation_guarantee(histories, delta, accountant)
+
+
+def _ledger(node_dir: Path):
+    """The node's ledger, read only. When it cannot be opened (deleted, replaced by another file) and the node's
+    egress log shows why (it holds charged releases, or a file that is no ledger sits in the ledger's place),
+    that is what is said, with the way back (`node recover-ledger`), never "the node has recorded no release"."""
+    from dp_accounting import PrivacyLedger, ledger_path
+    from clients.egress.recover import ledger_trouble
+
+    try:
+        return PrivacyLedger(ledger_path(node_dir), create=False)
+    except ConfigError:
+        trouble = ledger_trouble(node_dir)
+        if trouble is not None:
+            raise trouble from None
+        raise
 
 
 def federation_text(federation) -> str:
