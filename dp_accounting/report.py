@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from dp_accounting.accountants import Accountant, check_delta, get_accountant, second_opinion
+from dp_accounting.accountants import Accountant, check_delta, compress, get_accountant, second_opinion
 from dp_accounting.budget import BudgetCaps, Projection, project
 from dp_accounting.ledger import Fact, PrivacyLedger
 from dp_accounting.opendp_bound import STATEMENT, opendp_epsilon
@@ -143,6 +143,9 @@ class RowLevel:
     epsilon: float
     second_opinion_epsilon: float
     group: GroupGuarantee | None   # for a person in at most k rows; None when k is unknown
+    # (noise multiplier, sample rate, steps) as the accountants compose them (`compress`): whoever reads the
+    # report can recompute its epsilon from the history instead of trusting the figure
+    schedule: tuple[tuple[float, float, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -419,7 +422,8 @@ def _row_level(history: Sequence[Release], accountant: Accountant, other: Accoun
     epsilon = accountant.epsilon(own, delta)
     return RowLevel(unit=", ".join(sorted({r.unit for r in own})), releases=len(own), steps=sum(r.steps for r in own),
                     epsilon=epsilon, second_opinion_epsilon=other.epsilon(own, delta),
-                    group=None if k is None else group_privacy(epsilon, delta, k))
+                    group=None if k is None else group_privacy(epsilon, delta, k),
+                    schedule=tuple((float(z), float(q), int(n)) for z, q, n in compress(own)))
 
 
 def bounds_lines(table_stats: Mapping[str, Mapping[str, Any]] | None) -> tuple[BoundsLine, ...]:

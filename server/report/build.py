@@ -15,12 +15,14 @@ from server.report.card import model_card
 from server.report.drivers import drivers_per_area, run_drivers
 from server.report.fairness import FairnessAudit, audit, audit_groups, cbs_statistics, contract_statistics
 from server.report.forecast import Forecast, read_forecast, verdict_words
-from server.report.gate import Check, failures, gate_checks, skill_check
+from server.report.gate import Check, failures, gate_checks, privacy_check, skill_check
 from server.report.inputs import RunOutputs
 from server.report.reading import read_run
 from server.report.intervals import Intervals, conformal_intervals
 from server.report.mia import MembershipAudit, membership_audit
+from server.report.privacy import missing_partners, recompute
 from server.report.receipt import Receipt, receipts
+from server.report.settings import check_settings
 from server.report.verdict import Verdict, default_baseline, verdict
 
 
@@ -40,6 +42,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     forecast: Forecast | None = None
     skill_words: list[tuple[str, str]] = field(default_factory=list)   # the gate on skill, Dutch first
+    missing_receipts: list[str] = field(default_factory=list)          # partners of the run without a privacy report
     figures: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -52,12 +55,22 @@ class Report:
 
 
 def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | None = None) -> Report:
+    check_settings(settings)   # one message naming a setting out of its range, before anything is read
     run = read_run(run_dir)
     notes: list[str] = []
+    folder = Path(run.run_dir) / "privacy"
+    checked = {name: recompute(report, folder / f"{name}.json", run.name) for name, report in run.privacy.items()}
+    missing = missing_partners(run.status, run.config, run.privacy)
+    unchecked = {name: c.why for name, c in checked.items() if c.epsilon is None}
+    notes.extend(f"privacy: the privacy receipt of partner {p} is missing ({folder / (p + '.json')} not found): "
+                 "the run holds no record of what left that node" for p in missing)
+    notes.extend(f"privacy: {folder / (p + '.json')}: no epsilon printed, it cannot be recomputed from the release "
+                 f"history the file lists ({why})" for p, why in unchecked.items())
     intervals = conformal_intervals(run.holdout, float(settings["intervals"]["level"])) if len(run.holdout) else None
     baseline = baseline if baseline is not None else default_baseline(run.run_dir, run.config)
     judged = verdict(run, baseline, float(settings["min_r2"]))
-    forecast = read_forecast(run.run_dir) if run.topology == "vertical" else None
+    predicted = sorted(set(run.predictions["area_code"].astype(str)))
+    forecast = read_forecast(run.run_dir, predicted) if run.topology == "vertical" else None
     shapes = boundaries()
     areas = _area_table(run, shapes, intervals, forecast,
                         float((settings.get("forecast") or {}).get("min_skill_lo", 0.0)))
@@ -81,15 +94,19 @@ def build_report(run_dir: Path, settings: Mapping[str, Any], baseline: Path | No
         mia = membership_audit(run.members, run.holdout)
     checks = gate_checks(settings, judged.fit_for_use, judged.r2, intervals, fairness, mia,
                          run.topology == "horizontal", outside_the_run(run))
+    privacy = privacy_check(settings, missing, unchecked, str(folder))
+    if privacy is not None:
+        checks.append(privacy)
     skill_words: list[tuple[str, str]] = []
     if run.topology == "vertical":   # a forecasting run: the model must beat the naive forecast (worst news first)
         minimum = float((settings.get("forecast") or {}).get("min_skill_lo", 0.0))
         checks.insert(0, skill_check(forecast, settings))
         skill_words = verdict_words(forecast, minimum)
     shown = [shapes[c] for c in sorted(shapes) if c in set(areas["area_code"])]
-    return Report(run, settings, areas, shown, intervals, judged, fairness, mia, receipts(run.privacy, run.name),
+    return Report(run, settings, areas, shown, intervals, judged, fairness, mia,
+                  receipts(run.privacy, run.name, checked, folder),
                   model_card(run, intervals, sorted(areas.loc[areas["suppressed"], "area_code"])), checks,
-                  notes, forecast=forecast, skill_words=skill_words)
+                  notes, forecast=forecast, skill_words=skill_words, missing_receipts=missing)
 
 
 def outside_the_run(run: RunOutputs) -> list[str]:

@@ -24,7 +24,7 @@ from federation.dataset import Examples
 from federation.model import BlockModel, ModelSpec, build_model
 from server.forecast.artefacts import forecast_dir
 from server.forecast.sensitivity import DRIVER_COLUMNS, DRIVERS_FILE, median_shifts
-from server.report.inputs import ReportInputError
+from server.report.inputs import ReportInputError, check_rows
 from server.run_record import INPUTS_FILE, read_examples
 
 # Plain words for the features of the Heerlen blocks; any other feature is named by its own name.
@@ -130,6 +130,7 @@ def run_drivers(run_dir: Path, config: Mapping[str, Any] | None = None) -> pd.Da
     run_dir = Path(run_dir)
     path = forecast_dir(run_dir) / DRIVERS_FILE
     if path.is_file():
+        check_rows(path)   # a file cut off mid-row is refused naming the line
         try:
             frame = pd.read_csv(path, dtype={"area_code": str, "partner": str, "block": str, "driver": str})
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
@@ -144,6 +145,7 @@ def run_drivers(run_dir: Path, config: Mapping[str, Any] | None = None) -> pd.Da
                 raise ReportInputError(f"{path}: line {int(bad.to_numpy().argmax()) + 2}, column '{column}': "
                                        "not a number")
             frame[column] = values
+        _every_driver(path, frame)
         return frame
     model, ex = load_vertical_model(run_dir)
     if model is None or ex is None or not len(ex.keys):
@@ -169,6 +171,19 @@ def run_drivers(run_dir: Path, config: Mapping[str, Any] | None = None) -> pd.Da
             for i, (area, period) in enumerate(zip(ex.keys["area_code"].astype(str), ex.keys["period"].astype(str)))
             for k, (b, f) in enumerate(columns)]
     return pd.DataFrame(rows, columns=DRIVER_COLUMNS)
+
+
+def _every_driver(path: Path, frame: pd.DataFrame) -> None:
+    """The forecast writes every driver for every area: an area lacking some (a file cut off at a row boundary)
+    is refused naming it, rather than shown with fewer drivers than it has."""
+    pairs = frame["block"].astype(str) + ":" + frame["driver"].astype(str)
+    every = set(pairs)
+    for area, own in pairs.groupby(frame["area_code"].astype(str), sort=True):
+        lacking = sorted(every - set(own))
+        if lacking:
+            raise ReportInputError(f"{path}: area {area} lacks {len(lacking)} of the {len(every)} drivers the file "
+                                   f"names ({', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}); the "
+                                   "file is incomplete (cut off?)")
 
 
 def area_rows(frame: pd.DataFrame, area: str) -> list[Driver]:

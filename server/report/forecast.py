@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from server.forecast.gate import no_change_text, texts as forecast_texts
-from server.report.inputs import ReportInputError, read_json
+from server.report.inputs import ReportInputError, check_rows, numeric_columns, read_json
 from server.report.lang import LANGUAGES, number, say, text
 
 FORECAST_DIR = "forecast"
@@ -80,9 +80,13 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(out) else out
 
 
-def _csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+def _csv(path: Path, required: tuple[str, ...], numbers: tuple[str, ...] = (),
+         optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A forecast CSV, checked: every row as long as the header (a file cut off mid-row is refused naming the
+    line), the `required` columns present, `numbers` a number on every row, `optional` a number or empty."""
     if not path.is_file():
         raise ReportInputError(f"{path}: file not found (the run's forecast artefacts are incomplete)")
+    check_rows(path)
     try:
         frame = pd.read_csv(path, dtype={"area_code": str, "origin": str, "target": str, "model": str})
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
@@ -90,15 +94,30 @@ def _csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ReportInputError(f"{path}: column '{missing[0]}' is missing")
-    return frame
+    return numeric_columns(path, frame, numbers, optional)
+
+
+def _lacking(path: Path, what: str, have: set[str], areas: list[str]) -> None:
+    """One error naming the file and the areas it holds no `what` for (a file cut off at a row boundary)."""
+    gone = [a for a in areas if a not in have]
+    if gone:
+        shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+        raise ReportInputError(f"{path}: no {what} for {len(gone)} of the {len(areas)} predicted areas ({shown}); "
+                               "the file is incomplete (cut off?)")
 
 
 def _flag(series: pd.Series) -> pd.Series:
     return series.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
 
 
-def read_forecast(run_dir: Path) -> Forecast | None:
-    """The run's forecast artefacts, or None when the run wrote none (a run of an earlier version)."""
+def read_forecast(run_dir: Path, areas: list[str] | None = None) -> Forecast | None:
+    """The run's forecast artefacts, or None when the run wrote none (a run of an earlier version).
+
+    Checked where they are read: a CSV cut off mid-row is refused naming the line, a cell that must be a number
+    naming line and column; `areas` (the run's predicted areas; default: every area either file has at the
+    configured horizon) must each have the model's forecast and the best naive forecast at the current origin and a row of
+    warnings.csv, else one error names the file and the areas it lacks: a page with the naive forecast missing
+    for some areas would contradict its own verdict."""
     folder = Path(run_dir) / FORECAST_DIR
     if not (folder / "skill.json").is_file():
         return None
@@ -113,15 +132,31 @@ def read_forecast(run_dir: Path) -> Forecast | None:
     except (KeyError, TypeError, ValueError) as err:
         raise ReportInputError(f"{folder / 'skill.json'}: not a forecast skill file ({err!r})") from None
     predictions = _csv(folder / "predictions.csv",
-                       ("area_code", "origin", "target", "horizon", "model", "prediction", "lo", "hi", "truth"))
+                       ("area_code", "origin", "target", "horizon", "model", "prediction", "lo", "hi", "truth"),
+                       ("horizon", "prediction"), ("lo", "hi", "truth"))
     warnings = _csv(folder / "warnings.csv", ("horizon", "area_code", "level", "predicted", "change", "change_lo",
-                                              "change_hi", "beyond_noise", "model_rank", "naive_change", "naive_rank"))
-    warnings = warnings[pd.to_numeric(warnings["horizon"], errors="coerce") == horizon].copy()
+                                              "change_hi", "beyond_noise", "model_rank", "naive_change", "naive_rank"),
+                    ("horizon",), ("level", "predicted", "change", "change_lo", "change_hi", "model_rank",
+                                   "naive_change", "naive_rank"))
+    warnings = warnings[warnings["horizon"] == horizon].copy()
     warnings["beyond_noise"] = _flag(warnings["beyond_noise"])
     forecast = Forecast(horizon, horizons, str(skill.get("label_units", "")), rows, best,
                         pd.DataFrame(), warnings, dict(skill.get("evaluation") or {}))
     forecast.areas = area_view(predictions, warnings, horizon, forecast.naive_name)
+    expected = sorted(set(areas) if areas is not None else set(forecast.areas["area_code"].astype(str)))
+    _lacking(folder / "warnings.csv", f"row at horizon {horizon}", set(warnings["area_code"].astype(str)), expected)
+    origin = current_origin(predictions, horizon)
+    start = f"from origin {origin}" if origin else "beyond the data (it holds no row without a truth at that horizon)"
+    for name, column in ((MODEL, "forecast"), (forecast.naive_name, "naive")):
+        have = set(forecast.areas.loc[forecast.areas[column].notna(), "area_code"].astype(str))
+        _lacking(folder / "predictions.csv", f"forecast '{name}' at horizon {horizon} {start}", have, expected)
     return forecast
+
+
+def current_origin(predictions: pd.DataFrame, horizon: int) -> str | None:
+    """The origin of the forecast beyond the data at `horizon`: the latest one of the rows without a truth."""
+    p = predictions[(predictions["horizon"] == horizon) & predictions["truth"].isna()]
+    return str(p["origin"].astype(str).max()) if len(p) else None
 
 
 def area_view(predictions: pd.DataFrame, warnings: pd.DataFrame, horizon: int, naive: str) -> pd.DataFrame:

@@ -103,6 +103,21 @@ def fairness_words(grouping: GroupingResult, metric: str, limit: float, level: f
     return verdict.startswith("shown within"), words
 
 
+def privacy_check(settings: Mapping[str, Any], missing: Sequence[str], unchecked: Mapping[str, str],
+                  folder: str) -> Check | None:
+    """A partner of the run without its privacy report, or with one whose epsilon cannot be recomputed from the
+    history it lists: no record of what left that node. Refused under `privacy.require` (default true), else
+    the check passes and the page and the console only say so. None when every partner's receipt is there and
+    recomputed."""
+    if not missing and not unchecked:
+        return None
+    parts = ([f"no privacy report of partner(s) {', '.join(missing)} ({folder}/<partner>.json): the run holds no "
+              "record of what left those nodes"] if missing else []) + \
+        [f"{folder}/{p}.json: its epsilon cannot be recomputed from the release history it lists ({why})"
+         for p, why in unchecked.items()]
+    return Check("privacy.require", not bool((settings.get("privacy") or {}).get("require", True)), "; ".join(parts))
+
+
 def failures(checks: list[Check]) -> list[Check]:
     return [c for c in checks if not c.passed]
 

@@ -17,8 +17,11 @@ from html import escape
 import numpy as np
 import pandas as pd
 
+from pathlib import Path
+
 from server.report import figures
 from server.report.areas import CREDIT, svg_paths
+from server.report.lang import say
 
 if TYPE_CHECKING:  # the report is built by build.py, which renders it here
     from server.report.build import Report
@@ -272,9 +275,15 @@ def _fairness(report: Report) -> str:
 
 
 def _receipts(report: Report) -> str:
-    if not report.receipts:
-        return "<p>The run holds no node privacy report.</p>"
     out = []
+    for partner in report.missing_receipts:   # said plainly where the receipt would be, Dutch first
+        path = str(Path(report.run.run_dir) / "privacy" / f"{partner}.json")
+        said = "".join(f"<div lang='{c}'><p><b>{escape(t)}</b></p></div>"
+                       for c, t in say("receipt.missing", partner=partner, path=path))
+        out.append(f"<h3>{escape(partner)}</h3><div class='receipt missing' data-partner='{escape(partner)}'>"
+                   f"{said}</div>")
+    if not report.receipts and not out:
+        return "<p>The run holds no node privacy report.</p>"
     for r in report.receipts:
         # every word from the language files (server/report/lang), Dutch first
         nl, en = (_receipt_text(r.texts[code]) for code in ("nl", "en"))

@@ -5,6 +5,8 @@ Bad input (a missing run directory, a run without held-out predictions, a corrup
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +59,49 @@ def read_json(path: Path) -> Any:
         raise ReportInputError(f"{path}: not valid JSON ({err})") from None
 
 
+def check_rows(path: Path) -> None:
+    """Every line of the CSV `path` has as many fields as its header: a file cut off mid-row (its last line
+    short) is refused naming the line, where pandas would fill the missing cells with NaN and read on."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ReportInputError(f"{path}: not a readable CSV ({err})") from None
+    try:
+        rows = csv.reader(io.StringIO(text))
+        header = next(rows, None)
+        if header is None:
+            raise ReportInputError(f"{path}: empty file (no header)")
+        for row in rows:
+            if row and len(row) != len(header):
+                line = rows.line_num
+                cut = ": the file ends mid-row (cut off?)" if not text.endswith("\n") and \
+                    next(rows, None) is None else ""
+                raise ReportInputError(f"{path}: line {line} has {len(row)} of the header's {len(header)} "
+                                       f"columns{cut}")
+    except csv.Error as err:
+        raise ReportInputError(f"{path}: not a readable CSV ({err})") from None
+
+
+def numeric_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...] = (),
+                    optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """`required` columns must hold a number on every row, `optional` ones a number or nothing; else one error
+    naming the file, the line and the column."""
+    for column, may_be_empty in [*((c, False) for c in required), *((c, True) for c in optional)]:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & (frame[column].notna() if may_be_empty else True)
+        if bad.any():
+            row = int(bad.to_numpy().argmax()) + 2
+            raise ReportInputError(f"{path}: line {row}, column '{column}': "
+                                   f"{'not a number' if frame[column].notna().iloc[row - 2] else 'empty'}")
+        frame[column] = values
+    return frame
+
+
 def read_csv(path: Path, required: tuple[str, ...], hint: str = "") -> pd.DataFrame:
     """A CSV with the columns the report needs, or one clear error naming the file and the column."""
     if not path.is_file():
         raise ReportInputError(f"{path}: file not found{hint}")
+    check_rows(path)
     try:
         frame = pd.read_csv(path, dtype={"area_code": str, "period": str, "predicted_period": str})
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:

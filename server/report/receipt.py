@@ -1,8 +1,10 @@
 """A privacy receipt per partner, in Dutch and English, from the node's own ledger report.
 
-The numbers are those of the report the node computed from its own privacy ledger
-(`runs/<run>/privacy/<node>.json`, the output of `dp_accounting.privacy_report`); nothing here computes or
-types an epsilon. The words come from the language files (`server/report/lang/<language>.yaml`, Dutch
+The figures are those of the report the node computed from its own privacy ledger
+(`runs/<run>/privacy/<node>.json`, the output of `dp_accounting.privacy_report`), each recomputed from the
+release history that file lists with the project's accountant before it is printed (`server.report.privacy`):
+a stated figure that is not the recomputed one refuses the report; a file that does not hold the history to
+recompute it gets a receipt that prints no epsilon and says why. The words come from the language files (`server/report/lang/<language>.yaml`, Dutch
 first): what left the node, the guarantee with its delta, unit and accountant, and what it means for a
 resident, in plain words. The epsilon is put in context by what it bounds: how far a worst-case guess about
 one resident can move (from 1 in 100, and from 1 in 2), the odds bound e^epsilon applied to those guesses.
@@ -13,16 +15,18 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping
 
 from federation.errors import ConfigError
 from server.report.lang import LANG_DIR, LANGUAGES, localise, texts
+from server.report.privacy import Recomputed, recompute
 
 
 @dataclass(frozen=True)
 class Receipt:
     partner: str
-    epsilon: float                 # every release of the node so far (its ledger)
+    epsilon: float | None          # every release of the node so far, recomputed (None: the file cannot tell)
     epsilon_run: float | None      # this run's releases alone
     delta: float
     accountant: str
@@ -112,12 +116,16 @@ def _left(report: Mapping[str, Any], lang: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _texts(lang: Mapping[str, Any], epsilon: float, run_eps: float | None, delta: float, accountant: str,
+def _texts(lang: Mapping[str, Any], epsilon: float | None, run_eps: float | None, delta: float, accountant: str,
            units: tuple[str, ...], left: list[str]) -> dict[str, Any]:
-    eps = _number(epsilon, 2, lang)
     unit_list = units_words(units, lang)
     before, after = lang["guarantee"].split("{epsilon}", 1)
     after = after.format(delta=f"{delta:g}", units=unit_list, accountant=accountant)
+    if epsilon is None:   # never a figure that was not recomputed from the history of what was released
+        return {"language": lang["language"], "intro": lang["left"], "left": tuple(left),
+                "epsilon": lang["not_recomputed"], "guarantee": (before.format(), after),
+                "meaning": " ".join(lang["not_recomputed_meaning"].split())}
+    eps = _number(epsilon, 2, lang)
     if run_eps is not None:
         after += lang["run_alone"].format(epsilon=_number(run_eps, 2, lang))
     meaning = " ".join(lang["meaning"].split()).format(
@@ -127,11 +135,13 @@ def _texts(lang: Mapping[str, Any], epsilon: float, run_eps: float | None, delta
             "guarantee": (before.format(), after), "meaning": meaning}
 
 
-def receipt(partner: str, report: Mapping[str, Any], run_name: str) -> Receipt:
-    """The receipt of one partner from its ledger report (`PrivacyReport.to_dict()`)."""
-    epsilon, delta = float(report["epsilon"]), float(report["delta"])
-    runs = [r for r in report.get("runs") or [] if str(r.get("run_id", "")).split("#")[0] == run_name]
-    run_eps = float(runs[-1]["epsilon_alone"]) if runs else None
+def receipt(partner: str, report: Mapping[str, Any], run_name: str, checked: Recomputed | None = None,
+            path: Path | None = None) -> Receipt:
+    """The receipt of one partner from its ledger report (`PrivacyReport.to_dict()`), its epsilon recomputed
+    from the history the report lists (`checked`, else recomputed here; `path` names the file in errors)."""
+    if checked is None:
+        checked = recompute(report, path or Path("privacy") / f"{partner}.json", run_name)
+    epsilon, delta, run_eps = checked.epsilon, float(report["delta"]), checked.epsilon_run
     accountant = str(report.get("accountant", "")).upper()
     units = tuple(report.get("units") or ())
     texts = {code: _texts(words(code), epsilon, run_eps, delta, accountant, units, _left(report, words(code)))
@@ -140,5 +150,8 @@ def receipt(partner: str, report: Mapping[str, Any], run_name: str) -> Receipt:
                    texts["en"]["meaning"], texts["nl"]["meaning"], str(report.get("guarantee", "")), texts)
 
 
-def receipts(reports: Mapping[str, Mapping[str, Any]], run_name: str) -> list[Receipt]:
-    return [receipt(name, report, run_name) for name, report in reports.items()]
+def receipts(reports: Mapping[str, Mapping[str, Any]], run_name: str,
+             checked: Mapping[str, Recomputed] | None = None, folder: Path | None = None) -> list[Receipt]:
+    """Every partner's receipt; `checked`: their recomputed figures (`server.report.privacy.recompute`)."""
+    return [receipt(name, report, run_name, (checked or {}).get(name),
+                    (folder / f"{name}.json") if folder is not None else None) for name, report in reports.items()]
