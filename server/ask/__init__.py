@@ -49,6 +49,12 @@ class Colleague:
             for unclear in planned.ambiguous:
                 options = c.t("clarify.or").join(c.place(p) for p in unclear.candidates)
                 c.say("clarify.ambiguous", said=c.name(unclear.said), options=options + "?")
+        elif planned.bad_date:
+            answer.status = "invalid"
+            c.say("clarify.bad_date", said=c.name(planned.bad_date))
+        elif planned.unread:
+            answer.status = "clarify"
+            c.say("clarify.period", said=c.name(planned.unread))
         elif planned.missing:
             answer.status = "clarify" if planned.missing == "place" else "unknown"
             if planned.unknown:

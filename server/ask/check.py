@@ -4,7 +4,10 @@ is refused, with the reason and what can be asked instead (the texts are in the 
 
 The lexicon is `configs/ask/refusals.yaml` plus the protected concepts of `configs/protected.yaml`, matched
 by the same normalisation the data contracts use (clients/contracts/protected.py), word by word and for
-each pair of adjacent words (so "niet westerse" and "non-western" match the stem "nietwester").
+each pair of adjacent words (so "niet westerse" and "non-western" match the stem "nietwester"). A protected
+group's word of refusals.yaml is also recognised misspelt ("Marrokanen", "Morrocans", "statushoudrs"), with
+the tolerance place names get (difflib ratio >= `fuzzy_cutoff`, words of six letters or more), unless the
+misspelt word is an ordinary word the colleague knows (its lexicon, language files and place names).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from functools import lru_cache
 from typing import Mapping, Sequence
 
 from clients.contracts.protected import load_rules, normalise
-from server.ask.text import fold
+from server.ask.text import fold, typo_of
 
 KINDS = ("protected_group", "person", "address", "household", "differencing")
 PARTICLES = {"van", "de", "der", "den", "ter", "te", "el", "al", "ben", "von", "la", "le", "di", "da", "bin"}
@@ -58,6 +61,25 @@ def protected_concept(tokens: Sequence[str]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8)
+def _fuzzy_targets(spec: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({fold(w) for w in spec if " " not in fold(w) and len(fold(w)) >= 6}))
+
+
+def misspelt_group(cfg: Mapping, tokens: Sequence[str], cutoff: float, known: frozenset[str] | set[str]) -> str | None:
+    """A word of the question that is a protected group's word (refusals.yaml `words`) with a typo: difflib
+    ratio >= `cutoff` (as place names are matched), six letters or more, not an ordinary word in `known`, and
+    a typo rather than another word (`server.ask.text.typo_of`: "Marrokanen", "Morrocans", "Tukren"; not
+    "national" for "nationality" or "travelled" for "travellers")."""
+    targets = _fuzzy_targets(tuple(str(w) for w in cfg.get("words") or []))
+    for token in tokens:
+        if len(token) < 6 or token in known or not re.fullmatch(r"[a-z]+(?:['-][a-z]+)*", token):
+            continue
+        if typo_of(token, targets, cutoff):
+            return token
+    return None
+
+
 def person_name(question: str, first_names: Sequence[str], masked: Sequence[str]) -> str | None:
     """A capitalised first name followed by a capitalised word or a name particle ('Jan de Vries')."""
     text = question
@@ -72,13 +94,17 @@ def person_name(question: str, first_names: Sequence[str], masked: Sequence[str]
     return None
 
 
-def check(question: str, tokens: Sequence[str], refusals: Mapping, places_said: Sequence[str]) -> Refusal | None:
-    """The first reason to refuse the question, or None. `places_said`: the words that named places."""
+def check(question: str, tokens: Sequence[str], refusals: Mapping, places_said: Sequence[str],
+          cutoff: float | None = None, known: frozenset[str] | set[str] = frozenset()) -> Refusal | None:
+    """The first reason to refuse the question, or None. `places_said`: the words that named places; `cutoff`
+    (the place names' fuzzy cutoff) also refuses a misspelt protected group's word that is not in `known`."""
     folded = fold(question)
     joined = " ".join(tokens)
     token_set = set(tokens)
     group = refusals.get("protected_group") or {}
     said = _words_hit(group, token_set, joined) or _pattern_hit(group, folded) or protected_concept(tokens)
+    if not said and cutoff is not None:
+        said = misspelt_group(group, tokens, cutoff, known)
     if said:
         return Refusal("protected_group", said)
     person = refusals.get("person") or {}

@@ -52,7 +52,7 @@ class Composer:
         answer._title = self.t("source.title")
 
     def t(self, key: str, **fields: Any) -> str:
-        return self.settings.text(self.lang, key).format(**fields)
+        return self.settings.format(self.lang, key, **fields)
 
     def num(self, fact: Fact, digits: int = 2, absolute: bool = False) -> str:
         self.answer.facts.append(fact)

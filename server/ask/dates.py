@@ -6,9 +6,12 @@ compared; for a figure, the months averaged.
 """
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
+
+from server.ask.text import typo_of
 
 NUMBERS = {"een": 1, "one": 1, "a": 1, "twee": 2, "two": 2, "drie": 3, "three": 3, "vier": 4, "four": 4,
            "vijf": 5, "five": 5, "zes": 6, "six": 6, "zeven": 7, "seven": 7, "acht": 8, "eight": 8, "negen": 9,
@@ -17,6 +20,17 @@ NUMBERS = {"een": 1, "one": 1, "a": 1, "twee": 2, "two": 2, "drie": 3, "three": 
 COUNT = r"(\d{1,2}|" + "|".join(sorted(NUMBERS, key=len, reverse=True)) + r")"
 AMBIGUOUS = {"may", "mar", "jan", "dec", "sep"}   # month words that are also ordinary words
 UNIT = r"(maanden|maand|months|month|jaar|jaren|years|year|kwartaal|kwartalen|quarters|quarter|weken|weeks)"
+# "sinds/since ..." must be followed by a date the reader knows; between the word and the date these may stand.
+SINCE = ("sinds", "since", "sedert", "vanaf")
+FILLERS = {"de", "het", "the", "a", "an", "een", "last", "vorige", "vorig", "afgelopen", "previous", "past", "begin",
+           "start", "eind", "einde", "end", "midden", "mid", "of", "van", "this", "dit", "deze", "jongstleden",
+           "beginning", "early", "late"}
+# Words after which a month or season is expected (a misspelt one there is read as place names are read).
+OPENERS = {*SINCE, *FILLERS, "in", "tot", "until", "till", "from", "tussen", "between", "en", "and", "t/m", "na",
+           "after", "voor", "before", "sinds", "since"}
+DATE_WORDS = {"maand", "maanden", "month", "months", "jaar", "jaren", "year", "years", "kwartaal", "kwartalen",
+              "quarter", "quarters", "week", "weken", "weeks", "dag", "dagen", "day", "days", "half", "halfjaar",
+              "nu", "now", "toen", "then", "gisteren", "yesterday", "vandaag", "today"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,46 @@ class DateReader:
             rf"|(?P<season>\b(?:{season_alt})\b)(?:\s+(?:van\s+|of\s+)?(?P<seasonyear>(?:19|20)\d{{2}}))?"
             r"|(?P<edge>\b(?:begin|start|eind|einde|end)\b(?:\s+(?:van|of))?\s+(?P<edgeyear>(?:19|20)\d{2}))"
             r"|(?P<year>\b(?:19|20)\d{2}\b)")
+
+    # --- words the reader does not know -------------------------------------------------------------
+    def is_date_word(self, word: str) -> bool:
+        return (word in self.month_words or word in self.season_words or word in NUMBERS or word in DATE_WORDS
+                or any(ch.isdigit() for ch in word))
+
+    def typos(self, text: str, known: Iterable[str], cutoff: float) -> dict[str, str]:
+        """Misspelt month and season names where a date is expected ("sinds de zomr", "since last sumer"):
+        {typo: the month or season word}, with the tolerance of place names (`server.ask.text.typo_of`); words
+        of four letters or more after a word that opens a date, never an ordinary word the colleague knows."""
+        known = set(known)
+        targets = [w for w in [*self.month_words, *self.season_words] if len(w) >= 4]
+        tokens = re.findall(r"[a-z0-9/]+", text)
+        found = {}
+        for before, word in zip(tokens, tokens[1:]):
+            if before not in OPENERS or len(word) < 4 or self.is_date_word(word) or word in known:
+                continue
+            close = typo_of(word, targets, cutoff)
+            if close:
+                found[word] = close
+        return found
+
+    @staticmethod
+    def corrected(text: str, typos: Mapping[str, str]) -> str:
+        for typo, word in typos.items():
+            text = re.sub(rf"\b{re.escape(typo)}\b", word, text)
+        return text
+
+    def unread(self, text: str) -> str | None:
+        """The words of a "sinds/since ..." that name no date the reader knows ("since the action"), or None."""
+        for m in re.finditer(r"\b(" + "|".join(SINCE) + r")\b", text):
+            rest = re.findall(r"[\w/'-]+", text[m.end():])
+            taken = []
+            for word in rest:
+                taken.append(word)
+                if word not in FILLERS:
+                    break
+            if taken and not self.is_date_word(taken[-1]) and taken[-1] not in FILLERS:
+                return " ".join([m.group(1), *taken])
+        return None
 
     # --- points in time -----------------------------------------------------------------------------
     def _before_anchor(self, month: int, strictly: bool) -> str:
@@ -169,3 +223,28 @@ class DateReader:
             if any(re.search(r"\b" + re.escape(p) + r"\b", text) for p in phrases):
                 return int(months)
         return None
+
+
+def impossible_date(text: str, month_words: Mapping[str, int]) -> str | None:
+    """A date in the (folded) text that no calendar has ("31-02-2021", "2020-13", "13/2021", "30 februari"),
+    as written, or None. Read dates are only those that exist."""
+    def exists(year: int, month: int, day: int = 1) -> bool:
+        return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+
+    for m in re.finditer(r"(?<![\d/.-])(\d{1,2})[-/.](\d{1,2})[-/.]((?:19|20)\d{2})(?![\d/.-])", text):
+        if not exists(int(m.group(3)), int(m.group(2)), int(m.group(1))):
+            return m.group(0)
+    for m in re.finditer(r"(?<![\d/.-])((?:19|20)\d{2})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?(?![\d/.-])", text):
+        if not exists(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)):
+            return m.group(0)
+    for m in re.finditer(r"(?<![\d/.-])(\d{1,2})[-/]((?:19|20)\d{2})(?![\d/.-])", text):
+        if not 1 <= int(m.group(1)) <= 12:
+            return m.group(0)
+    names = "|".join(sorted((re.escape(w) for w in month_words if w not in AMBIGUOUS), key=len, reverse=True))
+    for m in re.finditer(rf"\b(\d{{1,2}})(?:e|ste|de|st|nd|rd|th)?\s+({names})\b\.?(?:\s+((?:19|20)\d{{2}}))?", text):
+        if not exists(int(m.group(3) or 2000), month_words[m.group(2)], int(m.group(1))):
+            return m.group(0)
+    for m in re.finditer(rf"\b({names})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+((?:19|20)\d{{2}}))?", text):
+        if not exists(int(m.group(3) or 2000), month_words[m.group(1)], int(m.group(2))):
+            return m.group(0)
+    return None

@@ -3,6 +3,8 @@ at what privacy cost, and what the city did (the municipality's action log)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -160,29 +162,21 @@ def _at(data, path):
 def actions(c: Composer, plan: QueryPlan, gaz: Gazetteer, question: str) -> None:
     store = c.store
     path = c.settings.action_log(store.run_dir)
-    if path is None or not Path(path).is_file():
+    if path is None:
+        c.answer.status = "no_data"
         c.say("actions.no_log")
         return
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
-        c.say("actions.bad_log", path=path, problem=str(err).splitlines()[0])
-        return
-    entries = data.get("actions") if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        c.say("actions.bad_log", path=path, problem="expected a list under 'actions'")
+    entries, problem = read_action_log(Path(path), gaz)
+    if problem is not None:
+        c.answer.status = "no_data"
+        _say_problem(c, Path(path), problem)
         return
     asked = [gaz.places[k] for k in plan.areas]
     wanted = {code for p in asked for code in p.codes}
     plan_mode = bool(wanted) and any(w in question.lower() for w in PLAN_WORDS)
     src = c.source("actions", path=path)
     chosen = []
-    for entry in entries:
-        place = _entry_place(entry, gaz) if isinstance(entry, dict) else None
-        start = _month(entry.get("start")) if place is not None else None
-        if start is None:
-            continue
-        end = _month(entry.get("end"))
+    for entry, place, start, end in entries:
         if wanted and bool(set(place.codes) & wanted) == plan_mode:   # a possible plan: what was done elsewhere
             continue
         if plan.period and ((end or store.latest) < plan.period[0] or start > plan.period[1]):
@@ -193,7 +187,7 @@ def actions(c: Composer, plan: QueryPlan, gaz: Gazetteer, question: str) -> None
     for i, (entry, place, start, end) in enumerate(chosen[:int(c.settings.values["max_listed_areas"])]):
         if i == 0 and plan_mode:
             c.say("actions.plan")
-        title = c.name(str(entry.get("action") or entry.get("title") or entry.get("name") or "-"))
+        title = c.name(str(_first(entry, TITLE_FIELDS)[1]))
         status = c.name(str(entry.get("status") or "-"))
         key = "actions.item" if end else "actions.item_open"
         c.say(key, src, action=title, place=c.place(place), start=start, end=end or "", status=status)
@@ -204,6 +198,106 @@ def actions(c: Composer, plan: QueryPlan, gaz: Gazetteer, question: str) -> None
         where = ", ".join(c.place(p) for p in asked) or c.place(gaz.places[CITY])
         when = c.t("actions.since", start=plan.period[0]) if plan.period else ""
         c.say("actions.none", src, place=where, when=when)
+
+
+# --- the action log -----------------------------------------------------------------------------------------
+AREA_FIELDS = ("area", "buurt", "wijk", "area_code", "code")
+TITLE_FIELDS = ("action", "title", "name")
+
+
+@dataclass(frozen=True)
+class LogProblem:
+    """Why an action log cannot be used: a text key of `actions.problem`, and where (row and line 1-based)."""
+
+    key: str                  # missing_file | unreadable | yaml | shape | not_mapping | missing | area | month | order
+    row: int | None = None
+    line: int | None = None
+    field: str = ""
+    value: str = ""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit dates: '2020-02-30' stays text, so an impossible date is named, not a crash."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def read_action_log(path: Path, gaz: Gazetteer) -> tuple[list[tuple[dict, Place, str, str | None]], LogProblem | None]:
+    """The actions of a log as (entry, place, start month, end month or None), every row checked: a log that
+    cannot be read, or its first bad row (the row, its line in the file and the field), is a problem."""
+    if not path.is_file():
+        return [], LogProblem("missing_file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_Loader)           # noqa: S506 (a safe loader)
+        root = yaml.compose(text, Loader=_Loader)
+    except (OSError, UnicodeDecodeError) as err:
+        return [], LogProblem("unreadable", value=str(getattr(err, "strerror", None) or err))
+    except yaml.YAMLError as err:
+        return [], LogProblem("yaml", value=" ".join(str(err).split()))
+    entries = data.get("actions") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        return [], LogProblem("shape")
+    lines = _item_lines(root)
+    out = []
+    for i, entry in enumerate(entries):
+        where = {"row": i + 1, "line": lines[i] if i < len(lines) else None}
+        if not isinstance(entry, dict):
+            return [], LogProblem("not_mapping", **where, value=str(entry))
+        field, title = _first(entry, TITLE_FIELDS)
+        if not str(title or "").strip():
+            return [], LogProblem("missing", **where, field="action")
+        field, value = _first(entry, AREA_FIELDS)
+        if value in (None, ""):
+            return [], LogProblem("missing", **where, field="area")
+        place = _entry_place(str(value), gaz)
+        if place is None:
+            return [], LogProblem("area", **where, field=field, value=str(value))
+        if entry.get("start") in (None, ""):
+            return [], LogProblem("missing", **where, field="start")
+        start = _month(entry.get("start"))
+        if start is None:
+            return [], LogProblem("month", **where, field="start", value=str(entry.get("start")))
+        end = None
+        if entry.get("end") not in (None, ""):
+            end = _month(entry.get("end"))
+            if end is None:
+                return [], LogProblem("month", **where, field="end", value=str(entry.get("end")))
+            if end < start:
+                return [], LogProblem("order", **where, field="end", value=str(entry.get("end")))
+        out.append((entry, place, start, end))
+    return out, None
+
+
+def _say_problem(c: Composer, path: Path, problem: LogProblem) -> None:
+    """One sentence naming the file (and the row, its line and the field) of an action log that cannot be used."""
+    detail = c.t(f"actions.problem.{problem.key}", value=c.name(problem.value), field=problem.field)
+    shown = c.name(str(path))
+    if problem.row is None:
+        c.say("actions.bad_log", path=shown, problem=detail)
+        return
+    line = c.t("actions.line", line=c.name(str(problem.line))) if problem.line else ""
+    c.say("actions.bad_row", path=shown, row=c.name(str(problem.row)), line=line, problem=detail)
+
+
+def _item_lines(root) -> list[int]:
+    """The line (1-based) where each action of the log's list begins."""
+    node = root
+    if isinstance(node, yaml.MappingNode):
+        node = next((v for k, v in node.value if getattr(k, "value", None) == "actions"), None)
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [item.start_mark.line + 1 for item in node.value]
+
+
+def _first(entry: dict, fields: tuple[str, ...]) -> tuple[str, object]:
+    for key in fields:
+        if entry.get(key) not in (None, ""):
+            return key, entry[key]
+    return fields[0], None
 
 
 def _level_at(c: Composer, place: Place, month: str):
@@ -251,25 +345,26 @@ def _followed(c: Composer, place: Place, start: str, end: str | None) -> None:
           interval=c.interval(lo, hi))
 
 
-def _entry_place(entry: dict, gaz: Gazetteer) -> Place | None:
-    for key in ("area", "buurt", "wijk", "area_code", "code"):
-        value = entry.get(key)
-        if value:
-            place = gaz.by_code(str(value))
-            if place is not None:
-                return place
-            from server.ask.gazetteer import key_of
+def _entry_place(value: str, gaz: Gazetteer) -> Place | None:
+    """The place an action log names: a code, or a name the gazetteer knows as written (no guessing)."""
+    from server.ask.gazetteer import key_of
 
-            for p in gaz.names.get(key_of(str(value)), []):
-                return p
-    return None
+    place = gaz.by_code(value.strip())
+    if place is not None:
+        return place
+    found = gaz.names.get(key_of(value), [])
+    return found[0] if found else None
 
 
 def _month(value) -> str | None:
-    if value is None or value == "":
-        return None
+    """'YYYY-MM' of a month or a date that exists ('2020-03', '2020-03-15'), else None ('2020-13', '2020-02-30')."""
     if isinstance(value, (dt.date, dt.datetime)):
         return f"{value.year:04d}-{value.month:02d}"
-    text = str(value)
-    return text[:7] if len(text) >= 7 and text[4] == "-" else None
-
+    m = re.fullmatch(r"((?:19|20)\d{2})-(\d{2})(?:-(\d{2}))?", str(value).strip())
+    if m is None:
+        return None
+    try:
+        dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1))
+    except ValueError:
+        return None
+    return f"{m.group(1)}-{m.group(2)}"

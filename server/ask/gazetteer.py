@@ -57,11 +57,20 @@ def key_of(name: str) -> str:
 class Gazetteer:
     places: dict[str, Place]
     names: dict[str, list[Place]] = field(default_factory=dict)   # key_of(name) -> places
+    _words: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     def add_name(self, name: str, place: Place) -> None:
         key = key_of(name)
+        self._words = None
         if key and place not in self.names.setdefault(key, []):
             self.names[key].append(place)
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every word of every name it knows (as compared), for telling names from other words."""
+        if self._words is None:
+            self._words = frozenset(w for key in self.names for w in key.split())
+        return self._words
 
     def by_code(self, code: str) -> Place | None:
         return self.places.get(code.upper()) or self.places.get(code)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from server.ask.check import Refusal, check
-from server.ask.dates import DateReader, Period, shift
+from server.ask.dates import DateReader, Period, impossible_date, shift
 from server.ask.gazetteer import CITY, Ambiguous, Gazetteer, Match
 from server.ask.settings import Settings
 from server.ask.text import count_cues, fold, has_cue, words
@@ -55,6 +55,8 @@ class Planned:
     ambiguous: list[Ambiguous] = field(default_factory=list)
     missing: str = ""               # "place" (a question needing one named none), "intent" (nothing understood)
     unknown: str = ""               # a place name the gazetteer does not know
+    unread: str = ""                # the words of a period the dates could not read ("since the action")
+    bad_date: str = ""              # a date no calendar has ("31-02-2021")
 
 
 def language(tokens: list[str], lexicon: dict) -> str:
@@ -95,23 +97,55 @@ def validate(plan: QueryPlan, gaz: Gazetteer) -> list[str]:
     return problems
 
 
-def unknown_place(question: str, matches: list[Match], lexicon: dict) -> str | None:
-    """A capitalised name after 'in', 'voor', 'for', ... that names no known place ('in Amsterdam'), or a wijk
-    number the gazetteer does not have ('wijk 99')."""
-    said = " ".join(fold(m.said) for m in matches)
-    m = re.search(r"\bwijk\s+(\d{1,3})\b", fold(question))
-    if m and fold(m.group(0)) not in said:
+def unknown_place(question: str, matches: list[Match], known: frozenset[str] | set[str],
+                  cutoff: float = 0.84) -> str | None:
+    """A place the question names that the gazetteer does not know, or None: a wijk number it does not have
+    ('wijk 99'), an area code not of the run ('BU09999999'), or capitalised words inside a sentence
+    ('Hoe staat Amsterdam ervoor?', 'How is Den Haag doing?') that are neither a matched place nor a word the
+    colleague knows (`known`: its lexicon, language files, place names, first names; also misspelt, by difflib
+    ratio >= `cutoff`). A sentence's first word, a short acronym (PSI, DP) and a single letter are not read
+    as names."""
+    said = {w for m in matches for w in words(m.said)}
+    folded = fold(question)
+    m = re.search(r"\bwijk\s+(\d{1,3})\b", folded)
+    if m and m.group(1) not in said:
         return m.group(0)
-    known = {fold(w) for ws in lexicon["months"].values() for w in ws} | {
-        fold(w) for ws in lexicon["seasons"].values() for w in ws} | {
-        fold(w) for ws in (lexicon.get("nodes") or {}).values() for w in ws} | {
-        "heerlen", "nederlands", "dutch", "english", "engels", "psi", "dp", "wmo", "prv", "rdp", "the", "de", "het"}
-    for m in re.finditer(r"\b(?:in|voor|for|van|of|tussen|between|met|with|en|and)\s+([A-Z][\w'-]+)", question):
-        word = fold(m.group(1))
-        if word in known or word in said or any(word in fold(x.place.name) for x in matches):
-            continue
-        return m.group(1)
+    for m in re.finditer(r"\b(?:bu|wk|gm)\d{4,8}\b", folded):
+        if m.group(0) not in said:
+            return m.group(0).upper()
+    pool = sorted(w for w in known if len(w) >= 5)
+    for sentence in re.split(r"[.?!:;]+(?:\s+|$)|\n+", question):
+        raw = list(re.finditer(r"[^\W\d_][\w'’-]*", sentence))
+        run: list[str] = []
+        for i, word in enumerate([*raw, None]):
+            text = word.group(0) if word is not None else ""
+            if word is not None and i > 0 and text[:1].isupper():
+                run.append(text)
+                continue
+            if run:
+                strange = [w for w in run if _strange(w, said, known, pool, cutoff)]
+                if strange:
+                    return " ".join(run)
+            run = []
     return None
+
+
+def _strange(word: str, said: set[str], known: frozenset[str] | set[str], pool: list[str], cutoff: float) -> bool:
+    """Whether a capitalised word is no place matched, no word the colleague knows and no acronym."""
+    import difflib
+
+    folded = words(word)
+    if not folded or len(word) < 2 or (word.isupper() and len(word) <= 4):
+        return False
+    for part in folded:
+        for piece in [part, *part.split("-")]:
+            if piece in said or piece in known:
+                break
+        else:
+            if len(part) >= 5 and difflib.get_close_matches(part, pool, n=1, cutoff=cutoff):
+                continue
+            return True
+    return False
 
 
 def _intent(folded: str, tokens: set[str], lexicon: dict, n_places: int) -> str | None:
@@ -183,14 +217,22 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
     token_set = set(tokens)
     lang = language(tokens, lexicon)
     matches, unclear = _places(question, tokens, gaz, settings)
-    refusal = check(question, tokens, settings.refusals, [m.said for m in matches])
+    cutoff = float(settings.values["fuzzy_cutoff"])
+    known = settings.vocabulary | gaz.vocabulary
+    refusal = check(question, tokens, settings.refusals, [m.said for m in matches], cutoff, known)
     if refusal is not None:
         return Planned(lang, refusal=refusal)
     if unclear:
         return Planned(lang, ambiguous=unclear)
-    stranger = unknown_place(question, matches, lexicon)
+    reader = DateReader(lexicon, anchor)
+    typos = reader.typos(fold(question), known, cutoff)     # "sinds de zomr": read as place names are read
+    stranger = unknown_place(question, matches, known | set(typos), cutoff)
     if stranger is not None:
         return Planned(lang, missing="place", unknown=stranger)
+    bad = impossible_date(fold(question), reader.month_words)
+    if bad is not None:
+        return Planned(lang, bad_date=bad)
+    dated = reader.corrected(fold(question), typos)
     intent = _intent(folded, token_set, lexicon, len(matches))
     areas = tuple(dict.fromkeys(m.place.key for m in matches))
     if intent is None:
@@ -199,10 +241,13 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
         intent = "figure"
     if CITY in areas and len(areas) > 1 and intent != "compare":
         areas = tuple(a for a in areas if a != CITY)     # "what did the city do in Passart": the place is Passart
-    reader = DateReader(lexicon, anchor)
-    horizon = reader.horizon(fold(question), lexicon["horizon_words"])
+    horizon = reader.horizon(dated, lexicon["horizon_words"])
     metric, asked = _metric(intent, folded, token_set, lexicon, horizon)
-    period = _period(intent, metric, reader, fold(question), anchor, int(settings.values["window_months"]))
+    if _dated(intent, metric):
+        unread = reader.unread(dated)
+        if unread is not None:                 # never silently the default period instead of the one asked
+            return Planned(lang, unread=unread)
+    period = _period(intent, metric, reader, dated, anchor, int(settings.values["window_months"]))
     if period is not None and period.start > period.end:     # a start after the run's last month: no data then
         period = Period(period.start, period.start)
     if metric == "forecast":
@@ -222,8 +267,13 @@ def make_plan(question: str, gaz: Gazetteer, settings: Settings, anchor: str, de
     return Planned(lang, plan=plan)
 
 
+def _dated(intent: str, metric: str) -> bool:
+    """Whether a plan of this intent and metric has a period (a forecast, a list or a privacy report has none)."""
+    return metric != "forecast" and intent not in ("worsen", "drivers", "privacy")
+
+
 def _period(intent: str, metric: str, reader: DateReader, folded: str, anchor: str, window: int) -> Period | None:
-    if metric == "forecast" or intent in ("worsen", "drivers", "privacy"):
+    if not _dated(intent, metric):
         return None
     found = reader.period(folded, "change" if intent in ("change", "actions") else intent)
     if found is not None or intent == "actions":

@@ -2,14 +2,26 @@
 lexicon, one language file per language). Read once per process; overrides come from the command line."""
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from federation.config import configs_dir, load_yaml
 from federation.errors import ConfigError
-from server.languages import languages as read_languages, lookup
+from server.languages import DUTCH, languages as read_languages, lookup, text_keys
+
+# Every numeric setting of default.yaml and the values it may take: (whole number?, low, high, low allowed,
+# high allowed). A value outside is one message naming the setting and this range, before any question is read.
+LIMITS: dict[str, tuple[bool, float, float, bool, bool]] = {
+    "interval_level": (False, 0.0, 1.0, False, False),    # a two-sided interval's coverage: strictly in (0, 1)
+    "window_months": (True, 1, 24, True, True),           # the months averaged into one level
+    "fuzzy_cutoff": (False, 0.5, 1.0, True, True),        # difflib ratio; below 0.5 nearly any word matches
+    "ambiguity_margin": (False, 0.0, 0.5, True, True),
+    "max_listed_areas": (True, 1, 100, True, True),
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,39 @@ class Settings:
     @property
     def level(self) -> float:
         return float(self.values["interval_level"])
+
+    def file(self, lang: str) -> Path:
+        """The language file a language's texts come from (Dutch for a language not configured)."""
+        return self.folder / "lang" / f"{lang if lang in self.texts else DUTCH}.yaml"
+
+    def format(self, lang: str, key: str, **fields: Any) -> str:
+        """A text with its placeholders filled; a placeholder the colleague does not fill for that text (a
+        language file edited by hand) is one message naming the file and the text, never a KeyError."""
+        text = self.text(lang, key)
+        try:
+            return text.format(**fields)
+        except (KeyError, IndexError, AttributeError, ValueError) as err:
+            named = err.args[0] if isinstance(err, KeyError) and err.args else err
+            filled = ", ".join("{" + f + "}" for f in sorted(fields)) or "none"
+            raise ConfigError(f"{self.file(lang)}: text '{key}' has the placeholder {{{named}}}, which the "
+                              f"colleague does not fill (it fills: {filled})") from None
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Ordinary words the colleague knows (folded): every word of the lexicon, of the places file, of the
+        person check's first names, of refusals.yaml's `protected_group.ordinary` and of the language files
+        except the refusal reasons (which name protected attributes). A word of this set is never read as an
+        unknown place or a misspelt protected group."""
+        from server.ask.text import words
+
+        found: set[str] = set()
+        refusals = self.refusals
+        for source in (self.lexicon, self.places, (refusals.get("person") or {}).get("first_names") or [],
+                       (refusals.get("protected_group") or {}).get("ordinary") or [],
+                       *({k: v for k, v in texts.items() if k != "refusal"} for texts in self.texts.values())):
+            for item in _strings(source):
+                found.update(words(item.replace("_", " ").replace("*", "")))
+        return frozenset(found)
 
     def text(self, lang: str, key: str) -> str:
         """One text of a language file by dotted key (Dutch for a language not configured; every configured
@@ -54,7 +99,7 @@ def load_settings(overrides: Sequence[str] = ()) -> Settings:
 @lru_cache(maxsize=1)
 def _default() -> Settings:
     folder = configs_dir() / "ask"
-    return _with(load_yaml(folder / "default.yaml"), folder)
+    return _with(load_yaml(folder / "default.yaml"), folder, str(folder / "default.yaml"))
 
 
 @lru_cache(maxsize=8)
@@ -62,10 +107,12 @@ def _overridden(overrides: tuple[str, ...]) -> Settings:
     from federation.config import compose, to_container
 
     folder = configs_dir() / "ask"
-    return _with(to_container(compose("default", list(overrides), group="ask")), folder)
+    return _with(to_container(compose("default", list(overrides), group="ask")), folder,
+                 f"{folder / 'default.yaml'} (as overridden on the command line)")
 
 
-def _with(values: dict[str, Any], folder: Path) -> Settings:
+def _with(values: dict[str, Any], folder: Path, where: str) -> Settings:
+    check_values(values, where)
     def named(key: str) -> dict[str, Any]:
         name = values.get(key)
         if not name:
@@ -77,4 +124,75 @@ def _with(values: dict[str, Any], folder: Path) -> Settings:
     if "nl" not in languages:
         raise ConfigError(f"{folder / 'default.yaml'}: languages must include nl (the fallback)")
     texts = read_languages(folder / "lang", languages)
+    _check_placeholders(folder / "lang", texts)
     return Settings(values, named("places"), named("refusals"), named("lexicon"), texts, folder)
+
+
+def check_values(values: Mapping[str, Any], where: str) -> None:
+    """Every numeric setting within its range (LIMITS): one message naming the setting and the range."""
+    for key, (whole, low, high, low_ok, high_ok) in LIMITS.items():
+        if key not in values:
+            raise ConfigError(f"{where}: setting {key} is missing")
+        value = values[key]
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        fits = number is not None and (not whole or float(number).is_integer()) and (
+            low < number < high or (low_ok and number == low) or (high_ok and number == high))
+        if not fits:
+            kind = "a whole number" if whole else "a number"
+            show = lambda x: f"{x:g}"   # noqa: E731
+            if low_ok and high_ok:
+                allowed = f"{kind} from {show(low)} to {show(high)}"
+            else:
+                allowed = (f"{kind} {'from' if low_ok else 'greater than'} {show(low)} and "
+                           f"{'at most' if high_ok else 'less than'} {show(high)}")
+            raise ConfigError(f"{where}: {key}={value} is outside its range: give {allowed}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The names of a text's {placeholders} ({place}, {n:.2f} -> place, n); ValueError for a broken brace."""
+    return {re.split(r"[.\[!:]", name)[0] for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _check_placeholders(folder: Path, texts: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every text of every language file has well-formed, named placeholders, and only ones its Dutch text uses
+    (the colleague fills what the Dutch text asks for): one message naming the file and the text key."""
+    dutch = texts[DUTCH]
+    for code, mine in texts.items():
+        where = folder / f"{code}.yaml"
+        for key in text_keys(mine):
+            text = lookup(mine, key, str(where))
+            if not isinstance(text, str):
+                continue
+            try:
+                used = placeholders(text)
+            except ValueError as err:
+                raise ConfigError(f"{where}: text '{key}' has a broken {{placeholder}} ({err})") from None
+            if "" in used or any(name.isdigit() for name in used):
+                raise ConfigError(f"{where}: text '{key}' has a placeholder without a name ({{}}); name it as the "
+                                  f"Dutch text does")
+            if code == DUTCH:
+                continue
+            try:
+                reference = lookup(dutch, key, str(folder / f"{DUTCH}.yaml"))
+            except ConfigError:
+                continue            # a text Dutch does not have is never asked for
+            allowed = placeholders(reference) if isinstance(reference, str) else set()
+            extra = sorted(used - allowed)
+            if extra:
+                raise ConfigError(
+                    f"{where}: text '{key}' has the placeholder {{{extra[0]}}}, which the Dutch text of "
+                    f"{folder / (DUTCH + '.yaml')} does not use (it uses: "
+                    f"{', '.join('{' + n + '}' for n in sorted(allowed)) or 'none'}); a text may only use the "
+                    f"placeholders of its Dutch text, the ones the colleague fills")
+
+
+def _strings(node: Any) -> Iterable[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _strings(value)

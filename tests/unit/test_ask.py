@@ -233,3 +233,196 @@ def test_the_labels_kept_release_history_is_read_and_cited_where_the_run_kept_it
     assert "holdout_predictions.csv" in without.text
     assert untraceable(with_history.to_dict(), kept, Colleague(kept).settings.values) == []
     assert RunStore(kept).cells[next(iter(cells))].value == pytest.approx(next(iter(cells.values())).value + 0.5)
+
+
+# --- a place the twin does not know; misspelt protected groups; settings; language files; periods; action log
+
+
+@pytest.mark.parametrize("question, said", [
+    ("Hoe staat Amsterdam ervoor?", "Amsterdam"), ("How is Maastricht doing?", "Maastricht"),
+    ("How is Den Haag doing?", "Den Haag"), ("Vergelijk Vrieheide met Maastricht", "Maastricht"),
+    ("Hoe staat BU09999999 ervoor?", "BU09999999"), ("Wat is de leefbaarheid in wijk 99?", "wijk 99")])
+def test_a_place_the_twin_does_not_know_is_said_so_and_no_other_areas_figure_is_given(plain, runs, capsys,
+                                                                                        question, said):
+    answer = plain.ask(question)
+    assert answer.status == "clarify" and answer.plan is None and not answer.facts, answer.text
+    assert f"'{said}'" in answer.text
+    assert main(["ask", question, "--run", str(runs["plain"])]) == 3      # docs/ask.md: asked back
+    assert f"'{said}'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("question", [
+    "Hoe staat Heerlen ervoor in Januari?", "What changed in Passart since March?", "Hoe staat Vriehiede ervoor?",
+    "Is de Wmo-steun in Vrieheide een factor?", "Geef de leefbaarheid van Heerlen-Noord.",
+    "What did the city do in Passart?",
+    "Welke buurten gaan verslechteren? Toon ze.", "Hoe staat het met de Leefbaarhied in Passart?"])
+def test_ordinary_capitalised_words_are_not_unknown_places(plain, question):
+    planned = plain.plan(question)
+    assert not planned.unknown and planned.plan is not None, question
+
+
+def test_no_in_scope_question_of_the_frozen_set_is_asked_back_for_a_place_a_period_or_a_date(plain):
+    from benchmarks.ask.make_questions import OUT
+
+    items = json.loads(OUT.read_text(encoding="utf-8"))["items"]
+    for item in (i for i in items if i["kind"] == "in_scope"):
+        planned = plain.plan(item["question"])
+        assert not (planned.unknown or planned.unread or planned.bad_date), (item["question"], planned)
+
+
+@pytest.mark.parametrize("question", [
+    "Welke buurten met veel Marrokanen gaan verslechteren?", "Which areas with many Morrocans will get worse?",
+    "Hoeveel statushoudrs wonen in Vrieheide?", "Waar wonen de meeste vluchtelingne?",
+    "Is er meer overlast in buurten met veel Surinamrs?", "Which areas have the most immigrnats?"])
+def test_a_misspelt_protected_group_is_refused_like_the_right_spelling(plain, question):
+    answer = plain.ask(question)
+    assert answer.status == "refused" and answer.refusal["kind"] == "protected_group", answer.text
+    assert not answer.facts
+
+
+@pytest.mark.parametrize("word", ["national", "nationally", "international", "travelled", "Christmas", "police",
+                                  "experts", "blocks", "writes", "refuge", "polder", "marketing", "Molenberg"])
+def test_an_ordinary_word_near_a_protected_word_is_not_refused(plain, word):
+    assert plain.plan(f"What is the {word} liveability of Vrieheide?").refusal is None, word
+
+
+def test_no_word_the_colleague_knows_or_place_it_knows_is_refused_as_a_misspelt_group(plain):
+    from server.ask.check import misspelt_group
+
+    group = plain.settings.refusals["protected_group"]
+    cutoff = float(plain.settings.values["fuzzy_cutoff"])
+    known = plain.settings.vocabulary | plain.gazetteer.vocabulary
+    for word in sorted(known):
+        assert misspelt_group(group, [word], cutoff, known - {word}) is None or word in (
+            group.get("ordinary") or []), word
+
+
+@pytest.mark.parametrize("override, key", [
+    ("interval_level=1.5", "interval_level"), ("interval_level=0", "interval_level"),
+    ("window_months=0", "window_months"), ("window_months=99", "window_months"),
+    ("fuzzy_cutoff=0.1", "fuzzy_cutoff"), ("fuzzy_cutoff=1.5", "fuzzy_cutoff"),
+    ("ambiguity_margin=-0.1", "ambiguity_margin"), ("max_listed_areas=0", "max_listed_areas")])
+def test_a_numeric_setting_out_of_range_is_one_message_naming_it_and_its_range(runs, capsys, override, key):
+    assert main(["ask", "Hoe staat Passart ervoor?", "--run", str(runs["plain"]), override]) == 2
+    err = capsys.readouterr().err
+    assert f"{override} is outside its range: give " in err and "Traceback" not in err
+    assert "StatisticsError" not in err and "unexpected error" not in err
+
+
+def test_every_numeric_setting_of_the_colleague_has_a_range_and_its_defaults_are_inside(runs):
+    from federation.config import configs_dir, load_yaml
+    from server.ask.settings import LIMITS, load_settings
+
+    values = load_yaml(configs_dir() / "ask" / "default.yaml")
+    numeric = {k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert numeric == set(LIMITS)
+    for key, (whole, low, high, low_ok, high_ok) in LIMITS.items():     # the bounds that are allowed load
+        for edge, ok in ((low, low_ok), (high, high_ok)):
+            if ok:
+                assert Colleague(runs["plain"], load_settings([f"{key}={int(edge) if whole else edge}"])).ask(
+                    "Hoe staat Passart ervoor?").status in ("answer", "no_data")
+
+
+def _settings_copy(tmp_path, edit, languages=("nl", "en")):
+    """A copy of configs/ask whose language files `edit(code, text)` changes, read as the colleague reads it."""
+    import shutil
+
+    from federation.config import configs_dir, load_yaml
+    from server.ask.settings import _with
+
+    folder = tmp_path / "ask"
+    shutil.copytree(configs_dir() / "ask", folder)
+    for file in (folder / "lang").glob("*.yaml"):
+        file.write_text(edit(file.stem, file.read_text(encoding="utf-8")), encoding="utf-8")
+    values = {**load_yaml(folder / "default.yaml"), "languages": list(languages)}
+    return _with(values, folder, str(folder / "default.yaml"))
+
+
+def test_a_language_files_placeholder_the_dutch_text_does_not_use_is_one_message_when_loaded(tmp_path):
+    from federation.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        _settings_copy(tmp_path, lambda code, text: text.replace("{place}", "{plaats}") if code == "en" else text)
+    assert "en.yaml: text 'place.members' has the placeholder {plaats}" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        _settings_copy(tmp_path / "b", lambda code, text: text.replace("{said}'", "{said'") if code == "nl" else text)
+    assert "nl.yaml: text '" in str(err.value) and "placeholder" in str(err.value)
+
+
+def test_a_placeholder_the_colleague_does_not_fill_is_one_message_naming_the_file_and_text(runs, tmp_path, capsys):
+    from federation.errors import ConfigError
+
+    settings = _settings_copy(tmp_path, lambda code, text: text.replace("{place}", "{plaats}"), languages=("nl",))
+    with pytest.raises(ConfigError) as err:
+        Colleague(runs["plain"], settings).ask("Hoe staat Passart ervoor?")
+    message = str(err.value)
+    assert "nl.yaml: text 'level.sentence' has the placeholder {plaats}" in message and "KeyError" not in message
+
+
+@pytest.mark.parametrize("typo, right", [
+    ("What changed in Vrieheide since last sumer?", "What changed in Vrieheide since last summer?"),
+    ("Wat is er veranderd in Vrieheide sinds de zomr?", "Wat is er veranderd in Vrieheide sinds de zomer?"),
+    ("Is Passart veranderd sinds Febuary 2020?", "Is Passart veranderd sinds February 2020?"),
+    ("Hoe is Passart veranderd sinds de herfts?", "Hoe is Passart veranderd sinds de herfst?")])
+def test_a_misspelt_month_or_season_is_read_like_a_misspelt_place(plain, typo, right):
+    got, want = plain.ask(typo), plain.ask(right)
+    assert got.status == want.status == "answer" and got.plan["period"] == want.plan["period"], got.text
+
+
+@pytest.mark.parametrize("question, said", [
+    ("What changed in Vrieheide since the action started?", "since the action"),
+    ("Wat is er veranderd in Passart sinds de opening?", "sinds de opening")])
+def test_a_period_the_colleague_cannot_read_is_said_not_replaced_by_the_default(plain, question, said):
+    answer = plain.ask(question)
+    assert answer.status == "clarify" and answer.plan is None and not answer.facts
+    assert f"'{said}'" in answer.text
+
+
+@pytest.mark.parametrize("question, said", [
+    ("Wat is er veranderd in Vrieheide sinds 31-02-2020?", "31-02-2020"),
+    ("What changed in Vrieheide since 2020-13?", "2020-13"), ("Hoe was Passart sinds 13/2020?", "13/2020"),
+    ("Wat is er veranderd in Passart sinds 30 februari 2020?", "30 februari 2020"),
+    ("What changed in Passart since 2020-02-30?", "2020-02-30")])
+def test_an_impossible_date_is_refused_naming_it(plain, runs, question, said):
+    answer = plain.ask(question)
+    assert answer.status == "invalid" and answer.plan is None and not answer.facts
+    assert f"'{said}'" in answer.text
+    assert untraceable(answer.to_dict(), runs["plain"], plain.settings.values) == []
+
+
+def test_a_date_that_exists_is_read(plain):
+    assert plain.ask("Wat is er veranderd in Vrieheide sinds 15-03-2020?").plan["period"][0] == "2020-03"
+    assert plain.ask("What changed in Vrieheide since 2020-02-29?").plan["period"][0] == "2020-02"
+
+
+def test_a_configured_action_log_that_cannot_be_read_is_one_message_naming_it(runs, tmp_path, capsys):
+    question = "Wat heeft de gemeente gedaan in Vrieheide?"
+    missing = tmp_path / "nonexistent.yaml"
+    assert main(["ask", question, "--run", str(runs["plain"]), f"action_log={missing}"]) == 3
+    out = capsys.readouterr().out
+    assert str(missing) in out and len(out.strip().splitlines()) == 1
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("actions: [\n", encoding="utf-8")
+    assert main(["ask", question, "--run", str(runs["plain"]), f"action_log={broken}"]) == 3
+    assert str(broken) in capsys.readouterr().out
+    assert Colleague(runs["plain"]).ask(question).status == "no_data"        # no log at all: said, exit 3
+
+
+@pytest.mark.parametrize("row, field, value", [
+    ("    area: BU09999999\n    start: 2020-05\n", "area", "BU09999999"),
+    ("    area: Vrieheide\n    start: 2020-13\n", "start", "2020-13"),
+    ("    area: Vrieheide\n    start: 2020-02-30\n", "start", "2020-02-30"),
+    ("    area: Vrieheide\n    start: 2020-05\n    end: 2020-01\n", "end", "2020-01"),
+    ("    area: Vrieheide\n", "start", "")])
+def test_a_bad_row_of_the_action_log_is_one_message_naming_the_file_row_and_field(runs, tmp_path, row, field, value):
+    from server.ask.settings import load_settings
+
+    log = tmp_path / "actions.yaml"
+    log.write_text("actions:\n  - action: Extra verlichting\n    area: BU09172004\n    start: 2020-03\n"
+                   f"  - action: Buurtpreventie\n{row}", encoding="utf-8")
+    answer = Colleague(runs["plain"], load_settings([f"action_log={log}"])).ask(
+        "What did the city do in Vrieheide?")
+    assert answer.status == "no_data" and len(answer.sentences) == 1, answer.text
+    text = answer.text
+    assert str(log) in text and "action 2 (line 5)" in text and f"'{field}'" in text and value in text
+    assert untraceable(answer.to_dict(), runs["plain"], {}) == []
