@@ -144,10 +144,12 @@ def privacy(c: Composer, plan: QueryPlan, gaz: Gazetteer) -> None:
             if fact.get("kind") == "psi_revealed_set_size":
                 parts.append(c.t("privacy.psi", n=c.num(js(["facts", i, "value"]), 0)))
         delta = c.num_sci(js(["delta"]))
-        c.say("privacy.node", src, node=node, what="; ".join(parts) or "-", eps=c.num(js(["epsilon"])), delta=delta,
+        # the store holds only figures its release history gives (`server.report.privacy.checked_reports`)
+        eps = c.num(js(["epsilon"])) if "epsilon" in report else c.t("privacy.not_recomputed")
+        c.say("privacy.node", src, node=node, what="; ".join(parts) or "-", eps=eps, delta=delta,
               accountant=str(report.get("accountant", "")).upper(), unit="; ".join(report.get("units") or []) or "-")
         runs = [i for i, r in enumerate(report.get("runs") or [])
-                if str(r.get("run_id", "")).split("#")[0] == store.name]
+                if str(r.get("run_id", "")).split("#")[0] == store.name and "epsilon_alone" in r]
         if runs:
             c.say("privacy.run", src, eps=c.num(js(["runs", runs[-1], "epsilon_alone"])))
     c.say("privacy.meaning")

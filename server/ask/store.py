@@ -140,8 +140,15 @@ class RunStore:
 
     @cached_property
     def privacy(self) -> dict[str, dict]:
-        folder = self.run_dir / "privacy"
-        return {p.stem: _json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+        """Each node's privacy report with only the epsilons its release history gives (a stated figure that
+        differs refuses, naming the file): the one reading the report and the twin use."""
+        from server.report.inputs import ReportInputError
+        from server.report.privacy import checked_reports
+
+        try:
+            return checked_reports(self.run_dir)
+        except ReportInputError as err:
+            raise AskInputError(str(err)) from None
 
     @property
     def nodes(self) -> tuple[str, ...]:

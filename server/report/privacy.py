@@ -99,7 +99,7 @@ def _same(stated: Any, computed: float) -> bool:
 def _refuse(path: Path, what: str, stated: Any, computed: float, accountant: str, delta: float) -> None:
     shown = f"{stated:.4f}" if isinstance(stated, (int, float)) else repr(stated)
     raise ReportInputError(f"{path}: {what} is stated as {shown}, but the release history it lists gives {computed:.4f} "
-                           f"({accountant.upper()}, delta {delta:g}); the report prints no epsilon that does not "
+                           f"({accountant.upper()}, delta {delta:g}); no page prints an epsilon that does not "
                            "come from the history of what was released")
 
 
@@ -161,3 +161,26 @@ def _run_alone(report: Mapping[str, Any], path: Path, run_name: str, history: Se
         _refuse(path, f"the epsilon of run {line.get('run_id')} alone", line.get("epsilon_alone"), epsilon,
                 accountant.name, delta)
     return epsilon
+
+
+def checked_reports(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each node's privacy report as every page that prints its figures must read it (the twin, the colleague):
+    a figure that is not the one its release history gives refuses (ReportInputError naming the file), and a
+    figure that cannot be recomputed from the file is taken out (`epsilon`, this run's `epsilon_alone`), so
+    nothing prints an epsilon no accountant computed."""
+    from server.report.inputs import privacy_reports
+
+    out = {}
+    for node, report in privacy_reports(run_dir).items():
+        checked = recompute(report, Path(run_dir) / "privacy" / f"{node}.json", Path(run_dir).name)
+        report = dict(report)
+        if checked.epsilon is None:
+            report.pop("epsilon", None)
+        runs = [r for r in report.get("runs") or [] if isinstance(r, Mapping)]
+        mine = [r for r in runs if str(r.get("run_id", "")).split("#")[0] == Path(run_dir).name]
+        verified = mine[-1] if mine and checked.epsilon_run is not None else None
+        # only this run's own figure is recomputed (`_run_alone`); other runs' lines keep their counts and dates
+        report["runs"] = [{k: v for k, v in r.items()
+                           if k != "epsilon_cumulative" and (k != "epsilon_alone" or r is verified)} for r in runs]
+        out[node] = report
+    return out

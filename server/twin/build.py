@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from server.report import DATA_DIR
-from server.report.inputs import ReportInputError, privacy_reports, read_csv, read_json
+from server.report.inputs import ReportInputError, read_csv, read_json
+from server.report.privacy import checked_reports
 from server.twin import HERE
 from server.twin.geography import Place, groupings, map_shapes, places, postcodes, same_city
 from server.twin.lang import languages
@@ -306,7 +307,7 @@ def _provenance(run_dir: Path, config: Mapping[str, Any], skill: Mapping[str, An
     """Code bundle hash (the proposal the nodes approved), releases and epsilon per source, the run's config."""
     proposal = read_json(run_dir / "proposal.json") if (run_dir / "proposal.json").is_file() else {}
     sources = []
-    for node, report in privacy_reports(run_dir).items():
+    for node, report in checked_reports(run_dir).items():
         runs = [r for r in report.get("runs") or [] if str(r.get("run_id", "")).split("#")[0] == run_dir.name]
         sources.append({"source": node, "epsilon": _num(report.get("epsilon")), "delta": report.get("delta"),
                         "accountant": report.get("accountant"), "units": report.get("units"),

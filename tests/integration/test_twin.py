@@ -275,3 +275,18 @@ def test_twin_settings_a_city_writes_are_checked_naming_the_setting(tmp_path, ca
     err = capsys.readouterr().err
     assert says in err and str(tmp_path / "twin" / "mm.yaml") in err and "Traceback" not in err
     assert not (run / "twin" / "twin.html").exists()
+
+
+def test_a_privacy_figure_its_release_history_does_not_give_refuses_the_page(tmp_path, capsys):
+    """The twin's provenance prints each source's epsilon: only one its release history gives."""
+    import json
+
+    run = write_twin_run(tmp_path / "run")
+    path = sorted((run / "privacy").glob("*.json"))[0]
+    honest = json.loads(path.read_text())
+    sources = {s["source"]: s for s in twin_data(run)["provenance"]["sources"]}
+    assert sources[path.stem]["epsilon"] == pytest.approx(honest["epsilon"], abs=1e-4)
+    path.write_text(json.dumps({**honest, "epsilon": honest["epsilon"] / 5}))
+    assert main(["twin", "build", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "release history it lists gives" in err and not (run / "twin" / "twin.html").exists()

@@ -426,3 +426,25 @@ def test_a_bad_row_of_the_action_log_is_one_message_naming_the_file_row_and_fiel
     text = answer.text
     assert str(log) in text and "action 2 (line 5)" in text and f"'{field}'" in text and value in text
     assert untraceable(answer.to_dict(), runs["plain"], {}) == []
+
+
+def test_a_privacy_figure_its_release_history_does_not_give_is_refused_or_not_printed(runs, tmp_path, capsys):
+    """Every epsilon printed comes from an accountant fed with the releases the node's file lists
+    (`server.report.privacy.checked_reports`, the reading the report and the twin use too)."""
+    import shutil
+
+    question = "What left the police node and at what privacy cost?"
+    run = shutil.copytree(runs["plain"], tmp_path / "run")
+    path = run / "privacy" / "police.json"
+    honest = json.loads(path.read_text())
+    assert main(["ask", question, "--run", str(run)]) == 0
+    assert f"ε {honest['epsilon']:.2f}" in capsys.readouterr().out
+    path.write_text(json.dumps({**honest, "epsilon": honest["epsilon"] / 5}))
+    assert main(["ask", question, "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "release history it lists gives" in err and "Traceback" not in err
+    # a file that does not hold the history to recompute its figure: the figure is not printed
+    path.write_text(json.dumps({**honest, "releases": int(honest["releases"]) + 1}))
+    assert main(["ask", question, "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "cannot be recomputed from the release history" in out and f"ε {honest['epsilon']:.2f}" not in out
