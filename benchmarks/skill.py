@@ -43,7 +43,7 @@ from federation.output import progress, result, setup_logging
 from federation.shrinkage import ShrinkageConfig
 from server.forecast.artefacts import write_all
 from server.forecast.evaluate import Learned, current_forecasts, rolling_evaluation
-from server.forecast.gate import gate
+from server.forecast.gate import gate, verdicts
 from server.forecast.models import Network, Ridge
 from server.forecast.naive import NAIVE_MODELS
 from server.forecast.panel import Panel
@@ -269,8 +269,7 @@ def table(summary: dict[str, Any]) -> str:
     if g:
         lines.append(f"gate (h={g['horizon']}, eps {max(summary['epsilons']):g}, first draw's artefacts): "
                      f"{'RELEASABLE' if g['releasable'] else 'NOT RELEASABLE'}")
-        lines.append(f"  nl: {g['verdict_nl']}")
-        lines.append(f"  en: {g['verdict_en']}")
+        lines += [f"  {code}: {text}" for code, text in verdicts(g).items()]
     return "\n".join(lines)
 
 

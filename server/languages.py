@@ -2,17 +2,20 @@
 
 A folder holds one YAML file per language, `<code>.yaml`: a mapping of texts, possibly nested (a dotted key
 such as `naive.persistence` names a nested text). Dutch (`nl`) is the twin's first language: it must be
-there, it comes first, and every other file must hold every text Dutch holds, so that a half-translated
-page never tells one reader less than another. A new language is a new file, checked when it is read;
-a mistake is one message naming the file and the text.
+there, and every other file must hold every text Dutch holds, so that a half-translated page never tells one
+reader less than another. Which languages a page shows, and in which order, is one setting for every page:
+`configs/languages.yaml` (`shown`), the readers' own first. A new language is a new file in each folder,
+checked when it is read; a mistake is one message naming the file and the text.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
+from federation.config import configs_dir
 from federation.errors import ConfigError
 
 DUTCH = "nl"
@@ -41,14 +44,42 @@ def text_keys(texts: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
             yield f"{prefix}{key}"
 
 
+SETTINGS = "languages.yaml"
+CODE = re.compile(r"[a-z]{2,3}")
+
+
+def folder(page: str) -> Path:
+    """A page's language files: `configs/lang/<page>/` (report, twin, forecast, feedback)."""
+    return configs_dir() / "lang" / page
+
+
+def shown() -> tuple[str, ...]:
+    """The languages pages and answers are shown in, the readers' own first (`configs/languages.yaml`)."""
+    path = configs_dir() / SETTINGS
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (it lists the languages pages are shown in: shown: [nl, en])") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: not readable ({err})") from None
+    codes = data.get("shown") if isinstance(data, dict) else None
+    if not (isinstance(codes, list) and codes and all(isinstance(c, str) and CODE.fullmatch(c) for c in codes)):
+        raise ConfigError(f"{path}: shown: give a list of language codes, the readers' own first (e.g. [nl, en])")
+    if len(set(codes)) != len(codes):
+        raise ConfigError(f"{path}: shown: a language is listed twice")
+    return tuple(codes)
+
+
 def languages(folder: Path, codes: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-    """{code: texts} of Dutch and the languages `codes` (default: every file in `folder`), Dutch first and the
-    others in the order given (default: alphabetical); each file must hold every text the Dutch one holds."""
+    """{code: texts} of the languages `codes` in the order given (default: every file in `folder`, Dutch first,
+    the others alphabetical); each file must hold every text the Dutch one holds, Dutch being read as the
+    reference whether it is shown or not."""
     folder = Path(folder)
     if codes is None:
-        codes = sorted(p.stem for p in folder.glob("*.yaml"))
-    out = {code: read(folder, code) for code in [DUTCH, *(c for c in codes if c != DUTCH)]}
-    dutch = set(text_keys(out[DUTCH]))
+        codes = [DUTCH, *sorted(p.stem for p in folder.glob("*.yaml") if p.stem != DUTCH)]
+    reference = read(folder, DUTCH)
+    out = {code: reference if code == DUTCH else read(folder, code) for code in codes}
+    dutch = set(text_keys(reference))
     for code, texts in out.items():
         missing = sorted(dutch - set(text_keys(texts)))
         if missing:

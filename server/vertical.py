@@ -31,6 +31,7 @@ from server.queries import RunFailed, ask, content_or_fail
 from server.run_record import RunRecord
 from server.strategies import wait_for_nodes
 from server.vertical_forecast import forecast_config, grid_keys, label_grid, run_forecast
+from server.forecast.gate import verdicts
 from server.forecast.run import MODEL, check_history
 
 Key = tuple[str, str]
@@ -167,7 +168,7 @@ def run_vertical(grid: Grid, cfg: dict[str, Any], record: RunRecord, run_name: s
                        f"skill {_fmt(mine.get('skill'))} (90% interval {_fmt(mine.get('skill_lo'))} to "
                        f"{_fmt(mine.get('skill_hi'))})")
     record.say(("releasable" if gate["releasable"] else "NOT RELEASABLE") + f" at horizon {gate['horizon']}: "
-               + str(gate.get("verdict_en", "")))
+               + str(gate.get("verdict_en") or next(iter(verdicts(gate).values()), "")))
     record.add_round({"round": 1, "epsilon": eps, "holdout": evaluation})
     held_areas = sorted(set(at["area_code"].astype(str)))
     record.result("evaluation", {"federated_dp_holdout": evaluation, "label": source,

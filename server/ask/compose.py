@@ -60,7 +60,7 @@ class Composer:
         text = f"{value:.{digits}f}"
         if text.startswith("-") and float(text) == 0:
             text = text[1:]
-        return text.replace(".", ",") if self.lang == "nl" else text
+        return text.replace(".", self.t("decimal"))   # the language file's decimal sign
 
     def name(self, text: str) -> str:
         """A name shown in the text (a feature, an action's title): words, not a figure of the answer."""

@@ -15,6 +15,7 @@ from server.ask.dates import DateReader, Period, impossible_date, shift
 from server.ask.gazetteer import CITY, Ambiguous, Gazetteer, Match
 from server.ask.settings import Settings
 from server.ask.text import count_cues, fold, has_cue, words
+from server.languages import shown
 
 INTENTS = ("worsen", "change", "compare", "figure", "drivers", "privacy", "actions")
 METRICS = ("liveability", "forecast", "other", "epsilon", "actions")
@@ -60,9 +61,12 @@ class Planned:
 
 
 def language(tokens: list[str], lexicon: dict) -> str:
-    """nl or en by the more frequent marker words; Dutch on a tie (Dutch first)."""
+    """The language of the more frequent marker words (lexicon `language`); on a tie the one shown first
+    (`configs/languages.yaml`: the readers' own)."""
+    order = shown()
+    rank = {lang: -order.index(lang) if lang in order else -len(order) for lang in lexicon["language"]}
     score = {lang: sum(1 for t in tokens if t in set(ws)) for lang, ws in lexicon["language"].items()}
-    return max(sorted(score), key=lambda lang: (score[lang], lang == "nl"))
+    return max(sorted(score), key=lambda lang: (score[lang], rank[lang]))
 
 
 def _places(question: str, tokens: list[str], gaz: Gazetteer, settings: Settings) -> tuple[list[Match], list[Ambiguous]]:

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from federation.config import configs_dir, load_yaml
 from federation.errors import ConfigError
-from server.languages import DUTCH, languages as read_languages, lookup, text_keys
+from server.languages import DUTCH, languages as read_languages, lookup, read, shown, text_keys
 
 # Every numeric setting of default.yaml and the values it may take: (whole number?, low, high, low allowed,
 # high allowed). A value outside is one message naming the setting and this range, before any question is read.
@@ -38,8 +38,8 @@ class Settings:
         return float(self.values["interval_level"])
 
     def file(self, lang: str) -> Path:
-        """The language file a language's texts come from (Dutch for a language not configured)."""
-        return self.folder / "lang" / f"{lang if lang in self.texts else DUTCH}.yaml"
+        """The language file a language's texts come from (the first language shown for one not shown)."""
+        return self.folder / "lang" / f"{lang if lang in self.texts else next(iter(self.texts))}.yaml"
 
     def format(self, lang: str, key: str, **fields: Any) -> str:
         """A text with its placeholders filled; a placeholder the colleague does not fill for that text (a
@@ -71,9 +71,9 @@ class Settings:
         return frozenset(found)
 
     def text(self, lang: str, key: str) -> str:
-        """One text of a language file by dotted key (Dutch for a language not configured; every configured
-        file holds every Dutch text, `server.languages`)."""
-        code = lang if lang in self.texts else "nl"
+        """One text of a language file by dotted key (in the first language shown for a language not shown;
+        every file holds every Dutch text, `server.languages`)."""
+        code = lang if lang in self.texts else next(iter(self.texts))
         node = lookup(self.texts[code], key, str(self.folder / "lang" / f"{code}.yaml"))
         if not isinstance(node, str):
             raise ConfigError(f"{self.folder / 'lang' / (code + '.yaml')}: '{key}' is not a text")
@@ -120,10 +120,7 @@ def _with(values: dict[str, Any], folder: Path, where: str) -> Settings:
         path = Path(str(name))
         return load_yaml(path if path.is_absolute() else folder / path)
 
-    languages = [str(x) for x in values.get("languages") or ["nl", "en"]]
-    if "nl" not in languages:
-        raise ConfigError(f"{folder / 'default.yaml'}: languages must include nl (the fallback)")
-    texts = read_languages(folder / "lang", languages)
+    texts = read_languages(folder / "lang", shown())   # the languages shown, the readers' own first
     _check_placeholders(folder / "lang", texts)
     return Settings(values, named("places"), named("refusals"), named("lexicon"), texts, folder)
 
@@ -156,7 +153,7 @@ def placeholders(text: str) -> set[str]:
 def _check_placeholders(folder: Path, texts: Mapping[str, Mapping[str, Any]]) -> None:
     """Every text of every language file has well-formed, named placeholders, and only ones its Dutch text uses
     (the colleague fills what the Dutch text asks for): one message naming the file and the text key."""
-    dutch = texts[DUTCH]
+    dutch = texts[DUTCH] if DUTCH in texts else read(folder, DUTCH)   # the reference, shown or not
     for code, mine in texts.items():
         where = folder / f"{code}.yaml"
         for key in text_keys(mine):

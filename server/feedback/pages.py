@@ -1,4 +1,5 @@
-"""`pulse-twin feedback RUN_DIR`: public pages per buurt and an index, Dutch by default, English beside it.
+"""`pulse-twin feedback RUN_DIR`: public pages per buurt and an index, in every language shown (`configs/languages.yaml`:
+the readers' own first, at the root; every other in a folder of its code).
 
 Static HTML with its style inline: no script, no external request, readable on a phone. Every number on a
 page sits in an element whose `data-source` names where it comes from: `release:<id>` (a DP release the run
@@ -22,10 +23,9 @@ from server.feedback.actions import Action, load_actions
 from server.feedback.figures import AreaFigures, Figure, area_figures, last_periods
 from server.feedback.underreporting import underreporting
 from server.kept_releases import RELEASES_DIR
-from server.languages import languages
+from server.languages import folder, languages, shown
 
-LANG_DIR = Path(__file__).resolve().parent / "lang"
-LANGS = ("nl", "en")
+PAGE = "feedback"
 BOUNDARIES = Path(__file__).resolve().parent.parent / "report" / "data" / "heerlen_buurten_2019.geojson"
 CBS_SOURCE = "public:cbs-kerncijfers-wijken-en-buurten"
 MAP_SOURCE = "public:cbs-wijk-en-buurtkaart-2019"
@@ -41,9 +41,18 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:0 auto;max-width:46rem;pa
 @lru_cache(maxsize=None)
 def texts(lang: str) -> dict[str, Any]:
     """The pages' texts in `lang` (its language file, checked against the Dutch one: `server.languages`)."""
-    if lang not in LANGS:
-        raise ConfigError(f"--lang: {lang!r} is not one of {', '.join(LANGS)}")
-    return languages(LANG_DIR, (lang,))[lang]
+    if lang not in shown():
+        raise ConfigError(f"--lang: {lang!r} is not one of {', '.join(shown())} (configs/languages.yaml)")
+    return languages(folder(PAGE), (lang,))[lang]
+
+
+def language_links(lang: str, page: str) -> str:
+    """Links to `page` in every other language shown, each named in its own language. The readers' first
+    language is at the root of the pages, every other in a folder of its code (`en/`)."""
+    codes = shown()
+    up = "" if lang == codes[0] else "../"
+    return "".join(f'<a href="{up}{"" if code == codes[0] else code + "/"}{page}" hreflang="{code}" lang="{code}">'
+                   f'{html.escape(texts(code)["lang_name"])}</a>' for code in codes if code != lang)
 
 
 @dataclass(frozen=True)
@@ -102,10 +111,10 @@ def _certainty(fig: Figure, t: dict) -> str:
 
 
 def _page(title: str, body: str, t: dict, switch: str) -> str:
+    """One page; `switch`: its links to the other languages (`language_links`)."""
     return (f'<!doctype html><html lang="{t["lang"]}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}'
-            f'</title><style>{STYLE}</style></head><body><nav><span></span><a href="{switch}" hreflang="'
-            f'{t["other_lang"]}" lang="{t["other_lang"]}">{html.escape(t["other_lang_name"])}</a></nav>{body}'
+            f'</title><style>{STYLE}</style></head><body><nav><span></span><span>{switch}</span></nav>{body}'
             f'<footer><p><small>{html.escape(t["sources"])}</small></p></footer></body></html>')
 
 
@@ -231,18 +240,17 @@ def build_feedback(run_dir: Path, out: Path, actions_path: Path, settings: dict)
     ordered = sorted(areas.values(), key=lambda a: (a.wijk, a.name))
     counts = {a.code: sum(x.applies_to(a.code, a.wijk) for x in actions) for a in ordered}
     written = []
-    for lang in LANGS:
+    for lang in shown():
         t = texts(lang)
-        folder = Path(out) if lang == "nl" else Path(out) / lang
-        folder.mkdir(parents=True, exist_ok=True)
-        other = "en/" if lang == "nl" else "../"
-        (folder / "index.html").write_text(index_page(ordered, figs, counts, t, settings, f"{other}index.html"),
-                                           encoding="utf-8")
-        written.append(folder / "index.html")
+        where = Path(out) if lang == shown()[0] else Path(out) / lang
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "index.html").write_text(index_page(ordered, figs, counts, t, settings,
+                                                     language_links(lang, "index.html")), encoding="utf-8")
+        written.append(where / "index.html")
         for a in ordered:
             mine = [x for x in actions if x.applies_to(a.code, a.wijk)]
             page = area_page(a, figs.get(a.code), mine, weights.get(a.code), under.get(a.code), t, settings,
-                             f"{other}{a.code}.html", "index.html")
-            (folder / f"{a.code}.html").write_text(page, encoding="utf-8")
-            written.append(folder / f"{a.code}.html")
+                             language_links(lang, f"{a.code}.html"), "index.html")
+            (where / f"{a.code}.html").write_text(page, encoding="utf-8")
+            written.append(where / f"{a.code}.html")
     return written

@@ -28,7 +28,8 @@ API (signatures kept stable):
   `warning.shown_change(change, beyond, text)`, `warning.warning_scores(held, model, worse)` (precision at
   k, Spearman, and the naive ranking's).
 - `gate.gate(horizon, skill, skill_lo, skill_hi, best_naive)` -> the gate object with `verdict_nl`,
-  `verdict_en` (texts: server/forecast/lang/<code>.yaml, Dutch first); `gate.releasable(skill_lo)`.
+  `verdict_en`, one per language shown (texts: configs/lang/forecast/<code>.yaml, order: configs/languages.yaml);
+  `gate.releasable(skill_lo)`.
 - `run.ForecastConfig.from_cfg(cfg["forecast"], folds, seed)` (configs/forecast/default.yaml);
   `run.forecast(label, partners, cfg, learned=None, *, model="federated_dp", truth=None, label_units="",
   data="dp", epsilon=None, on_step=None)` -> `ForecastResult(skill, predictions, warnings, held_out)`.

@@ -1,28 +1,27 @@
 """The gate: a model whose skill over the best naive forecast has a 90% interval whose lower end is not
-above 0, at the configured horizon, is NOT RELEASABLE; the verdict is said in Dutch and English from the
-language files `server/forecast/lang/<code>.yaml` (read as every language file is: `server.languages`)."""
+above 0, at the configured horizon, is NOT RELEASABLE; the verdict is said in every language the pages are
+shown in (`configs/languages.yaml`), from the language files `configs/lang/forecast/<code>.yaml` (read as every
+language file is: `server.languages`)."""
 from __future__ import annotations
 
 import math
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from federation.errors import ConfigError
-from server.languages import languages
+from server.languages import DUTCH, folder, languages, shown
 
-LANG_DIR = Path(__file__).resolve().parent / "lang"
-LANGUAGES: tuple[str, ...] = ("nl", "en")   # Dutch first
+PAGE = "forecast"
 REQUIRED: tuple[str, ...] = ("releasable", "not_releasable", "no_change", "naive_names")
 
 
 @lru_cache(maxsize=1)
 def texts() -> dict[str, dict[str, Any]]:
-    """The forecast words per language ({code: texts}, Dutch first)."""
-    out = languages(LANG_DIR, LANGUAGES)
-    missing = [key for key in REQUIRED if key not in out["nl"]]
+    """The forecast words of every language file ({code: texts}, Dutch first)."""
+    out = languages(folder(PAGE))
+    missing = [key for key in REQUIRED if key not in out[DUTCH]]
     if missing:
-        raise ConfigError(f"{LANG_DIR / 'nl.yaml'}: no text '{missing[0]}'")
+        raise ConfigError(f"{folder(PAGE) / 'nl.yaml'}: no text '{missing[0]}'")
     return out
 
 
@@ -41,13 +40,21 @@ def gate(horizon: int, skill: float | None, skill_lo: float | None, skill_hi: fl
     ok = releasable(skill_lo)
     words = texts()
     verdict = {}
-    for lang in LANGUAGES:
+    for lang in shown():
+        if lang not in words:
+            raise ConfigError(f"{folder(PAGE) / (lang + '.yaml')}: language file not found (configs/languages.yaml "
+                              "shows it)")
         part = words[lang]
         verdict[f"verdict_{lang}"] = " ".join(part["releasable" if ok else "not_releasable"].format(
             horizon=horizon, best_naive=part["naive_names"].get(best_naive, best_naive), skill=_pct(skill),
             skill_lo=_pct(skill_lo), skill_hi=_pct(skill_hi)).split())
     return {"horizon": int(horizon), "releasable": ok, "skill": skill, "skill_lo": skill_lo,
             "skill_hi": skill_hi, "best_naive": best_naive, **verdict}
+
+
+def verdicts(gate_object: dict[str, Any]) -> dict[str, str]:
+    """{language: the verdict in it} of a gate object (skill.json's `gate`), in the order it was written."""
+    return {key[len("verdict_"):]: str(text) for key, text in gate_object.items() if key.startswith("verdict_")}
 
 
 def no_change_text(lang: str = "nl") -> str:

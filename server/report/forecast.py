@@ -23,7 +23,8 @@ import pandas as pd
 
 from server.forecast.gate import no_change_text, texts as forecast_texts
 from server.report.inputs import ReportInputError, check_rows, numeric_columns, read_json
-from server.report.lang import LANGUAGES, number, say, text
+from server.languages import shown
+from server.report.lang import number, say, text
 
 FORECAST_DIR = "forecast"
 MODEL = "federated_dp"
@@ -195,9 +196,9 @@ def beyond_noise(change: float, lo: float, hi: float) -> bool:
 def change_words(change: float, lo: float, hi: float) -> list[tuple[str, str]]:
     """The change as people read it, Dutch first: with its interval, or "no change beyond the noise"."""
     if not beyond_noise(change, lo, hi):
-        return [(code, no_change_text(code)) for code in LANGUAGES]
+        return [(code, no_change_text(code)) for code in shown()]
     return [(code, text(code, "change_beyond", change=number(code, change, "+.3f"), lo=number(code, lo, "+.3f"),
-                        hi=number(code, hi, "+.3f"))) for code in LANGUAGES]
+                        hi=number(code, hi, "+.3f"))) for code in shown()]
 
 
 def verdict_words(forecast: Forecast | None, min_skill_lo: float = 0.0) -> list[tuple[str, str]]:
@@ -213,11 +214,11 @@ def verdict_words(forecast: Forecast | None, min_skill_lo: float = 0.0) -> list[
                 "hi": show(row.skill_hi)}
 
     return [(code, text(code, key, naive=_naive_name(code, forecast.naive_name), **values(code)))
-            for code in LANGUAGES]
+            for code in shown()]
 
 
 def _naive_name(code: str, model: str) -> str:
-    """The naive forecast's name as the gate says it (`server/forecast/lang`: one place for it)."""
+    """The naive forecast's name as the gate says it (`configs/lang/forecast`: one place for it)."""
     return str(forecast_texts()[code]["naive_names"].get(model, model))
 
 

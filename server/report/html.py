@@ -285,10 +285,10 @@ def _receipts(report: Report) -> str:
     if not report.receipts and not out:
         return "<p>The run holds no node privacy report.</p>"
     for r in report.receipts:
-        # every word from the language files (server/report/lang), Dutch first
-        nl, en = (_receipt_text(r.texts[code]) for code in ("nl", "en"))
+        # every word from the language files (configs/lang/report), in the languages shown, the readers' own first
+        said = "".join(f"<div lang='{escape(code)}'>{_receipt_text(t)}</div>" for code, t in (r.texts or {}).items())
         out.append(f"<h3>{escape(r.partner)}</h3><div class='receipt' data-partner='{escape(r.partner)}'>"
-                   f"<div>{nl}</div><div>{en}</div></div><details><summary>The node's guarantee, as its ledger "
+                   f"{said}</div><details><summary>The node's guarantee, as its ledger "
                    f"report states it</summary><pre>{escape(r.guarantee)}</pre></details>")
     return "".join(out)
 

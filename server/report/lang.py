@@ -1,34 +1,32 @@
-"""The report's words for residents and officials, from its language files (`lang/<code>.yaml`), Dutch first.
+"""The report's words for residents and officials, from its language files (`configs/lang/report/<code>.yaml`).
 
 Every language file holds the Dutch file's texts (`server.languages`); `say(key, ...)` gives the text in every
-language, Dutch first, with its {placeholders} filled in.
+language the pages are shown in (`configs/languages.yaml`), the readers' own first, {placeholders} filled in.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from server.languages import languages, lookup
+from server.languages import folder, languages, lookup, shown
 
-LANG_DIR = Path(__file__).resolve().parent / "lang"
-LANGUAGES = ("nl", "en")   # the order a page shows them in: the twin's readers read Dutch first
+PAGE = "report"
 
 
 @lru_cache(maxsize=None)
 def texts(code: str) -> dict[str, Any]:
     """The texts of one language file (checked against the Dutch one: `server.languages`)."""
-    return languages(LANG_DIR, (code,))[code]
+    return languages(folder(PAGE), (code,))[code]
 
 
 def text(code: str, key: str, **values: Any) -> str:
     """One text (`key` may be dotted: `gate_passed`, `receipt.left`) in language `code`, filled in."""
-    return str(lookup(texts(code), key, str(LANG_DIR / f"{code}.yaml"))).format(**values)
+    return str(lookup(texts(code), key, str(folder(PAGE) / f"{code}.yaml"))).format(**values)
 
 
 def say(key: str, **values: Any) -> list[tuple[str, str]]:
-    """`(language, text)` for every language, Dutch first."""
-    return [(code, text(code, key, **values)) for code in LANGUAGES]
+    """`(language, text)` for every language shown, the readers' own first."""
+    return [(code, text(code, key, **values)) for code in shown()]
 
 
 def localise(formatted: str, decimal: str) -> str:

@@ -1,11 +1,11 @@
-"""A privacy receipt per partner, in Dutch and English, from the node's own ledger report.
+"""A privacy receipt per partner, in every language the pages are shown in, from the node's own ledger report.
 
 The figures are those of the report the node computed from its own privacy ledger
 (`runs/<run>/privacy/<node>.json`, the output of `dp_accounting.privacy_report`), each recomputed from the
 release history that file lists with the project's accountant before it is printed (`server.report.privacy`):
 a stated figure that is not the recomputed one refuses the report; a file that does not hold the history to
-recompute it gets a receipt that prints no epsilon and says why. The words come from the language files (`server/report/lang/<language>.yaml`, Dutch
-first): what left the node, the guarantee with its delta, unit and accountant, and what it means for a
+recompute it gets a receipt that prints no epsilon and says why. The words come from the language files (`configs/lang/report/<language>.yaml`, in the
+order of `configs/languages.yaml`): what left the node, the guarantee with its delta, unit and accountant, and what it means for a
 resident, in plain words. The epsilon is put in context by what it bounds: how far a worst-case guess about
 one resident can move (from 1 in 100, and from 1 in 2), the odds bound e^epsilon applied to those guesses.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from federation.errors import ConfigError
-from server.report.lang import LANG_DIR, LANGUAGES, localise, texts
+from server.languages import folder, shown
+from server.report.lang import PAGE, localise, texts
 from server.report.privacy import Recomputed, recompute
 
 
@@ -31,12 +32,9 @@ class Receipt:
     delta: float
     accountant: str
     units: tuple[str, ...]
-    left_en: tuple[str, ...]
-    left_nl: tuple[str, ...]
-    meaning_en: str
-    meaning_nl: str
     guarantee: str                 # the ledger report's own statement, verbatim (technical, English)
-    texts: Mapping[str, Mapping[str, Any]] | None = None   # per language: heading, intro, guarantee (before, after)
+    texts: Mapping[str, Mapping[str, Any]] | None = None   # per language shown, the readers' own first: heading,
+    #                                                        intro, what left, guarantee (before, after), meaning
 
 
 @lru_cache(maxsize=None)
@@ -44,7 +42,7 @@ def words(language: str) -> dict[str, Any]:
     """The receipt's words in `language` from its language file."""
     receipt = texts(language).get("receipt")
     if not isinstance(receipt, dict):
-        raise ConfigError(f"{LANG_DIR / (language + '.yaml')}: no 'receipt' section")
+        raise ConfigError(f"{folder(PAGE) / (language + '.yaml')}: no 'receipt' section")
     return dict(receipt)
 
 
@@ -145,9 +143,8 @@ def receipt(partner: str, report: Mapping[str, Any], run_name: str, checked: Rec
     accountant = str(report.get("accountant", "")).upper()
     units = tuple(report.get("units") or ())
     texts = {code: _texts(words(code), epsilon, run_eps, delta, accountant, units, _left(report, words(code)))
-             for code in LANGUAGES}
-    return Receipt(partner, epsilon, run_eps, delta, accountant, units, texts["en"]["left"], texts["nl"]["left"],
-                   texts["en"]["meaning"], texts["nl"]["meaning"], str(report.get("guarantee", "")), texts)
+             for code in shown()}
+    return Receipt(partner, epsilon, run_eps, delta, accountant, units, str(report.get("guarantee", "")), texts)
 
 
 def receipts(reports: Mapping[str, Mapping[str, Any]], run_name: str,

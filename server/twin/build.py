@@ -19,6 +19,7 @@ import pandas as pd
 
 from server.report import DATA_DIR
 from server.report.inputs import ReportInputError, read_csv, read_json
+from server.forecast.gate import verdicts
 from server.report.privacy import checked_reports
 from server.twin import HERE
 from server.twin.geography import Place, groupings, map_shapes, places, postcodes, same_city
@@ -273,7 +274,7 @@ def _warnings(skill: Mapping[str, Any] | None, warn: pd.DataFrame | None) -> dic
                      "naive_change": _num(r.get("naive_change")), "naive_rank": _num(r.get("naive_rank"))})
     return {"available": True, "shown": shown, "horizon": gate.get("horizon"), "skill": _num(gate.get("skill")),
             "skill_lo": _num(gate.get("skill_lo")), "skill_hi": _num(gate.get("skill_hi")),
-            "verdict_nl": gate.get("verdict_nl", ""), "verdict_en": gate.get("verdict_en", ""), "rows": rows}
+            "verdicts": verdicts(gate), "rows": rows}
 
 
 def _lbm(where: Mapping[str, Place]) -> dict[str, list]:

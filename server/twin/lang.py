@@ -1,20 +1,21 @@
-"""The twin's texts per language (`lang/<code>.yaml`, read as every language file is: `server.languages`),
-Dutch first; every file must hold Dutch's keys, and the page's texts are flat (key: text)."""
+"""The twin's texts per language (`configs/lang/twin/<code>.yaml`, read as every language file is:
+`server.languages`), in the languages the pages are shown in, the readers' own first; every file must hold
+Dutch's keys, and the page's texts are flat (key: text)."""
 from __future__ import annotations
 
 from typing import Any
 
 from federation.errors import ConfigError
-from server.languages import languages as read_languages
-from server.twin import HERE
+from server.languages import folder, languages as read_languages, shown
 
-LANG_DIR = HERE / "lang"
+PAGE = "twin"
 
 
 def languages() -> dict[str, dict[str, Any]]:
-    """{code: texts} for every language file, Dutch first; a key of Dutch missing elsewhere is an error."""
-    out = read_languages(LANG_DIR)
+    """{code: texts} for every language shown (`configs/languages.yaml`), in that order; a key of Dutch missing
+    elsewhere is an error."""
+    out = read_languages(folder(PAGE), shown())
     for code, texts in out.items():
         if not all(isinstance(v, str) for v in texts.values()):
-            raise ConfigError(f"{LANG_DIR / (code + '.yaml')}: a flat mapping of key: text expected")
+            raise ConfigError(f"{folder(PAGE) / (code + '.yaml')}: a flat mapping of key: text expected")
     return out

@@ -8,12 +8,13 @@
   var CITY = D.places.filter(function (p) { return p.level === "city"; })[0];
   var LATEST = 0;
   D.months.forEach(function (m, i) { if (m.kind === "released") { LATEST = i; } });
-  var S = { lang: "nl", month: LATEST, area: null, layer: "buurt", against: "city", sort: "name", a: null, b: null, from: null, to: null };
+  var LANGS = Object.keys(D.lang);   // the languages shown, the readers' own first (configs/languages.yaml)
+  var S = { lang: LANGS[0], month: LATEST, area: null, layer: "buurt", against: "city", sort: "name", a: null, b: null, from: null, to: null };
   var WHOLE = ["buurt", "wijk", "stadsdeel", "gebied", "city"];
 
   function t(key, vars) {
-    var table = D.lang[S.lang] || D.lang.nl;
-    var s = table[key] !== undefined ? table[key] : D.lang.nl[key];
+    var table = D.lang[S.lang] || D.lang[LANGS[0]];
+    var s = table[key] !== undefined ? table[key] : D.lang[LANGS[0]][key];
     if (s === undefined) { s = key; }
     return String(s).replace(/\{(\w+)\}/g, function (_, k) { return vars && vars[k] !== undefined ? vars[k] : "{" + k + "}"; });
   }
@@ -30,7 +31,7 @@
   }
   function fmt(v, d) {
     if (v === null || v === undefined || !isFinite(v)) { return "–"; }
-    return Number(v).toLocaleString(S.lang === "nl" ? "nl-NL" : "en-GB", { minimumFractionDigits: d === undefined ? 2 : d, maximumFractionDigits: d === undefined ? 2 : d });
+    return Number(v).toLocaleString(t("locale"), { minimumFractionDigits: d === undefined ? 2 : d, maximumFractionDigits: d === undefined ? 2 : d });
   }
   function pct(v) { return fmt(100 * v, 0); }
   function month(i) { return D.months[i]; }
@@ -60,7 +61,7 @@
     });
     return out.sort(byName);
   }
-  function byName(x, y) { return x.name.localeCompare(y.name, "nl"); }
+  function byName(x, y) { return x.name.localeCompare(y.name, t("locale")); }
   function named(p) {
     var word = t("level_" + p.level);
     return p.name.toLowerCase().indexOf(word.toLowerCase()) === 0 ? p.name : word + " " + p.name;
@@ -105,7 +106,12 @@
     document.querySelectorAll("[data-t-aria]").forEach(function (e) { e.setAttribute("aria-label", t(e.getAttribute("data-t-aria"))); });
     document.getElementById("search").setAttribute("placeholder", t("search_placeholder"));
     document.getElementById("subtitle").textContent = t("subtitle", { run: D.run.name });
-    document.getElementById("lang-switch").setAttribute("lang", S.lang === "nl" ? "en" : "nl");
+    // the switch offers the next language shown, named in that language
+    var next = LANGS[(LANGS.indexOf(S.lang) + 1) % LANGS.length], button = document.getElementById("lang-switch");
+    button.setAttribute("lang", next);
+    button.textContent = D.lang[next].lang_name;
+    button.setAttribute("aria-label", D.lang[next].switch_label);
+    button.hidden = LANGS.length < 2;
     document.title = t("title") + " – " + D.run.name;
   }
 
@@ -183,7 +189,7 @@
   function mapRows() {
     var key = month(S.month).key;
     var list = D.places.filter(function (p) { return p.level === S.layer; });
-    list.sort(S.sort === "wijk" ? function (x, y) { return (x.wijk + x.name).localeCompare(y.wijk + y.name, "nl"); } : byName);
+    list.sort(S.sort === "wijk" ? function (x, y) { return (x.wijk + x.name).localeCompare(y.wijk + y.name, t("locale")); } : byName);
     return list.map(function (p) {
       var v = value(p.code, key);
       return { p: p, v: v, versus: versus(v, reference(p.code, key)) };
@@ -372,7 +378,7 @@
     if (what && what.length) {
       var ul = el("ul", { id: "whatif" });
       what.forEach(function (w) {
-        var word = (D.lang[S.lang] || {})["feature_" + w[0]] || D.lang.nl["feature_" + w[0]] || w[0].replace(/_/g, " ");
+        var word = t("feature_" + w[0]) !== "feature_" + w[0] ? t("feature_" + w[0]) : w[0].replace(/_/g, " ");
         var sign = function (x) { return (x > 0 ? "+" : "") + fmt(x, 3); };
         var iv = (w[2] !== null && w[2] !== undefined && w[3] !== null && w[3] !== undefined)
           ? t("whatif_interval", { level: Math.round(100 * D.run.level), lo: sign(w[2]), hi: sign(w[3]) }) : t("whatif_no_interval");
@@ -497,7 +503,7 @@
       box.appendChild(wrapped(rankTable(rows, "model_rank", "change", true, "warning-model")));
       cols.appendChild(box);
     } else {
-      body.appendChild(el("p", { id: "warning-withheld" }, t("warning_hidden", { verdict: S.lang === "nl" ? w.verdict_nl : w.verdict_en })));
+      body.appendChild(el("p", { id: "warning-withheld" }, t("warning_hidden", { verdict: w.verdicts[S.lang] || w.verdicts[Object.keys(w.verdicts)[0]] || "" })));
     }
     var nbox = el("div");
     nbox.appendChild(el("h3", {}, t("warning_naive")));
@@ -691,7 +697,7 @@
       r.addEventListener("change", function () { S.against = r.value; colourMap(); writeHash(); });
     });
     document.getElementById("sort").addEventListener("change", function (ev) { S.sort = ev.target.value; mapTable(); });
-    document.getElementById("lang-switch").addEventListener("click", function () { S.lang = S.lang === "nl" ? "en" : "nl"; renderAll(); });
+    document.getElementById("lang-switch").addEventListener("click", function () { S.lang = LANGS[(LANGS.indexOf(S.lang) + 1) % LANGS.length]; renderAll(); });
     document.getElementById("cmp-a").addEventListener("change", function (ev) { S.a = ev.target.value; renderCompare(); writeHash(); });
     document.getElementById("cmp-b").addEventListener("change", function (ev) { S.b = ev.target.value; renderCompare(); writeHash(); });
     document.getElementById("chg-a").addEventListener("change", function (ev) { S.from = ev.target.value; renderChanges(); writeHash(); });
