@@ -78,10 +78,7 @@ def compose(config_name: str, overrides: Sequence[str] = (), group: str | None =
         file = root / (config_name + ".yaml")
         raise ConfigError(f"{file}: {_one_line(str(err), new_keys, _dotted_keys(file))}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{root / (config_name + '.yaml')}: not valid YAML{at}: {problem}") from None
+        raise yaml_error(root / (config_name + '.yaml'), err) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{root / (config_name + '.yaml')}: not a UTF-8 text file") from None
 
@@ -283,6 +280,16 @@ def _check_types(values: Sequence[str], defaults: Any, cfg: Any) -> None:
                               f"{before!r})")
 
 
+def yaml_error(path: Path, err: yaml.YAMLError) -> ConfigError:
+    """A YAML syntax error as one line naming the file and the place, e.g. `not valid YAML (line 16, column 2):
+    expected <block end>, but found '-'`; the parser's own text spans lines and draws a caret under a copy of
+    the file's line, which a person reads more easily in the file itself."""
+    mark = getattr(err, "problem_mark", None)
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return ConfigError(f"{path}: not valid YAML{at}: {problem}")
+
+
 def load_yaml(path: Path) -> dict:
     """Read one YAML mapping, with one clear error for a missing or malformed file."""
     try:
@@ -291,8 +298,10 @@ def load_yaml(path: Path) -> dict:
         raise ConfigError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a YAML file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except yaml.YAMLError as err:
+        raise yaml_error(path, err) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -166,6 +167,59 @@ def create_node_keypair(node_dir: Path, comment: str = "") -> NodeKeys:
     _write_private(private_path, private_bytes)
     public_path.write_bytes(public_bytes + b"\n")
     return NodeKeys(private_path, public_path)
+
+
+def check_ca_certificate(path: Path, what: str) -> None:
+    """Refuse a CA certificate file a TLS client could not use: missing, not PEM, no certificate, expired.
+
+    Flower's SuperNode reads this file in its connection thread: a damaged one is logged there as an
+    `ssl.SSLError` while the process keeps running without ever connecting. So a node checks it first and
+    names the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing: {what}")
+    data = path.read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ConfigError(f"{path}: not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line): {what}; "
+                          "copy the coordinator's ca.crt here again")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as err:
+        raise ConfigError(f"{path}: a damaged PEM certificate ({err}): {what}; copy the coordinator's ca.crt "
+                          "here again") from None
+    now = _now()
+    for cert in certs:
+        if cert.not_valid_after_utc < now:
+            raise ConfigError(f"{path}: the certificate '{_common_name(cert)}' expired on "
+                              f"{cert.not_valid_after_utc:%Y-%m-%d}: {what}; ask the coordinator for the current one")
+        if cert.not_valid_before_utc > now + dt.timedelta(minutes=5):
+            raise ConfigError(f"{path}: the certificate '{_common_name(cert)}' is valid only from "
+                              f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (is this machine's clock right?): {what}")
+
+
+def check_node_key(path: Path) -> None:
+    """Refuse a node private key Flower's node authentication cannot read (it would exit with a bare
+    "Unable to parse the private key file"): missing, not an OpenSSH private key, encrypted, not elliptic-curve."""
+    path = Path(path)
+    what = "the node's private key (`pulse-twin node init` makes it)"
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing: {what}")
+    try:
+        key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    except TypeError:
+        raise ConfigError(f"{path}: the private key is protected by a passphrase; the SuperNode needs it without "
+                          f"one: {what}") from None
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise ConfigError(f"{path}: not an OpenSSH private key ({err}): {what}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        kind = type(key).__name__.replace("PrivateKey", "").lstrip("_")
+        raise ConfigError(f"{path}: a key of type {kind}; node authentication needs an "
+                          f"elliptic-curve (ECDSA) key: {what}")
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
 
 
 def _pem_private(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -10,6 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Sequence
 
+import yaml
+
 from federation.blocks import local_blocks
 from federation.config import compose, configs_dir, to_container
 from clients.contracts.checks import check_contract
@@ -33,6 +35,21 @@ def _display(path: Path) -> Path:
         return path
 
 
+def _refuse_shape(path: Path, shown: Path) -> None:
+    """An empty file, or one whose top level is a list or a single value, in words: Hydra would compose an
+    empty file into an empty mapping (and the parser then names the first missing key) and refuse a list as
+    "primary config must be a DictConfig". A syntax error is left to the compose, which names line and column."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return
+    if data is None:
+        raise ConfigError(f"{shown}: the contract is empty (see docs/contract-reference.md for what it declares)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: a contract must be a mapping of keys (name:, privacy_unit:, tables:, ...); "
+                          f"this file is {'a list' if isinstance(data, list) else 'a single value'}")
+
+
 def load_contract(contract: str | Path, overrides: Sequence[str] = ()) -> Contract:
     """The checked contract `contract` (a name in configs/contract/ or a path) with Hydra-style overrides."""
     if _is_path(contract):
@@ -41,11 +58,14 @@ def load_contract(contract: str | Path, overrides: Sequence[str] = ()) -> Contra
             raise ConfigError(f"{contract}: is a directory, not a contract file; name the YAML file itself")
         if not path.is_file():
             raise ConfigError(f"{contract}: contract file not found")
+        _refuse_shape(path, Path(contract))
         cfg = compose(path.stem, overrides, group=str(path.parent), new_keys=True)  # absolute group: that directory
         shown = Path(contract)
     else:
-        cfg = compose(str(contract), overrides, group=CONTRACT_GROUP, new_keys=True)
         shown = _display(configs_dir() / CONTRACT_GROUP / f"{contract}.yaml")
+        if (configs_dir() / CONTRACT_GROUP / f"{contract}.yaml").is_file():
+            _refuse_shape(configs_dir() / CONTRACT_GROUP / f"{contract}.yaml", shown)
+        cfg = compose(str(contract), overrides, group=CONTRACT_GROUP, new_keys=True)
     data = to_container(cfg)
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: a contract must be a mapping")

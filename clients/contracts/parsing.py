@@ -106,6 +106,37 @@ def _locale(spec: Mapping[str, Any], where: str, fail: Any) -> tuple[str, str | 
     return decimal, thousands
 
 
+# A CSV field separator the readers can use: one character, neither the quote nor a line break (pandas and the
+# csv module take nothing else; `auto` is no separator: the contract says what the export uses).
+_NOT_DELIMITERS = {'"': "the quote character", "\n": "a line break", "\r": "a line break"}
+
+
+def _delimiter(value: Any, where: str, fail: Any) -> str:
+    """The table's `delimiter`, refused here rather than as a TypeError from the CSV reader at build time."""
+    text = str(value)
+    if len(text) != 1:
+        raise fail(f"{where}, delimiter: must be exactly one character (e.g. ',', ';', '\\t' or '|'); got {text!r}"
+                   + (" (it is not detected: declare the one the export uses)" if text.lower() == "auto" else ""))
+    if text in _NOT_DELIMITERS:
+        raise fail(f"{where}, delimiter: {text!r} is {_NOT_DELIMITERS[text]}, not a field separator")
+    return text
+
+
+def _encoding(value: Any, where: str, fail: Any) -> str:
+    """The table's `encoding`: a text encoding Python knows, refused here rather than when a file is read."""
+    import codecs
+
+    text = str(value)
+    try:
+        known = codecs.lookup(text)
+    except LookupError:
+        known = None
+    if known is None or not getattr(known, "_is_text_encoding", True):
+        raise fail(f"{where}, encoding: {text!r} is not a known text encoding (e.g. utf-8, utf-8-sig, cp1252, "
+                   "latin-1, utf-16)")
+    return text
+
+
 def _timezone(value: Any, where: str, fail: Any) -> str | None:
     if value is None:
         return None
@@ -255,7 +286,8 @@ def parse_table(name: str, raw: Any, fail: Any) -> TableSpec:
         raise fail(f"{where}: max_bytes must be a whole number of bytes >= 1; got {max_bytes!r}")
     t = TableSpec(
         name=name, path=check_relative(spec["path"], f"{where}, path", fail), format=str(spec["format"]),
-        encoding=str(schema.TABLE.get(spec, "encoding")), delimiter=str(schema.TABLE.get(spec, "delimiter")),
+        encoding=_encoding(schema.TABLE.get(spec, "encoding"), where, fail),
+        delimiter=_delimiter(schema.TABLE.get(spec, "delimiter"), where, fail),
         decimal=decimal, thousands=thousands, timezone=_timezone(spec.get("timezone"), where, fail),
         max_bytes=max_bytes, header=bool(schema.TABLE.get(spec, "header")),
         member=None if spec.get("member") is None else str(spec["member"]),

@@ -154,22 +154,27 @@ def _chunks(src: Source):
             yield chunk
 
 
-def _check_bom(path: Path, encoding: str, head: bytes) -> None:
+def _check_bom(path: Path, encoding: str, head: bytes, fixed_form: bool = False) -> None:
     """A byte-order mark of another encoding than the declared one: say which, not "byte 0xff"."""
     declared = _codec(encoding)
     for bom, family in _BOMS:
         if head.startswith(bom):
             if declared.replace("-sig", "").startswith(family):
                 return
+            if fixed_form:
+                raise ContractError(f"{path}: the file starts with a {family.upper()} byte-order mark; this file "
+                                    f"is always read as {encoding}: re-export it in {encoding}")
             raise ContractError(
                 f"{path}: the file starts with a {family.upper()} byte-order mark, but the contract declares "
                 f"encoding {encoding}; declare `encoding: {family}` for this table or re-export the file in "
                 f"{encoding}")
 
 
-def check_encoding(path: Source, encoding: str, delimiter: str, max_bytes: int | None = None) -> tuple[int, bool]:
+def check_encoding(path: Source, encoding: str, delimiter: str, max_bytes: int | None = None,
+                   fixed_form: bool = False) -> tuple[int, bool]:
     """Stream-decode the file; refuse the first invalid byte sequence naming its line and column, a line
-    longer than MAX_LINE_BYTES, or more than `max_bytes` bytes (after decompression).
+    longer than MAX_LINE_BYTES, or more than `max_bytes` bytes (after decompression). `fixed_form`: no contract
+    key sets this file's encoding (the area register), so the advice is only to re-export it.
 
     Returns (number of physical lines, whether the file ends with a newline).
     """
@@ -178,13 +183,13 @@ def check_encoding(path: Source, encoding: str, delimiter: str, max_bytes: int |
     utf16 = _codec(encoding).startswith(("utf-16", "utf-32"))
     for chunk in _chunks(path):
         if offset == 0:
-            _check_bom(path, encoding, chunk[:4])
+            _check_bom(path, encoding, chunk[:4], fixed_form)
         pending = len(decoder.getstate()[0])
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as err:
             at = offset - pending + err.start
-            raise ContractError(_encoding_message(path, encoding, delimiter, at)) from None
+            raise ContractError(_encoding_message(path, encoding, delimiter, at, fixed_form=fixed_form)) from None
         nul = chunk.find(b"\x00")
         if nul >= 0 and not utf16:
             raise ContractError(_encoding_message(
@@ -212,13 +217,14 @@ def check_encoding(path: Source, encoding: str, delimiter: str, max_bytes: int |
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise ContractError(_encoding_message(path, encoding, delimiter, offset - 1)) from None
+        raise ContractError(_encoding_message(path, encoding, delimiter, offset - 1, fixed_form=fixed_form)) from None
     ends_with_newline = last == b"\n"
     lines = newlines + (0 if ends_with_newline or offset == 0 else 1)
     return lines, ends_with_newline
 
 
-def _encoding_message(path: Source, encoding: str, delimiter: str, at: int, what: str | None = None) -> str:
+def _encoding_message(path: Source, encoding: str, delimiter: str, at: int, what: str | None = None,
+                      fixed_form: bool = False) -> str:
     with path.open() as fh:
         data = fh.read(at + MAX_LINE_BYTES)
     line_start = data.rfind(b"\n", 0, at) + 1
@@ -231,6 +237,9 @@ def _encoding_message(path: Source, encoding: str, delimiter: str, at: int, what
     where = f"{path}, line {line_no} (line number in the file, header = line 1), column '{column}': "
     if what is not None:
         return f"{where}byte offset {at} holds {what}"
+    if fixed_form:
+        return (f"{where}byte 0x{data[at]:02x} at byte offset {at} is not valid {encoding}; this file is always "
+                f"read as {encoding} (re-export it in {encoding})")
     return (f"{where}byte 0x{data[at]:02x} at byte offset {at} is not valid {encoding}; "
             f"the contract declares encoding {encoding} (re-export the file in {encoding} or fix the contract)")
 
@@ -294,7 +303,7 @@ def _open_text(path: Source, encoding: str):
 
 
 def _read_csv(spec: TableSpec, node_dir: Path, path: Source) -> RawTable:
-    lines, _ = check_encoding(path, spec.encoding, spec.delimiter, spec.max_bytes)
+    lines, ends_with_newline = check_encoding(path, spec.encoding, spec.delimiter, spec.max_bytes, spec.fixed_form)
     names = attribute_names(columns_file(spec, node_dir)) if spec.columns_from else None
     if spec.header:
         _check_header(path, spec)
@@ -316,11 +325,49 @@ def _read_csv(spec: TableSpec, node_dir: Path, path: Source) -> RawTable:
                 f"{path}, line 1 (line number in the file, no header): {frame.shape[1]} fields, but "
                 f"{node_dir / spec.columns_from} declares {len(names)} columns")
         frame.columns = names[: frame.shape[1]] if len(frame) else names[:0]
+    _refuse_short_records(path, spec, frame, ends_with_newline)
     header_lines = 1 if spec.header else 0
     raw = RawTable(path=path, frame=frame, kind="csv", header=spec.header,
                    lines_match_rows=(lines == len(frame) + header_lines),
                    encoding=spec.encoding, delimiter=spec.delimiter)
     return raw
+
+
+def _refuse_short_records(path: Source, spec: TableSpec, frame: pd.DataFrame, ends_with_newline: bool) -> None:
+    """A record with fewer fields than the header, as one message: pandas pads it with empty cells, which
+    validation would report as several problems (a missing value per absent column, a cut date read as a
+    bad format) that hide the one cause, a cut record (an export truncated mid-line, or a damaged line).
+
+    Only a record whose last cell is empty can be short, so a file without one is not read again."""
+    width = frame.shape[1]
+    if width < 2 or not len(frame) or not (frame.iloc[:, -1] == "").any():
+        return
+    short: list[tuple[int, int]] = []   # (first line of the record, its number of fields)
+    last = 0                            # first line of the file's last record
+    with _open_text(path, spec.encoding) as fh:
+        reader = csv.reader(fh, delimiter=spec.delimiter)
+        if spec.header:
+            next(reader, None)
+        while True:
+            start = reader.line_num + 1
+            try:
+                record = next(reader, None)
+            except csv.Error:   # pandas read it: a record the csv module cannot is not ours to judge here
+                return
+            if record is None:
+                break
+            if record and record != [""]:
+                last = start
+                if len(record) < width:
+                    short.append((start, len(record)))
+    if not short:
+        return
+    line, fields = short[0]
+    why = ("the file ends mid-line (truncated export?)" if line == last and not ends_with_newline else
+           "a cut or damaged record (re-export the file)")
+    more = f"; {len(short) - 1} more record(s) are short too" if len(short) > 1 else ""
+    note = "line number in the file, header = line 1" if spec.header else "line number in the file, no header"
+    raise ContractError(f"{path}, line {line} ({note}): {fields} of {width} fields; {why}{more}")
 
 
 def _check_header(path: Source, spec: TableSpec) -> None:

@@ -28,7 +28,7 @@ REGISTER_COLUMNS = {
 
 def read_register(node_dir: Path, path: str) -> Table:
     """The validated area register; (area_code, year) must be unique."""
-    spec = TableSpec(name="area_register", path=path, format="csv", columns=REGISTER_COLUMNS)
+    spec = TableSpec(name="area_register", path=path, format="csv", columns=REGISTER_COLUMNS, fixed_form=True)
     table = validate(read_raw(spec, node_dir), spec, node_dir, known_areas=None, register=path)
     keys = table.data[["area_code", "year"]]
     dup = keys.duplicated(keep="first").to_numpy()

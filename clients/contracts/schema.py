@@ -40,8 +40,8 @@ tables: {...}
 blocks: {...}""")
 
 AREA_REGISTER = Section("area_register", "Exactly one of `path` and `table`.", (
-    Key("path", "text", "The public register `area_code,area_name,year,population` (UTF-8 CSV) under the node "
-                        "directory; gives populations (per_1000, suppression)."),
+    Key("path", "text", "The public register `area_code,area_name,year,population` (always UTF-8 CSV with `,`) "
+                        "under the node directory; gives populations (per_1000, suppression)."),
     Key("table", "text", "Or: the areas are those of this declared table (no populations known)."),
 ), example="area_register: {path: public/areas.csv}")
 
@@ -88,7 +88,7 @@ TABLE = Section("tables.<name>", "One raw file of the node and how it is written
     Key("format", "text", "`csv` or `parquet`.", required=True, choices=FORMATS),
     Key("member", "text", "For a zip archive holding several files: the one to read (a CSV)."),
     Key("encoding", "text", "Text encoding, e.g. utf-8, utf-8-sig, cp1252, latin-1, utf-16.", default="utf-8"),
-    Key("delimiter", "text", "The CSV field separator.", default=","),
+    Key("delimiter", "text", "The CSV field separator: one character (`\\t` for a tab), never detected.", default=","),
     Key("decimal", "text", "The decimal mark of numbers.", default=".", choices=(".", ",")),
     Key("thousands", "text", "The export's thousands separator (`.`, `,`, space or `'`); digits then group in "
                              "threes."),

@@ -160,6 +160,9 @@ class TableSpec:
     member: str | None = None          # the file to read from a zip archive holding several
     where: tuple[RowFilter, ...] = ()  # row filter, applied before the table is validated
     cadence: Cadence | None = None     # months with records by design (waves); None: every month
+    # A file whose form the project fixes (the area register: UTF-8, ','): no contract key changes how it is
+    # read, so the advice for a mismatch can only be to re-export it, never to declare something.
+    fixed_form: bool = False
 
     def area_column(self) -> str | None:
         """The column holding the area code (type `area`), if the table has one."""

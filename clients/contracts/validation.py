@@ -180,7 +180,9 @@ def _check_percent_scale(present: np.ndarray, col: ColumnSpec, raw: RawTable) ->
         "percentages, or declare `unit: share` and scale the feature")
 
 
-_OFFSET = re.compile(r"(?:[+-]\d{2}:?\d{2}|Z|UTC)$")
+# A UTC offset after a time of day ("10:00+01:00", "09:30Z", "10:00:00 UTC"); the year of a date alone
+# ("31-12-2021") also ends in "-dddd" and is no offset.
+_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[+-]\d{2}:?\d{2}|Z|UTC)$")
 
 
 def _local_time(values: pd.Series, missing: np.ndarray, col: ColumnSpec, table: TableSpec,
@@ -364,14 +366,19 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
                     hint = (f" The header splits into the declared columns at {other!r}, not at the declared "
                             f"delimiter {raw.delimiter!r}: declare delimiter {other!r} in the contract, or re-export "
                             f"with {raw.delimiter!r}.")
+                    if spec.fixed_form:
+                        hint = (f" The header splits into these columns at {other!r}, but this file is always "
+                                f"read as {raw.encoding} CSV with {raw.delimiter!r}: re-export it that way.")
                     break
+        declares = "the file must have" if spec.fixed_form else "the contract declares"
         raise ContractError(f"{raw.path}: missing column(s) {', '.join(repr(c) for c in missing)} in {header}; "
-                            f"the contract declares {', '.join(columns)}.{hint}")
+                            f"{declares} {', '.join(columns)}.{hint}")
     unexpected = [c for c in actual if c not in columns]
     if unexpected:
+        fix = (f"the file has exactly the columns {', '.join(columns)}: remove them" if spec.fixed_form else
+               "declare them in the contract (audit_columns for protected ones) or remove them from the export")
         raise ContractError(f"{raw.path}: unexpected column(s) {', '.join(repr(c) for c in unexpected)} in "
-                            f"{header}; declare them in the contract (audit_columns for protected ones) "
-                            f"or remove them from the export")
+                            f"{header}; {fix}")
     if len(raw.frame) == 0:
         raise ContractError(f"{raw.path}: the table is empty (no data rows after {header})")
     parsed, problems = {}, []

@@ -439,10 +439,12 @@ def _policy_dict(policy: SitePolicy) -> dict:
 def _yaml(text: str, source: Path) -> dict:
     import yaml
 
+    from federation.config import yaml_error
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML ({err})") from None
+        raise yaml_error(source, err) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     return data

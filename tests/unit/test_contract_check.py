@@ -61,6 +61,13 @@ def _edit(path: list, value):
 BAD = [
     # (edit, words the one message must hold)
     (_edit(["tables", "stats", "delimter"], ";"), ["table 'stats'", "unknown key(s) delimter"]),
+    # the CSV reader takes one character; `auto` is not detected; an unknown encoding fails only at read time
+    (_edit(["tables", "stats", "delimiter"], ";;"), ["table 'stats', delimiter", "exactly one character", "';;'"]),
+    (_edit(["tables", "stats", "delimiter"], ""), ["table 'stats', delimiter", "exactly one character", "''"]),
+    (_edit(["tables", "stats", "delimiter"], "auto"), ["table 'stats', delimiter", "'auto'", "not detected"]),
+    (_edit(["tables", "stats", "delimiter"], '"'), ["table 'stats', delimiter", "the quote character"]),
+    (_edit(["tables", "stats", "encoding"], "cp1252x"), ["table 'stats', encoding", "'cp1252x' is not a known text"]),
+    (_edit(["tables", "stats", "encoding"], "base64"), ["table 'stats', encoding", "'base64' is not a known text"]),
     (_edit(["tables", "stats", "header"], "yes"), ["table 'stats'", "header must be a boolean"]),
     (_edit(["tables", "stats", "format"], "xlsx"), ["table 'stats'", "format must be one of csv, parquet"]),
     (_edit(["tables", "stats", "columns", "population", "type"], "number"), ["column 'population'", "type must be"]),
@@ -133,8 +140,10 @@ def test_a_bad_contract_gives_one_message_naming_file_and_key(edit, words, tmp_p
 
 @pytest.mark.parametrize("text,words", [
     ("tables: [a, b\n", ["not valid YAML"]),
-    ("- just\n- a list\n", ["must be a"]),
-    ("", ["must be a mapping"]),
+    ("- just\n- a list\n", ["city.yaml: a contract must be a mapping of keys", "this file is a list"]),
+    ("", ["city.yaml: the contract is empty"]),
+    ("# nothing but a comment\n", ["city.yaml: the contract is empty"]),
+    ("just a sentence\n", ["city.yaml: a contract must be a mapping of keys", "this file is a single value"]),
 ])
 def test_broken_yaml_is_one_message(text, words, tmp_path, capsys):
     path = write(tmp_path, text)
