@@ -1,7 +1,7 @@
 """Language files, the one way every page and sentence people read gets its words.
 
 A folder holds one YAML file per language, `<code>.yaml`: a mapping of texts, possibly nested (a dotted key
-such as `naive.persistence` names a nested text). Dutch (`nl`) is the twin's first language: it must be
+such as `naive.persistence` names a nested text). Dutch (`nl`) is the reference language: it must be
 there, and every other file must hold every text Dutch holds, so that a half-translated page never tells one
 reader less than another. Which languages a page shows, and in which order, is one setting for every page:
 `configs/languages.yaml` (`shown`), the readers' own first. A new language is a new file in each folder,

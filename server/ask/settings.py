@@ -11,16 +11,17 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from federation.config import configs_dir, load_yaml
 from federation.errors import ConfigError
+from server.ranges import PROBABILITY_OPEN, Range
 from server.languages import DUTCH, languages as read_languages, lookup, read, shown, text_keys
 
 # Every numeric setting of default.yaml and the values it may take: (whole number?, low, high, low allowed,
 # high allowed). A value outside is one message naming the setting and this range, before any question is read.
-LIMITS: dict[str, tuple[bool, float, float, bool, bool]] = {
-    "interval_level": (False, 0.0, 1.0, False, False),    # a two-sided interval's coverage: strictly in (0, 1)
-    "window_months": (True, 1, 24, True, True),           # the months averaged into one level
-    "fuzzy_cutoff": (False, 0.5, 1.0, True, True),        # difflib ratio; below 0.5 nearly any word matches
-    "ambiguity_margin": (False, 0.0, 0.5, True, True),
-    "max_listed_areas": (True, 1, 100, True, True),
+LIMITS: dict[str, Range] = {
+    "interval_level": PROBABILITY_OPEN,                     # a two-sided interval's coverage: strictly in (0, 1)
+    "window_months": Range(1, 24, whole=True),             # the months averaged into one level
+    "fuzzy_cutoff": Range(0.5, 1.0),                        # difflib ratio; below 0.5 nearly any word matches
+    "ambiguity_margin": Range(0.0, 0.5),
+    "max_listed_areas": Range(1, 100, whole=True),
 }
 
 
@@ -127,22 +128,11 @@ def _with(values: dict[str, Any], folder: Path, where: str) -> Settings:
 
 def check_values(values: Mapping[str, Any], where: str) -> None:
     """Every numeric setting within its range (LIMITS): one message naming the setting and the range."""
-    for key, (whole, low, high, low_ok, high_ok) in LIMITS.items():
+    for key, allowed in LIMITS.items():
         if key not in values:
             raise ConfigError(f"{where}: setting {key} is missing")
-        value = values[key]
-        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-        fits = number is not None and (not whole or float(number).is_integer()) and (
-            low < number < high or (low_ok and number == low) or (high_ok and number == high))
-        if not fits:
-            kind = "a whole number" if whole else "a number"
-            show = lambda x: f"{x:g}"   # noqa: E731
-            if low_ok and high_ok:
-                allowed = f"{kind} from {show(low)} to {show(high)}"
-            else:
-                allowed = (f"{kind} {'from' if low_ok else 'greater than'} {show(low)} and "
-                           f"{'at most' if high_ok else 'less than'} {show(high)}")
-            raise ConfigError(f"{where}: {key}={value} is outside its range: give {allowed}")
+        if not allowed.admits(values[key]):
+            raise ConfigError(f"{where}: {key}={values[key]} is outside its range: give {allowed.words()}")
 
 
 def placeholders(text: str) -> set[str]:

@@ -7,39 +7,13 @@ message naming the setting and the range (`fairness.resamples=0` used to end in 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from federation.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Range:
-    low: float
-    high: float
-    low_open: bool = False     # the low end itself is not allowed
-    high_open: bool = False
-    whole: bool = False        # a whole number
-
-    def holds(self, value: float) -> bool:
-        if self.whole and value != int(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
-
-    def words(self) -> str:
-        what = "a whole number" if self.whole else "a number"
-        if math.isinf(self.high) and not self.high_open:
-            return f"{what} {'above' if self.low_open else 'at least'} {self.low:g}"
-        if math.isinf(self.low):
-            return f"{what} {'below' if self.high_open else 'at most'} {self.high:g}"
-        return (f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
-                f"{')' if self.high_open else ']'}")
+from server.ranges import PROBABILITY_OPEN, Range
 
 
 INF = math.inf
-PROBABILITY_OPEN = Range(0, 1, low_open=True, high_open=True)   # a level strictly between 0 and 1
 SHARE = Range(0, 1)
 SCORE_GAP = Range(0, INF)
 
@@ -76,9 +50,7 @@ def _get(settings: Mapping[str, Any], key: str) -> tuple[bool, Any]:
 
 
 def _number(key: str, value: Any, allowed: Range) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
-        and allowed.holds(float(value))
-    if not ok:
+    if not allowed.admits(value):
         raise ConfigError(f"report setting {key} = {value!r}: must be {allowed.words()} "
                           "(configs/report/default.yaml, docs/report.md)")
 

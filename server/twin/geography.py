@@ -15,6 +15,7 @@ from federation.config import configs_dir
 from federation.errors import ConfigError
 from server.report import CBS_FILE
 from server.report.areas import boundaries, svg_paths
+from server.ranges import PROBABILITY_OPEN, Range
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,9 @@ def checked(data: Mapping[str, Any], path: Path) -> None:
         for sd in spec["stadsdelen"]:
             if sd not in stadsdelen:
                 raise fail(f"gebieden.{g}.stadsdelen", f"{sd!r} is not one of the stadsdelen above")
-    bands = data.get("population_bands", 3)
-    if isinstance(bands, bool) or not isinstance(bands, int) or not 1 <= bands <= 10:
-        raise fail("population_bands", f"a whole number from 1 to 10 expected, got {bands!r}")
-    level = data.get("level", 0.9)
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise fail("level", f"an interval level between 0 and 1 (e.g. 0.9) expected, got {level!r}")
+    for key, default, allowed in (("population_bands", 3, Range(1, 10, whole=True)), ("level", 0.9, PROBABILITY_OPEN)):
+        if not allowed.admits(data.get(key, default)):
+            raise fail(key, f"{allowed.words()} expected, got {data[key]!r}")
     if data.get("postcodes") is not None and not isinstance(data["postcodes"], str):
         raise fail("postcodes", "a file name or null expected")
 

@@ -252,8 +252,8 @@ def test_a_partner_series_without_one_noise_sd_is_shown_without_a_band_and_text_
 
 
 @pytest.mark.parametrize("change, says", [
-    ({"population_bands": "drie"}, "population_bands: a whole number from 1 to 10"),
-    ({"level": 90}, "level: an interval level between 0 and 1"),
+    ({"population_bands": "drie"}, "population_bands: a whole number in [1, 10] expected, got 'drie'"),
+    ({"level": 90}, "level: a number in (0, 1) expected, got 90"),
     ({"leve": 0.9}, "leve: not a twin setting"),
     ({"city": {"code": "0917", "name": "Heerlen"}}, "city: give {code: GM<4 digits>"),
     ({"stadsdelen": {"SD4": {"name": "Heerlerbaan", "wijken": ["WK099999"]}}}, "'WK099999' is not a wijk code of GM0917"),

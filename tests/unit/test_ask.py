@@ -316,10 +316,11 @@ def test_every_numeric_setting_of_the_colleague_has_a_range_and_its_defaults_are
     values = load_yaml(configs_dir() / "ask" / "default.yaml")
     numeric = {k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     assert numeric == set(LIMITS)
-    for key, (whole, low, high, low_ok, high_ok) in LIMITS.items():     # the bounds that are allowed load
-        for edge, ok in ((low, low_ok), (high, high_ok)):
+    for key, allowed in LIMITS.items():     # the bounds that are allowed load
+        for edge, ok in ((allowed.low, not allowed.low_open), (allowed.high, not allowed.high_open)):
             if ok:
-                assert Colleague(runs["plain"], load_settings([f"{key}={int(edge) if whole else edge}"])).ask(
+                value = int(edge) if allowed.whole else edge
+                assert Colleague(runs["plain"], load_settings([f"{key}={value}"])).ask(
                     "Hoe staat Passart ervoor?").status in ("answer", "no_data")
 
 
