@@ -370,6 +370,10 @@ def validate(raw: RawTable, spec: TableSpec, node_dir: Path, known_areas: np.nda
                         hint = (f" The header splits into these columns at {other!r}, but this file is always "
                                 f"read as {raw.encoding} CSV with {raw.delimiter!r}: re-export it that way.")
                     break
+        extra = [c for c in actual if c not in columns]
+        if extra and not hint:   # a column renamed in the export: name what the file has instead
+            hint = (f" The file has {', '.join(repr(c) for c in extra)} instead, which "
+                    f"{'it may not have' if spec.fixed_form else 'the contract does not declare'} (renamed?).")
         declares = "the file must have" if spec.fixed_form else "the contract declares"
         raise ContractError(f"{raw.path}: missing column(s) {', '.join(repr(c) for c in missing)} in {header}; "
                             f"{declares} {', '.join(columns)}.{hint}")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 def add_overrides(p: argparse.ArgumentParser, example: str, multirun: bool = False) -> None:
     """Positional `KEY=VALUE` overrides (and, for the run configuration, `-m` to sweep `KEY=A,B`)."""
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=f"overrides, e.g. {example}")
+    # default=[]: argparse otherwise names an optional `*` positional among the missing required arguments
+    p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help=f"overrides, e.g. {example}")
     if multirun:
         p.add_argument("-m", "--multirun", action="store_true",
                        help="sweep: run once per combination of comma-separated values (e.g. train.lr=0.01,0.03), "

@@ -190,3 +190,11 @@ def test_reference_command_prints_the_same_text(capsys, tmp_path):
     out = tmp_path / "ref.md"
     assert main(["contract", "reference", "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render()
+
+
+def test_a_missing_file_argument_names_only_the_file_not_the_optional_overrides(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["contract", "check"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "required: FILE" in err and "KEY=VALUE" not in err

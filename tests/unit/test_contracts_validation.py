@@ -45,6 +45,13 @@ def test_missing_column(tmp_path, fx):
     assert "raw/incidents.csv: missing column(s) 'prioriteit' in the header (line 1)" in msg
 
 
+def test_a_renamed_column_is_named_with_the_one_the_file_has_instead(tmp_path, fx):
+    fx.incidents = fx.incidents.rename(columns={"buurtcode": "buurt_code"})
+    msg = refuse(fx.write_police(tmp_path / "police"), "police")
+    assert "missing column(s) 'buurtcode'" in msg
+    assert "The file has 'buurt_code' instead, which the contract does not declare (renamed?)" in msg
+
+
 def test_unexpected_column(tmp_path, fx):
     fx.casussen["opmerking"] = "vrije tekst"
     msg = refuse(fx.write_buurtteams(tmp_path / "bt"), "buurtteams")
