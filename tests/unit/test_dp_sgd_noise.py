@@ -33,7 +33,9 @@ def test_secure_uniform_covers_the_unit_interval():
     assert u.min() >= 0.0 and u.max() < 1.0
     counts = np.histogram(u, bins=10, range=(0, 1))[0]
     expected = len(u) / 10
-    assert ((counts - expected) ** 2 / expected).sum() < 27.9    # chi-square, 9 df, p = 0.001
+    # chi-square, 9 df: 44.8 is exceeded by a fair sampler with probability 1e-6 (27.9, p = 0.001, failed a clean
+    # run now and then); a sampler 5% off in one tenth of the interval gives about 55 at this n
+    assert ((counts - expected) ** 2 / expected).sum() < 44.8
 
 
 def test_dp_sgd_noise_is_not_reproducible_by_seeding_torch():
