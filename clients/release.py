@@ -158,7 +158,7 @@ def _store_files(node_dir: Path, table: str) -> list[tuple[Path, Path]]:
     return pairs + ([(legacy, legacy.with_suffix(".parquet"))] if legacy.is_file() else [])
 
 
-def charged_runs(node_dir: Path, table: str) -> dict[str, Path]:
+def runs_charging(node_dir: Path, table: str) -> dict[str, Path]:
     """Runs that charged a release of `table` on this node (run -> the file that shows it): the privacy ledger's
     Gaussian releases of the table and the egress log's released records of them. Both are read, so that a
     deleted ledger or a shortened log alone cannot make a charge unknown; a ledger that cannot be read is left
@@ -204,7 +204,7 @@ def lost_runs(node_dir: Path, table: str) -> dict[str, Path]:
         accounted.update(meta.get("lost_runs", []))
         if data_path.is_file():
             accounted.update(meta["ledger_runs"])
-    return {run: where for run, where in charged_runs(node_dir, table).items() if run not in accounted}
+    return {run: where for run, where in runs_charging(node_dir, table).items() if run not in accounted}
 
 
 def lost_text(node_dir: Path, table: str, lost: dict[str, Path]) -> str:
